@@ -1,0 +1,323 @@
+/**
+ * Pipelines: a source, a transform and a sink, run over one partition at a time.
+ *
+ * A run of pipeline P over partition D:
+ * 1. takes the partition lock of (P, D) for the whole run (a second run fails with `PartitionLocked`);
+ * 2. records a `running` run in the {@link RunLedger.RunLedger};
+ * 3. in one transaction (the {@link Transactor.Transactor}): prepares the sink (e.g. deletes D),
+ *    clears D's dead letters, streams the source's raw records in batches through the transform,
+ *    writes good records to the sink and bad ones to the {@link DeadLetter.DeadLetterStore}, then
+ *    completes the sink (e.g. rebuilds derived tables for D);
+ * 4. retries the whole attempt on the {@link RetryPolicy.RetryPolicy} when it failed transiently —
+ *    the transaction rolled back, so nothing is loaded twice;
+ * 5. checks conservation (loaded + dead-lettered = read), raises a failure-rate alert above the
+ *    threshold, reports metrics and records the outcome.
+ *
+ * Nothing in a run reads the current date: the partition is a parameter and time comes from `Clock`.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Metric, Result, Schema, Stream } from "effect"
+import * as DeadLetter from "./DeadLetter.ts"
+import type { PartitionDate } from "./Partition.ts"
+import * as PartitionLock from "./PartitionLock.ts"
+import * as PipelineMetrics from "./PipelineMetrics.ts"
+import * as RetryPolicy from "./RetryPolicy.ts"
+import * as RunLedger from "./RunLedger.ts"
+import type { Sink } from "./Sink.ts"
+import type { SinkError } from "./SinkError.ts"
+import type { Source } from "./Source.ts"
+import type { SourceError } from "./SourceError.ts"
+import * as Transactor from "./Transactor.ts"
+import type { Transform } from "./Transform.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Pipeline<A, R = never> {
+  readonly name: string
+  readonly description: string
+  readonly source: Source<R>
+  readonly transform: Transform<A>
+  readonly sink: Sink<A, R>
+  /** Records per write batch. */
+  readonly batchSize: number
+  /** Alert when dead-lettered / read exceeds this share (0–1). */
+  readonly failureThreshold: number
+  readonly retry: RetryPolicy.RetryPolicy
+  /** The stage name recorded on dead letters of the transform. */
+  readonly stage: string
+}
+
+/**
+ * Defines a pipeline. Defaults: batches of 5,000, a 5% failure-rate threshold, the default retry policy.
+ *
+ * @example
+ * ```ts
+ * import { Schema, Stream } from "effect"
+ * import { Pipeline, Sink, Source, Transform } from "@sluice/core"
+ *
+ * declare const sink: Sink.Sink<{ readonly id: string }>
+ * const pipeline = Pipeline.make({
+ *   name: "ids",
+ *   source: Source.make("inline", () => Stream.make({ payload: "{\"id\":\"a\"}", position: 1 })),
+ *   transform: Transform.fromSchema(Schema.Struct({ id: Schema.NonEmptyString })),
+ *   sink
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A, R = never>(options: {
+  readonly name: string
+  readonly description?: string | undefined
+  readonly source: Source<R>
+  readonly transform: Transform<A>
+  readonly sink: Sink<A, R>
+  readonly batchSize?: number | undefined
+  readonly failureThreshold?: number | undefined
+  readonly retry?: RetryPolicy.RetryPolicy | undefined
+  readonly stage?: string | undefined
+}): Pipeline<A, R> => ({
+  name: options.name,
+  description: options.description ?? options.name,
+  source: options.source,
+  transform: options.transform,
+  sink: options.sink,
+  batchSize: options.batchSize ?? 5_000,
+  failureThreshold: options.failureThreshold ?? 0.05,
+  retry: options.retry ?? RetryPolicy.defaultPolicy,
+  stage: options.stage ?? "transform"
+})
+
+/**
+ * Loaded + dead-lettered did not add up to the records read: a bug, never silently accepted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConservationViolation
+  extends Schema.TaggedError<ConservationViolation>("@sluice/core/Pipeline/ConservationViolation")(
+    "ConservationViolation",
+    { read: Schema.Int, loaded: Schema.Int, deadLettered: Schema.Int }
+  )
+{
+  override get message(): string {
+    return `conservation violated: read ${this.read} ≠ loaded ${this.loaded} + dead-lettered ${this.deadLettered}`
+  }
+}
+
+/**
+ * Every way a run can fail.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RunError = SourceError | SinkError | PartitionLocked | ConservationViolation
+
+type PartitionLocked = PartitionLock.PartitionLocked
+
+/**
+ * What a successful run did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunReport {
+  readonly runId: string
+  readonly pipeline: string
+  readonly partition: PartitionDate
+  readonly read: number
+  readonly loaded: number
+  readonly deadLettered: number
+  readonly retries: number
+  readonly failureRate: number
+  /** The failure rate exceeded the pipeline's threshold. */
+  readonly alerted: boolean
+  readonly startedAt: number
+  readonly endedAt: number
+}
+
+/**
+ * The services a run needs besides those of its source and sink.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services =
+  | RunLedger.RunLedger
+  | DeadLetter.DeadLetterStore
+  | PartitionLock.PartitionLock
+  | Transactor.Transactor
+
+interface Counts {
+  read: number
+  loaded: number
+  deadLettered: number
+}
+
+const newRunId = Effect.sync(() => crypto.randomUUID())
+
+const describe = (error: unknown): { readonly errorType: string; readonly error: string } => {
+  const e = error as {
+    readonly _tag?: unknown
+    readonly message?: unknown
+    readonly reason?: { readonly _tag?: unknown }
+  }
+  const tag = typeof e?._tag === "string" ? e._tag : "Unknown"
+  const reason = typeof e?.reason?._tag === "string" ? `.${e.reason._tag}` : ""
+  return { errorType: `${tag}${reason}`, error: typeof e?.message === "string" ? e.message : String(error) }
+}
+
+/**
+ * Runs a pipeline over one partition. See the module documentation for the steps.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = Effect.fn("Pipeline.run")(function*<A, R>(
+  pipeline: Pipeline<A, R>,
+  partition: PartitionDate
+): Effect.fn.Return<RunReport, RunError, R | Services> {
+  const ledger = yield* RunLedger.RunLedger
+  const deadLetters = yield* DeadLetter.DeadLetterStore
+  const locks = yield* PartitionLock.PartitionLock
+  const transactor = yield* Transactor.Transactor
+  const metric = <M extends Metric.Metric<any, any>>(m: M) => PipelineMetrics.forPipeline(m, pipeline.name)
+  yield* Effect.annotateCurrentSpan({ pipeline: pipeline.name, partition })
+
+  return yield* Effect.scoped(Effect.gen(function*() {
+    yield* locks.acquire(pipeline.name, partition)
+    const runId = yield* newRunId
+    const startedAt = yield* Clock.currentTimeMillis
+    yield* ledger.start({ runId, pipeline: pipeline.name, partition, startedAt })
+    let retries = 0
+
+    const attempt = transactor.withTransaction(Effect.gen(function*() {
+      const counts: Counts = { read: 0, loaded: 0, deadLettered: 0 }
+      yield* pipeline.sink.prepare(partition)
+      yield* deadLetters.clearPartition(pipeline.name, partition)
+      yield* pipeline.source.extract(partition).pipe(
+        Stream.rechunk(pipeline.batchSize),
+        Stream.runForEachArray((batch) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const good: Array<A> = []
+            const bad: Array<DeadLetter.DeadLetter> = []
+            for (const record of batch) {
+              const result = pipeline.transform(record, partition)
+              if (Result.isSuccess(result)) good.push(result.success)
+              else {
+                bad.push(DeadLetter.fromRecordError({
+                  pipeline: pipeline.name,
+                  partition,
+                  stage: pipeline.stage,
+                  runId,
+                  failedAt: now,
+                  record,
+                  error: result.failure
+                }))
+              }
+            }
+            counts.read += batch.length
+            counts.loaded += good.length
+            counts.deadLettered += bad.length
+            return Effect.andThen(
+              good.length > 0 ? pipeline.sink.write(partition, good) : Effect.void,
+              bad.length > 0 ? deadLetters.write(bad) : Effect.void
+            )
+          })
+        )
+      )
+      yield* pipeline.sink.complete(partition)
+      if (counts.loaded + counts.deadLettered !== counts.read) {
+        return yield* new ConservationViolation(counts)
+      }
+      return counts
+    }))
+
+    const outcome = yield* attempt.pipe(
+      Effect.retry(RetryPolicy.schedule<RunError>(pipeline.retry, {
+        isRetryable: (error) => "isRetryable" in error && error.isRetryable === true,
+        onRetry: (error, n, delay) =>
+          Effect.andThen(
+            Effect.sync(() => {
+              retries = n
+            }),
+            Effect.andThen(
+              Metric.update(metric(PipelineMetrics.retries), 1),
+              Effect.logWarning(
+                `${pipeline.name} ${partition}: ${describe(error).error}; retry ${n}/${pipeline.retry.maxRetries} in ${
+                  Math.round(Duration.toMillis(delay))
+                } ms`
+              )
+            )
+          )
+      })),
+      Effect.onExit((exit) =>
+        exit._tag === "Success" ? Effect.void : Effect.gen(function*() {
+          const endedAt = yield* Clock.currentTimeMillis
+          const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
+          const info = failure !== undefined && failure._tag === "Fail"
+            ? describe(failure.error)
+            : exit.cause.reasons.some((r) => r._tag === "Interrupt")
+            ? { errorType: "Interrupted", error: "the run was interrupted; the partition's previous data is intact" }
+            : { errorType: "Defect", error: String(exit.cause) }
+          yield* Metric.update(metric(PipelineMetrics.runsFailed), 1)
+          yield* ledger.finish(runId, {
+            status: "failed",
+            read: 0,
+            loaded: 0,
+            deadLettered: 0,
+            retries,
+            failureRate: 0,
+            alerted: false,
+            endedAt,
+            ...info
+          }).pipe(Effect.catch((e) => Effect.logError(`could not record the failed run ${runId}: ${e.message}`)))
+        })
+      )
+    )
+
+    const endedAt = yield* Clock.currentTimeMillis
+    const failureRate = outcome.read === 0 ? 0 : outcome.deadLettered / outcome.read
+    const alerted = failureRate > pipeline.failureThreshold
+    yield* Metric.update(metric(PipelineMetrics.recordsRead), outcome.read)
+    yield* Metric.update(metric(PipelineMetrics.recordsLoaded), outcome.loaded)
+    yield* Metric.update(metric(PipelineMetrics.recordsDeadLettered), outcome.deadLettered)
+    yield* Metric.update(metric(PipelineMetrics.runDuration), Duration.millis(endedAt - startedAt))
+    if (alerted) {
+      yield* Metric.update(metric(PipelineMetrics.failureRateAlerts), 1)
+      yield* Effect.logWarning(
+        `ALERT ${pipeline.name} ${partition}: ${
+          (failureRate * 100).toFixed(2)
+        }% of records dead-lettered (${outcome.deadLettered}/${outcome.read}), above the ${
+          (pipeline.failureThreshold * 100).toFixed(2)
+        }% threshold`
+      )
+    }
+    yield* ledger.finish(runId, {
+      status: "succeeded",
+      ...outcome,
+      retries,
+      failureRate,
+      alerted,
+      endedAt,
+      ...(alerted
+        ? { errorType: "FailureRateExceeded", error: `failure rate ${(failureRate * 100).toFixed(2)}% above threshold` }
+        : {})
+    })
+    return {
+      runId,
+      pipeline: pipeline.name,
+      partition,
+      ...outcome,
+      retries,
+      failureRate,
+      alerted,
+      startedAt,
+      endedAt
+    } satisfies RunReport
+  }))
+})

@@ -1,0 +1,89 @@
+/**
+ * Failures of a single record in the transform stage.
+ *
+ * A record error never fails a run: the record leaves through the typed error channel into the
+ * dead letter queue with its original payload. The reason's tag is the dead letter's `error_type`.
+ *
+ * @since 0.1.0
+ */
+import { Predicate, Schema } from "effect"
+
+/**
+ * The payload is not parseable at all (invalid or truncated JSON).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidJson extends Schema.TaggedError<InvalidJson>("@sluice/core/RecordError/InvalidJson")(
+  "InvalidJson",
+  { message: Schema.String }
+) {}
+
+/**
+ * The payload parsed but does not match the record schema (missing field, wrong type, not an object…).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class SchemaMismatch extends Schema.TaggedError<SchemaMismatch>("@sluice/core/RecordError/SchemaMismatch")(
+  "SchemaMismatch",
+  { message: Schema.String }
+) {}
+
+/**
+ * The record is well-formed but breaks a business rule (e.g. its date is outside the partition).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class RuleViolation extends Schema.TaggedError<RuleViolation>("@sluice/core/RecordError/RuleViolation")(
+  "RuleViolation",
+  { rule: Schema.String, message: Schema.String }
+) {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export const RecordErrorReason = Schema.Union([InvalidJson, SchemaMismatch, RuleViolation])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RecordErrorReason = typeof RecordErrorReason.Type
+
+/**
+ * A record that cannot be loaded, with the reason why.
+ *
+ * @example
+ * ```ts
+ * import { RecordError } from "@sluice/core"
+ *
+ * const error = new RecordError.RecordError({
+ *   reason: new RecordError.RuleViolation({ rule: "amount_non_negative", message: "amount is -3" })
+ * })
+ * error.errorType // "RuleViolation"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RecordError extends Schema.TaggedError<RecordError>("@sluice/core/RecordError")("RecordError", {
+  reason: RecordErrorReason
+}) {
+  override readonly cause = this.reason
+  override get message(): string {
+    return this.reason.message
+  }
+  /** The tag stored as the dead letter's `error_type`. */
+  get errorType(): RecordErrorReason["_tag"] {
+    return this.reason._tag
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isRecordError = (u: unknown): u is RecordError => Predicate.isTagged(u, "RecordError")

@@ -1,0 +1,20 @@
+/**
+ * Sluice core: typed pipeline stages that know nothing of any particular database.
+ *
+ * @since 0.1.0
+ */
+export * as Backfill from "./Backfill.ts"
+export * as DeadLetter from "./DeadLetter.ts"
+export * as Partition from "./Partition.ts"
+export * as PartitionLock from "./PartitionLock.ts"
+export * as Pipeline from "./Pipeline.ts"
+export * as PipelineMetrics from "./PipelineMetrics.ts"
+export * as RecordError from "./RecordError.ts"
+export * as RetryPolicy from "./RetryPolicy.ts"
+export * as RunLedger from "./RunLedger.ts"
+export * as Sink from "./Sink.ts"
+export * as SinkError from "./SinkError.ts"
+export * as Source from "./Source.ts"
+export * as SourceError from "./SourceError.ts"
+export * as Transactor from "./Transactor.ts"
+export * as Transform from "./Transform.ts"
