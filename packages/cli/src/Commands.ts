@@ -1,0 +1,290 @@
+/**
+ * The `sluice` commands, generic over a registry of pipelines:
+ * `run`, `backfill`, `status`, `dlq list`.
+ *
+ * The commands need the core services (run ledger, dead letter store, partition lock,
+ * transactor, backfill executor) and whatever the registered pipelines need; the
+ * application's `main` provides them (e.g. from `@sluice/sql`).
+ *
+ * @since 0.1.0
+ */
+import { Console, Context, Effect, Option, Ref, Result } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { Backfill, DeadLetter, Partition, Pipeline, RunLedger } from "@sluice/core"
+import { SingleBar } from "cli-progress"
+import * as CliError from "./CliError.ts"
+import type { PipelineEntry } from "./Registry.ts"
+import * as Table from "./Table.ts"
+
+/**
+ * Exit statuses of the CLI.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ExitStatus = {
+  ok: 0,
+  /** A run (or a partition of a backfill) failed. */
+  failed: 1,
+  /** Bad arguments or configuration. */
+  usage: 2,
+  /** Every run succeeded but at least one partition's failure rate was above its threshold. */
+  alerted: 3
+} as const
+
+/**
+ * Where commands record the process's exit status (the worst one wins).
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class ExitCode extends Context.Service<ExitCode, Ref.Ref<number>>()("@sluice/cli/ExitCode") {}
+
+const raise = (code: number) =>
+  Effect.flatMap(ExitCode, (ref) => Ref.update(ref, (current) => code === 0 ? current : Math.max(current, code)))
+
+const parseDate = (flag: string, value: string) =>
+  Partition.isDateString(value)
+    ? Effect.succeed(Partition.makeUnsafe(value))
+    : Effect.fail(
+      new CliError.InvalidArgument({
+        message: `invalid ${flag} ${JSON.stringify(value)}: expected a calendar date as YYYY-MM-DD`
+      })
+    )
+
+const percent = (rate: number) => `${(rate * 100).toFixed(2)}%`
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`
+
+/**
+ * Builds the `sluice` command tree for a registry of pipelines.
+ *
+ * @example
+ * ```ts
+ * import { Commands } from "@sluice/cli"
+ *
+ * declare const entries: ReadonlyArray<import("@sluice/cli").Registry.PipelineEntry<never>>
+ * const cli = Commands.make(entries)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
+  const lookup = (name: string) => {
+    const found = entries.find((e) => e.name === name)
+    return found === undefined
+      ? Effect.fail(new CliError.UnknownPipeline({ name, known: entries.map((e) => e.name) }))
+      : Effect.succeed(found)
+  }
+
+  const prepare = Effect.fnUntraced(function*(name: string, source: Option.Option<string>) {
+    const entry = yield* lookup(name)
+    const pipeline = yield* entry.make(Option.getOrElse(source, () => entry.defaultSource))
+    yield* entry.setup
+    return { entry, pipeline }
+  })
+
+  const pipelineArg = Argument.String("pipeline").pipe(
+    Argument.withDescription(`The pipeline: ${entries.map((e) => e.name).join(", ")}`)
+  )
+  const sourceFlag = Flag.String("source").pipe(
+    Flag.withDescription("Where to read: a folder of YYYY-MM-DD.jsonl files or an http(s) URL"),
+    Flag.optional
+  )
+
+  const run = Command.make(
+    "run",
+    {
+      pipeline: pipelineArg,
+      date: Flag.String("date").pipe(Flag.withDescription("The partition to run (YYYY-MM-DD)")),
+      source: sourceFlag
+    },
+    Effect.fnUntraced(function*({ pipeline: name, date, source }) {
+      const partition = yield* parseDate("--date", date)
+      const { pipeline } = yield* prepare(name, source)
+      const result = yield* Effect.result(Pipeline.run(pipeline, partition))
+      if (Result.isFailure(result)) {
+        yield* Console.error(`${name} ${partition} FAILED: ${result.failure._tag}: ${result.failure.message}`)
+        return yield* raise(ExitStatus.failed)
+      }
+      const report = result.success
+      yield* Console.log(
+        `${name} ${partition}: read ${report.read}, loaded ${report.loaded}, dead-lettered ${report.deadLettered} (${
+          percent(report.failureRate)
+        }), retries ${report.retries}, ${seconds(report.endedAt - report.startedAt)}`
+      )
+      if (report.alerted) {
+        yield* Console.error(
+          `ALERT: ${percent(report.failureRate)} of ${name} ${partition} was dead-lettered, above the ${
+            percent(pipeline.failureThreshold)
+          } threshold`
+        )
+        yield* raise(ExitStatus.alerted)
+      }
+    })
+  ).pipe(Command.withDescription("Run a pipeline for one partition (date)"))
+
+  const backfill = Command.make(
+    "backfill",
+    {
+      pipeline: pipelineArg,
+      start: Flag.String("start").pipe(Flag.withDescription("First date (YYYY-MM-DD), or the pipeline's start date")),
+      end: Flag.String("end").pipe(Flag.withDescription("Last date (YYYY-MM-DD), included")),
+      concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Partitions run at once"), Flag.withDefault(2)),
+      onlyFailed: Flag.Boolean("only-failed").pipe(
+        Flag.withDescription("Re-run only partitions whose latest run failed"),
+        Flag.withDefault(false)
+      ),
+      missing: Flag.Boolean("missing").pipe(
+        Flag.withDescription("Run only partitions that never succeeded"),
+        Flag.withDefault(false)
+      ),
+      dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the plan, run nothing"), Flag.withDefault(false)),
+      source: sourceFlag
+    },
+    Effect.fnUntraced(function*(args) {
+      const start = yield* parseDate("--start", args.start)
+      const end = yield* parseDate("--end", args.end)
+      if (end < start) {
+        return yield* new CliError.InvalidArgument({ message: `--end ${end} is before --start ${start}` })
+      }
+      if (args.concurrency < 1 || args.concurrency > 64) {
+        return yield* new CliError.InvalidArgument({ message: `--concurrency must be between 1 and 64, got ${args.concurrency}` })
+      }
+      if (args.onlyFailed && args.missing) {
+        return yield* new CliError.InvalidArgument({ message: "--only-failed and --missing cannot be combined" })
+      }
+      const { pipeline } = yield* prepare(args.pipeline, args.source)
+      const ledger = yield* RunLedger.RunLedger
+      const mode: Backfill.Mode = args.onlyFailed ? "only-failed" : args.missing ? "missing" : "all"
+      const partitions = Backfill.plan({ start, end, mode, latestRuns: yield* ledger.latest(pipeline.name) })
+      if (args.dryRun) {
+        yield* Console.log(
+          `plan (${mode}): ${partitions.length} partition(s) of ${pipeline.name}, concurrency ${args.concurrency}`
+        )
+        for (const p of partitions) yield* Console.log(`  ${p}`)
+        return
+      }
+      if (partitions.length === 0) {
+        yield* Console.log(`nothing to run: no partition of ${start}..${end} matches ${mode}`)
+        return
+      }
+      const bar = new SingleBar({
+        format: `${pipeline.name} {bar} {value}/{total} partitions | {eta_formatted} left | {last}`,
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: false
+      })
+      const executor = yield* Backfill.Backfill
+      const report = yield* Effect.acquireUseRelease(
+        Effect.sync(() => bar.start(partitions.length, 0, { last: "" })),
+        () =>
+          executor.run({
+            pipeline: pipeline.name,
+            partitions,
+            concurrency: args.concurrency,
+            runPartition: (p) => Pipeline.run(pipeline, p),
+            onOutcome: (o) => Effect.sync(() => bar.increment({ last: `${o.partition} ${o._tag.toLowerCase()}` }))
+          }),
+        () => Effect.sync(() => bar.stop())
+      )
+      yield* Console.log(Table.format(
+        ["date", "status", "read", "loaded", "dead", "rate", "retries", "time", "error"],
+        report.outcomes.map((o) =>
+          o._tag === "Succeeded"
+            ? [
+              o.partition,
+              o.report.alerted ? "ALERT" : "ok",
+              o.report.read,
+              o.report.loaded,
+              o.report.deadLettered,
+              percent(o.report.failureRate),
+              o.report.retries,
+              seconds(o.report.endedAt - o.report.startedAt),
+              ""
+            ]
+            : [o.partition, "FAILED", "", "", "", "", "", "", `${o.errorType}: ${Table.truncate(o.error, 80)}`]
+        )
+      ))
+      yield* Console.log(
+        `${report.succeeded} succeeded (${report.alerted} alerted), ${report.failed} failed of ${partitions.length}`
+      )
+      if (report.failed > 0) yield* raise(ExitStatus.failed)
+      else if (report.alerted > 0) yield* raise(ExitStatus.alerted)
+    })
+  ).pipe(Command.withDescription("Run a pipeline over a date range, partition by partition"))
+
+  const status = Command.make(
+    "status",
+    { pipeline: pipelineArg },
+    Effect.fnUntraced(function*({ pipeline: name }) {
+      const entry = yield* lookup(name)
+      yield* entry.setup
+      const ledger = yield* RunLedger.RunLedger
+      const latest = yield* ledger.latest(name)
+      if (latest.length === 0) {
+        yield* Console.log(`${name}: no runs yet`)
+        return
+      }
+      const runs = yield* ledger.list(name)
+      const attempts = new Map<string, number>()
+      for (const r of runs) attempts.set(r.partition, (attempts.get(r.partition) ?? 0) + 1)
+      yield* Console.log(Table.format(
+        ["date", "status", "read", "loaded", "dead", "rate", "alert", "runs", "last run", "error"],
+        latest.map((r) => [
+          r.partition,
+          r.status,
+          r.read,
+          r.loaded,
+          r.deadLettered,
+          percent(r.failureRate),
+          r.alerted ? "yes" : "",
+          attempts.get(r.partition) ?? 0,
+          new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19),
+          r.error === undefined ? "" : Table.truncate(`${r.errorType}: ${r.error}`, 60)
+        ])
+      ))
+    })
+  ).pipe(Command.withDescription("Show the latest run of every partition of a pipeline"))
+
+  const dlqList = Command.make(
+    "list",
+    {
+      pipeline: pipelineArg,
+      date: Flag.String("date").pipe(Flag.withDescription("Only this partition"), Flag.optional),
+      limit: Flag.Int("limit").pipe(Flag.withDescription("At most this many dead letters"), Flag.withDefault(50))
+    },
+    Effect.fnUntraced(function*({ pipeline: name, date, limit }) {
+      const entry = yield* lookup(name)
+      const partition = Option.isSome(date) ? yield* parseDate("--date", date.value) : undefined
+      yield* entry.setup
+      const store = yield* DeadLetter.DeadLetterStore
+      const counts = yield* store.countByType(name, { partition })
+      const total = counts.reduce((n, c) => n + c.count, 0)
+      yield* Console.log(`${total} dead letter(s) for ${name}${partition === undefined ? "" : ` ${partition}`}`)
+      if (total === 0) return
+      yield* Console.log(Table.format(["error type", "count"], counts.map((c) => [c.errorType, c.count])))
+      const letters = yield* store.list(name, { partition, limit })
+      yield* Console.log("")
+      yield* Console.log(Table.format(
+        ["id", "date", "line", "error type", "error", "original record"],
+        letters.map((d) => [
+          d.id,
+          d.partition,
+          d.position,
+          d.errorType,
+          Table.truncate(d.error, 60),
+          Table.truncate(d.originalRecord, 60)
+        ])
+      ))
+      if (letters.length < total) yield* Console.log(`… ${total - letters.length} more (use --limit)`)
+    })
+  ).pipe(Command.withDescription("List dead letters with their error types"))
+
+  const dlq = Command.make("dlq").pipe(
+    Command.withDescription("Dead letter queue tools"),
+    Command.withSubcommands([dlqList])
+  )
+
+  return { run, backfill, status, dlq }
+}

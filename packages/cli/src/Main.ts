@@ -1,0 +1,73 @@
+/**
+ * Running a command tree as the process's main: one-line errors, never a stack trace,
+ * and an exit status that says what happened (see `Commands.ExitStatus`).
+ *
+ * @since 0.1.0
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Cause, Effect, Exit, Layer, Ref } from "effect"
+import { Command } from "effect/cli"
+import { ExitCode, ExitStatus } from "./Commands.ts"
+
+const usageTags = new Set(["InvalidArgument", "UnknownPipeline", "ShowHelp", "MalformedConfig"])
+
+const describe = (error: unknown): { readonly line: string; readonly code: number } => {
+  const e = error as { readonly _tag?: string; readonly message?: string; readonly reason?: { readonly _tag?: string } }
+  const tag = e?._tag ?? "Error"
+  if (tag === "ShowHelp") return { line: "", code: ExitStatus.usage }
+  const message = typeof e?.message === "string" && e.message.length > 0 ? e.message : String(error)
+  const reason = e?.reason?._tag
+  const code = usageTags.has(tag) || (reason !== undefined && usageTags.has(reason)) ? ExitStatus.usage : ExitStatus.failed
+  return { line: `error: ${message.split("\n")[0]}`, code }
+}
+
+/**
+ * Runs `command` with `argv`, providing `layer` (built lazily, so a database that cannot be
+ * reached is reported like any other error), and exits with the worst status recorded.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "effect/cli"
+ * import { Layer } from "effect"
+ * import { Main } from "@sluice/cli"
+ *
+ * declare const root: Command.Command<"sluice", {}, {}, never, never>
+ * Main.run(root, Layer.empty, { name: "sluice", version: "0.1.0" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = <Name extends string, I, E, R, ER, RL>(
+  command: Command.Command<Name, I, any, E, R>,
+  layer: Layer.Layer<any, ER, RL>,
+  options: { readonly version: string; readonly argv?: ReadonlyArray<string> | undefined }
+): void => {
+  const argv = options.argv ?? process.argv.slice(2)
+  const program = Effect.gen(function*() {
+    const exitCode = yield* Ref.make<number>(ExitStatus.ok)
+    yield* Command.runWith(command, { version: options.version })(argv).pipe(
+      Effect.provide(layer),
+      Effect.provideService(ExitCode, exitCode),
+      Effect.catchCause((cause) => {
+        if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+        const failure = cause.reasons.find((r) => r._tag === "Fail")
+        const { line, code } = failure !== undefined && failure._tag === "Fail"
+          ? describe(failure.error)
+          : { line: `internal error: ${String(Cause.squash(cause)).split("\n")[0]}`, code: 70 }
+        return Effect.andThen(
+          line.length > 0 ? Effect.sync(() => process.stderr.write(line + "\n")) : Effect.void,
+          Ref.update(exitCode, (c) => Math.max(c, code))
+        )
+      })
+    )
+    return yield* Ref.get(exitCode)
+  })
+  NodeRuntime.runMain(
+    (program as Effect.Effect<number, never, never>).pipe(Effect.provide(NodeServices.layer)) as Effect.Effect<number>,
+    {
+      disableErrorReporting: true,
+      teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? Number(exit.value) : Exit.hasInterrupts(exit) ? 130 : 70)
+    }
+  )
+}

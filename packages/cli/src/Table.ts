@@ -1,0 +1,46 @@
+/**
+ * Plain-text tables for terminal output.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Formats rows as an aligned table with a header rule. Numbers are right-aligned.
+ *
+ * @example
+ * ```ts
+ * import { Table } from "@sluice/cli"
+ *
+ * Table.format(["date", "rows"], [["2024-03-01", 12]])
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const format = (
+  header: ReadonlyArray<string>,
+  rows: ReadonlyArray<ReadonlyArray<string | number | boolean | null | undefined>>
+): string => {
+  const cells = rows.map((row) => row.map((c) => c === null || c === undefined ? "" : String(c)))
+  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number" || r[i] == null))
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => [...(r[i] ?? "")].length)))
+  const pad = (s: string, i: number) => {
+    const fill = " ".repeat(Math.max(0, widths[i]! - [...s].length))
+    return numeric[i] ? fill + s : s + fill
+  }
+  const line = (r: ReadonlyArray<string>) => r.map((c, i) => pad(c, i)).join("  ").trimEnd()
+  return [line(header), widths.map((w) => "─".repeat(w)).join("  "), ...cells.map(line)].join("\n")
+}
+
+/**
+ * Shortens a string to `max` characters for display, marking the cut, and shows control characters.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const truncate = (s: string, max: number): string => {
+  // oxlint-disable-next-line no-control-regex
+  const visible = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+  const chars = [...visible]
+  return chars.length <= max ? visible : chars.slice(0, Math.max(0, max - 1)).join("") + "…"
+}

@@ -1,0 +1,186 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Arbitrary, Duration, Effect, Exit, Fiber, Ref, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { Backfill, DeadLetter, Partition, Pipeline, RetryPolicy, RunLedger, Sink, Source, SourceError } from "@sluice/core"
+import { day, deadLetterSnapshot, Kind, layerMemory, line, mapSource, type Reading, transform } from "./fixtures.ts"
+
+const Batch = Arbitrary.array(Arbitrary.schema(Kind), { maxLength: 40 })
+
+const linesOf = (kinds: ReadonlyArray<Kind>, partition: string) => kinds.map((k, i) => line(k, i, partition))
+
+const makePipeline = (source: Source.Source, sink: Sink.Sink<Reading>, options: { failureThreshold?: number } = {}) =>
+  Pipeline.make({
+    name: "readings",
+    source,
+    transform,
+    sink,
+    batchSize: 7,
+    failureThreshold: options.failureThreshold ?? 0.05,
+    retry: RetryPolicy.make({ baseDelay: "10 millis", maxRetries: 3 })
+  })
+
+const sinkSnapshot = (rows: Ref.Ref<ReadonlyMap<Partition.PartitionDate, ReadonlyArray<Reading>>>) =>
+  Effect.map(Ref.get(rows), (m) => [...m].filter(([, rs]) => rs.length > 0).sort(([a], [b]) => a.localeCompare(b)))
+
+describe("Pipeline.run", () => {
+  it.effect.prop("conserves records: loaded + dead-lettered = read, for any mix of lines", [Batch], ([kinds]) =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const { rows, sink } = yield* Sink.memory<Reading>()
+      const pipeline = makePipeline(mapSource(new Map([[partition, linesOf(kinds, partition)]])), sink)
+      const report = yield* Pipeline.run(pipeline, partition)
+      const good = kinds.filter((k) => k === "good").length
+      assert.strictEqual(report.read, kinds.length)
+      assert.strictEqual(report.loaded, good)
+      assert.strictEqual(report.deadLettered, kinds.length - good)
+      assert.strictEqual(report.loaded + report.deadLettered, report.read)
+      assert.strictEqual((yield* Ref.get(rows)).get(partition)?.length ?? 0, good)
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
+      assert.strictEqual(dead.length, kinds.length - good)
+      // every dead letter keeps its original payload and a typed error
+      const payloads = linesOf(kinds, partition)
+      for (const d of dead) {
+        assert.strictEqual(d.originalRecord, payloads[d.position - 1])
+        assert.include(["InvalidJson", "SchemaMismatch", "RuleViolation"], d.errorType)
+      }
+    }).pipe(Effect.provide(layerMemory)))
+
+  it.effect.prop(
+    "is idempotent: any sequence of re-runs equals running each partition once",
+    [Arbitrary.array(Batch, { minLength: 1, maxLength: 4 }), Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 }))), { minLength: 1, maxLength: 10 })],
+    ([batches, order]) => {
+      const data = new Map(batches.map((kinds, i) => [day(i), linesOf(kinds, day(i))]))
+      const runs = order.map((i) => day(i % batches.length))
+      const runAll = (partitions: ReadonlyArray<Partition.PartitionDate>) =>
+        Effect.gen(function*() {
+          const { rows, sink } = yield* Sink.memory<Reading>()
+          const pipeline = makePipeline(mapSource(data), sink)
+          for (const p of partitions) yield* Pipeline.run(pipeline, p)
+          return { rows: yield* sinkSnapshot(rows), dead: yield* deadLetterSnapshot("readings") }
+        }).pipe(Effect.provide(layerMemory))
+      return Effect.gen(function*() {
+        const repeated = yield* runAll(runs)
+        const once = yield* runAll([...new Set(runs)].sort())
+        assert.deepStrictEqual(repeated, once)
+      })
+    }
+  )
+
+  it.effect.prop(
+    "backfill over a range equals running each day alone",
+    [Arbitrary.array(Batch, { minLength: 1, maxLength: 6 }), Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4 })))],
+    ([batches, concurrency]) => {
+      const data = new Map(batches.map((kinds, i) => [day(i), linesOf(kinds, day(i))]))
+      const partitions = Partition.range(day(0), day(batches.length - 1))
+      return Effect.gen(function*() {
+        const alone = yield* Effect.gen(function*() {
+          const { rows, sink } = yield* Sink.memory<Reading>()
+          const pipeline = makePipeline(mapSource(data), sink)
+          for (const p of partitions) yield* Pipeline.run(pipeline, p)
+          return { rows: yield* sinkSnapshot(rows), dead: yield* deadLetterSnapshot("readings") }
+        }).pipe(Effect.provide(layerMemory))
+        const backfilled = yield* Effect.gen(function*() {
+          const { rows, sink } = yield* Sink.memory<Reading>()
+          const pipeline = makePipeline(mapSource(data), sink)
+          const backfill = yield* Backfill.Backfill
+          const report = yield* backfill.run({
+            pipeline: pipeline.name,
+            partitions,
+            concurrency,
+            runPartition: (p) => Pipeline.run(pipeline, p)
+          })
+          assert.strictEqual(report.succeeded, partitions.length)
+          assert.deepStrictEqual(report.outcomes.map((o) => o.partition), partitions)
+          return { rows: yield* sinkSnapshot(rows), dead: yield* deadLetterSnapshot("readings") }
+        }).pipe(Effect.provide(layerMemory))
+        assert.deepStrictEqual(backfilled, alone)
+      })
+    }
+  )
+
+  it.effect("raises a failure-rate alert above the threshold and records it", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const kinds: Array<Kind> = [...Array.from({ length: 18 }, () => "good" as const), "negative", "array"]
+      const { sink } = yield* Sink.memory<Reading>()
+      const report = yield* Pipeline.run(makePipeline(mapSource(new Map([[partition, linesOf(kinds, partition)]])), sink), partition)
+      assert.isTrue(report.alerted)
+      assert.strictEqual(report.failureRate, 0.1)
+      const [run] = yield* (yield* RunLedger.RunLedger).latest("readings")
+      assert.strictEqual(run?.status, "succeeded")
+      assert.isTrue(run?.alerted)
+      const quiet = yield* Pipeline.run(
+        makePipeline(mapSource(new Map([[partition, linesOf(kinds, partition)]])), sink, { failureThreshold: 0.1 }),
+        partition
+      )
+      assert.isFalse(quiet.alerted, "a rate equal to the threshold does not alert")
+    }).pipe(Effect.provide(layerMemory)))
+
+  it.effect("retries transient source failures and then succeeds", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const calls = yield* Ref.make(0)
+      const flaky = Source.make("flaky", (p) =>
+        Stream.unwrap(Effect.map(Ref.updateAndGet(calls, (n) => n + 1), (n) =>
+          n <= 2
+            ? Stream.concat(
+              Stream.make({ payload: line("good", 0, p), position: 1 }),
+              Stream.fail(new SourceError.SourceError({ source: "flaky", reason: new SourceError.ConnectionReset({ message: "reset" }) }))
+            )
+            : Stream.fromIterable(linesOf(["good", "good", "missing"], p).map((payload, i) => ({ payload, position: i + 1 }))))))
+      const { rows, sink } = yield* Sink.memory<Reading>()
+      const fiber = yield* Effect.forkChild(Pipeline.run(makePipeline(flaky, sink), partition))
+      yield* TestClock.adjust(Duration.minutes(1))
+      const report = yield* Fiber.join(fiber)
+      assert.strictEqual(report.retries, 2)
+      assert.strictEqual(yield* Ref.get(calls), 3)
+      assert.strictEqual(report.loaded, 2)
+      assert.strictEqual((yield* Ref.get(rows)).get(partition)?.length, 2, "partial attempts left nothing behind")
+    }).pipe(Effect.provide(layerMemory)))
+
+  it.effect("fails a permanent source error at once and records the failed run", () =>
+    Effect.gen(function*() {
+      const { sink } = yield* Sink.memory<Reading>()
+      const exit = yield* Effect.exit(Pipeline.run(makePipeline(mapSource(new Map()), sink), day(3)))
+      assert.isTrue(Exit.isFailure(exit))
+      const [run] = yield* (yield* RunLedger.RunLedger).latest("readings")
+      assert.strictEqual(run?.status, "failed")
+      assert.strictEqual(run?.errorType, "SourceError.NotFound")
+      assert.strictEqual(run?.retries, 0)
+    }).pipe(Effect.provide(layerMemory)))
+
+  it.effect("never runs the same partition twice at once", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const slow = Source.make("slow", (p) =>
+        Stream.fromEffect(Effect.as(Effect.sleep("1 second"), { payload: line("good", 0, p), position: 1 })))
+      const { sink } = yield* Sink.memory<Reading>()
+      const pipeline = makePipeline(slow, sink)
+      const first = yield* Effect.forkChild(Pipeline.run(pipeline, partition))
+      yield* TestClock.adjust("10 millis")
+      const second = yield* Effect.flip(Pipeline.run(pipeline, partition))
+      assert.strictEqual(second._tag, "PartitionLocked")
+      const other = yield* Effect.forkChild(Pipeline.run(pipeline, day(1)))
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual((yield* Fiber.join(first)).loaded, 1)
+      assert.strictEqual((yield* Fiber.join(other)).loaded, 1, "other partitions are not blocked")
+    }).pipe(Effect.provide(layerMemory)))
+})
+
+describe("Backfill", () => {
+  it.effect("continues past a failed partition and re-runs only failures", () =>
+    Effect.gen(function*() {
+      const data = new Map([[day(0), linesOf(["good"], day(0))], [day(2), linesOf(["good", "good"], day(2))]])
+      const { sink } = yield* Sink.memory<Reading>()
+      const pipeline = makePipeline(mapSource(data), sink)
+      const backfill = yield* Backfill.Backfill
+      const partitions = Partition.range(day(0), day(2))
+      const first = yield* backfill.run({ pipeline: "readings", partitions, concurrency: 2, runPartition: (p) => Pipeline.run(pipeline, p) })
+      assert.deepStrictEqual(first.outcomes.map((o) => o._tag), ["Succeeded", "Failed", "Succeeded"])
+      const ledger = yield* RunLedger.RunLedger
+      const retry = Backfill.plan({ start: day(0), end: day(2), mode: "only-failed", latestRuns: yield* ledger.latest("readings") })
+      assert.deepStrictEqual(retry, [day(1)])
+      const missing = Backfill.plan({ start: day(0), end: day(4), mode: "missing", latestRuns: yield* ledger.latest("readings") })
+      assert.deepStrictEqual(missing, [day(1), day(3), day(4)])
+    }).pipe(Effect.provide(layerMemory)))
+})
