@@ -22,6 +22,7 @@ import * as DeadLetter from "./DeadLetter.ts"
 import type { PartitionDate } from "./Partition.ts"
 import * as PartitionLock from "./PartitionLock.ts"
 import * as PipelineMetrics from "./PipelineMetrics.ts"
+import * as RecordError from "./RecordError.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
 import * as RunLedger from "./RunLedger.ts"
 import type { Sink } from "./Sink.ts"
@@ -48,6 +49,11 @@ export interface Pipeline<A, R = never> {
   readonly retry: RetryPolicy.RetryPolicy
   /** The stage name recorded on dead letters of the transform. */
   readonly stage: string
+  /**
+   * The record's key within a partition, if it has one: a second record with the same key in
+   * the same partition is dead-lettered as `DuplicateKey` instead of being loaded twice.
+   */
+  readonly key: ((record: A) => string) | undefined
 }
 
 /**
@@ -80,6 +86,7 @@ export const make = <A, R = never>(options: {
   readonly failureThreshold?: number | undefined
   readonly retry?: RetryPolicy.RetryPolicy | undefined
   readonly stage?: string | undefined
+  readonly key?: ((record: A) => string) | undefined
 }): Pipeline<A, R> => ({
   name: options.name,
   description: options.description ?? options.name,
@@ -89,7 +96,8 @@ export const make = <A, R = never>(options: {
   batchSize: options.batchSize ?? 5_000,
   failureThreshold: options.failureThreshold ?? 0.05,
   retry: options.retry ?? RetryPolicy.defaultPolicy,
-  stage: options.stage ?? "transform"
+  stage: options.stage ?? "transform",
+  key: options.key
 })
 
 /**
@@ -197,6 +205,8 @@ export const run = Effect.fn("Pipeline.run")(function*<A, R>(
 
     const attempt = transactor.withTransaction(Effect.gen(function*() {
       const counts: Counts = { read: 0, loaded: 0, deadLettered: 0 }
+      const keyOf = pipeline.key
+      const seen = new Map<string, number>()
       yield* pipeline.sink.prepare(partition)
       yield* deadLetters.clearPartition(pipeline.name, partition)
       yield* pipeline.source.extract(partition).pipe(
@@ -206,7 +216,22 @@ export const run = Effect.fn("Pipeline.run")(function*<A, R>(
             const good: Array<A> = []
             const bad: Array<DeadLetter.DeadLetter> = []
             for (const record of batch) {
-              const result = pipeline.transform(record, partition)
+              let result = pipeline.transform(record, partition)
+              if (keyOf !== undefined && Result.isSuccess(result)) {
+                const key = keyOf(result.success)
+                const first = seen.get(key)
+                if (first === undefined) seen.set(key, record.position)
+                else {
+                  result = Result.fail(
+                    new RecordError.RecordError({
+                      reason: new RecordError.DuplicateKey({
+                        key,
+                        message: `key ${JSON.stringify(key)} already loaded from position ${first} of this partition`
+                      })
+                    })
+                  )
+                }
+              }
               if (Result.isSuccess(result)) good.push(result.success)
               else {
                 bad.push(DeadLetter.fromRecordError({

@@ -42,10 +42,22 @@ export class RuleViolation extends Schema.TaggedError<RuleViolation>("@sluice/co
 ) {}
 
 /**
+ * A record whose key was already seen in the same partition: loading it would duplicate or
+ * silently overwrite the first one, so it is dead-lettered instead.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class DuplicateKey extends Schema.TaggedError<DuplicateKey>("@sluice/core/RecordError/DuplicateKey")(
+  "DuplicateKey",
+  { key: Schema.String, message: Schema.String }
+) {}
+
+/**
  * @since 0.1.0
  * @category models
  */
-export const RecordErrorReason = Schema.Union([InvalidJson, SchemaMismatch, RuleViolation])
+export const RecordErrorReason = Schema.Union([InvalidJson, SchemaMismatch, RuleViolation, DuplicateKey])
 
 /**
  * @since 0.1.0

@@ -5,6 +5,8 @@
  */
 export * as Backfill from "./Backfill.ts"
 export * as DeadLetter from "./DeadLetter.ts"
+export * as HttpSource from "./HttpSource.ts"
+export * as JsonLinesSource from "./JsonLinesSource.ts"
 export * as Partition from "./Partition.ts"
 export * as PartitionLock from "./PartitionLock.ts"
 export * as Pipeline from "./Pipeline.ts"

@@ -167,6 +167,21 @@ describe("Pipeline.run", () => {
     }).pipe(Effect.provide(layerMemory)))
 })
 
+describe("Pipeline keys", () => {
+  it.effect("dead-letters a second record with the same key in a partition", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const lines = [line("good", 1, partition), line("good", 2, partition), line("good", 1, partition), line("missing", 1, partition)]
+      const { rows, sink } = yield* Sink.memory<Reading>()
+      const pipeline = Pipeline.make({ ...makePipeline(mapSource(new Map([[partition, lines]])), sink), key: (r: Reading) => r.id })
+      const report = yield* Pipeline.run(pipeline, partition)
+      assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [4, 2, 2])
+      assert.deepStrictEqual((yield* Ref.get(rows)).get(partition)?.map((r) => r.value), [1, 2])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
+      assert.deepStrictEqual(dead.map((d) => [d.position, d.errorType]), [[3, "DuplicateKey"], [4, "SchemaMismatch"]])
+    }).pipe(Effect.provide(layerMemory)))
+})
+
 describe("Backfill", () => {
   it.effect("continues past a failed partition and re-runs only failures", () =>
     Effect.gen(function*() {

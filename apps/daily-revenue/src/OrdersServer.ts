@@ -1,0 +1,227 @@
+/**
+ * A sample orders HTTP API over a directory of `YYYY-MM-DD.jsonl` files, with injectable
+ * transient failures, to exercise `HttpSource` and the pipeline's retries.
+ *
+ * `GET /orders?date=YYYY-MM-DD` answers the day's file as JSON Lines (`application/x-ndjson`),
+ * or as a JSON array with `&format=json` (`application/json`); 404 when the day has no file, 400
+ * for a bad `date` or `format`. Bodies are streamed from disk.
+ *
+ * Failures are transient and deterministic: the first `failFirst` requests of each date fail
+ * (cycling through `kinds`), then each request fails with probability `failureRate`, drawn from a
+ * PRNG seeded with `seed`. A failure is one of:
+ * - `"503"`: `503 Service Unavailable` with `Retry-After: 1`;
+ * - `"reset"`: the headers and a part of the body are sent, then the connection is destroyed;
+ * - `"slow"`: the answer is delayed by `slowMs` (beyond a client's timeout).
+ *
+ * The server binds to 127.0.0.1 only.
+ *
+ * @since 0.1.0
+ */
+import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import { JsonLinesSource, Partition } from "@sluice/core"
+import { Effect, FileSystem, Layer, Result, Schema, Stream } from "effect"
+import { HttpRouter, HttpServer, type HttpServerError, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { createServer } from "node:http"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type FailureKind = "503" | "reset" | "slow"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The directory of `YYYY-MM-DD.jsonl` files. */
+  readonly directory: string
+  /** 0 (the default) picks a free port; read it from `HttpServer.address` or {@link baseUrl}. */
+  readonly port?: number | undefined
+  /** Share of requests (after `failFirst`) that fail, 0–1; 0 by default. */
+  readonly failureRate?: number | undefined
+  /** The failures to inject; all three by default. */
+  readonly kinds?: ReadonlyArray<FailureKind> | undefined
+  /** Delay of a `"slow"` answer; 30 seconds by default. */
+  readonly slowMs?: number | undefined
+  /** Seed of the failure draws; 1 by default. */
+  readonly seed?: number | undefined
+  /** Fail the first `n` requests of each date (cycling through `kinds`); 0 by default. */
+  readonly failFirst?: number | undefined
+  /** Log requests and the listen address; `true` by default. */
+  readonly log?: boolean | undefined
+}
+
+const allKinds: ReadonlyArray<FailureKind> = ["503", "reset", "slow"]
+
+/** mulberry32, as in the generator: deterministic draws from a seed. */
+const makeRng = (seed: number) => {
+  let a = seed >>> 0
+  return (): number => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const decodeJson = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Unknown))
+
+/**
+ * The lines of a JSONL file as the elements of a JSON array, streamed. A JSON array cannot
+ * carry a line that is not JSON, so such a line is sent as a JSON string: the client still gets
+ * one element per record (which then fails its schema instead of its JSON parse).
+ */
+const jsonArrayBody = <E>(bytes: Stream.Stream<Uint8Array, E>): Stream.Stream<string, E> =>
+  JsonLinesSource.bytesToRecords(bytes).pipe(
+    Stream.map((record, i) =>
+      `${i === 0 ? "[\n" : ",\n"}${
+        Result.isSuccess(decodeJson(record.payload)) ? record.payload : JSON.stringify(record.payload)
+      }`
+    ),
+    Stream.mapAccum(() => false, (_, chunk: string) => [true, [chunk]] as const, {
+      onHalt: (started) => [started ? "\n]\n" : "[]\n"]
+    })
+  )
+
+const textResponse = (status: number, body: string, headers?: Record<string, string>) =>
+  HttpServerResponse.text(body, { status, ...(headers === undefined ? {} : { headers }) })
+
+/**
+ * The `GET /orders` route, as a layer to add to an `HttpRouter`.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpServer } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import * as OrdersServer from "@sluice-app/daily-revenue/OrdersServer"
+ * import { createServer } from "node:http"
+ *
+ * const server = HttpRouter.serve(OrdersServer.routes({ directory: "./data/orders" })).pipe(
+ *   Layer.provide(NodeHttpServer.layer(createServer, { port: 8080, host: "127.0.0.1" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const routes = (options: Options) =>
+  HttpRouter.use(Effect.fnUntraced(function*(router) {
+    const fs = yield* FileSystem.FileSystem
+    const kinds = options.kinds === undefined || options.kinds.length === 0 ? allKinds : options.kinds
+    const failureRate = options.failureRate ?? 0
+    const failFirst = options.failFirst ?? 0
+    const slowMs = options.slowMs ?? 30_000
+    const random = makeRng(options.seed ?? 1)
+    const requestsPerDate = new Map<string, number>()
+
+    const failureFor = (date: string): FailureKind | undefined => {
+      const n = requestsPerDate.get(date) ?? 0
+      requestsPerDate.set(date, n + 1)
+      if (n < failFirst) return kinds[n % kinds.length]
+      if (failureRate > 0 && random() < failureRate) return kinds[Math.floor(random() * kinds.length)]
+      return undefined
+    }
+
+    const serveFile = (path: string, format: "jsonl" | "json") =>
+      format === "jsonl"
+        ? HttpServerResponse.stream(fs.stream(path), { contentType: "application/x-ndjson" })
+        : HttpServerResponse.stream(Stream.encodeText(jsonArrayBody(fs.stream(path))), {
+          contentType: "application/json"
+        })
+
+    const reset = (request: HttpServerRequest.HttpServerRequest, path: string) => {
+      const destroy = Effect.sleep("50 millis").pipe(
+        Effect.andThen(Effect.sync(() => NodeHttpServerRequest.toServerResponse(request).destroy()))
+      )
+      const partial = fs.stream(path, { bytesToRead: 512 }).pipe(
+        Stream.concat(Stream.fromEffectDrain(destroy)),
+        Stream.concat(Stream.never)
+      )
+      return HttpServerResponse.stream(partial, { contentType: "application/x-ndjson" })
+    }
+
+    yield* router.add(
+      "GET",
+      "/orders",
+      Effect.fnUntraced(function*(
+        request: HttpServerRequest.HttpServerRequest
+      ): Effect.fn.Return<HttpServerResponse.HttpServerResponse, HttpServerError.HttpServerError> {
+        const params = new URL(request.url, "http://127.0.0.1").searchParams
+        const date = params.get("date")
+        if (date === null || !Partition.isDateString(date)) {
+          return textResponse(400, `expected ?date=YYYY-MM-DD, got ${JSON.stringify(date)}\n`)
+        }
+        const formatParam = params.get("format") ?? "jsonl"
+        const format = formatParam === "json" ? "json" : formatParam === "jsonl" || formatParam === "ndjson"
+          ? "jsonl"
+          : undefined
+        if (format === undefined) {
+          return textResponse(400, `expected format=jsonl or format=json, got ${JSON.stringify(formatParam)}\n`)
+        }
+        const path = JsonLinesSource.fileOf(options.directory, Partition.makeUnsafe(date))
+        const failure = failureFor(date)
+        if (failure === "503") return textResponse(503, "Service Unavailable\n", { "retry-after": "1" })
+        if (failure === "slow") yield* Effect.sleep(slowMs)
+        const exists = yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false))
+        if (!exists) return textResponse(404, `no orders for ${date}\n`)
+        if (failure === "reset") return reset(request, path)
+        return serveFile(path, format)
+      })
+    )
+  }))
+
+/**
+ * The orders server on 127.0.0.1 (`port` 0 = a free port), as a layer providing the running
+ * `HttpServer` (its `address` gives the port).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as OrdersServer from "@sluice-app/daily-revenue/OrdersServer"
+ *
+ * const program = Effect.gen(function*() {
+ *   const url = yield* OrdersServer.baseUrl // e.g. "http://127.0.0.1:53121"
+ * }).pipe(Effect.provide(OrdersServer.layer({ directory: "./data/orders", failFirst: 1, kinds: ["503"] })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError> =>
+  HttpRouter.serve(routes(options), {
+    disableLogger: options.log === false,
+    disableListenLog: options.log === false
+  }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port ?? 0, host: "127.0.0.1" }))
+  )
+
+/**
+ * The server's base URL, e.g. `http://127.0.0.1:53121`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const baseUrl: Effect.Effect<string, never, HttpServer.HttpServer> = HttpServer.addressFormattedWith(
+  Effect.succeed
+)
+
+/**
+ * Runs the server until interrupted, logging its address. Run it with `NodeRuntime.runMain`
+ * (so that Ctrl-C shuts it down gracefully), e.g. from a CLI command.
+ *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import * as OrdersServer from "@sluice-app/daily-revenue/OrdersServer"
+ *
+ * OrdersServer.run({ directory: "./data/orders", port: 8080, failureRate: 0.2 }).pipe(NodeRuntime.runMain)
+ * ```
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (options: Options): Effect.Effect<never, HttpServerError.ServeError> =>
+  Layer.launch(layer(options)) as Effect.Effect<never, HttpServerError.ServeError>

@@ -1,0 +1,179 @@
+import { NodeFileSystem } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { JsonLinesSource, Partition, SourceError } from "@sluice/core"
+import { Effect, Exit, FileSystem, Layer, PlatformError, Stream } from "effect"
+import * as fc from "fast-check"
+
+const day = Partition.makeUnsafe("2024-03-01")
+
+const collect = (chunks: ReadonlyArray<string>) =>
+  Effect.runSync(Stream.runCollect(JsonLinesSource.linesToRecords(Stream.fromIterable(chunks))))
+
+/** The reference: split the whole text on "\n", drop one trailing "\r", keep non-blank lines. */
+const reference = (text: string) =>
+  text.split("\n").flatMap((raw, i) => {
+    const payload = raw.endsWith("\r") ? raw.slice(0, -1) : raw
+    return payload.trim() === "" ? [] : [{ payload, position: i + 1 }]
+  })
+
+const withDir = <A, E>(f: (dir: string, fs: FileSystem.FileSystem) => Effect.Effect<A, E, FileSystem.FileSystem>) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const dir = yield* fs.makeTempDirectoryScoped()
+    return yield* f(dir, fs)
+  }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer))
+
+const reasonOf = <A>(exit: Exit.Exit<A, SourceError.SourceError>) => {
+  assert.isTrue(Exit.isFailure(exit))
+  const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+  assert.isDefined(error)
+  return (error as { readonly error: SourceError.SourceError }).error.reason
+}
+
+describe("JsonLinesSource.linesToRecords", () => {
+  it("splits lines, keeps physical positions, handles CRLF, blank lines and a last line without newline", () => {
+    const records = collect(["{\"a\":1}\r\n", "\n  \t\r\n{\"a\"", ":2}\n\n{\"a\":3}"])
+    assert.deepStrictEqual(records, [
+      { payload: "{\"a\":1}", position: 1 },
+      { payload: "{\"a\":2}", position: 4 },
+      { payload: "{\"a\":3}", position: 6 }
+    ])
+  })
+
+  it("keeps a lone \\r inside a line (only \\n ends a line)", () => {
+    assert.deepStrictEqual(collect(["a\rb\n", "c\r", "\r\n"]), [{ payload: "a\rb", position: 1 }, {
+      payload: "c\r",
+      position: 2
+    }])
+  })
+
+  it("emits nothing for empty input or only blank lines", () => {
+    assert.deepStrictEqual(collect([]), [])
+    assert.deepStrictEqual(collect(["\n\r\n", "   \n"]), [])
+  })
+
+  it("gives the same records however the text is cut into chunks", () => {
+    const text = fc.string({ unit: fc.constantFrom("a", "{", "\"", " ", "\n", "\r", "é", "😀", "\t"), maxLength: 200 })
+    fc.assert(fc.property(text, fc.array(fc.nat(), { maxLength: 10 }), (input, cuts) => {
+      const points = [...new Set(cuts.map((c) => c % (input.length + 1)))].toSorted((a, b) => a - b)
+      const chunks: Array<string> = []
+      let from = 0
+      for (const p of points) {
+        chunks.push(input.slice(from, p))
+        from = p
+      }
+      chunks.push(input.slice(from))
+      assert.deepStrictEqual(collect(chunks.filter((c) => c.length > 0)), reference(input))
+    }))
+  })
+
+  it("decodes invalid UTF-8 to U+FFFD instead of failing, and multi-byte characters split across chunks", () => {
+    const bytes = new TextEncoder().encode("{\"x\":\"é😀\"}\n")
+    const chunks = [bytes.slice(0, 8), bytes.slice(8), new Uint8Array([0xff, 0xfe, 0x0a])]
+    const records = Effect.runSync(Stream.runCollect(JsonLinesSource.bytesToRecords(Stream.fromIterable(chunks))))
+    assert.deepStrictEqual(records, [
+      { payload: "{\"x\":\"é😀\"}", position: 1 },
+      { payload: "\uFFFD\uFFFD", position: 2 }
+    ])
+  })
+})
+
+describe("JsonLinesSource.make", () => {
+  it.effect("reads <dir>/YYYY-MM-DD.jsonl for the partition", () =>
+    withDir((dir, fs) =>
+      Effect.gen(function*() {
+        yield* fs.writeFileString(`${dir}/2024-03-01.jsonl`, "{\"n\":1}\r\n\r\n{\"n\":2}\r\n{\"n\":3}")
+        yield* fs.writeFileString(`${dir}/2024-03-02.jsonl`, "{\"n\":99}\n")
+        const source = JsonLinesSource.make({ directory: dir })
+        assert.strictEqual(source.location, dir)
+        const records = yield* Stream.runCollect(source.extract(day))
+        assert.deepStrictEqual(records, [
+          { payload: "{\"n\":1}", position: 1 },
+          { payload: "{\"n\":2}", position: 3 },
+          { payload: "{\"n\":3}", position: 4 }
+        ])
+      })
+    ))
+
+  it.effect("a missing file is NotFound (permanent)", () =>
+    withDir((dir) =>
+      Effect.gen(function*() {
+        const exit = yield* Stream.runCollect(JsonLinesSource.make({ directory: dir }).extract(day)).pipe(Effect.exit)
+        const reason = reasonOf(exit)
+        assert.strictEqual(reason._tag, "NotFound")
+        assert.isFalse(reason.isRetryable)
+      })
+    ))
+
+  it.effect("a directory that does not exist, or is a file, is MalformedConfig (permanent)", () =>
+    withDir((dir, fs) =>
+      Effect.gen(function*() {
+        const missing = yield* Stream.runCollect(JsonLinesSource.make({ directory: `${dir}/nope` }).extract(day)).pipe(
+          Effect.exit
+        )
+        assert.strictEqual(reasonOf(missing)._tag, "MalformedConfig")
+        yield* fs.writeFileString(`${dir}/file`, "")
+        const notDir = yield* Stream.runCollect(JsonLinesSource.make({ directory: `${dir}/file` }).extract(day)).pipe(
+          Effect.exit
+        )
+        assert.strictEqual(reasonOf(notDir)._tag, "MalformedConfig")
+      })
+    ))
+
+  it.effect("a partition path that is a directory is MalformedConfig", () =>
+    withDir((dir, fs) =>
+      Effect.gen(function*() {
+        yield* fs.makeDirectory(`${dir}/2024-03-01.jsonl`)
+        const exit = yield* Stream.runCollect(JsonLinesSource.make({ directory: dir }).extract(day)).pipe(Effect.exit)
+        assert.strictEqual(reasonOf(exit)._tag, "MalformedConfig")
+      })
+    ))
+
+  it.effect("maps file-system failures by their tag", () =>
+    Effect.sync(() => {
+      const reason = (tag: "Busy" | "Unknown" | "PermissionDenied") =>
+        JsonLinesSource.fromPlatformError(
+          "x",
+          PlatformError.systemError({ _tag: tag, module: "FileSystem", method: "test" })
+        ).reason
+      assert.strictEqual(reason("Busy")._tag, "Timeout")
+      assert.isTrue(reason("Busy").isRetryable)
+      assert.strictEqual(reason("Unknown")._tag, "ConnectionReset")
+      assert.strictEqual(reason("PermissionDenied")._tag, "MalformedConfig")
+    }))
+
+  it.effect("streams a big file: taking a few records reads only a few chunks, and a full read sees every line", () =>
+    withDir((dir, fs) =>
+      Effect.gen(function*() {
+        const lines = 200_000
+        const line = (i: number) => JSON.stringify({ i, pad: "x".repeat(80) })
+        const content = Array.from({ length: lines }, (_, i) => line(i)).join("\n") + "\n"
+        yield* fs.writeFileString(`${dir}/2024-03-01.jsonl`, content)
+        let bytesRead = 0
+        let readWhole = false
+        const counting = Layer.succeed(FileSystem.FileSystem, {
+          ...fs,
+          readFile: (path) => Effect.sync(() => (readWhole = true)).pipe(Effect.andThen(fs.readFile(path))),
+          readFileString: (path, encoding) =>
+            Effect.sync(() => (readWhole = true)).pipe(Effect.andThen(fs.readFileString(path, encoding))),
+          stream: (path, options) =>
+            fs.stream(path, options).pipe(Stream.tap((b) => Effect.sync(() => (bytesRead += b.length))))
+        })
+        const source = JsonLinesSource.make({ directory: dir, chunkSize: 16 * 1024 })
+        const first = yield* Stream.runCollect(Stream.take(source.extract(day), 3)).pipe(Effect.provide(counting))
+        assert.deepStrictEqual(first.map((r) => r.payload), [line(0), line(1), line(2)])
+        assert.isBelow(bytesRead, 16 * 1024 * 8, "only a few chunks are read for three records")
+        assert.isAbove(content.length, 16 * 1024 * 1000)
+
+        bytesRead = 0
+        const count = yield* Stream.runFold(
+          source.extract(day),
+          () => ({ n: 0, ok: true }),
+          (acc, r) => ({ n: acc.n + 1, ok: acc.ok && r.position === acc.n + 1 && r.payload === line(acc.n) })
+        ).pipe(Effect.provide(counting))
+        assert.deepStrictEqual(count, { n: lines, ok: true })
+        assert.strictEqual(bytesRead, content.length)
+        assert.isFalse(readWhole)
+      })
+    ))
+})
