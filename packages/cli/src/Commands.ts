@@ -8,10 +8,10 @@
  *
  * @since 0.1.0
  */
-import { Console, Context, Effect, Option, Ref, Result } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
 import { Backfill, DeadLetter, Partition, Pipeline, RunLedger } from "@sluice/core"
 import { SingleBar } from "cli-progress"
+import { Console, Context, Effect, Option, Ref, Result } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
 import * as CliError from "./CliError.ts"
 import type { PipelineEntry } from "./Registry.ts"
 import * as Table from "./Table.ts"
@@ -139,7 +139,10 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
         Flag.withDescription("Run only partitions that never succeeded"),
         Flag.withDefault(false)
       ),
-      dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the plan, run nothing"), Flag.withDefault(false)),
+      dryRun: Flag.Boolean("dry-run").pipe(
+        Flag.withDescription("Print the plan, run nothing"),
+        Flag.withDefault(false)
+      ),
       source: sourceFlag
     },
     Effect.fnUntraced(function*(args) {
@@ -149,7 +152,9 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
         return yield* new CliError.InvalidArgument({ message: `--end ${end} is before --start ${start}` })
       }
       if (args.concurrency < 1 || args.concurrency > 64) {
-        return yield* new CliError.InvalidArgument({ message: `--concurrency must be between 1 and 64, got ${args.concurrency}` })
+        return yield* new CliError.InvalidArgument({
+          message: `--concurrency must be between 1 and 64, got ${args.concurrency}`
+        })
       }
       if (args.onlyFailed && args.missing) {
         return yield* new CliError.InvalidArgument({ message: "--only-failed and --missing cannot be combined" })

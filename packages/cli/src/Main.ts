@@ -17,7 +17,9 @@ const describe = (error: unknown): { readonly line: string; readonly code: numbe
   if (tag === "ShowHelp") return { line: "", code: ExitStatus.usage }
   const message = typeof e?.message === "string" && e.message.length > 0 ? e.message : String(error)
   const reason = e?.reason?._tag
-  const code = usageTags.has(tag) || (reason !== undefined && usageTags.has(reason)) ? ExitStatus.usage : ExitStatus.failed
+  const code = usageTags.has(tag) || (reason !== undefined && usageTags.has(reason))
+    ? ExitStatus.usage
+    : ExitStatus.failed
   return { line: `error: ${message.split("\n")[0]}`, code }
 }
 
@@ -38,9 +40,9 @@ const describe = (error: unknown): { readonly line: string; readonly code: numbe
  * @since 0.1.0
  * @category running
  */
-export const run = <Name extends string, I, E, R, ER, RL>(
+export const run = <Name extends string, I, E, R, ROut, ER, RL>(
   command: Command.Command<Name, I, any, E, R>,
-  layer: Layer.Layer<any, ER, RL>,
+  layer: Layer.Layer<ROut, ER, RL>,
   options: { readonly version: string; readonly argv?: ReadonlyArray<string> | undefined }
 ): void => {
   const argv = options.argv ?? process.argv.slice(2)
@@ -67,7 +69,8 @@ export const run = <Name extends string, I, E, R, ER, RL>(
     (program as Effect.Effect<number, never, never>).pipe(Effect.provide(NodeServices.layer)) as Effect.Effect<number>,
     {
       disableErrorReporting: true,
-      teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? Number(exit.value) : Exit.hasInterrupts(exit) ? 130 : 70)
+      teardown: (exit, onExit) =>
+        onExit(Exit.isSuccess(exit) ? Number(exit.value) : Exit.hasInterrupts(exit) ? 130 : 70)
     }
   )
 }

@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import type { Effect } from "effect"
 import type { Partition, Pipeline, SourceError } from "@sluice/core"
+import type { Effect } from "effect"
 
 /**
  * @since 0.1.0

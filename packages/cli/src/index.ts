@@ -5,6 +5,6 @@
  */
 export * as CliError from "./CliError.ts"
 export * as Commands from "./Commands.ts"
+export * as Main from "./Main.ts"
 export * as Registry from "./Registry.ts"
 export * as Table from "./Table.ts"
-export * as Main from "./Main.ts"

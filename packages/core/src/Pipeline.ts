@@ -76,18 +76,18 @@ export interface Pipeline<A, R = never> {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <A, R = never>(options: {
+export const make = <A, RS = never, RK = never>(options: {
   readonly name: string
   readonly description?: string | undefined
-  readonly source: Source<R>
+  readonly source: Source<RS>
   readonly transform: Transform<A>
-  readonly sink: Sink<A, R>
+  readonly sink: Sink<A, RK>
   readonly batchSize?: number | undefined
   readonly failureThreshold?: number | undefined
   readonly retry?: RetryPolicy.RetryPolicy | undefined
   readonly stage?: string | undefined
   readonly key?: ((record: A) => string) | undefined
-}): Pipeline<A, R> => ({
+}): Pipeline<A, RS | RK> => ({
   name: options.name,
   description: options.description ?? options.name,
   source: options.source,

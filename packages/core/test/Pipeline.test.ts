@@ -1,7 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
+import {
+  Backfill,
+  DeadLetter,
+  Partition,
+  Pipeline,
+  RetryPolicy,
+  RunLedger,
+  Sink,
+  Source,
+  SourceError
+} from "@sluice/core"
 import { Arbitrary, Duration, Effect, Exit, Fiber, Ref, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { Backfill, DeadLetter, Partition, Pipeline, RetryPolicy, RunLedger, Sink, Source, SourceError } from "@sluice/core"
 import { day, deadLetterSnapshot, Kind, layerMemory, line, mapSource, type Reading, transform } from "./fixtures.ts"
 
 const Batch = Arbitrary.array(Arbitrary.schema(Kind), { maxLength: 40 })
@@ -23,31 +33,41 @@ const sinkSnapshot = (rows: Ref.Ref<ReadonlyMap<Partition.PartitionDate, Readonl
   Effect.map(Ref.get(rows), (m) => [...m].filter(([, rs]) => rs.length > 0).sort(([a], [b]) => a.localeCompare(b)))
 
 describe("Pipeline.run", () => {
-  it.effect.prop("conserves records: loaded + dead-lettered = read, for any mix of lines", [Batch], ([kinds]) =>
-    Effect.gen(function*() {
-      const partition = day(0)
-      const { rows, sink } = yield* Sink.memory<Reading>()
-      const pipeline = makePipeline(mapSource(new Map([[partition, linesOf(kinds, partition)]])), sink)
-      const report = yield* Pipeline.run(pipeline, partition)
-      const good = kinds.filter((k) => k === "good").length
-      assert.strictEqual(report.read, kinds.length)
-      assert.strictEqual(report.loaded, good)
-      assert.strictEqual(report.deadLettered, kinds.length - good)
-      assert.strictEqual(report.loaded + report.deadLettered, report.read)
-      assert.strictEqual((yield* Ref.get(rows)).get(partition)?.length ?? 0, good)
-      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
-      assert.strictEqual(dead.length, kinds.length - good)
-      // every dead letter keeps its original payload and a typed error
-      const payloads = linesOf(kinds, partition)
-      for (const d of dead) {
-        assert.strictEqual(d.originalRecord, payloads[d.position - 1])
-        assert.include(["InvalidJson", "SchemaMismatch", "RuleViolation"], d.errorType)
-      }
-    }).pipe(Effect.provide(layerMemory)))
+  it.effect.prop(
+    "conserves records: loaded + dead-lettered = read, for any mix of lines",
+    [Batch],
+    ([kinds]) =>
+      Effect.gen(function*() {
+        const partition = day(0)
+        const { rows, sink } = yield* Sink.memory<Reading>()
+        const pipeline = makePipeline(mapSource(new Map([[partition, linesOf(kinds, partition)]])), sink)
+        const report = yield* Pipeline.run(pipeline, partition)
+        const good = kinds.filter((k) => k === "good").length
+        assert.strictEqual(report.read, kinds.length)
+        assert.strictEqual(report.loaded, good)
+        assert.strictEqual(report.deadLettered, kinds.length - good)
+        assert.strictEqual(report.loaded + report.deadLettered, report.read)
+        assert.strictEqual((yield* Ref.get(rows)).get(partition)?.length ?? 0, good)
+        const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
+        assert.strictEqual(dead.length, kinds.length - good)
+        // every dead letter keeps its original payload and a typed error
+        const payloads = linesOf(kinds, partition)
+        for (const d of dead) {
+          assert.strictEqual(d.originalRecord, payloads[d.position - 1])
+          assert.include(["InvalidJson", "SchemaMismatch", "RuleViolation"], d.errorType)
+        }
+      }).pipe(Effect.provide(layerMemory))
+  )
 
   it.effect.prop(
     "is idempotent: any sequence of re-runs equals running each partition once",
-    [Arbitrary.array(Batch, { minLength: 1, maxLength: 4 }), Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 }))), { minLength: 1, maxLength: 10 })],
+    [
+      Arbitrary.array(Batch, { minLength: 1, maxLength: 4 }),
+      Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 }))), {
+        minLength: 1,
+        maxLength: 10
+      })
+    ],
     ([batches, order]) => {
       const data = new Map(batches.map((kinds, i) => [day(i), linesOf(kinds, day(i))]))
       const runs = order.map((i) => day(i % batches.length))
@@ -68,7 +88,10 @@ describe("Pipeline.run", () => {
 
   it.effect.prop(
     "backfill over a range equals running each day alone",
-    [Arbitrary.array(Batch, { minLength: 1, maxLength: 6 }), Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4 })))],
+    [
+      Arbitrary.array(Batch, { minLength: 1, maxLength: 6 }),
+      Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4 })))
+    ],
     ([batches, concurrency]) => {
       const data = new Map(batches.map((kinds, i) => [day(i), linesOf(kinds, day(i))]))
       const partitions = Partition.range(day(0), day(batches.length - 1))
@@ -103,7 +126,10 @@ describe("Pipeline.run", () => {
       const partition = day(0)
       const kinds: Array<Kind> = [...Array.from({ length: 18 }, () => "good" as const), "negative", "array"]
       const { sink } = yield* Sink.memory<Reading>()
-      const report = yield* Pipeline.run(makePipeline(mapSource(new Map([[partition, linesOf(kinds, partition)]])), sink), partition)
+      const report = yield* Pipeline.run(
+        makePipeline(mapSource(new Map([[partition, linesOf(kinds, partition)]])), sink),
+        partition
+      )
       assert.isTrue(report.alerted)
       assert.strictEqual(report.failureRate, 0.1)
       const [run] = yield* (yield* RunLedger.RunLedger).latest("readings")
@@ -121,13 +147,23 @@ describe("Pipeline.run", () => {
       const partition = day(0)
       const calls = yield* Ref.make(0)
       const flaky = Source.make("flaky", (p) =>
-        Stream.unwrap(Effect.map(Ref.updateAndGet(calls, (n) => n + 1), (n) =>
-          n <= 2
-            ? Stream.concat(
-              Stream.make({ payload: line("good", 0, p), position: 1 }),
-              Stream.fail(new SourceError.SourceError({ source: "flaky", reason: new SourceError.ConnectionReset({ message: "reset" }) }))
-            )
-            : Stream.fromIterable(linesOf(["good", "good", "missing"], p).map((payload, i) => ({ payload, position: i + 1 }))))))
+        Stream.unwrap(Effect.map(
+          Ref.updateAndGet(calls, (n) => n + 1),
+          (n) =>
+            n <= 2
+              ? Stream.concat(
+                Stream.make({ payload: line("good", 0, p), position: 1 }),
+                Stream.fail(
+                  new SourceError.SourceError({
+                    source: "flaky",
+                    reason: new SourceError.ConnectionReset({ message: "reset" })
+                  })
+                )
+              )
+              : Stream.fromIterable(
+                linesOf(["good", "good", "missing"], p).map((payload, i) => ({ payload, position: i + 1 }))
+              )
+        )))
       const { rows, sink } = yield* Sink.memory<Reading>()
       const fiber = yield* Effect.forkChild(Pipeline.run(makePipeline(flaky, sink), partition))
       yield* TestClock.adjust(Duration.minutes(1))
@@ -171,9 +207,17 @@ describe("Pipeline keys", () => {
   it.effect("dead-letters a second record with the same key in a partition", () =>
     Effect.gen(function*() {
       const partition = day(0)
-      const lines = [line("good", 1, partition), line("good", 2, partition), line("good", 1, partition), line("missing", 1, partition)]
+      const lines = [
+        line("good", 1, partition),
+        line("good", 2, partition),
+        line("good", 1, partition),
+        line("missing", 1, partition)
+      ]
       const { rows, sink } = yield* Sink.memory<Reading>()
-      const pipeline = Pipeline.make({ ...makePipeline(mapSource(new Map([[partition, lines]])), sink), key: (r: Reading) => r.id })
+      const pipeline = Pipeline.make({
+        ...makePipeline(mapSource(new Map([[partition, lines]])), sink),
+        key: (r: Reading) => r.id
+      })
       const report = yield* Pipeline.run(pipeline, partition)
       assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [4, 2, 2])
       assert.deepStrictEqual((yield* Ref.get(rows)).get(partition)?.map((r) => r.value), [1, 2])
@@ -190,12 +234,27 @@ describe("Backfill", () => {
       const pipeline = makePipeline(mapSource(data), sink)
       const backfill = yield* Backfill.Backfill
       const partitions = Partition.range(day(0), day(2))
-      const first = yield* backfill.run({ pipeline: "readings", partitions, concurrency: 2, runPartition: (p) => Pipeline.run(pipeline, p) })
+      const first = yield* backfill.run({
+        pipeline: "readings",
+        partitions,
+        concurrency: 2,
+        runPartition: (p) => Pipeline.run(pipeline, p)
+      })
       assert.deepStrictEqual(first.outcomes.map((o) => o._tag), ["Succeeded", "Failed", "Succeeded"])
       const ledger = yield* RunLedger.RunLedger
-      const retry = Backfill.plan({ start: day(0), end: day(2), mode: "only-failed", latestRuns: yield* ledger.latest("readings") })
+      const retry = Backfill.plan({
+        start: day(0),
+        end: day(2),
+        mode: "only-failed",
+        latestRuns: yield* ledger.latest("readings")
+      })
       assert.deepStrictEqual(retry, [day(1)])
-      const missing = Backfill.plan({ start: day(0), end: day(4), mode: "missing", latestRuns: yield* ledger.latest("readings") })
+      const missing = Backfill.plan({
+        start: day(0),
+        end: day(4),
+        mode: "missing",
+        latestRuns: yield* ledger.latest("readings")
+      })
       assert.deepStrictEqual(missing, [day(1), day(3), day(4)])
     }).pipe(Effect.provide(layerMemory)))
 })

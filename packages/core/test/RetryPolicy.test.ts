@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
+import { RetryPolicy, SourceError } from "@sluice/core"
 import { Clock, Duration, Effect, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { RetryPolicy, SourceError } from "@sluice/core"
 
 const transient = new SourceError.SourceError({
   source: "test",
@@ -38,34 +38,38 @@ const attemptTimes = (policy: RetryPolicy.RetryPolicy, error: SourceError.Source
   })
 
 describe("RetryPolicy", () => {
-  it.effect.prop("retries transient errors with bounded, growing, capped, jittered delays", [PolicyInput], ([input]) =>
-    Effect.gen(function*() {
-      const policy = RetryPolicy.make({
-        baseDelay: Duration.millis(input.baseMs),
-        factor: input.factor,
-        maxDelay: Duration.millis(input.capMs),
-        maxRetries: input.maxRetries,
-        jitter: input.jitter
-      })
-      const times = yield* attemptTimes(policy, transient)
-      assert.strictEqual(times.length, input.maxRetries + 1, "one attempt plus maxRetries retries")
-      for (let i = 1; i < times.length; i++) {
-        const delay = times[i]! - times[i - 1]!
-        const nominal = Duration.toMillis(RetryPolicy.nominalDelay(policy, i))
-        const spread = input.jitter ? 0.2 : 0
-        const lo = Math.min(nominal * (1 - spread), input.capMs)
-        const hi = Math.min(nominal * (1 + spread), input.capMs)
-        assert.isTrue(delay >= lo - 1e-6 && delay <= hi + 1e-6, `delay ${i} = ${delay} not in [${lo}, ${hi}]`)
-        assert.isTrue(delay <= input.capMs + 1e-6, "the cap holds")
-        if (i > 1) {
-          assert.isTrue(
-            Duration.toMillis(RetryPolicy.nominalDelay(policy, i)) >=
-              Duration.toMillis(RetryPolicy.nominalDelay(policy, i - 1)),
-            "nominal delays never shrink"
-          )
+  it.effect.prop(
+    "retries transient errors with bounded, growing, capped, jittered delays",
+    [PolicyInput],
+    ([input]) =>
+      Effect.gen(function*() {
+        const policy = RetryPolicy.make({
+          baseDelay: Duration.millis(input.baseMs),
+          factor: input.factor,
+          maxDelay: Duration.millis(input.capMs),
+          maxRetries: input.maxRetries,
+          jitter: input.jitter
+        })
+        const times = yield* attemptTimes(policy, transient)
+        assert.strictEqual(times.length, input.maxRetries + 1, "one attempt plus maxRetries retries")
+        for (let i = 1; i < times.length; i++) {
+          const delay = times[i]! - times[i - 1]!
+          const nominal = Duration.toMillis(RetryPolicy.nominalDelay(policy, i))
+          const spread = input.jitter ? 0.2 : 0
+          const lo = Math.min(nominal * (1 - spread), input.capMs)
+          const hi = Math.min(nominal * (1 + spread), input.capMs)
+          assert.isTrue(delay >= lo - 1e-6 && delay <= hi + 1e-6, `delay ${i} = ${delay} not in [${lo}, ${hi}]`)
+          assert.isTrue(delay <= input.capMs + 1e-6, "the cap holds")
+          if (i > 1) {
+            assert.isTrue(
+              Duration.toMillis(RetryPolicy.nominalDelay(policy, i)) >=
+                Duration.toMillis(RetryPolicy.nominalDelay(policy, i - 1)),
+              "nominal delays never shrink"
+            )
+          }
         }
-      }
-    }))
+      })
+  )
 
   it.effect.prop("never retries a permanent error", [PolicyInput], ([input]) =>
     Effect.gen(function*() {
@@ -75,7 +79,8 @@ describe("RetryPolicy", () => {
     }))
 
   it("classifies reasons by type", () => {
-    const reason = (r: SourceError.SourceErrorReason) => new SourceError.SourceError({ source: "s", reason: r }).isRetryable
+    const reason = (r: SourceError.SourceErrorReason) =>
+      new SourceError.SourceError({ source: "s", reason: r }).isRetryable
     assert.isTrue(reason(new SourceError.Timeout({ message: "t" })))
     assert.isTrue(reason(new SourceError.ConnectionRefused({ message: "t" })))
     assert.isTrue(reason(new SourceError.ConnectionReset({ message: "t" })))

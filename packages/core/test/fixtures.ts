@@ -1,4 +1,3 @@
-import { Effect, Layer, Schema, Stream } from "effect"
 import {
   Backfill,
   DeadLetter,
@@ -10,6 +9,7 @@ import {
   Transactor,
   Transform
 } from "@sluice/core"
+import { Effect, Layer, Schema, Stream } from "effect"
 
 export const Reading = Schema.Struct({
   id: Schema.NonEmptyString,

@@ -1,0 +1,95 @@
+/**
+ * The `sluice` command tree with every sample pipeline registered.
+ *
+ * @since 0.1.0
+ */
+import { Generator, OrdersServer } from "@sluice-app/daily-revenue"
+import { CliError, Commands } from "@sluice/cli"
+import { Partition } from "@sluice/core"
+import { Console, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import * as Registry from "./Registry.ts"
+
+const pipelines = Commands.make(Registry.entries)
+
+const generateOrders = Command.make(
+  "generate-orders",
+  {
+    dir: Flag.String("dir").pipe(
+      Flag.withDescription("Folder to write YYYY-MM-DD.jsonl files to"),
+      Flag.withDefault("data/orders")
+    ),
+    start: Flag.String("start").pipe(Flag.withDescription("First date"), Flag.withDefault("2024-03-01")),
+    days: Flag.Int("days").pipe(Flag.withDescription("Number of days"), Flag.withDefault(31)),
+    seed: Flag.Int("seed").pipe(Flag.withDescription("Random seed (same seed, same files)"), Flag.withDefault(1)),
+    badShare: Flag.Finite("bad-share").pipe(Flag.withDescription("Share of bad lines, 0–1"), Flag.withDefault(0.03))
+  },
+  Effect.fnUntraced(function*({ dir, start, days, seed, badShare }) {
+    if (!Partition.isDateString(start)) {
+      return yield* new CliError.InvalidArgument({
+        message: `invalid --start ${JSON.stringify(start)}: expected YYYY-MM-DD`
+      })
+    }
+    if (days < 1 || days > 3660) {
+      return yield* new CliError.InvalidArgument({ message: "--days must be between 1 and 3660" })
+    }
+    if (!(badShare >= 0 && badShare <= 1)) {
+      return yield* new CliError.InvalidArgument({ message: "--bad-share must be between 0 and 1" })
+    }
+    const manifest = yield* Generator.generate({
+      directory: dir,
+      start: Partition.makeUnsafe(start),
+      days,
+      seed,
+      badShare
+    })
+    yield* Console.log(
+      `wrote ${manifest.days.length} day(s) to ${dir}: ${manifest.records} records, ${manifest.good} good, ${manifest.bad} bad`
+    )
+  })
+).pipe(Command.withDescription("Generate realistic daily order files with a few percent of bad lines"))
+
+const serveOrders = Command.make(
+  "serve-orders",
+  {
+    dir: Flag.String("dir").pipe(
+      Flag.withDescription("Folder of YYYY-MM-DD.jsonl files"),
+      Flag.withDefault("data/orders")
+    ),
+    port: Flag.Int("port").pipe(Flag.withDescription("Port on 127.0.0.1"), Flag.withDefault(8787)),
+    failureRate: Flag.Finite("failure-rate").pipe(
+      Flag.withDescription("Share of requests that fail transiently"),
+      Flag.withDefault(0)
+    ),
+    slowMs: Flag.Int("slow-ms").pipe(Flag.withDescription("Delay of a slow answer"), Flag.withDefault(30_000)),
+    seed: Flag.Int("seed").pipe(Flag.withDefault(1))
+  },
+  Effect.fnUntraced(function*({ dir, port, failureRate, slowMs, seed }) {
+    if (!(failureRate >= 0 && failureRate <= 1)) {
+      return yield* new CliError.InvalidArgument({ message: "--failure-rate must be between 0 and 1" })
+    }
+    return yield* OrdersServer.run({ directory: dir, port, failureRate, slowMs, seed })
+  })
+).pipe(Command.withDescription("Serve order files over HTTP (GET /orders?date=D), optionally failing some requests"))
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const root = Command.make("sluice").pipe(
+  Command.withDescription("Sluice: typed, idempotent, backfillable data pipelines"),
+  Command.withSubcommands([
+    Command.provide(pipelines.run, Registry.layer),
+    Command.provide(pipelines.backfill, Registry.layer),
+    Command.provide(pipelines.status, Registry.layer),
+    Command.provide(pipelines.dlq, Registry.layer),
+    generateOrders,
+    serveOrders
+  ])
+)
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const version = "0.1.0"

@@ -1,0 +1,96 @@
+/**
+ * Sluice's own tables, in schema `sluice`, with their history in `sluice.migrations`.
+ *
+ * - `sluice.runs`: the run ledger (`SqlRunLedger`).
+ * - `sluice.dead_letters`: the dead-letter store (`SqlDeadLetterStore`).
+ *
+ * @since 0.1.0
+ */
+import { Effect, type Layer } from "effect"
+import { type Migrator, SqlClient, type SqlError } from "effect/sql"
+import * as Migrations from "./Migrations.ts"
+
+/**
+ * The migrations, keyed `<id>_<name>`. Append new ones; never edit an applied one.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
+  "0001_create_runs_and_dead_letters": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE SCHEMA IF NOT EXISTS sluice`
+    yield* sql`
+      CREATE TABLE sluice.runs (
+        run_id text PRIMARY KEY,
+        pipeline text NOT NULL,
+        partition date NOT NULL,
+        status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+        records_read bigint NOT NULL DEFAULT 0,
+        records_loaded bigint NOT NULL DEFAULT 0,
+        records_dead_lettered bigint NOT NULL DEFAULT 0,
+        retries integer NOT NULL DEFAULT 0,
+        failure_rate double precision NOT NULL DEFAULT 0,
+        alerted boolean NOT NULL DEFAULT false,
+        started_at timestamptz NOT NULL,
+        ended_at timestamptz,
+        error_type text,
+        error text
+      )`
+    yield* sql`CREATE INDEX runs_pipeline_partition_started_idx ON sluice.runs (pipeline, partition, started_at DESC)`
+    yield* sql`
+      CREATE TABLE sluice.dead_letters (
+        id bigserial PRIMARY KEY,
+        pipeline text NOT NULL,
+        partition date NOT NULL,
+        stage text NOT NULL,
+        position integer NOT NULL,
+        original_record text NOT NULL,
+        original_record_escaped boolean NOT NULL DEFAULT false,
+        error_type text NOT NULL,
+        error text NOT NULL,
+        failed_at timestamptz NOT NULL,
+        run_id text NOT NULL,
+        status text NOT NULL DEFAULT 'new',
+        attempts integer NOT NULL DEFAULT 1
+      )`
+    yield* sql`CREATE INDEX dead_letters_pipeline_partition_idx ON sluice.dead_letters (pipeline, partition)`
+  })
+}
+
+/**
+ * The migrations table of Sluice's own tables.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const table = "sluice.migrations"
+
+/**
+ * Applies Sluice's pending migrations; idempotent.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Database, SluiceMigrations } from "@sluice/sql"
+ *
+ * const program = SluiceMigrations.run.pipe(Effect.provide(Database.layerPglite({})))
+ * ```
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run: Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError.SqlError,
+  SqlClient.SqlClient
+> = Migrations.run({ name: "sluice", table, migrations })
+
+/**
+ * A layer that applies Sluice's pending migrations when built.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<never, Migrator.MigrationError | SqlError.SqlError, SqlClient.SqlClient> = Migrations
+  .layer({ name: "sluice", table, migrations })

@@ -1,0 +1,16 @@
+/**
+ * Sluice on PostgreSQL (a server, or embedded PGlite): the database layer, Sluice's own tables,
+ * SQL implementations of the core's storage contracts, and the partition-replacement sink.
+ *
+ * @since 0.1.0
+ */
+export * as Database from "./Database.ts"
+export * as Migrations from "./Migrations.ts"
+export * as PartitionReplace from "./PartitionReplace.ts"
+export * as SluiceMigrations from "./SluiceMigrations.ts"
+export * as SqlDeadLetterStore from "./SqlDeadLetterStore.ts"
+export * as SqlPartitionLock from "./SqlPartitionLock.ts"
+export * as SqlRunLedger from "./SqlRunLedger.ts"
+export * as SqlSluice from "./SqlSluice.ts"
+export * as SqlTransactor from "./SqlTransactor.ts"
+export * as Testing from "./Testing.ts"
