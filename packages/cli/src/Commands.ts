@@ -278,7 +278,7 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
           d.partition,
           d.position,
           d.errorType,
-          Table.truncate(d.error, 60),
+          Table.truncate(Table.oneLine(d.error), 60),
           Table.truncate(d.originalRecord, 60)
         ])
       ))

@@ -33,7 +33,23 @@ export const format = (
 }
 
 /**
- * Shortens a string to `max` characters for display, marking the cut, and shows control characters.
+ * Joins a multi-line message (such as a schema decoding issue) into one line.
+ *
+ * @example
+ * ```ts
+ * import { Table } from "@sluice/cli"
+ *
+ * Table.oneLine("Expected number\n  at [\"amount\"]") // "Expected number at [\"amount\"]"
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, " ").trim()
+
+/**
+ * Shortens `s` to at most `max` characters (an ellipsis marks the cut), showing control
+ * characters as `\xNN` escapes so a cell never breaks the table.
  *
  * @since 0.1.0
  * @category formatting

@@ -116,12 +116,19 @@ export const fileOf = (directory: string, partition: PartitionDate): string =>
  * @category errors
  */
 export const fromPlatformError = (location: string, error: PlatformError.PlatformError): SourceError.SourceError => {
-  const message = error.message
+  const cause = error.reason
+  const message = cause._tag === "BadArgument"
+    ? cause.message
+    : `${cause.module}.${cause.method}${cause.pathOrDescriptor === undefined ? "" : ` ${cause.pathOrDescriptor}`}${
+      cause.description ? `: ${cause.description}` : ""
+    }`
   const reason = (() => {
-    if (error.reason._tag === "BadArgument") return new SourceError.MalformedConfig({ message })
-    switch (error.reason._tag) {
+    if (cause._tag === "BadArgument") return new SourceError.MalformedConfig({ message })
+    switch (cause._tag) {
       case "NotFound":
-        return new SourceError.NotFound({ message })
+        return new SourceError.NotFound({
+          message: cause.pathOrDescriptor === undefined ? message : `no file ${cause.pathOrDescriptor}`
+        })
       case "PermissionDenied":
       case "BadResource":
       case "AlreadyExists":
