@@ -206,6 +206,7 @@ export const run = Effect.fn("Pipeline.run")(function*<A, R>(
     const attempt = transactor.withTransaction(Effect.gen(function*() {
       const counts: Counts = { read: 0, loaded: 0, deadLettered: 0 }
       const keyOf = pipeline.key
+      const check = pipeline.sink.check
       const seen = new Map<string, number>()
       yield* pipeline.sink.prepare(partition)
       yield* deadLetters.clearPartition(pipeline.name, partition)
@@ -232,12 +233,20 @@ export const run = Effect.fn("Pipeline.run")(function*<A, R>(
                   )
                 }
               }
+              let stage = pipeline.stage
+              if (check !== undefined && Result.isSuccess(result)) {
+                const rejected = check(result.success)
+                if (rejected !== undefined) {
+                  result = Result.fail(rejected)
+                  stage = "load"
+                }
+              }
               if (Result.isSuccess(result)) good.push(result.success)
               else {
                 bad.push(DeadLetter.fromRecordError({
                   pipeline: pipeline.name,
                   partition,
-                  stage: pipeline.stage,
+                  stage,
                   runId,
                   failedAt: now,
                   record,

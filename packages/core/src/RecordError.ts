@@ -54,10 +54,22 @@ export class DuplicateKey extends Schema.TaggedError<DuplicateKey>("@sluice/core
 ) {}
 
 /**
+ * A record whose key (or part of it) is null or missing: a write strategy that merges by key
+ * cannot place it, and loading it anyway would create a duplicate on every run.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class MissingKey extends Schema.TaggedError<MissingKey>("@sluice/core/RecordError/MissingKey")(
+  "MissingKey",
+  { columns: Schema.Array(Schema.String), message: Schema.String }
+) {}
+
+/**
  * @since 0.1.0
  * @category models
  */
-export const RecordErrorReason = Schema.Union([InvalidJson, SchemaMismatch, RuleViolation, DuplicateKey])
+export const RecordErrorReason = Schema.Union([InvalidJson, SchemaMismatch, RuleViolation, DuplicateKey, MissingKey])
 
 /**
  * @since 0.1.0

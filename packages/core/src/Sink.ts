@@ -9,6 +9,7 @@
  */
 import { Effect, Ref } from "effect"
 import type { PartitionDate } from "./Partition.ts"
+import type { RecordError } from "./RecordError.ts"
 import type { SinkError } from "./SinkError.ts"
 
 /**
@@ -21,6 +22,12 @@ export interface Sink<in A, R = never> {
   readonly prepare: (partition: PartitionDate) => Effect.Effect<void, SinkError, R>
   readonly write: (partition: PartitionDate, rows: ReadonlyArray<A>) => Effect.Effect<void, SinkError, R>
   readonly complete: (partition: PartitionDate) => Effect.Effect<void, SinkError, R>
+  /**
+   * A per-record check the strategy needs before it can write a record (e.g. a non-null merge
+   * key). The runner applies it to every decoded record; a record it rejects is dead-lettered
+   * (stage `load`) like any other bad record, so loaded + dead-lettered = read still holds.
+   */
+  readonly check?: ((record: A) => RecordError | undefined) | undefined
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   DeadLetter,
   Partition,
   Pipeline,
+  RecordError,
   RetryPolicy,
   RunLedger,
   Sink,
@@ -223,6 +224,29 @@ describe("Pipeline keys", () => {
       assert.deepStrictEqual((yield* Ref.get(rows)).get(partition)?.map((r) => r.value), [1, 2])
       const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
       assert.deepStrictEqual(dead.map((d) => [d.position, d.errorType]), [[3, "DuplicateKey"], [4, "SchemaMismatch"]])
+    }).pipe(Effect.provide(layerMemory)))
+})
+
+describe("Sink checks", () => {
+  it.effect("a record the sink rejects is dead-lettered at stage load, and conservation holds", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const lines = [line("good", 1, partition), line("good", 7, partition), line("good", 2, partition)]
+      const { rows, sink } = yield* Sink.memory<Reading>()
+      const checked: Sink.Sink<Reading> = {
+        ...sink,
+        check: (r) =>
+          r.value === 7
+            ? new RecordError.RecordError({
+              reason: new RecordError.MissingKey({ columns: ["value"], message: "value 7 has no key" })
+            })
+            : undefined
+      }
+      const report = yield* Pipeline.run(makePipeline(mapSource(new Map([[partition, lines]])), checked), partition)
+      assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [3, 2, 1])
+      assert.deepStrictEqual((yield* Ref.get(rows)).get(partition)?.map((r) => r.value), [1, 2])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
+      assert.deepStrictEqual(dead.map((d) => [d.stage, d.errorType]), [["load", "MissingKey"]])
     }).pipe(Effect.provide(layerMemory)))
 })
 
