@@ -70,6 +70,13 @@ export interface Column {
  */
 export interface DerivedStep {
   readonly target: string
+  /**
+   * Runs in `prepare`, before the partition's old rows are deleted: the place to remember what
+   * the old rows touched (e.g. the keys a merge must recompute), in a temporary table.
+   */
+  readonly before?:
+    | ((partition: Partition.PartitionDate) => Effect.Effect<void, SinkError.SinkError, SqlClient.SqlClient>)
+    | undefined
   readonly run: (partition: Partition.PartitionDate) => Effect.Effect<void, SinkError.SinkError, SqlClient.SqlClient>
 }
 
@@ -299,7 +306,10 @@ export const make = <A>(spec: TableSpec<A>): Sink.Sink<A, SqlClient.SqlClient> =
 
   return {
     target: spec.table,
-    prepare: (partition) => prepare(partition).pipe(Effect.withSpan("PartitionReplace.prepare")),
+    prepare: (partition) =>
+      Effect.forEach(derived, (step) => step.before === undefined ? Effect.void : step.before(partition), {
+        discard: true
+      }).pipe(Effect.andThen(prepare(partition)), Effect.withSpan("PartitionReplace.prepare")),
     write,
     complete: (partition) => complete(partition).pipe(Effect.withSpan("PartitionReplace.complete"))
   }
