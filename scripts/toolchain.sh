@@ -12,10 +12,17 @@ _sluice_node_ok() {
   node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=19)?0:1)'
 }
 
-_sluice_fetch() { # name version dest
-  local tmp
+_sluice_fetch() { # name version dest — npm pack when npm works, else the registry tarball by curl or wget
+  local tmp registry url
   tmp="$(mktemp -d)"
-  (cd "$tmp" && npm pack --silent --loglevel=error "$1@$2" >/dev/null) || { echo "toolchain: cannot download $1@$2 from the npm registry" >&2; return 1; }
+  registry="${npm_config_registry:-https://registry.npmjs.org}"
+  url="${registry%/}/$1/-/$1-$2.tgz"
+  if ! { command -v npm >/dev/null 2>&1 && (cd "$tmp" && npm pack --silent --loglevel=error "$1@$2" >/dev/null 2>&1); }; then
+    rm -f "$tmp"/*.tgz
+    if command -v curl >/dev/null 2>&1; then curl -fsSL "$url" -o "$tmp/$1.tgz"
+    elif command -v wget >/dev/null 2>&1; then wget -q "$url" -O "$tmp/$1.tgz"
+    else false; fi || { echo "toolchain: cannot download $1@$2 from the npm registry ($url)" >&2; rm -rf "$tmp"; return 1; }
+  fi
   mkdir -p "$3"
   tar xzf "$tmp"/*.tgz -C "$3" --strip-components=1
   rm -rf "$tmp"
