@@ -1,7 +1,8 @@
 /**
  * The daily revenue pipeline: orders of day D are extracted (a folder of JSON Lines files or the
  * orders HTTP API, with retries), decoded and checked, dead-lettered or loaded into `raw.orders`
- * (partition D); then `analytics.daily_revenue` for D is rebuilt from `raw.orders` — all in the
+ * (partition D); then `analytics.daily_revenue` for D is rebuilt from `raw.orders`, and
+ * `analytics.customer_metrics` recomputed for the customers of D's old and new orders — all in the
  * load's single transaction.
  *
  * @since 0.1.0
@@ -10,6 +11,7 @@ import { HttpSource, JsonLinesSource, Partition, Pipeline, RetryPolicy, type Sou
 import { Migrations, PartitionReplace } from "@sluice/sql"
 import { Effect, type FileSystem } from "effect"
 import type { HttpClient } from "effect/http"
+import * as CustomerMetrics from "./CustomerMetrics.ts"
 import { type Order, OrderTransform } from "./Order.ts"
 import * as Tables from "./Tables.ts"
 
@@ -68,7 +70,8 @@ export const sink = PartitionReplace.make<Order>({
         sql`SELECT order_date, product_category, sum(amount), count(*)::int
             FROM raw.orders WHERE order_date = ${partition}
             GROUP BY order_date, product_category`
-    })
+    }),
+    CustomerMetrics.step
   ]
 })
 

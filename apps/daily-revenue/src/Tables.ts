@@ -4,13 +4,19 @@
  *
  * - `raw.orders`: one row per good order, partitioned by `order_date`.
  * - `analytics.daily_revenue(date, category, revenue, order_count)`: rebuilt per date from `raw.orders`.
+ * - `analytics.customer_metrics(customer_id, total_orders, lifetime_value, last_order_date)`: recomputed
+ *   per touched customer from `raw.orders` ({@link CustomerMetrics}).
+ * - `raw.customers` (and `raw.customers_tombstones`): merged by `customer_id` ({@link CustomersMerge}).
  *
  * `amount` and `revenue` are `numeric`: money is kept exactly, never as a float.
  *
  * @since 0.1.0
  */
+import { Merge } from "@sluice/sql"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
+import * as CustomerMetrics from "./CustomerMetrics.ts"
+import * as CustomersMerge from "./CustomersMerge.ts"
 
 /**
  * @since 0.1.0
@@ -39,5 +45,31 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
         order_count integer NOT NULL,
         PRIMARY KEY (date, category)
       )`
+  }),
+  "0002_create_customer_metrics": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`
+      CREATE TABLE IF NOT EXISTS analytics.customer_metrics (
+        customer_id bigint PRIMARY KEY,
+        total_orders integer NOT NULL,
+        lifetime_value numeric NOT NULL,
+        last_order_date date NOT NULL
+      )`
+    // the metrics recompute a customer's orders across all dates
+    yield* sql`CREATE INDEX IF NOT EXISTS orders_customer_id ON raw.orders (customer_id)`
+    // orders loaded before this migration
+    yield* CustomerMetrics.step.all
+  }),
+  "0003_create_customers": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`
+      CREATE TABLE IF NOT EXISTS raw.customers (
+        customer_id bigint PRIMARY KEY,
+        name text NOT NULL,
+        email text,
+        city text NOT NULL,
+        updated_at timestamptz NOT NULL
+      )`
+    yield* Merge.createTombstoneTable(CustomersMerge.spec)
   })
 }

@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import { Generator as CustomerGenerator } from "@sluice-app/customers"
 import { Generator, OrdersServer } from "@sluice-app/daily-revenue"
 import { CliError, Commands } from "@sluice/cli"
 import { Partition } from "@sluice/core"
@@ -49,6 +50,33 @@ const generateOrders = Command.make(
   })
 ).pipe(Command.withDescription("Generate realistic daily order files with a few percent of bad lines"))
 
+const generateCustomers = Command.make(
+  "generate-customers",
+  {
+    dir: Flag.String("dir").pipe(
+      Flag.withDescription("Folder to write YYYY-MM-DD.jsonl files to"),
+      Flag.withDefault("data/customers")
+    ),
+    start: Flag.String("start").pipe(Flag.withDescription("First date"), Flag.withDefault("2024-03-01")),
+    days: Flag.Int("days").pipe(Flag.withDescription("Number of days"), Flag.withDefault(14)),
+    seed: Flag.Int("seed").pipe(Flag.withDescription("Random seed (same seed, same files)"), Flag.withDefault(1))
+  },
+  Effect.fnUntraced(function*({ dir, start, days, seed }) {
+    if (!Partition.isDateString(start)) {
+      return yield* new CliError.InvalidArgument({
+        message: `invalid --start ${JSON.stringify(start)}: expected YYYY-MM-DD`
+      })
+    }
+    if (days < 1 || days > 3660) {
+      return yield* new CliError.InvalidArgument({ message: "--days must be between 1 and 3660" })
+    }
+    const m = yield* CustomerGenerator.generate({ directory: dir, start: Partition.makeUnsafe(start), days, seed })
+    yield* Console.log(
+      `wrote ${m.days.length} day(s) to ${dir}: ${m.records} records, ${m.good} good, ${m.bad} bad, ${m.changes} changes of ${m.customers.length} customers`
+    )
+  })
+).pipe(Command.withDescription("Generate daily customer change files: late, out-of-order, duplicated changes, deletes"))
+
 const serveOrders = Command.make(
   "serve-orders",
   {
@@ -84,6 +112,7 @@ export const root = Command.make("sluice").pipe(
     Command.provide(pipelines.status, Registry.layer),
     Command.provide(pipelines.dlq, Registry.layer),
     generateOrders,
+    generateCustomers,
     serveOrders
   ])
 )

@@ -4,7 +4,9 @@
  * @since 0.1.0
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { DailyRevenue } from "@sluice-app/daily-revenue"
+import { CustomerScd } from "@sluice-app/customers"
+import { CustomersMerge, DailyRevenue } from "@sluice-app/daily-revenue"
+import { Events } from "@sluice-app/events"
 import { Registry } from "@sluice/cli"
 import { Backfill } from "@sluice/core"
 import { Database, SqlSluice } from "@sluice/sql"
@@ -22,6 +24,34 @@ export const entries = [
     startDate: DailyRevenue.startDate,
     make: (source) => Effect.succeed(DailyRevenue.make(source)),
     setup: DailyRevenue.setup
+  }),
+  Registry.entry({
+    name: CustomersMerge.name,
+    description: "Customer changes merged into raw.customers by customer_id (latest updated_at wins; deletes; " +
+      "--source generated[:seed] or a folder)",
+    defaultSource: "generated",
+    startDate: CustomersMerge.startDate,
+    make: (source) => Effect.succeed(CustomersMerge.make(source)),
+    setup: DailyRevenue.setup
+  }),
+  ...CustomerScd.types.map((type) =>
+    Registry.entry({
+      name: CustomerScd.names[type],
+      description: CustomerScd.descriptions[type],
+      defaultSource: "data/customers",
+      startDate: CustomerScd.startDate,
+      make: (source) => Effect.succeed(CustomerScd.make(type, source)),
+      setup: CustomerScd.setup
+    })
+  ),
+  Registry.entry({
+    name: Events.name,
+    description: "Event lines per day appended to raw.events_log; latest version per event in analytics.events " +
+      `(lookback ${Events.lookback} days)`,
+    defaultSource: "data/events",
+    startDate: Events.startDate,
+    make: (source) => Effect.succeed(Events.make(source)),
+    setup: Events.setup
   })
 ]
 

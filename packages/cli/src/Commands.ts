@@ -55,6 +55,25 @@ const parseDate = (flag: string, value: string) =>
 const percent = (rate: number) => `${(rate * 100).toFixed(2)}%`
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`
 
+const summary = (report: Pipeline.RunReport) =>
+  `read ${report.read}, loaded ${report.loaded}, dead-lettered ${report.deadLettered} (${
+    percent(report.failureRate)
+  }), retries ${report.retries}, ${seconds(report.endedAt - report.startedAt)}`
+
+/** ` (lookback of D)` for a run triggered by the lookback of D's run. */
+const lookbackNote = (runId: string) => {
+  const trigger = Pipeline.triggerOf(runId)
+  return trigger._tag === "Lookback" ? ` (lookback of ${trigger.of})` : ""
+}
+
+/** The exit status lookback outcomes call for: a failed one fails, an alerted one alerts. */
+const lookbackStatus = (outcomes: ReadonlyArray<Pipeline.LookbackOutcome>) =>
+  outcomes.some((o) => o._tag === "Failed")
+    ? ExitStatus.failed
+    : outcomes.some((o) => o._tag === "Succeeded" && o.report.alerted)
+    ? ExitStatus.alerted
+    : ExitStatus.ok
+
 /**
  * Builds the `sluice` command tree for a registry of pipelines.
  *
@@ -108,11 +127,14 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
         return yield* raise(ExitStatus.failed)
       }
       const report = result.success
-      yield* Console.log(
-        `${name} ${partition}: read ${report.read}, loaded ${report.loaded}, dead-lettered ${report.deadLettered} (${
-          percent(report.failureRate)
-        }), retries ${report.retries}, ${seconds(report.endedAt - report.startedAt)}`
-      )
+      for (const o of report.lookback) {
+        const label = `${name} ${o.partition} (lookback of ${partition})`
+        if (o._tag === "Succeeded") yield* Console.log(`${label}: ${summary(o.report)}`)
+        else if (o._tag === "Skipped") yield* Console.log(`${label}: skipped, ${o.reason}`)
+        else yield* Console.error(`${label} FAILED: ${o.errorType}: ${o.error}`)
+      }
+      yield* raise(lookbackStatus(report.lookback))
+      yield* Console.log(`${name} ${partition}: ${summary(report)}`)
       if (report.alerted) {
         yield* Console.error(
           `ALERT: ${percent(report.failureRate)} of ${name} ${partition} was dead-lettered, above the ${
@@ -128,7 +150,10 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
     "backfill",
     {
       pipeline: pipelineArg,
-      start: Flag.String("start").pipe(Flag.withDescription("First date (YYYY-MM-DD), or the pipeline's start date")),
+      start: Flag.String("start").pipe(
+        Flag.withDescription("First date (YYYY-MM-DD); the pipeline's start date when omitted"),
+        Flag.optional
+      ),
       end: Flag.String("end").pipe(Flag.withDescription("Last date (YYYY-MM-DD), included")),
       concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Partitions run at once"), Flag.withDefault(2)),
       onlyFailed: Flag.Boolean("only-failed").pipe(
@@ -146,7 +171,13 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
       source: sourceFlag
     },
     Effect.fnUntraced(function*(args) {
-      const start = yield* parseDate("--start", args.start)
+      const entry = yield* lookup(args.pipeline)
+      const start = Option.isSome(args.start) ? yield* parseDate("--start", args.start.value) : entry.startDate
+      if (start === undefined) {
+        return yield* new CliError.InvalidArgument({
+          message: `--start is required: ${entry.name} declares no start date`
+        })
+      }
       const end = yield* parseDate("--end", args.end)
       if (end < start) {
         return yield* new CliError.InvalidArgument({ message: `--end ${end} is before --start ${start}` })
@@ -163,11 +194,16 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
       const ledger = yield* RunLedger.RunLedger
       const mode: Backfill.Mode = args.onlyFailed ? "only-failed" : args.missing ? "missing" : "all"
       const partitions = Backfill.plan({ start, end, mode, latestRuns: yield* ledger.latest(pipeline.name) })
+      // lookback only for dates the backfill does not run itself: each date is built once
+      const lookback = Pipeline.lookbackPlan(pipeline, partitions)
       if (args.dryRun) {
         yield* Console.log(
           `plan (${mode}): ${partitions.length} partition(s) of ${pipeline.name}, concurrency ${args.concurrency}`
         )
-        for (const p of partitions) yield* Console.log(`  ${p}`)
+        for (const p of partitions) {
+          const dates = lookback.get(p) ?? []
+          yield* Console.log(`  ${p}${dates.length === 0 ? "" : ` (after its lookback: ${dates.join(", ")})`}`)
+        }
         return
       }
       if (partitions.length === 0) {
@@ -188,14 +224,41 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
             pipeline: pipeline.name,
             partitions,
             concurrency: args.concurrency,
-            runPartition: (p) => Pipeline.run(pipeline, p),
+            runPartition: (p) => Pipeline.run(pipeline, p, { lookback: lookback.get(p) }),
             onOutcome: (o) => Effect.sync(() => bar.increment({ last: `${o.partition} ${o._tag.toLowerCase()}` }))
           }),
         () => Effect.sync(() => bar.stop())
       )
       yield* Console.log(Table.format(
         ["date", "status", "read", "loaded", "dead", "rate", "retries", "time", "error"],
-        report.outcomes.map((o) =>
+        report.outcomes.flatMap((o) => [
+          ...(o._tag === "Succeeded" ? o.report.lookback : []).map((l) =>
+            l._tag === "Succeeded"
+              ? [
+                l.partition,
+                `${l.report.alerted ? "ALERT" : "ok"}, lookback of ${o.partition}`,
+                l.report.read,
+                l.report.loaded,
+                l.report.deadLettered,
+                percent(l.report.failureRate),
+                l.report.retries,
+                seconds(l.report.endedAt - l.report.startedAt),
+                ""
+              ]
+              : l._tag === "Skipped"
+              ? [l.partition, `skipped, lookback of ${o.partition}`, "", "", "", "", "", "", l.reason]
+              : [
+                l.partition,
+                `FAILED, lookback of ${o.partition}`,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                `${l.errorType}: ${Table.truncate(l.error, 80)}`
+              ]
+          ),
           o._tag === "Succeeded"
             ? [
               o.partition,
@@ -209,11 +272,19 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
               ""
             ]
             : [o.partition, "FAILED", "", "", "", "", "", "", `${o.errorType}: ${Table.truncate(o.error, 80)}`]
-        )
+        ])
       ))
       yield* Console.log(
         `${report.succeeded} succeeded (${report.alerted} alerted), ${report.failed} failed of ${partitions.length}`
       )
+      const lookbacks = report.outcomes.flatMap((o) => o._tag === "Succeeded" ? o.report.lookback : [])
+      if (lookbacks.length > 0) {
+        const count = (tag: Pipeline.LookbackOutcome["_tag"]) => lookbacks.filter((l) => l._tag === tag).length
+        yield* Console.log(
+          `lookback: ${count("Succeeded")} rebuilt, ${count("Failed")} failed, ${count("Skipped")} skipped (never run)`
+        )
+      }
+      yield* raise(lookbackStatus(lookbacks))
       if (report.failed > 0) yield* raise(ExitStatus.failed)
       else if (report.alerted > 0) yield* raise(ExitStatus.alerted)
     })
@@ -245,7 +316,7 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
           percent(r.failureRate),
           r.alerted ? "yes" : "",
           attempts.get(r.partition) ?? 0,
-          new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19),
+          new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19) + lookbackNote(r.runId),
           r.error === undefined ? "" : Table.truncate(`${r.errorType}: ${r.error}`, 60)
         ])
       ))

@@ -15,11 +15,29 @@
  *
  * Nothing in a run reads the current date: the partition is a parameter and time comes from `Clock`.
  *
+ * **Lookback** (late data)
+ *
+ * A daily pipeline may declare `lookback: n`: a run for D then also rebuilds D-n … D-1 from the
+ * source, oldest first, before D. Each of them is a run of its own — its own partition lock, its own
+ * transaction, its own row in the {@link RunLedger.RunLedger} under its own date — so every step above
+ * holds for it, and a re-run is as idempotent as any run. A lookback run is marked by its run id,
+ * `lookback/<D>/<uuid>` ({@link triggerOf}), so the ledger's schema is unchanged and
+ * `run_id LIKE 'lookback/2024-03-05/%'` finds the rebuilds of D's run; the report of D lists the
+ * outcomes of its lookback partitions ({@link RunReport.lookback}).
+ *
+ * - A date never run before (no row in the ledger) is skipped: lookback rebuilds, it does not
+ *   backfill (the first days of a pipeline have no D-1 yet).
+ * - A lookback partition that fails is reported (`Failed`) and the run goes on: D's own result
+ *   does not depend on it.
+ * - In a backfill, {@link lookbackPlan} keeps only the dates the backfill does not run itself: for
+ *   a range, the first date rebuilds the n days before the range and the others rebuild nothing
+ *   (the range runs them anyway), so no partition is built twice by one backfill.
+ *
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Metric, Result, Schema, Stream } from "effect"
 import * as DeadLetter from "./DeadLetter.ts"
-import type { PartitionDate } from "./Partition.ts"
+import { addDays, isDateString, type PartitionDate, range } from "./Partition.ts"
 import * as PartitionLock from "./PartitionLock.ts"
 import * as PipelineMetrics from "./PipelineMetrics.ts"
 import * as RecordError from "./RecordError.ts"
@@ -54,10 +72,21 @@ export interface Pipeline<A, R = never> {
    * the same partition is dead-lettered as `DuplicateKey` instead of being loaded twice.
    */
   readonly key: ((record: A) => string) | undefined
+  /**
+   * Days before a run's partition that the run also rebuilds from the source, for late data
+   * (0: none). See the module documentation.
+   */
+  readonly lookback: number
 }
 
 /**
- * Defines a pipeline. Defaults: batches of 5,000, a 5% failure-rate threshold, the default retry policy.
+ * Defines a pipeline. Defaults: batches of 5,000, a 5% failure-rate threshold, the default retry policy,
+ * no lookback.
+ *
+ * **Gotchas**
+ *
+ * `lookback` must be a whole number of days from 0 to 366; anything else throws a `RangeError`
+ * (a programming error, raised when the pipeline is defined).
  *
  * @example
  * ```ts
@@ -87,6 +116,7 @@ export const make = <A, RS = never, RK = never>(options: {
   readonly retry?: RetryPolicy.RetryPolicy | undefined
   readonly stage?: string | undefined
   readonly key?: ((record: A) => string) | undefined
+  readonly lookback?: number | undefined
 }): Pipeline<A, RS | RK> => ({
   name: options.name,
   description: options.description ?? options.name,
@@ -97,8 +127,22 @@ export const make = <A, RS = never, RK = never>(options: {
   failureThreshold: options.failureThreshold ?? 0.05,
   retry: options.retry ?? RetryPolicy.defaultPolicy,
   stage: options.stage ?? "transform",
-  key: options.key
+  key: options.key,
+  lookback: validLookback(options.name, options.lookback ?? 0)
 })
+
+const maxLookback = 366
+
+const validLookback = (pipeline: string, days: number): number => {
+  if (!Number.isInteger(days) || days < 0 || days > maxLookback) {
+    throw new RangeError(
+      `pipeline ${
+        JSON.stringify(pipeline)
+      }: lookback must be a whole number of days from 0 to ${maxLookback}, got ${days}`
+    )
+  }
+  return days
+}
 
 /**
  * Loaded + dead-lettered did not add up to the records read: a bug, never silently accepted.
@@ -146,6 +190,114 @@ export interface RunReport {
   readonly alerted: boolean
   readonly startedAt: number
   readonly endedAt: number
+  /** Why the partition ran: asked for, or rebuilt by the lookback of a later partition's run. */
+  readonly trigger: Trigger
+  /**
+   * The lookback partitions of this run, oldest first, each rebuilt (or skipped, or failed) before
+   * the partition itself. Empty without lookback, and in the report of a lookback run.
+   */
+  readonly lookback: ReadonlyArray<LookbackOutcome>
+}
+
+/**
+ * Why a partition ran: `Direct` (asked for by a caller: the CLI, a scheduler, a backfill) or
+ * `Lookback` (rebuilt by the lookback of the run of partition `of`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Trigger =
+  | { readonly _tag: "Direct" }
+  | { readonly _tag: "Lookback"; readonly of: PartitionDate }
+
+/**
+ * What became of one lookback partition of a run.
+ *
+ * - `Succeeded`: rebuilt, with the report of its own run (its own ledger row).
+ * - `Failed`: its run failed (recorded in the ledger as any failed run); the run went on.
+ * - `Skipped`: not run, e.g. a date never run before (lookback rebuilds, it does not backfill).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LookbackOutcome =
+  | { readonly _tag: "Succeeded"; readonly partition: PartitionDate; readonly report: RunReport }
+  | { readonly _tag: "Failed"; readonly partition: PartitionDate; readonly errorType: string; readonly error: string }
+  | { readonly _tag: "Skipped"; readonly partition: PartitionDate; readonly reason: string }
+
+const lookbackRunId = /^lookback\/(\d{4}-\d{2}-\d{2})\//
+
+/**
+ * The trigger of a run, from its run id (as recorded in the {@link RunLedger.RunLedger}): a lookback
+ * run's id is `lookback/<D>/<uuid>`, where D is the partition whose run rebuilt it.
+ *
+ * @example
+ * ```ts
+ * import { Pipeline } from "@sluice/core"
+ *
+ * Pipeline.triggerOf("lookback/2024-03-05/0b6f7c1e-…") // { _tag: "Lookback", of: "2024-03-05" }
+ * Pipeline.triggerOf("0b6f7c1e-…") // { _tag: "Direct" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category lookback
+ */
+export const triggerOf = (runId: string): Trigger => {
+  const match = lookbackRunId.exec(runId)
+  return match !== null && isDateString(match[1]!)
+    ? { _tag: "Lookback", of: match[1] as PartitionDate }
+    : { _tag: "Direct" }
+}
+
+/**
+ * The lookback window of a partition: the `days` dates before it, oldest first.
+ *
+ * @example
+ * ```ts
+ * import { Partition, Pipeline } from "@sluice/core"
+ *
+ * Pipeline.lookbackWindow(Partition.makeUnsafe("2024-03-01"), 2) // ["2024-02-28", "2024-02-29"]
+ * ```
+ *
+ * @since 0.1.0
+ * @category lookback
+ */
+export const lookbackWindow = (partition: PartitionDate, days: number): Array<PartitionDate> =>
+  days <= 0 ? [] : range(addDays(partition, -days), addDays(partition, -1))
+
+/**
+ * The lookback of each partition of a backfill, so that the backfill builds no date twice: a date
+ * of the backfill gets no lookback for dates the backfill runs itself or an earlier date's lookback
+ * already covers. For a range `start..end` that is the `lookback` days before `start`, given to `start`.
+ *
+ * Pass each partition's dates to {@link run} as `options.lookback`.
+ *
+ * @example
+ * ```ts
+ * import { Partition, Pipeline } from "@sluice/core"
+ *
+ * declare const pipeline: Pipeline.Pipeline<unknown> // declares lookback: 2
+ * const partitions = Partition.range(Partition.makeUnsafe("2024-03-01"), Partition.makeUnsafe("2024-03-31"))
+ * const plan = Pipeline.lookbackPlan(pipeline, partitions)
+ * plan.get(Partition.makeUnsafe("2024-03-01")) // ["2024-02-28", "2024-02-29"]
+ * plan.get(Partition.makeUnsafe("2024-03-02")) // []
+ * ```
+ *
+ * @since 0.1.0
+ * @category lookback
+ */
+export const lookbackPlan = <A, R>(
+  pipeline: Pipeline<A, R>,
+  partitions: ReadonlyArray<PartitionDate>
+): ReadonlyMap<PartitionDate, ReadonlyArray<PartitionDate>> => {
+  const covered = new Set<string>(partitions)
+  const plan = new Map<PartitionDate, ReadonlyArray<PartitionDate>>()
+  for (const partition of [...partitions].sort()) {
+    const dates = lookbackWindow(partition, pipeline.lookback).filter((date) => !covered.has(date))
+    for (const date of dates) covered.add(date)
+    plan.set(partition, dates)
+  }
+  return plan
 }
 
 /**
@@ -180,25 +332,82 @@ const describe = (error: unknown): { readonly errorType: string; readonly error:
 }
 
 /**
- * Runs a pipeline over one partition. See the module documentation for the steps.
+ * Runs a pipeline over one partition, after rebuilding its lookback partitions when the pipeline
+ * declares a lookback. See the module documentation for the steps.
+ *
+ * **Details**
+ *
+ * `options.lookback` replaces the pipeline's window for this run: the dates before the partition to
+ * rebuild first, in order (e.g. from {@link lookbackPlan} in a backfill; `[]` for none). The run succeeds or fails with the
+ * partition's own run; its lookback partitions' outcomes are in {@link RunReport.lookback} and in
+ * the ledger.
+ *
+ * **Gotchas**
+ *
+ * A backfill that calls `run` without `options.lookback` rebuilds every date up to `lookback + 1`
+ * times (as the lookback of each of the next dates): pass the dates of {@link lookbackPlan}, as the
+ * CLI does.
+ *
+ * @example
+ * ```ts
+ * import { Partition, Pipeline } from "@sluice/core"
+ *
+ * declare const pipeline: Pipeline.Pipeline<unknown> // declares lookback: 2
+ * // rebuilds 2024-03-03 and 2024-03-04 (if they were run before), then runs 2024-03-05
+ * const program = Pipeline.run(pipeline, Partition.makeUnsafe("2024-03-05"))
+ * ```
  *
  * @since 0.1.0
  * @category running
  */
 export const run = Effect.fn("Pipeline.run")(function*<A, R>(
   pipeline: Pipeline<A, R>,
-  partition: PartitionDate
+  partition: PartitionDate,
+  options?: { readonly lookback?: ReadonlyArray<PartitionDate> | undefined }
+): Effect.fn.Return<RunReport, RunError, R | Services> {
+  const ledger = yield* RunLedger.RunLedger
+  yield* Effect.annotateCurrentSpan({ pipeline: pipeline.name, partition })
+  const window = (options?.lookback ?? lookbackWindow(partition, pipeline.lookback)).filter((date) => date < partition)
+  const lookback: Array<LookbackOutcome> = []
+  for (const date of window) {
+    const outcome = yield* Effect.flatMap(
+      ledger.list(pipeline.name, { start: date, end: date }),
+      (runs): Effect.Effect<LookbackOutcome, RunError, R | Services> =>
+        runs.length === 0
+          ? Effect.succeed({ _tag: "Skipped", partition: date, reason: "never run before" })
+          : Effect.map(
+            runPartition(pipeline, date, { _tag: "Lookback", of: partition }),
+            (report) => ({ _tag: "Succeeded", partition: date, report })
+          )
+    ).pipe(
+      Effect.catch((error) => Effect.succeed<LookbackOutcome>({ _tag: "Failed", partition: date, ...describe(error) }))
+    )
+    lookback.push(outcome)
+  }
+  const report = yield* runPartition(pipeline, partition, { _tag: "Direct" })
+  return { ...report, lookback }
+})
+
+const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
+  pipeline: Pipeline<A, R>,
+  partition: PartitionDate,
+  trigger: Trigger
 ): Effect.fn.Return<RunReport, RunError, R | Services> {
   const ledger = yield* RunLedger.RunLedger
   const deadLetters = yield* DeadLetter.DeadLetterStore
   const locks = yield* PartitionLock.PartitionLock
   const transactor = yield* Transactor.Transactor
   const metric = <M extends Metric.Metric<any, any>>(m: M) => PipelineMetrics.forPipeline(m, pipeline.name)
-  yield* Effect.annotateCurrentSpan({ pipeline: pipeline.name, partition })
+  yield* Effect.annotateCurrentSpan({
+    pipeline: pipeline.name,
+    partition,
+    ...(trigger._tag === "Lookback" ? { lookbackOf: trigger.of } : {})
+  })
 
   return yield* Effect.scoped(Effect.gen(function*() {
     yield* locks.acquire(pipeline.name, partition)
-    const runId = yield* newRunId
+    const uuid = yield* newRunId
+    const runId = trigger._tag === "Lookback" ? `lookback/${trigger.of}/${uuid}` : uuid
     const startedAt = yield* Clock.currentTimeMillis
     yield* ledger.start({ runId, pipeline: pipeline.name, partition, startedAt })
     let retries = 0
@@ -351,7 +560,9 @@ export const run = Effect.fn("Pipeline.run")(function*<A, R>(
       failureRate,
       alerted,
       startedAt,
-      endedAt
+      endedAt,
+      trigger,
+      lookback: []
     } satisfies RunReport
   }))
 })

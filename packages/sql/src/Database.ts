@@ -95,8 +95,22 @@ const describeUrl = (url: string): string => {
   return parsed.toString()
 }
 
+/**
+ * The driver's own error under effect's `SqlError` and its reason (`SqlError.cause` is the reason,
+ * whose `cause` is the socket error or the server's ErrorResponse fields).
+ */
+const rootCause = (error: unknown): { readonly code?: unknown; readonly message?: unknown } | undefined => {
+  let current: unknown = error
+  for (let depth = 0; depth < 4; depth++) {
+    const next: unknown = (current as { readonly cause?: unknown }).cause
+    if (typeof next !== "object" || next === null) break
+    current = next
+  }
+  return current === error ? undefined : current as { readonly code?: unknown; readonly message?: unknown }
+}
+
 const reasonOf = (error: { readonly message: string; readonly cause?: unknown }): string => {
-  const cause = error.cause as { readonly code?: unknown; readonly message?: unknown } | undefined
+  const cause = rootCause(error)
   const code = typeof cause?.code === "string" ? cause.code : undefined
   if (code === "ECONNREFUSED") return "connection refused"
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found"

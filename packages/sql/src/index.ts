@@ -4,9 +4,12 @@
  *
  * @since 0.1.0
  */
+export * as AppendLog from "./AppendLog.ts"
 export * as Database from "./Database.ts"
+export * as Merge from "./Merge.ts"
 export * as Migrations from "./Migrations.ts"
 export * as PartitionReplace from "./PartitionReplace.ts"
+export * as Scd from "./Scd.ts"
 export * as SluiceMigrations from "./SluiceMigrations.ts"
 export * as SqlDeadLetterStore from "./SqlDeadLetterStore.ts"
 export * as SqlPartitionLock from "./SqlPartitionLock.ts"

@@ -3,6 +3,11 @@
  * frontend messages written by `@effect/sql-pg` and feeds them to PGlite one at a time,
  * pushing PGlite's raw backend bytes back to the driver. No TCP, no socket server.
  *
+ * Every link reaches the same single PGlite session. Only the link that opened it (sent the
+ * StartupMessage) owns it: the driver also opens a link of its own to send a `CancelRequest`
+ * when an interrupted statement does not finish at once, and that link never touches the
+ * session; in particular, closing it does not roll back the transaction the session is in.
+ *
  * @internal
  */
 import type { PGlite } from "@electric-sql/pglite"
@@ -17,6 +22,8 @@ export const make = (db: PGlite): Duplex => {
   let buffer: Buffer = Buffer.alloc(0)
   let chain: Promise<void> = Promise.resolve()
   let closed = false
+  /** This link sent the StartupMessage: the session's transaction is its own. */
+  let session = false
 
   const nextMessage = (): Buffer | "ssl" | "cancel" | undefined => {
     if (buffer.length >= 8) {
@@ -34,6 +41,7 @@ export const make = (db: PGlite): Duplex => {
         if (buffer.length < length) return undefined
         const message = buffer.subarray(0, length)
         buffer = buffer.subarray(length)
+        session = true
         return message
       }
     }
@@ -58,7 +66,12 @@ export const make = (db: PGlite): Duplex => {
             duplex.push(Buffer.from("N"))
             continue
           }
-          if (message === "cancel") continue
+          if (message === "cancel") {
+            // PGlite runs a statement to completion on this thread, so there is nothing left to
+            // cancel; like a server, end the cancel link at once instead of leaving it open.
+            duplex.destroy()
+            return
+          }
           await db.runExclusive(() =>
             db.execProtocolRawStream(new Uint8Array(message), {
               onRawData: (data) => {
@@ -77,8 +90,9 @@ export const make = (db: PGlite): Duplex => {
     },
     destroy(error, callback) {
       closed = true
-      // A connection that goes away mid-transaction must not leave PGlite's single session inside it.
-      const rollback = db.isInTransaction()
+      // The session's link going away mid-transaction must not leave PGlite's single session inside
+      // it; any other link (a cancel request) has no transaction of its own to roll back.
+      const rollback = session && db.isInTransaction()
         ? db.exec("ROLLBACK").then(() => undefined, () => undefined)
         : Promise.resolve()
       rollback.then(() => callback(error))

@@ -1,0 +1,90 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Partition } from "@sluice/core"
+import { DateTime, Result, Schema } from "effect"
+import { ChangedAt, CustomerTransform } from "../src/Customer.ts"
+
+const day = Partition.makeUnsafe("2024-03-01")
+const base = { customer_id: 42, name: "Ada Lovelace", city: "London", changed_at: "2024-03-01T09:30:00Z" }
+
+const run = (payload: unknown) => CustomerTransform({ payload: JSON.stringify(payload), position: 1 }, day)
+
+const outcome = (payload: unknown) => {
+  const result = run(payload)
+  return Result.isFailure(result) ? result.failure.errorType : "ok"
+}
+
+describe("ChangedAt", () => {
+  const decode = Schema.decodeUnknownResult(ChangedAt)
+  it.each(
+    [
+      ["2024-03-01T09:30:00Z", "2024-03-01T09:30:00.000Z"],
+      ["2024-03-01T10:30:00+01:00", "2024-03-01T09:30:00.000Z"],
+      ["2024-03-01T04:30:00.250-05:00", "2024-03-01T09:30:00.250Z"],
+      ["2024-03-01T09:30Z", "2024-03-01T09:30:00.000Z"]
+    ] as const
+  )("decodes %s as %s", (input, iso) => {
+    const result = decode(input)
+    assert.isTrue(Result.isSuccess(result))
+    if (Result.isSuccess(result)) assert.strictEqual(DateTime.formatIso(result.success), iso)
+  })
+
+  it.each([
+    "2024-03-01T09:30:00", // no zone: ambiguous
+    "2024-03-01 09:30:00Z",
+    "2024-03-01",
+    "2024-02-30T09:30:00Z", // Date.parse would roll over to March 1
+    "2024-03-01T24:00:00Z",
+    "2024-03-01T09:60:00Z",
+    "2024-03-01T09:30:00+15:00",
+    "yesterday"
+  ])("rejects %s", (input) => {
+    assert.isTrue(Result.isFailure(decode(input)))
+  })
+})
+
+describe("CustomerTransform", () => {
+  it("accepts a change, tolerates unknown fields and a null email, and decodes a delete without attributes", () => {
+    const result = run({ ...base, email: null, source: "web", deleted: false })
+    assert.isTrue(Result.isSuccess(result))
+    if (Result.isSuccess(result)) {
+      assert.deepStrictEqual(Object.keys(result.success).sort(), [
+        "changed_at",
+        "city",
+        "customer_id",
+        "deleted",
+        "email",
+        "name"
+      ])
+    }
+    assert.strictEqual(outcome({ customer_id: 42, changed_at: "2024-03-01T10:00:00Z", deleted: true }), "ok")
+  })
+
+  it("accepts late changes, and rejects changes after the end of the file's day", () => {
+    assert.strictEqual(outcome({ ...base, changed_at: "2024-02-20T10:00:00Z" }), "ok")
+    assert.strictEqual(outcome({ ...base, changed_at: "2024-03-01T23:59:59Z" }), "ok")
+    assert.strictEqual(outcome({ ...base, changed_at: "2024-03-02T00:00:00Z" }), "RuleViolation")
+    // an offset that puts the instant on the next day (UTC)
+    assert.strictEqual(outcome({ ...base, changed_at: "2024-03-01T23:30:00-02:00" }), "RuleViolation")
+  })
+
+  it.each(
+    [
+      [{ ...base, customer_id: 0 }, "SchemaMismatch"],
+      [{ ...base, customer_id: "42" }, "SchemaMismatch"],
+      [{ ...base, customer_id: 4.5 }, "SchemaMismatch"],
+      [{ ...base, name: "  " }, "SchemaMismatch"],
+      [{ ...base, changed_at: undefined }, "SchemaMismatch"],
+      [{ ...base, deleted: "yes" }, "SchemaMismatch"],
+      [{ ...base, city: undefined }, "RuleViolation"],
+      [{ customer_id: 42, changed_at: base.changed_at }, "RuleViolation"],
+      [[base], "SchemaMismatch"]
+    ] as const
+  )("rejects %j with %s", (payload, errorType) => {
+    assert.strictEqual(outcome(payload), errorType)
+  })
+
+  it("rejects invalid JSON", () => {
+    const result = CustomerTransform({ payload: "{customer_id: 1}", position: 1 }, day)
+    assert.isTrue(Result.isFailure(result) && result.failure.errorType === "InvalidJson")
+  })
+})

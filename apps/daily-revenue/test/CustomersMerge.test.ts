@@ -1,0 +1,163 @@
+import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { DeadLetter, Partition, Pipeline, RetryPolicy } from "@sluice/core"
+import { SqlSluice, Testing } from "@sluice/sql"
+import { Arbitrary, Effect, FileSystem, Layer, Result, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { CustomerTransform } from "../src/Customer.ts"
+import * as CustomerFeed from "../src/CustomerFeed.ts"
+import * as CustomersMerge from "../src/CustomersMerge.ts"
+import * as DailyRevenue from "../src/DailyRevenue.ts"
+
+const day = (i: number) => Partition.addDays(Partition.makeUnsafe("2024-03-01"), i)
+const noRetry = RetryPolicy.make({ maxRetries: 0 })
+
+const appLayer = (backend: Testing.Backend) =>
+  Layer.mergeAll(SqlSluice.layer, Layer.effectDiscard(DailyRevenue.setup)).pipe(
+    Layer.provideMerge(backend.layer),
+    Layer.merge(Layer.mergeAll(NodeFileSystem.layer, NodeHttpClient.layerUndici))
+  )
+
+/** `raw.customers` and its tombstones, sorted by id, timestamps as ISO text. */
+const snapshot = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const iso = (column: string) => sql`to_char(${sql(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+  const rows = yield* sql<{ readonly row: string }>`
+    SELECT concat_ws('|', customer_id, name, coalesce(email, '∅'), city, ${iso("updated_at")}) AS row
+    FROM raw.customers ORDER BY customer_id`
+  const tombs = yield* sql<{ readonly row: string }>`
+    SELECT concat_ws('|', customer_id, ${iso("updated_at")}) AS row FROM raw.customers_tombstones ORDER BY customer_id`
+  return { rows: rows.map((r) => r.row), tombstones: tombs.map((r) => r.row) }
+})
+
+const reset = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`TRUNCATE raw.customers, raw.customers_tombstones`)
+
+/**
+ * The model of the merge over the feed's lines in arrival order, on plain JSON (independent of the
+ * app's schema and of SQL): per customer, the change with the greatest `updated_at` wins, ties to
+ * the later arrival; a deletion is a change too. Returns the number of changes without an id.
+ */
+interface Version {
+  readonly at: number
+  readonly row: string | undefined
+}
+const applyModel = (state: Map<number, Version>, lines: ReadonlyArray<string>): number => {
+  let missing = 0
+  for (const line of lines) {
+    const c = JSON.parse(line) as Record<string, unknown>
+    const id = c.customer_id as number | null | undefined
+    if (id === null || id === undefined) {
+      missing++
+      continue
+    }
+    const at = Date.parse(c.updated_at as string)
+    const current = state.get(id)
+    if (current !== undefined && current.at > at) continue
+    const iso = new Date(at).toISOString()
+    state.set(id, {
+      at,
+      row: c.deleted === true ? undefined : [id, c.name, c.email ?? "∅", c.city, iso].join("|")
+    })
+  }
+  return missing
+}
+const modelSnapshot = (state: Map<number, Version>) => {
+  const entries = [...state].sort(([a], [b]) => a - b)
+  return {
+    rows: entries.flatMap(([, v]) => v.row === undefined ? [] : [v.row]),
+    tombstones: entries.flatMap(([id, v]) => v.row === undefined ? [`${id}|${new Date(v.at).toISOString()}`] : [])
+  }
+}
+
+describe("CustomerFeed", () => {
+  it("is deterministic, and has several changes per customer, deletions, late changes, ties and missing ids", () => {
+    const lines = [0, 1, 2, 3, 4, 5, 6].flatMap((i) => CustomerFeed.day(day(i), { seed: 3 }))
+    assert.deepStrictEqual(CustomerFeed.day(day(0), { seed: 3 }), CustomerFeed.day(day(0), { seed: 3 }))
+    assert.notDeepEqual(CustomerFeed.day(day(0), { seed: 3 }), CustomerFeed.day(day(0), { seed: 4 }))
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+    const perDay = CustomerFeed.day(day(0), { seed: 3 }).map((l) => (JSON.parse(l) as { customer_id?: number }))
+    assert.isBelow(new Set(perDay.map((c) => c.customer_id)).size, perDay.length)
+    assert.isTrue(records.some((r) => r.deleted === true))
+    assert.isTrue(records.some((r) => r.customer_id === null || !("customer_id" in r)))
+    const days = [0, 1, 2, 3, 4, 5, 6].map((i) =>
+      CustomerFeed.day(day(i), { seed: 3 }).map((l) => JSON.parse(l) as { customer_id?: number; updated_at: string })
+    )
+    const late = days.flatMap((changes, i) => changes.filter((c) => !c.updated_at.startsWith(day(i))))
+    assert.isNotEmpty(late)
+    const ties = days.flatMap((changes) =>
+      changes.filter((c, j) =>
+        changes.findIndex((d) => d.customer_id === c.customer_id && d.updated_at === c.updated_at) !== j
+      )
+    )
+    assert.isNotEmpty(ties)
+    // every line decodes: the feed's only defect is a missing id, which the merge dead-letters
+    for (const [i, payload] of lines.entries()) {
+      assert.isTrue(Result.isSuccess(CustomerTransform({ payload, position: i + 1 }, day(0))), payload)
+    }
+  })
+})
+
+for (const backend of Testing.backends()) {
+  layer(appLayer(backend), { timeout: "60 seconds", excludeTestServices: true })(
+    `customers-merge [${backend.name}]`,
+    (it) => {
+      it.effect.prop(
+        "any sequence of runs (re-runs, days in any order) gives the model's table; missing ids are dead letters",
+        [
+          Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))),
+          Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 }))), {
+            minLength: 1,
+            maxLength: 6
+          })
+        ],
+        ([seed, order]) =>
+          Effect.gen(function*() {
+            yield* reset
+            const pipeline = CustomersMerge.make(`generated:${seed}`, { retry: noRetry })
+            const state = new Map<number, Version>()
+            for (const i of order) {
+              const report = yield* Pipeline.run(pipeline, day(i))
+              const missing = applyModel(state, CustomerFeed.day(day(i), { seed }))
+              assert.strictEqual(report.deadLettered, missing)
+              assert.strictEqual(report.loaded + report.deadLettered, report.read)
+              const dead = yield* (yield* DeadLetter.DeadLetterStore).countByType(CustomersMerge.name, {
+                partition: day(i)
+              })
+              assert.deepStrictEqual(dead, missing === 0 ? [] : [{ errorType: "MissingKey", count: missing }])
+            }
+            assert.deepStrictEqual(yield* snapshot, modelSnapshot(state))
+          }),
+        { arbitrary: { runs: 8 } }
+      )
+
+      it.effect("reads the same feed from files: a deletion is not undone by a late, older change", () =>
+        Effect.gen(function*() {
+          yield* reset
+          const fs = yield* FileSystem.FileSystem
+          const directory = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-customers-" })
+          yield* CustomerFeed.generate({ directory, start: day(0), days: 2, seed: 5 })
+          const files = CustomersMerge.make(directory, { retry: noRetry })
+          yield* Pipeline.run(files, day(0))
+          yield* Pipeline.run(files, day(1))
+          const state = new Map<number, Version>()
+          applyModel(state, [...CustomerFeed.day(day(0), { seed: 5 }), ...CustomerFeed.day(day(1), { seed: 5 })])
+          assert.deepStrictEqual(yield* snapshot, modelSnapshot(state))
+          // day 2: customer 7 deleted at noon, then a change of the morning arrives
+          const lines = [
+            { customer_id: 7, name: "Ada Lovelace", city: "Lisbon", updated_at: `${day(2)}T08:00:00Z` },
+            { customer_id: 7, updated_at: `${day(2)}T12:00:00Z`, deleted: true },
+            { customer_id: 7, name: "Ada L.", city: "Kraków", updated_at: `${day(2)}T10:00:00+01:00` },
+            { customer_id: 8, name: "Grace Hopper", city: "Zürich", updated_at: `${day(2)}T09:00:00Z` }
+          ].map((l) => JSON.stringify(l))
+          yield* fs.writeFileString(`${directory}/${day(2)}.jsonl`, lines.join("\n") + "\n")
+          yield* Pipeline.run(files, day(2))
+          applyModel(state, lines)
+          const after = yield* snapshot
+          assert.deepStrictEqual(after, modelSnapshot(state))
+          assert.isFalse(after.rows.some((r) => r.startsWith("7|")))
+          assert.include(after.tombstones, `7|${day(2)}T12:00:00.000Z`)
+          assert.include(after.rows, `8|Grace Hopper|∅|Zürich|${day(2)}T09:00:00.000Z`)
+        }))
+    }
+  )
+}

@@ -1,0 +1,282 @@
+/**
+ * Immutable append with read-time dedup: every record a load receives is appended to a log table,
+ * never updated or deleted by a load, and a view keeps the latest row of each key.
+ *
+ * **How it works**
+ *
+ * - The log (e.g. `raw.events_log`) has the spec's columns and two of its own: `processed_at`, the
+ *   time of the write taken from effect's `Clock` (never `CURRENT_TIMESTAMP`, so `TestClock` drives
+ *   it), and `seq`, an identity column that numbers rows in the order they were appended (within a
+ *   batch, in the batch's order). Optionally a date column receives the partition of the run that
+ *   appended the row.
+ * - `processed_at` never goes back: a write takes the later of the clock and the log's latest
+ *   `processed_at`. A clock set back (by NTP, on another machine, by a test) therefore cannot make a
+ *   row appended later count as processed earlier.
+ * - The view (e.g. `analytics.events`) ranks each key's rows with
+ *   `ROW_NUMBER() OVER (PARTITION BY <key> ORDER BY <orderBy> DESC NULLS LAST, processed_at DESC, seq DESC)`
+ *   and keeps rank 1: the row with the greatest declared ordering, the latest appended among equals.
+ *   It exposes the spec's columns only — not `processed_at`, `seq`, the partition or the deleted flag.
+ * - Hard deletes: with a declared `deleted` column (`bool`), a row whose flag is true is a delete
+ *   marker (a tombstone); a key whose latest row is a tombstone is hidden by the view. A later row
+ *   (greater ordering) brings the key back.
+ *
+ * **Idempotence**
+ *
+ * Appending a batch again leaves the view exactly as it was: for every key of the batch, the copy of
+ * the row that won before wins again (same ordering; the copies are processed no earlier than every
+ * row already in the log and keep the batch's order), and the view shows no column that differs
+ * between copies (hence `processed_at` is not in the view). More generally re-appending any sequence of
+ * batches in the same order changes nothing, so re-runs (and lookback rebuilds) of partitions whose
+ * source did not change are no-ops for readers; only the log grows, until {@link AppendLog.compact}.
+ *
+ * **Gotchas**
+ *
+ * Two *different* rows of a key that tie on the declared ordering are told apart by when they were
+ * appended: the later wins. Re-running an old partition then makes its row the latest. Declare an
+ * ordering that distinguishes versions (an update timestamp, a version number) and this never happens.
+ *
+ * @since 0.1.0
+ */
+import { PgTypes } from "@effect/sql-pg"
+import { type Partition, RecordError, type Sink, type SinkError } from "@sluice/core"
+import { Clock, Effect } from "effect"
+import { SqlClient, type SqlError, type Statement } from "effect/sql"
+import { mapSqlError } from "./internal/sinkError.ts"
+import * as Table from "./Table.ts"
+
+/**
+ * An append log and its dedup view.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Spec<A> {
+  /** The log table, `table` or `schema.table`. */
+  readonly log: string
+  /** The dedup view, `view` or `schema.view`. */
+  readonly view: string
+  /** The record's columns, in the log and (but for `deleted`) in the view. */
+  readonly columns: ReadonlyArray<Table.Column>
+  /** One value per column, in the order of `columns`. */
+  readonly toRow: (row: A) => ReadonlyArray<unknown>
+  /** The columns identifying a record: the view has one row per key. A record with a null key column is dead-lettered (`MissingKey`). */
+  readonly key: ReadonlyArray<string>
+  /** The declared ordering: of a key's rows the one with the greatest values wins (compared in order; NULL is lowest). */
+  readonly orderBy?: ReadonlyArray<string> | undefined
+  /** A `bool` column marking deletes: a key whose latest row has it true is hidden. NULL is false. */
+  readonly deleted?: string | undefined
+  /** A `date` column, not among `columns`, receiving the partition of the run that appended the row. */
+  readonly partitionColumn?: string | undefined
+  /** The name of the processing-time column; `processed_at` by default. */
+  readonly processedAtColumn?: string | undefined
+  /** The name of the append-order column; `seq` by default. */
+  readonly seqColumn?: string | undefined
+}
+
+/**
+ * What {@link make} returns: the sink of the load and the SQL around the log.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendLog<A> {
+  readonly spec: Spec<A>
+  /** Appends a run's records to the log (nothing to prepare or complete: a load never deletes). */
+  readonly sink: Sink.Sink<A, SqlClient.SqlClient>
+  /** `CREATE TABLE IF NOT EXISTS` the log (and its schema), with the indexes serving the view and the writes. */
+  readonly createLog: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
+  /** `CREATE OR REPLACE VIEW` the dedup view (and its schema). */
+  readonly createView: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
+  /**
+   * Deletes the log rows that can never be in the view again (every row but the latest of its key),
+   * and returns how many. Tombstones are kept, so that an older row appended later stays hidden:
+   * the view, now and after any later appends, is the same as without compaction.
+   */
+  readonly compact: Effect.Effect<number, SinkError.SinkError, SqlClient.SqlClient>
+}
+
+const rankColumn = "sluice_rank"
+const ordinalColumn = "sluice_ordinal"
+
+/**
+ * Validates a spec and builds the sink and the SQL of an append log. Throws `InvalidTableSpec` for
+ * a bad spec (a programming error).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { AppendLog } from "@sluice/sql"
+ *
+ * interface Event {
+ *   readonly id: string
+ *   readonly kind: string
+ *   readonly updatedAt: number
+ *   readonly deleted: boolean
+ * }
+ *
+ * const events = AppendLog.make<Event>({
+ *   log: "raw.events_log",
+ *   view: "analytics.events",
+ *   columns: [
+ *     { name: "event_id", type: "text" },
+ *     { name: "kind", type: "text" },
+ *     { name: "updated_at", type: "timestamptz" },
+ *     { name: "deleted", type: "bool" }
+ *   ],
+ *   toRow: (e) => [e.id, e.kind, e.updatedAt, e.deleted],
+ *   key: ["event_id"],
+ *   orderBy: ["updated_at"],
+ *   deleted: "deleted",
+ *   partitionColumn: "file_date"
+ * })
+ * // in the app's migrations: Effect.andThen(events.createLog, events.createView)
+ * // in its pipeline: Pipeline.make({ ..., sink: events.sink })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A>(spec: Spec<A>): AppendLog<A> => {
+  const { log, view, columns } = spec
+  Table.validateColumns(log, columns)
+  Table.validateTable(view)
+  const fail = (reason: string) => {
+    throw new Table.InvalidTableSpec({ table: log, reason })
+  }
+  if (spec.key.length === 0) fail("no key column")
+  if (new Set(spec.key).size !== spec.key.length) fail("a key column is repeated")
+  const keyIndexes = spec.key.map((name) => Table.requireColumn(log, columns, name, "key column"))
+  const orderBy = spec.orderBy ?? []
+  for (const name of orderBy) Table.requireColumn(log, columns, name, "ordering column")
+  const deleted = spec.deleted
+  if (deleted !== undefined) {
+    const index = Table.requireColumn(log, columns, deleted, "deleted column")
+    if (columns[index]!.type !== "bool") fail(`deleted column ${deleted} must be of type bool`)
+    if (spec.key.includes(deleted)) fail(`deleted column ${deleted} cannot be a key column`)
+  }
+  const processedAt = spec.processedAtColumn ?? "processed_at"
+  const seq = spec.seqColumn ?? "seq"
+  const partitionColumn = spec.partitionColumn
+  const own = [processedAt, seq, ...(partitionColumn === undefined ? [] : [partitionColumn])]
+  for (const name of own) {
+    Table.validateColumn(log, name)
+    if (columns.some((column) => column.name === name)) fail(`${name} is a column of the log's own`)
+  }
+  if (new Set(own).size !== own.length) fail("the log's own columns must have distinct names")
+  for (const name of [rankColumn, ordinalColumn]) {
+    if (columns.some((column) => column.name === name) || own.includes(name)) fail(`${name} is reserved`)
+  }
+
+  const names = columns.map((column) => column.name)
+  const viewNames = names.filter((name) => name !== deleted)
+  const schemaOf = (table: string) => table.includes(".") ? table.slice(0, table.indexOf(".")) : undefined
+  const tableName = log.slice(log.indexOf(".") + 1)
+
+  /** The window ordering of a key's rows, latest first. */
+  const window = (sql: SqlClient.SqlClient): Statement.Fragment =>
+    sql`PARTITION BY ${Table.columnList(sql, spec.key)} ORDER BY ${
+      sql.csv([
+        ...orderBy.map((name) => sql`${sql(name)} DESC NULLS LAST`),
+        sql`${sql(processedAt)} DESC`,
+        sql`${sql(seq)} DESC`
+      ])
+    }`
+
+  const ranked = (sql: SqlClient.SqlClient, selected: Statement.Fragment) =>
+    sql`SELECT ${selected}, ROW_NUMBER() OVER (${window(sql)}) AS ${sql(rankColumn)} FROM ${sql(log)}`
+
+  const ensureSchema = (sql: SqlClient.SqlClient, table: string) => {
+    const schema = schemaOf(table)
+    return schema === undefined ? Effect.void : sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`.pipe(Effect.asVoid)
+  }
+
+  const createLog = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* ensureSchema(sql, log)
+    const definitions = [
+      ...columns.map((column) =>
+        sql`${sql(column.name)} ${sql.literal(Table.sqlTypeOf(column.type))}${
+          spec.key.includes(column.name) ? sql` NOT NULL` : sql``
+        }`
+      ),
+      ...(partitionColumn === undefined ? [] : [sql`${sql(partitionColumn)} date NOT NULL`]),
+      sql`${sql(processedAt)} timestamptz NOT NULL`,
+      sql`${sql(seq)} bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY`
+    ]
+    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(log)} (${sql.csv(definitions)})`
+    yield* sql`CREATE INDEX IF NOT EXISTS ${sql(`${tableName}_processed_at_idx`)} ON ${sql(log)} (${sql(processedAt)})`
+    yield* sql`CREATE INDEX IF NOT EXISTS ${sql(`${tableName}_latest_idx`)} ON ${sql(log)} (${
+      sql.csv([
+        ...spec.key.map((name) => sql`${sql(name)}`),
+        ...orderBy.map((name) => sql`${sql(name)} DESC NULLS LAST`),
+        sql`${sql(processedAt)} DESC`,
+        sql`${sql(seq)} DESC`
+      ])
+    })`
+  }).pipe(Effect.withSpan("AppendLog.createLog", { attributes: { log } }))
+
+  const createView = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* ensureSchema(sql, view)
+    yield* sql`CREATE OR REPLACE VIEW ${sql(view)} AS
+      SELECT ${Table.columnList(sql, viewNames)}
+      FROM (${ranked(sql, Table.columnList(sql, names))}) AS ranked
+      WHERE ${sql(rankColumn)} = 1${deleted === undefined ? sql`` : sql` AND ${sql(deleted)} IS NOT TRUE`}`
+  }).pipe(Effect.withSpan("AppendLog.createView", { attributes: { log, view } }))
+
+  const compact = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly n: number }>`
+      WITH superseded AS (
+        DELETE FROM ${sql(log)} WHERE ${sql(seq)} IN (
+          SELECT ${sql(seq)} FROM (${ranked(sql, sql`${sql(seq)}`)}) AS ranked WHERE ${sql(rankColumn)} > 1
+        )
+        RETURNING 1
+      )
+      SELECT count(*)::int AS n FROM superseded`
+    return rows[0]?.n ?? 0
+  }).pipe(mapSqlError(`compact ${log}`), Effect.withSpan("AppendLog.compact", { attributes: { log } }))
+
+  const check = (record: A): RecordError.RecordError | undefined => {
+    const values = spec.toRow(record)
+    const missing = keyIndexes.filter((i) => values[i] === null || values[i] === undefined)
+    return missing.length === 0 ? undefined : new RecordError.RecordError({
+      reason: new RecordError.MissingKey({
+        columns: missing.map((i) => names[i]!),
+        message: `key column${missing.length > 1 ? "s" : ""} ${missing.map((i) => names[i]).join(", ")} of ${log} ${
+          missing.length > 1 ? "are" : "is"
+        } null`
+      })
+    })
+  }
+
+  const ordinal: Table.Column = { name: ordinalColumn, type: "int" }
+  const write = (partition: Partition.PartitionDate, rows: ReadonlyArray<A>) => {
+    if (rows.length === 0) return Effect.void
+    return Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const now = yield* Clock.currentTimeMillis
+      const arrays = yield* Table.toColumnArrays({ table: log, columns, rows, toRow: spec.toRow })
+      const positions = Array.from({ length: rows.length }, (_, i) => i)
+      const target = [...names, ...(partitionColumn === undefined ? [] : [partitionColumn]), processedAt]
+      const values = [
+        Table.columnList(sql, names),
+        ...(partitionColumn === undefined ? [] : [sql`${Table.date(partition)}`]),
+        sql`GREATEST(${PgTypes.timestamptz(now)}, (SELECT max(${sql(processedAt)}) FROM ${sql(log)}))`
+      ]
+      yield* sql`INSERT INTO ${sql(log)} (${Table.columnList(sql, target)})
+        SELECT ${sql.csv(values)}
+        FROM (${Table.unnest(sql, [...columns, ordinal], [...arrays, positions])})
+          AS batch (${Table.columnList(sql, [...names, ordinalColumn])})
+        ORDER BY ${sql(ordinalColumn)}`.pipe(mapSqlError(`append to ${log}`))
+    }).pipe(Effect.withSpan("AppendLog.write", { attributes: { log, rows: rows.length } }))
+  }
+
+  return {
+    spec,
+    sink: { target: log, prepare: () => Effect.void, write, complete: () => Effect.void, check },
+    createLog,
+    createView,
+    compact
+  }
+}

@@ -1,0 +1,579 @@
+/**
+ * Merge (upsert by key): the write strategy for tables whose rows are identified by a key rather
+ * than by a partition. Two forms, both generated from a spec — apps never write strategy SQL:
+ *
+ * - {@link make}: a record sink. Each batch is deduplicated by key (latest wins by a declared
+ *   ordering column, ties to the later arrival), then merged with `MERGE INTO … USING (unnest …)`:
+ *   a row is updated only by a version at least as recent as its own, so re-runs and batches
+ *   arriving out of order converge on the latest version. A record with a NULL key is rejected by
+ *   the sink's `check` and dead-lettered (`MissingKey`); a declared deleted flag deletes the row.
+ * - {@link recompute}: a derived step of a partition-replaced source table that keeps an aggregate
+ *   table keyed by some columns of the source (e.g. metrics per customer from orders) by
+ *   recomputing every key the load touched from the source — never by adding deltas — so re-runs
+ *   and overlapping partitions give the same result.
+ *
+ * **Details**
+ *
+ * Every merge into a table takes a transaction-scoped advisory lock on the table's name
+ * (`pg_advisory_xact_lock(hashtextextended('sluice.merge <table>', 0))`), so concurrent loads
+ * (a backfill) merging into one table apply one after the other: each sees what the previous one
+ * committed, and none fails on a key another one inserted meanwhile.
+ *
+ * @since 0.1.0
+ */
+import type { Partition, Sink } from "@sluice/core"
+import { RecordError, SinkError } from "@sluice/core"
+import { Effect } from "effect"
+import { SqlClient, type Statement } from "effect/sql"
+import { mapSqlError } from "./internal/sinkError.ts"
+import type { DerivedStep } from "./PartitionReplace.ts"
+import * as Table from "./Table.ts"
+
+/**
+ * A table written by key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Spec<A> {
+  /** `table` or `schema.table`. */
+  readonly table: string
+  /** The key columns (one or more of `columns`): a row per key. */
+  readonly key: ReadonlyArray<string>
+  /** The batch's columns; every one is written to the table except `deleted`. */
+  readonly columns: ReadonlyArray<Table.Column>
+  /** One value per column, in the order of `columns`. */
+  readonly toRow: (row: A) => ReadonlyArray<unknown>
+  /**
+   * The column that orders the versions of a key (e.g. `updated_at`): the greatest wins, within a
+   * batch and against the row already in the table. Ties go to the later arrival.
+   */
+  readonly orderBy: string
+  /**
+   * A `bool` column of the batch (never written to the table): when true the record deletes its
+   * key. Deletions are remembered in a tombstone table (see {@link tombstoneTable}), so that an
+   * older version arriving after the delete does not bring the row back.
+   */
+  readonly deleted?: string | undefined
+  /** The tombstone table; `<table>_tombstones` by default. Only used with `deleted`. */
+  readonly tombstones?: string | undefined
+}
+
+const arrival: Table.Column = { name: "sluice_arrival", type: "int" }
+
+interface Plan {
+  readonly table: string
+  readonly key: ReadonlyArray<string>
+  readonly orderBy: string
+  readonly deleted: string | undefined
+  readonly tombstones: string | undefined
+  readonly columns: ReadonlyArray<Table.Column>
+  readonly keyIndexes: ReadonlyArray<number>
+  readonly orderIndex: number
+  readonly deletedIndex: number
+  /** The columns written to the table: every column but `deleted`. */
+  readonly stored: ReadonlyArray<string>
+}
+
+const plan = (spec: Omit<Spec<never>, "toRow">): Plan => {
+  const { table, columns } = spec
+  Table.validateColumns(table, columns)
+  if (spec.key.length === 0) throw new Table.InvalidTableSpec({ table, reason: "no key columns" })
+  if (new Set(spec.key).size !== spec.key.length) {
+    throw new Table.InvalidTableSpec({ table, reason: "duplicate key column" })
+  }
+  const keyIndexes = spec.key.map((name) => Table.requireColumn(table, columns, name, "key column"))
+  const orderIndex = Table.requireColumn(table, columns, spec.orderBy, "ordering column")
+  if (spec.key.includes(spec.orderBy)) {
+    throw new Table.InvalidTableSpec({ table, reason: `ordering column ${spec.orderBy} is a key column` })
+  }
+  let deletedIndex = -1
+  let tombstones: string | undefined
+  if (spec.deleted !== undefined) {
+    deletedIndex = Table.requireColumn(table, columns, spec.deleted, "deleted column")
+    if (columns[deletedIndex]!.type !== "bool") {
+      throw new Table.InvalidTableSpec({ table, reason: `deleted column ${spec.deleted} is not a bool` })
+    }
+    if (spec.key.includes(spec.deleted) || spec.deleted === spec.orderBy) {
+      throw new Table.InvalidTableSpec({ table, reason: `deleted column ${spec.deleted} is a key or ordering column` })
+    }
+    tombstones = spec.tombstones ?? `${table}_tombstones`
+    Table.validateTable(tombstones)
+  }
+  if (columns.some((column) => column.name === arrival.name)) {
+    throw new Table.InvalidTableSpec({ table, reason: `${arrival.name} is reserved` })
+  }
+  return {
+    table,
+    key: spec.key,
+    orderBy: spec.orderBy,
+    deleted: spec.deleted,
+    tombstones,
+    columns,
+    keyIndexes,
+    orderIndex,
+    deletedIndex,
+    stored: columns.filter((_, i) => i !== deletedIndex).map((column) => column.name)
+  }
+}
+
+/** `a.k1 = b.k1 AND a.k2 = b.k2` */
+const keysEqual = (sql: SqlClient.SqlClient, key: ReadonlyArray<string>, a: string, b: string) =>
+  sql.and(key.map((k) => sql`${sql.literal(a)}.${sql(k)} = ${sql.literal(b)}.${sql(k)}`))
+
+const qualified = (sql: SqlClient.SqlClient, alias: string, names: ReadonlyArray<string>) =>
+  sql.csv(names.map((name) => sql`${sql.literal(alias)}.${sql(name)}`))
+
+/**
+ * Serializes every merge into `table` until the end of the transaction (re-entrant).
+ */
+const lockTable = (sql: SqlClient.SqlClient, table: string) =>
+  sql`SELECT pg_advisory_xact_lock(hashtextextended(${`sluice.merge ${table}`}, 0))`
+
+/**
+ * The batch deduplicated by key: per key the row with the greatest ordering value, ties to the
+ * later arrival (`DISTINCT ON … ORDER BY key, orderBy DESC, arrival DESC`).
+ */
+const winners = (sql: SqlClient.SqlClient, p: Plan, arrays: ReadonlyArray<ReadonlyArray<unknown>>) => {
+  const names = p.columns.map((column) => column.name)
+  const ordinals = Array.from({ length: arrays[0]?.length ?? 0 }, (_, i) => i)
+  return sql`SELECT DISTINCT ON (${Table.columnList(sql, p.key)}) ${Table.columnList(sql, names)}
+    FROM (${Table.unnest(sql, [...p.columns, arrival], [...arrays, ordinals])}) AS batch (${
+    Table.columnList(sql, [...names, arrival.name])
+  })
+    ORDER BY ${Table.columnList(sql, p.key)}, ${sql(p.orderBy)} DESC, ${sql(arrival.name)} DESC`
+}
+
+/** A non-retryable failure of the batch itself (a programming error upstream of the sink). */
+const badBatch = (p: Plan, message: string) =>
+  new SinkError.SinkError({ operation: `merge into ${p.table}`, message, retryable: false })
+
+/**
+ * The name of the tombstone table of a spec with a `deleted` column (`undefined` without one).
+ *
+ * @since 0.1.0
+ * @category tombstones
+ */
+export const tombstoneTable = (spec: Omit<Spec<never>, "toRow">): string | undefined => plan(spec).tombstones
+
+/**
+ * Creates the tombstone table of a spec with a `deleted` column (idempotent; nothing without one):
+ * the key columns and the ordering column of every deleted key, with the types of the spec. Run it
+ * in the app's migration that creates the table.
+ *
+ * **Details**
+ *
+ * A tombstone is the version (ordering value) at which a key was deleted. It stays until a version
+ * at least as recent brings the key back, so a late, older version never resurrects a deleted row.
+ * Tombstones are never pruned: one small row per deleted key.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ * import { Merge } from "@sluice/sql"
+ *
+ * const spec = {
+ *   table: "raw.customers",
+ *   key: ["customer_id"],
+ *   orderBy: "updated_at",
+ *   deleted: "deleted",
+ *   columns: [
+ *     { name: "customer_id", type: "bigint" },
+ *     { name: "name", type: "text" },
+ *     { name: "updated_at", type: "timestamptz" },
+ *     { name: "deleted", type: "bool" }
+ *   ]
+ * } as const
+ *
+ * const migration = Effect.gen(function*() {
+ *   const sql = yield* SqlClient.SqlClient
+ *   yield* sql`CREATE TABLE raw.customers (customer_id bigint PRIMARY KEY, name text, updated_at timestamptz NOT NULL)`
+ *   yield* Merge.createTombstoneTable(spec) // raw.customers_tombstones (customer_id, updated_at)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category tombstones
+ */
+export const createTombstoneTable = (spec: Omit<Spec<never>, "toRow">) => {
+  const p = plan(spec)
+  return Effect.gen(function*() {
+    if (p.tombstones === undefined) return
+    const sql = yield* SqlClient.SqlClient
+    const definitions = [...p.key, p.orderBy].map((name) => {
+      const column = p.columns.find((c) => c.name === name)!
+      return sql`${sql(name)} ${sql.literal(Table.sqlTypeOf(column.type))} NOT NULL`
+    })
+    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(p.tombstones)} (${sql.csv(definitions)}, PRIMARY KEY (${
+      Table.columnList(sql, p.key)
+    }))`
+  })
+}
+
+/**
+ * A sink that merges records into a table by key.
+ *
+ * **Details**
+ *
+ * `write` deduplicates the batch by key in SQL (greatest `orderBy` wins, ties to the later
+ * arrival — there is never a "MERGE command cannot affect row a second time"), then runs
+ *
+ * ```sql
+ * MERGE INTO table AS target USING (<winners of the batch>) AS source ON <key>
+ * WHEN MATCHED AND target.orderBy <= source.orderBy AND source.deleted THEN DELETE
+ * WHEN MATCHED AND target.orderBy <= source.orderBy AND <a column differs> THEN UPDATE SET …
+ * WHEN NOT MATCHED AND NOT source.deleted THEN INSERT …
+ * ```
+ *
+ * With `deleted`, a second `MERGE` keeps the tombstones, and a winner older than its key's
+ * tombstone is ignored. The outcome is the same as applying every record one by one, in arrival
+ * order, with "a version replaces the key's version when it is at least as recent; a deletion is
+ * a version too". `prepare` and `complete` do nothing: the partition only selects the records.
+ *
+ * The sink's `check` rejects a record with a NULL key column (`MissingKey`) or a NULL ordering
+ * value (`RuleViolation`), so the runner dead-letters it at stage `load`; `write` fails without
+ * writing anything if it is given one anyway. A NULL deleted flag means "not deleted".
+ *
+ * **Gotchas**
+ *
+ * - Ties between runs go to the later run: give versions distinct ordering values if a re-run of
+ *   an old partition must not win over a newer one with the same value.
+ * - A merge never removes a key because a re-run no longer contains it; only a deletion does.
+ * - With `deleted`, the tombstone table must exist ({@link createTombstoneTable}).
+ * - Give the table a primary key (or unique index) on `key`: the merge looks keys up by it.
+ *
+ * @example
+ * ```ts
+ * import { Merge } from "@sluice/sql"
+ *
+ * interface CustomerChange {
+ *   readonly customer_id: number | null
+ *   readonly name: string | null
+ *   readonly updated_at: number
+ *   readonly deleted: boolean
+ * }
+ *
+ * const customers = Merge.make<CustomerChange>({
+ *   table: "raw.customers",
+ *   key: ["customer_id"],
+ *   orderBy: "updated_at",
+ *   deleted: "deleted",
+ *   columns: [
+ *     { name: "customer_id", type: "bigint" },
+ *     { name: "name", type: "text" },
+ *     { name: "updated_at", type: "timestamptz" },
+ *     { name: "deleted", type: "bool" }
+ *   ],
+ *   toRow: (c) => [c.customer_id, c.name, c.updated_at, c.deleted]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
+  const p = plan(spec)
+  const keyNames = p.key.join(", ")
+  const updated = p.stored.filter((name) => !p.key.includes(name))
+
+  const check = (record: A): RecordError.RecordError | undefined => {
+    const values = spec.toRow(record)
+    const missing = p.keyIndexes.filter((i) => values[i] == null).map((i) => p.columns[i]!.name)
+    if (missing.length > 0) {
+      return new RecordError.RecordError({
+        reason: new RecordError.MissingKey({
+          columns: missing,
+          message: `${missing.join(", ")} is null or missing: ${p.table} is merged by (${keyNames})`
+        })
+      })
+    }
+    if (values[p.orderIndex] == null) {
+      return new RecordError.RecordError({
+        reason: new RecordError.RuleViolation({
+          rule: `${p.orderBy}_not_null`,
+          message: `${p.orderBy} is null: the versions of a key in ${p.table} are ordered by it`
+        })
+      })
+    }
+    return undefined
+  }
+
+  /** The checks of `check`, on the column arrays: a record with a NULL key is never written. */
+  const requireKeys = (arrays: ReadonlyArray<ReadonlyArray<unknown>>) => {
+    for (const i of [...p.keyIndexes, p.orderIndex]) {
+      const row = arrays[i]!.findIndex((value) => value === null)
+      if (row >= 0) return Effect.fail(badBatch(p, `row ${row}: ${p.columns[i]!.name} is null`))
+    }
+    return Effect.void
+  }
+
+  const mergeRows = (sql: SqlClient.SqlClient, arrays: ReadonlyArray<ReadonlyArray<unknown>>) => {
+    const source = p.tombstones === undefined ?
+      winners(sql, p, arrays) :
+      sql`SELECT * FROM (${winners(sql, p, arrays)}) AS w WHERE NOT EXISTS (
+        SELECT 1 FROM ${sql(p.tombstones)} AS tomb
+        WHERE ${keysEqual(sql, p.key, "tomb", "w")} AND tomb.${sql(p.orderBy)} > w.${sql(p.orderBy)})`
+    const newer = sql`target.${sql(p.orderBy)} <= source.${sql(p.orderBy)}`
+    const deleted = p.deleted === undefined ? undefined : sql`source.${sql(p.deleted)}`
+    return sql`MERGE INTO ${sql(p.table)} AS target
+      USING (${source}) AS source ON ${keysEqual(sql, p.key, "target", "source")}
+      ${deleted === undefined ? sql`` : sql`WHEN MATCHED AND ${newer} AND ${deleted} THEN DELETE`}
+      WHEN MATCHED AND ${newer} AND (${qualified(sql, "target", updated)}) IS DISTINCT FROM (${
+      qualified(sql, "source", updated)
+    }) THEN UPDATE SET ${sql.csv(updated.map((name) => sql`${sql(name)} = source.${sql(name)}`))}
+      WHEN NOT MATCHED ${deleted === undefined ? sql`` : sql`AND NOT ${deleted}`} THEN INSERT (${
+      Table.columnList(sql, p.stored)
+    }) VALUES (${qualified(sql, "source", p.stored)})`
+  }
+
+  /**
+   * After {@link mergeRows}: a deletion that won leaves (or moves forward) its key's tombstone; an
+   * upsert that won removes it. A winner older than the key's live row changes nothing.
+   */
+  const mergeTombstones = (
+    sql: SqlClient.SqlClient,
+    tombstones: string,
+    deleted: string,
+    arrays: ReadonlyArray<ReadonlyArray<unknown>>
+  ) => {
+    const ob = sql(p.orderBy)
+    return sql`MERGE INTO ${sql(tombstones)} AS tomb
+      USING (SELECT * FROM (${winners(sql, p, arrays)}) AS w WHERE NOT EXISTS (
+        SELECT 1 FROM ${sql(p.table)} AS live WHERE ${keysEqual(sql, p.key, "live", "w")} AND live.${ob} > w.${ob}
+      )) AS source ON ${keysEqual(sql, p.key, "tomb", "source")}
+      WHEN MATCHED AND tomb.${ob} <= source.${ob} AND source.${sql(deleted)} THEN UPDATE SET ${ob} = source.${ob}
+      WHEN MATCHED AND tomb.${ob} <= source.${ob} THEN DELETE
+      WHEN NOT MATCHED AND source.${sql(deleted)} THEN INSERT (${Table.columnList(sql, [...p.key, p.orderBy])})
+        VALUES (${qualified(sql, "source", [...p.key, p.orderBy])})`
+  }
+
+  const write = Effect.fn("Merge.write")(function*(_partition: Partition.PartitionDate, rows: ReadonlyArray<A>) {
+    if (rows.length === 0) return
+    yield* Effect.annotateCurrentSpan({ table: p.table, rows: rows.length })
+    const sql = yield* SqlClient.SqlClient
+    const arrays = yield* Table.toColumnArrays({ table: p.table, columns: p.columns, rows, toRow: spec.toRow })
+    yield* requireKeys(arrays)
+    const batch = p.deletedIndex < 0
+      ? arrays
+      : arrays.map((values, i) => i === p.deletedIndex ? values.map((v) => v === true) : values)
+    yield* Effect.gen(function*() {
+      yield* lockTable(sql, p.table)
+      yield* mergeRows(sql, batch)
+      if (p.tombstones !== undefined && p.deleted !== undefined) {
+        yield* mergeTombstones(sql, p.tombstones, p.deleted, batch)
+      }
+    }).pipe(mapSqlError(`merge into ${p.table}`))
+  })
+
+  return {
+    target: p.table,
+    prepare: () => Effect.void,
+    write,
+    complete: () => Effect.void,
+    check
+  }
+}
+
+/**
+ * An aggregate of the source rows of a key, written to one column of the recomputed table.
+ * `count` without `of` counts rows; with `of`, non-null values.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Measure {
+  readonly column: string
+  readonly aggregate: "count" | "sum" | "min" | "max"
+  /** The source column aggregated; required except for `count`. */
+  readonly of?: string | undefined
+}
+
+/**
+ * A table of aggregates per key, recomputed from a partition-replaced source table.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RecomputeSpec {
+  /** The aggregate table, e.g. `analytics.customer_metrics`. */
+  readonly table: string
+  /** The key columns, named alike in the source and the aggregate table. */
+  readonly key: ReadonlyArray<string>
+  /** The source table and its partition column. */
+  readonly from: { readonly table: string; readonly partitionColumn: string }
+  readonly measures: ReadonlyArray<Measure>
+}
+
+/**
+ * A derived step of partition replacement (see `PartitionReplace.make`'s `derived`) that keeps
+ * `table` equal to the aggregates of `from` per key, and `all`, an effect that recomputes every key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Recompute extends DerivedStep {
+  /** Recomputes every key of the source and of the table (e.g. in the migration creating it). */
+  readonly all: Effect.Effect<void, SinkError.SinkError, SqlClient.SqlClient>
+}
+
+/** The flag of a touched key left without source rows, in the source of the recompute's MERGE. */
+const gone = "sluice_gone"
+
+/** FNV-1a, 32 bits, as 8 hex digits: a short, stable suffix for generated names. */
+const fnv1a = (text: string): string => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  return (h >>> 0).toString(16).padStart(8, "0")
+}
+
+/**
+ * A derived step that recomputes, from the source table, the aggregates of every key the load of a
+ * partition touched: the keys of the partition's old rows (captured by `before`, in a temporary
+ * table, before they are deleted) and of its new rows.
+ *
+ * **Details**
+ *
+ * In `run` (the load's `complete`), after locking the table against concurrent merges:
+ *
+ * ```sql
+ * MERGE INTO table AS target
+ * USING (<touched keys> LEFT JOIN (SELECT key, aggregates FROM source WHERE key IN touched GROUP BY key)) AS source
+ * ON <key>
+ * WHEN MATCHED AND <the key has no source rows left> THEN DELETE
+ * WHEN MATCHED AND <an aggregate differs> THEN UPDATE SET …
+ * WHEN NOT MATCHED AND <the key has source rows> THEN INSERT …
+ * ```
+ *
+ * Keys that were not touched are unchanged by the load, so their rows stay right: re-running a
+ * partition, or loading partitions that share keys, in any order, gives the aggregates of the
+ * source as it is. Source rows with a NULL key column are ignored.
+ *
+ * **Gotchas**
+ *
+ * `before` and `run` must run in one transaction (the load's): the touched keys live in a
+ * temporary table dropped at commit.
+ *
+ * @example
+ * ```ts
+ * import { Merge, PartitionReplace } from "@sluice/sql"
+ *
+ * const customerMetrics = Merge.recompute({
+ *   table: "analytics.customer_metrics",
+ *   key: ["customer_id"],
+ *   from: { table: "raw.orders", partitionColumn: "order_date" },
+ *   measures: [
+ *     { column: "total_orders", aggregate: "count" },
+ *     { column: "lifetime_value", aggregate: "sum", of: "amount" },
+ *     { column: "last_order_date", aggregate: "max", of: "order_date" }
+ *   ]
+ * })
+ *
+ * const orders = PartitionReplace.make<{ readonly date: string; readonly customer: number; readonly amount: string }>({
+ *   table: "raw.orders",
+ *   partitionColumn: "order_date",
+ *   columns: [
+ *     { name: "order_date", type: "date" },
+ *     { name: "customer_id", type: "bigint" },
+ *     { name: "amount", type: "numeric" }
+ *   ],
+ *   toRow: (o) => [o.date, o.customer, o.amount],
+ *   derived: [customerMetrics]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const recompute = (spec: RecomputeSpec): Recompute => {
+  const { table, key, measures } = spec
+  const source = spec.from.table
+  Table.validateTable(table)
+  Table.validateTable(source)
+  Table.validateColumn(source, spec.from.partitionColumn)
+  if (key.length === 0) throw new Table.InvalidTableSpec({ table, reason: "no key columns" })
+  if (measures.length === 0) throw new Table.InvalidTableSpec({ table, reason: "no measures" })
+  for (const k of key) Table.validateColumn(table, k)
+  const targets = new Set<string>(key)
+  if (targets.size !== key.length) throw new Table.InvalidTableSpec({ table, reason: "duplicate key column" })
+  if (targets.has(gone)) throw new Table.InvalidTableSpec({ table, reason: `${gone} is reserved` })
+  for (const m of measures) {
+    Table.validateColumn(table, m.column)
+    if (targets.has(m.column) || m.column === gone) {
+      throw new Table.InvalidTableSpec({ table, reason: `duplicate column ${m.column}` })
+    }
+    targets.add(m.column)
+    if (!["count", "sum", "min", "max"].includes(m.aggregate)) {
+      throw new Table.InvalidTableSpec({ table, reason: `unsupported aggregate ${String(m.aggregate)}` })
+    }
+    if (m.of === undefined && m.aggregate !== "count") {
+      throw new Table.InvalidTableSpec({ table, reason: `measure ${m.column}: ${m.aggregate} needs \`of\`` })
+    }
+    if (m.of !== undefined) Table.validateColumn(source, m.of)
+  }
+  const columns = measures.map((m) => m.column)
+  const touched = `pg_temp.sluice_touched_${table.replace(".", "_").slice(0, 36)}_${fnv1a(table)}`
+
+  const aggregate = (sql: SqlClient.SqlClient, m: Measure) =>
+    sql`${sql.literal(m.aggregate)}(${m.of === undefined ? sql.literal("*") : sql`s.${sql(m.of)}`}) AS ${sql(m.column)}`
+  const keyList = (sql: SqlClient.SqlClient) => Table.columnList(sql, key)
+  const keyNotNull = (sql: SqlClient.SqlClient, alias: string) =>
+    sql.and(key.map((k) => sql`${sql.literal(alias)}.${sql(k)} IS NOT NULL`))
+
+  /** Merges the aggregates of the keys `keys` selects (distinct, non-null) into the table. */
+  const mergeKeys = (sql: SqlClient.SqlClient, keys: Statement.Fragment) =>
+    sql`MERGE INTO ${sql(table)} AS target
+      USING (
+        SELECT ${qualified(sql, "k", key)}, ${qualified(sql, "agg", columns)}, agg.${sql(key[0]!)} IS NULL AS ${
+      sql(gone)
+    }
+        FROM (${keys}) AS k
+        LEFT JOIN (
+          SELECT ${qualified(sql, "s", key)}, ${sql.csv(measures.map((m) => aggregate(sql, m)))}
+          FROM ${sql(source)} AS s
+          WHERE (${qualified(sql, "s", key)}) IN (${keys})
+          GROUP BY ${qualified(sql, "s", key)}
+        ) AS agg ON ${keysEqual(sql, key, "agg", "k")}
+      ) AS source ON ${keysEqual(sql, key, "target", "source")}
+      WHEN MATCHED AND source.${sql(gone)} THEN DELETE
+      WHEN MATCHED AND (${qualified(sql, "target", columns)}) IS DISTINCT FROM (${
+      qualified(sql, "source", columns)
+    }) THEN UPDATE SET ${sql.csv(columns.map((c) => sql`${sql(c)} = source.${sql(c)}`))}
+      WHEN NOT MATCHED AND NOT source.${sql(gone)} THEN INSERT (${Table.columnList(sql, [...key, ...columns])})
+        VALUES (${qualified(sql, "source", [...key, ...columns])})`
+
+  const keysOfPartition = (sql: SqlClient.SqlClient, partition: Partition.PartitionDate) =>
+    sql`SELECT DISTINCT ${qualified(sql, "s", key)} FROM ${sql(source)} AS s
+      WHERE s.${sql(spec.from.partitionColumn)} = ${Table.date(partition)} AND ${keyNotNull(sql, "s")}`
+
+  const before = Effect.fn("Merge.recompute.before")(function*(partition: Partition.PartitionDate) {
+    yield* Effect.annotateCurrentSpan({ table, partition })
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`DROP TABLE IF EXISTS ${sql(touched)}`
+    yield* sql`CREATE TEMP TABLE ${sql(touched)} ON COMMIT DROP AS SELECT ${qualified(sql, "s", key)} FROM ${
+      sql(source)
+    } AS s WITH NO DATA`
+    yield* sql`INSERT INTO ${sql(touched)} ${keysOfPartition(sql, partition)}`
+  }, mapSqlError(`capture the keys of ${source} touched by the partition, for ${table}`))
+
+  const run = Effect.fn("Merge.recompute.run")(function*(partition: Partition.PartitionDate) {
+    yield* Effect.annotateCurrentSpan({ table, partition })
+    const sql = yield* SqlClient.SqlClient
+    yield* lockTable(sql, table)
+    yield* sql`INSERT INTO ${sql(touched)} ${keysOfPartition(sql, partition)}`
+    yield* mergeKeys(sql, sql`SELECT DISTINCT ${keyList(sql)} FROM ${sql(touched)}`)
+    yield* sql`DROP TABLE ${sql(touched)}`
+  }, mapSqlError(`recompute ${table}`))
+
+  const all = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* lockTable(sql, table)
+    yield* mergeKeys(
+      sql,
+      sql`SELECT ${qualified(sql, "s", key)} FROM ${sql(source)} AS s WHERE ${keyNotNull(sql, "s")}
+        UNION SELECT ${keyList(sql)} FROM ${sql(table)}`
+    )
+  }).pipe(mapSqlError(`recompute ${table}`), Effect.withSpan("Merge.recompute.all", { attributes: { table } }))
+
+  return { target: table, before, run, all }
+}

@@ -1,0 +1,242 @@
+/**
+ * The `sluice` command line as a user runs it: `node apps/sluice/src/main.ts …` in a temporary
+ * working directory, on the embedded database under its `.sluice/` (and on a fresh PostgreSQL
+ * database through `DATABASE_URL` when a server is configured). Exit statuses and one-line errors
+ * are checked, and what the commands wrote is read back from the database afterwards.
+ *
+ * Each process start costs seconds, so the commands are few and the independent ones run at once.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Generator } from "@sluice-app/daily-revenue"
+import { Partition } from "@sluice/core"
+import { Database, Testing } from "@sluice/sql"
+import { Effect, FileSystem, type Layer, type Scope, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as Path from "node:path"
+import { assertLoaded, layerOn, runs } from "./fixtures.ts"
+
+const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
+
+interface Result {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `sluice <args>` in `cwd`, with no database configured but what `env` says. */
+const sluice = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
+      cwd,
+      env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1", ...env },
+      extendEnv: true
+    }))
+    const [stdout, stderr, exitCode] = yield* Effect.all([
+      Stream.mkString(Stream.decodeText(handle.stdout)),
+      Stream.mkString(Stream.decodeText(handle.stderr)),
+      handle.exitCode
+    ], { concurrency: 3 })
+    return { exitCode: Number(exitCode), stdout, stderr } satisfies Result
+  }).pipe(Effect.scoped)
+
+const describeResult = (args: ReadonlyArray<string>, result: Result) =>
+  `sluice ${args.join(" ")} → ${result.exitCode}\n--- stdout\n${result.stdout}--- stderr\n${result.stderr}`
+
+/** Runs `sluice <args>` and checks its exit status. */
+const expectExit = (cwd: string, code: number, args: ReadonlyArray<string>, env?: Record<string, string>) =>
+  Effect.tap(
+    sluice(cwd, args, env),
+    (result) => Effect.sync(() => assert.strictEqual(result.exitCode, code, describeResult(args, result)))
+  )
+
+/** The error line of a failed command: exactly one line on stderr, `error: …`, no stack trace. */
+const assertOneLineError = (result: Result, pattern: RegExp) => {
+  const lines = result.stderr.trimEnd().split("\n")
+  assert.strictEqual(lines.length, 1, `one line on stderr: ${result.stderr}`)
+  assert.match(lines[0]!, /^error: /)
+  assert.match(lines[0]!, pattern)
+  assert.notMatch(result.stderr + result.stdout, /^\s+at /m, "no stack trace")
+}
+
+const start = Partition.makeUnsafe("2024-03-01")
+const days = 3
+const seed = 5
+const badShare = 0.02
+/** What `generate-orders` must write with the flags below. */
+const expected = Partition.range(start, Partition.addDays(start, days - 1)).map((date) =>
+  Generator.generateDay(date, { seed, badShare }).manifest
+)
+
+const url = Testing.postgresUrl()
+
+/** A backend: the commands' environment, and the database to read back, for a working directory. */
+interface Session {
+  readonly backend: Testing.Backend["name"]
+  readonly database: (cwd: string) => Effect.Effect<
+    { readonly env: Record<string, string>; readonly layer: Layer.Layer<Database.Services, unknown> },
+    unknown,
+    Scope.Scope
+  >
+}
+
+const sessions: ReadonlyArray<Session> = [
+  {
+    backend: "pglite",
+    database: (cwd) =>
+      Effect.succeed({ env: {}, layer: Database.layerPglite({ dataDir: Path.join(cwd, ".sluice", "pglite") }) })
+  },
+  ...(url === undefined ? [] : [
+    {
+      backend: "postgres",
+      database: () =>
+        Effect.map(Testing.freshDatabase(url), (fresh) => ({
+          env: { DATABASE_URL: fresh },
+          layer: Database.layerPostgres(fresh)
+        }))
+    } satisfies Session
+  ])
+]
+
+describe("the sluice CLI", () => {
+  for (const session of sessions) {
+    it.live(
+      `generate-orders, run, backfill, status and dlq list, as a user runs them [${session.backend}]`,
+      () =>
+        Effect.gen(function*() {
+          const fs = yield* FileSystem.FileSystem
+          const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-cli-" })
+          const { env, layer } = yield* session.database(cwd)
+          // no alert in this data: every day's dead-letter rate is under the 5% threshold (else exit 3)
+          for (const day of expected) assert.isAtMost(day.bad / day.records, 0.05, day.date)
+
+          const generated = yield* expectExit(cwd, 0, [
+            "generate-orders",
+            "--dir",
+            "data/orders",
+            "--start",
+            start,
+            "--days",
+            String(days),
+            "--seed",
+            String(seed),
+            "--bad-share",
+            String(badShare)
+          ])
+          const total = (f: (day: Generator.DayManifest) => number) => expected.reduce((n, day) => n + f(day), 0)
+          assert.strictEqual(
+            generated.stdout.trim(),
+            `wrote ${days} day(s) to data/orders: ${total((d) => d.records)} records, ${total((d) => d.good)} good, ${
+              total((d) => d.bad)
+            } bad`
+          )
+
+          const [first, second] = expected as [Generator.DayManifest, Generator.DayManifest]
+          const run = yield* expectExit(cwd, 0, ["run", "daily-revenue", "--date", first.date], env)
+          assert.match(
+            run.stdout,
+            new RegExp(
+              `^daily-revenue ${first.date}: read ${first.records}, loaded ${first.good}, dead-lettered ${first.bad} `
+            )
+          )
+
+          const last = Partition.addDays(start, days - 1)
+          const backfill = yield* expectExit(cwd, 0, [
+            "backfill",
+            "daily-revenue",
+            "--start",
+            start,
+            "--end",
+            last,
+            "--concurrency",
+            "2"
+          ], env)
+          assert.include(backfill.stdout, `${days} succeeded (0 alerted), 0 failed of ${days}`)
+
+          // a day with no file fails its partition: exit 1, and the others still run
+          const missing = Partition.addDays(last, 1)
+          const failing = yield* expectExit(
+            cwd,
+            1,
+            ["backfill", "daily-revenue", "--start", last, "--end", missing],
+            env
+          )
+          assert.include(failing.stdout, "1 succeeded (0 alerted), 1 failed of 2")
+          assert.match(failing.stdout, new RegExp(`${missing}\\s+FAILED.*SourceError\\.NotFound`))
+
+          const [status, dlq] = yield* Effect.all([
+            expectExit(cwd, 0, ["status", "daily-revenue"], env),
+            expectExit(cwd, 0, ["dlq", "list", "daily-revenue", "--date", second.date], env)
+          ], { concurrency: session.backend === "pglite" ? 1 : 2 }) // one process at a time on a PGlite directory
+          for (const [day, runCount] of expected.map((d, i) => [d, i === 0 || i === days - 1 ? 2 : 1] as const)) {
+            assert.match(
+              status.stdout,
+              new RegExp(
+                `^${day.date}\\s+succeeded\\s+${day.records}\\s+${day.good}\\s+${day.bad}\\s+\\S+\\s+${runCount}\\s`,
+                "m"
+              ),
+              status.stdout
+            )
+          }
+          assert.match(status.stdout, new RegExp(`^${missing}\\s+failed\\s.*SourceError\\.NotFound`, "m"))
+          assert.strictEqual(dlq.stdout.split("\n")[0], `${second.bad} dead letter(s) for daily-revenue ${second.date}`)
+          const byType = new Map<string, number>()
+          for (const bad of second.badLines) {
+            const type = Generator.expectedErrorType[bad.kind]
+            byType.set(type, (byType.get(type) ?? 0) + 1)
+          }
+          for (const [type, count] of byType) assert.match(dlq.stdout, new RegExp(`^${type}\\s+${count}$`, "m"))
+
+          // what the commands wrote, read back once they have exited
+          yield* Effect.gen(function*() {
+            for (const day of expected) yield* assertLoaded(`${cwd}/data/orders`, day)
+            assert.strictEqual((yield* runs).length, 1 + days + 2)
+          }).pipe(Effect.provide(layerOn(layer)))
+        }).pipe(Effect.provide(NodeServices.layer)),
+      { timeout: 150_000 }
+    )
+  }
+
+  it.live(
+    "bad arguments exit 2 and an unreachable database exits non-zero, each with a one-line error",
+    () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-cli-" })
+        const elsewhere = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-cli-" })
+        // one PGlite directory admits one process at a time: these run one after the other
+        const inTurn = Effect.all([
+          sluice(cwd, ["run", "daily-revenue", "--date", "2024-02-30"]),
+          sluice(cwd, ["backfill", "daily-revenue", "--start", "2024-03-05", "--end", "2024-03-01"]),
+          sluice(cwd, ["run", "nope", "--date", "2024-03-01"]),
+          // without --start, a backfill starts at the pipeline's declared start date
+          sluice(cwd, ["backfill", "daily-revenue", "--end", "2024-01-03", "--dry-run"])
+        ])
+        const noDatabase = sluice(elsewhere, ["status", "daily-revenue"], {
+          DATABASE_URL: "postgres://postgres@127.0.0.1:5999/sluice"
+        })
+        const [[badDate, endBeforeStart, unknownPipeline, defaultStart], unreachable] = yield* Effect.all(
+          [inTurn, noDatabase],
+          { concurrency: 2 }
+        )
+
+        assert.strictEqual(badDate.exitCode, 2, describeResult(["run"], badDate))
+        assertOneLineError(badDate, /invalid --date "2024-02-30"/)
+        assert.strictEqual(endBeforeStart.exitCode, 2, describeResult(["backfill"], endBeforeStart))
+        assertOneLineError(endBeforeStart, /--end 2024-03-01 is before --start 2024-03-05/)
+        assert.strictEqual(unknownPipeline.exitCode, 2, describeResult(["run"], unknownPipeline))
+        assertOneLineError(unknownPipeline, /unknown pipeline "nope"; known pipelines: .*daily-revenue/)
+        assert.notStrictEqual(unreachable.exitCode, 0, describeResult(["status"], unreachable))
+        assertOneLineError(unreachable, /database unavailable: postgres:\/\/postgres@127\.0\.0\.1:5999\/sluice/)
+        assert.strictEqual(defaultStart.exitCode, 0, describeResult(["backfill", "--dry-run"], defaultStart))
+        assert.deepStrictEqual(defaultStart.stdout.trim().split("\n"), [
+          "plan (all): 3 partition(s) of daily-revenue, concurrency 2",
+          "  2024-01-01",
+          "  2024-01-02",
+          "  2024-01-03"
+        ])
+      }).pipe(Effect.provide(NodeServices.layer)),
+    { timeout: 120_000 }
+  )
+})
