@@ -11,7 +11,7 @@ import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Registry from "./Registry.ts"
 
-const pipelines = Commands.make(Registry.entries)
+const pipelines = Commands.make(Registry.entries, Registry.layer)
 
 const generateOrders = Command.make(
   "generate-orders",
@@ -107,10 +107,10 @@ const serveOrders = Command.make(
 export const root = Command.make("sluice").pipe(
   Command.withDescription("Sluice: typed, idempotent, backfillable data pipelines"),
   Command.withSubcommands([
-    Command.provide(pipelines.run, Registry.layer),
-    Command.provide(pipelines.backfill, Registry.layer),
-    Command.provide(pipelines.status, Registry.layer),
-    Command.provide(pipelines.dlq, Registry.layer),
+    pipelines.run,
+    pipelines.backfill,
+    pipelines.status,
+    pipelines.dlq,
     generateOrders,
     generateCustomers,
     serveOrders

@@ -10,7 +10,7 @@
  */
 import { Backfill, DeadLetter, Partition, Pipeline, RunLedger } from "@sluice/core"
 import { SingleBar } from "cli-progress"
-import { Console, Context, Effect, Option, Ref, Result } from "effect"
+import { Console, Context, Effect, type Layer, Option, Ref, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as CliError from "./CliError.ts"
 import type { PipelineEntry } from "./Registry.ts"
@@ -79,16 +79,24 @@ const lookbackStatus = (outcomes: ReadonlyArray<Pipeline.LookbackOutcome>) =>
  *
  * @example
  * ```ts
+ * import { Layer } from "effect"
  * import { Commands } from "@sluice/cli"
  *
  * declare const entries: ReadonlyArray<import("@sluice/cli").Registry.PipelineEntry<never>>
- * const cli = Commands.make(entries)
+ * // the layer (e.g. the database) is built only once a command's arguments are valid
+ * const cli = Commands.make(entries, Layer.empty)
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
+export const make = <R, ROut, LE, LR>(
+  entries: ReadonlyArray<PipelineEntry<R>>,
+  layer: Layer.Layer<ROut, LE, LR>
+) => {
+  /** Arguments are checked first; only then is the database opened (the layer built). */
+  const withServices = <A, E, R2>(effect: Effect.Effect<A, E, R2>) => Effect.provide(effect, layer)
+
   const lookup = (name: string) => {
     const found = entries.find((e) => e.name === name)
     return found === undefined
@@ -96,11 +104,10 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
       : Effect.succeed(found)
   }
 
-  const prepare = Effect.fnUntraced(function*(name: string, source: Option.Option<string>) {
-    const entry = yield* lookup(name)
+  const open = Effect.fnUntraced(function*(entry: PipelineEntry<R>, source: Option.Option<string>) {
     const pipeline = yield* entry.make(Option.getOrElse(source, () => entry.defaultSource))
     yield* entry.setup
-    return { entry, pipeline }
+    return pipeline
   })
 
   const pipelineArg = Argument.String("pipeline").pipe(
@@ -120,29 +127,32 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
     },
     Effect.fnUntraced(function*({ pipeline: name, date, source }) {
       const partition = yield* parseDate("--date", date)
-      const { pipeline } = yield* prepare(name, source)
-      const result = yield* Effect.result(Pipeline.run(pipeline, partition))
-      if (Result.isFailure(result)) {
-        yield* Console.error(`${name} ${partition} FAILED: ${result.failure._tag}: ${result.failure.message}`)
-        return yield* raise(ExitStatus.failed)
-      }
-      const report = result.success
-      for (const o of report.lookback) {
-        const label = `${name} ${o.partition} (lookback of ${partition})`
-        if (o._tag === "Succeeded") yield* Console.log(`${label}: ${summary(o.report)}`)
-        else if (o._tag === "Skipped") yield* Console.log(`${label}: skipped, ${o.reason}`)
-        else yield* Console.error(`${label} FAILED: ${o.errorType}: ${o.error}`)
-      }
-      yield* raise(lookbackStatus(report.lookback))
-      yield* Console.log(`${name} ${partition}: ${summary(report)}`)
-      if (report.alerted) {
-        yield* Console.error(
-          `ALERT: ${percent(report.failureRate)} of ${name} ${partition} was dead-lettered, above the ${
-            percent(pipeline.failureThreshold)
-          } threshold`
-        )
-        yield* raise(ExitStatus.alerted)
-      }
+      const entry = yield* lookup(name)
+      return yield* withServices(Effect.gen(function*() {
+        const pipeline = yield* open(entry, source)
+        const result = yield* Effect.result(Pipeline.run(pipeline, partition))
+        if (Result.isFailure(result)) {
+          yield* Console.error(`${name} ${partition} FAILED: ${result.failure._tag}: ${result.failure.message}`)
+          return yield* raise(ExitStatus.failed)
+        }
+        const report = result.success
+        for (const o of report.lookback) {
+          const label = `${name} ${o.partition} (lookback of ${partition})`
+          if (o._tag === "Succeeded") yield* Console.log(`${label}: ${summary(o.report)}`)
+          else if (o._tag === "Skipped") yield* Console.log(`${label}: skipped, ${o.reason}`)
+          else yield* Console.error(`${label} FAILED: ${o.errorType}: ${o.error}`)
+        }
+        yield* raise(lookbackStatus(report.lookback))
+        yield* Console.log(`${name} ${partition}: ${summary(report)}`)
+        if (report.alerted) {
+          yield* Console.error(
+            `ALERT: ${percent(report.failureRate)} of ${name} ${partition} was dead-lettered, above the ${
+              percent(pipeline.failureThreshold)
+            } threshold`
+          )
+          yield* raise(ExitStatus.alerted)
+        }
+      }))
     })
   ).pipe(Command.withDescription("Run a pipeline for one partition (date)"))
 
@@ -190,103 +200,107 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
       if (args.onlyFailed && args.missing) {
         return yield* new CliError.InvalidArgument({ message: "--only-failed and --missing cannot be combined" })
       }
-      const { pipeline } = yield* prepare(args.pipeline, args.source)
-      const ledger = yield* RunLedger.RunLedger
-      const mode: Backfill.Mode = args.onlyFailed ? "only-failed" : args.missing ? "missing" : "all"
-      const partitions = Backfill.plan({ start, end, mode, latestRuns: yield* ledger.latest(pipeline.name) })
-      // lookback only for dates the backfill does not run itself: each date is built once
-      const lookback = Pipeline.lookbackPlan(pipeline, partitions)
-      if (args.dryRun) {
-        yield* Console.log(
-          `plan (${mode}): ${partitions.length} partition(s) of ${pipeline.name}, concurrency ${args.concurrency}`
-        )
-        for (const p of partitions) {
-          const dates = lookback.get(p) ?? []
-          yield* Console.log(`  ${p}${dates.length === 0 ? "" : ` (after its lookback: ${dates.join(", ")})`}`)
+      return yield* withServices(Effect.gen(function*() {
+        const pipeline = yield* open(entry, args.source)
+        const ledger = yield* RunLedger.RunLedger
+        const mode: Backfill.Mode = args.onlyFailed ? "only-failed" : args.missing ? "missing" : "all"
+        const partitions = Backfill.plan({ start, end, mode, latestRuns: yield* ledger.latest(pipeline.name) })
+        // lookback only for dates the backfill does not run itself: each date is built once
+        const lookback = Pipeline.lookbackPlan(pipeline, partitions)
+        if (args.dryRun) {
+          yield* Console.log(
+            `plan (${mode}): ${partitions.length} partition(s) of ${pipeline.name}, concurrency ${args.concurrency}`
+          )
+          for (const p of partitions) {
+            const dates = lookback.get(p) ?? []
+            yield* Console.log(`  ${p}${dates.length === 0 ? "" : ` (after its lookback: ${dates.join(", ")})`}`)
+          }
+          return
         }
-        return
-      }
-      if (partitions.length === 0) {
-        yield* Console.log(`nothing to run: no partition of ${start}..${end} matches ${mode}`)
-        return
-      }
-      const bar = new SingleBar({
-        format: `${pipeline.name} {bar} {value}/{total} partitions | {eta_formatted} left | {last}`,
-        stream: process.stderr,
-        hideCursor: true,
-        clearOnComplete: false
-      })
-      const executor = yield* Backfill.Backfill
-      const report = yield* Effect.acquireUseRelease(
-        Effect.sync(() => bar.start(partitions.length, 0, { last: "" })),
-        () =>
-          executor.run({
-            pipeline: pipeline.name,
-            partitions,
-            concurrency: args.concurrency,
-            runPartition: (p) => Pipeline.run(pipeline, p, { lookback: lookback.get(p) }),
-            onOutcome: (o) => Effect.sync(() => bar.increment({ last: `${o.partition} ${o._tag.toLowerCase()}` }))
-          }),
-        () => Effect.sync(() => bar.stop())
-      )
-      yield* Console.log(Table.format(
-        ["date", "status", "read", "loaded", "dead", "rate", "retries", "time", "error"],
-        report.outcomes.flatMap((o) => [
-          ...(o._tag === "Succeeded" ? o.report.lookback : []).map((l) =>
-            l._tag === "Succeeded"
+        if (partitions.length === 0) {
+          yield* Console.log(`nothing to run: no partition of ${start}..${end} matches ${mode}`)
+          return
+        }
+        const bar = new SingleBar({
+          format: `${pipeline.name} {bar} {value}/{total} partitions | {eta_formatted} left | {last}`,
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: false
+        })
+        const executor = yield* Backfill.Backfill
+        const report = yield* Effect.acquireUseRelease(
+          Effect.sync(() => bar.start(partitions.length, 0, { last: "" })),
+          () =>
+            executor.run({
+              pipeline: pipeline.name,
+              partitions,
+              concurrency: args.concurrency,
+              runPartition: (p) => Pipeline.run(pipeline, p, { lookback: lookback.get(p) }),
+              onOutcome: (o) => Effect.sync(() => bar.increment({ last: `${o.partition} ${o._tag.toLowerCase()}` }))
+            }),
+          () => Effect.sync(() => bar.stop())
+        )
+        yield* Console.log(Table.format(
+          ["date", "status", "read", "loaded", "dead", "rate", "retries", "time", "error"],
+          report.outcomes.flatMap((o) => [
+            ...(o._tag === "Succeeded" ? o.report.lookback : []).map((l) =>
+              l._tag === "Succeeded"
+                ? [
+                  l.partition,
+                  `${l.report.alerted ? "ALERT" : "ok"}, lookback of ${o.partition}`,
+                  l.report.read,
+                  l.report.loaded,
+                  l.report.deadLettered,
+                  percent(l.report.failureRate),
+                  l.report.retries,
+                  seconds(l.report.endedAt - l.report.startedAt),
+                  ""
+                ]
+                : l._tag === "Skipped"
+                ? [l.partition, `skipped, lookback of ${o.partition}`, "", "", "", "", "", "", l.reason]
+                : [
+                  l.partition,
+                  `FAILED, lookback of ${o.partition}`,
+                  "",
+                  "",
+                  "",
+                  "",
+                  "",
+                  "",
+                  `${l.errorType}: ${Table.truncate(l.error, 80)}`
+                ]
+            ),
+            o._tag === "Succeeded"
               ? [
-                l.partition,
-                `${l.report.alerted ? "ALERT" : "ok"}, lookback of ${o.partition}`,
-                l.report.read,
-                l.report.loaded,
-                l.report.deadLettered,
-                percent(l.report.failureRate),
-                l.report.retries,
-                seconds(l.report.endedAt - l.report.startedAt),
+                o.partition,
+                o.report.alerted ? "ALERT" : "ok",
+                o.report.read,
+                o.report.loaded,
+                o.report.deadLettered,
+                percent(o.report.failureRate),
+                o.report.retries,
+                seconds(o.report.endedAt - o.report.startedAt),
                 ""
               ]
-              : l._tag === "Skipped"
-              ? [l.partition, `skipped, lookback of ${o.partition}`, "", "", "", "", "", "", l.reason]
-              : [
-                l.partition,
-                `FAILED, lookback of ${o.partition}`,
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                `${l.errorType}: ${Table.truncate(l.error, 80)}`
-              ]
-          ),
-          o._tag === "Succeeded"
-            ? [
-              o.partition,
-              o.report.alerted ? "ALERT" : "ok",
-              o.report.read,
-              o.report.loaded,
-              o.report.deadLettered,
-              percent(o.report.failureRate),
-              o.report.retries,
-              seconds(o.report.endedAt - o.report.startedAt),
-              ""
-            ]
-            : [o.partition, "FAILED", "", "", "", "", "", "", `${o.errorType}: ${Table.truncate(o.error, 80)}`]
-        ])
-      ))
-      yield* Console.log(
-        `${report.succeeded} succeeded (${report.alerted} alerted), ${report.failed} failed of ${partitions.length}`
-      )
-      const lookbacks = report.outcomes.flatMap((o) => o._tag === "Succeeded" ? o.report.lookback : [])
-      if (lookbacks.length > 0) {
-        const count = (tag: Pipeline.LookbackOutcome["_tag"]) => lookbacks.filter((l) => l._tag === tag).length
+              : [o.partition, "FAILED", "", "", "", "", "", "", `${o.errorType}: ${Table.truncate(o.error, 80)}`]
+          ])
+        ))
         yield* Console.log(
-          `lookback: ${count("Succeeded")} rebuilt, ${count("Failed")} failed, ${count("Skipped")} skipped (never run)`
+          `${report.succeeded} succeeded (${report.alerted} alerted), ${report.failed} failed of ${partitions.length}`
         )
-      }
-      yield* raise(lookbackStatus(lookbacks))
-      if (report.failed > 0) yield* raise(ExitStatus.failed)
-      else if (report.alerted > 0) yield* raise(ExitStatus.alerted)
+        const lookbacks = report.outcomes.flatMap((o) => o._tag === "Succeeded" ? o.report.lookback : [])
+        if (lookbacks.length > 0) {
+          const count = (tag: Pipeline.LookbackOutcome["_tag"]) => lookbacks.filter((l) => l._tag === tag).length
+          yield* Console.log(
+            `lookback: ${count("Succeeded")} rebuilt, ${count("Failed")} failed, ${
+              count("Skipped")
+            } skipped (never run)`
+          )
+        }
+        yield* raise(lookbackStatus(lookbacks))
+        if (report.failed > 0) yield* raise(ExitStatus.failed)
+        else if (report.alerted > 0) yield* raise(ExitStatus.alerted)
+      }))
     })
   ).pipe(Command.withDescription("Run a pipeline over a date range, partition by partition"))
 
@@ -295,31 +309,33 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
     { pipeline: pipelineArg },
     Effect.fnUntraced(function*({ pipeline: name }) {
       const entry = yield* lookup(name)
-      yield* entry.setup
-      const ledger = yield* RunLedger.RunLedger
-      const latest = yield* ledger.latest(name)
-      if (latest.length === 0) {
-        yield* Console.log(`${name}: no runs yet`)
-        return
-      }
-      const runs = yield* ledger.list(name)
-      const attempts = new Map<string, number>()
-      for (const r of runs) attempts.set(r.partition, (attempts.get(r.partition) ?? 0) + 1)
-      yield* Console.log(Table.format(
-        ["date", "status", "read", "loaded", "dead", "rate", "alert", "runs", "last run", "error"],
-        latest.map((r) => [
-          r.partition,
-          r.status,
-          r.read,
-          r.loaded,
-          r.deadLettered,
-          percent(r.failureRate),
-          r.alerted ? "yes" : "",
-          attempts.get(r.partition) ?? 0,
-          new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19) + lookbackNote(r.runId),
-          r.error === undefined ? "" : Table.truncate(`${r.errorType}: ${r.error}`, 60)
-        ])
-      ))
+      return yield* withServices(Effect.gen(function*() {
+        yield* entry.setup
+        const ledger = yield* RunLedger.RunLedger
+        const latest = yield* ledger.latest(name)
+        if (latest.length === 0) {
+          yield* Console.log(`${name}: no runs yet`)
+          return
+        }
+        const runs = yield* ledger.list(name)
+        const attempts = new Map<string, number>()
+        for (const r of runs) attempts.set(r.partition, (attempts.get(r.partition) ?? 0) + 1)
+        yield* Console.log(Table.format(
+          ["date", "status", "read", "loaded", "dead", "rate", "alert", "runs", "last run", "error"],
+          latest.map((r) => [
+            r.partition,
+            r.status,
+            r.read,
+            r.loaded,
+            r.deadLettered,
+            percent(r.failureRate),
+            r.alerted ? "yes" : "",
+            attempts.get(r.partition) ?? 0,
+            new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19) + lookbackNote(r.runId),
+            r.error === undefined ? "" : Table.truncate(`${r.errorType}: ${r.error}`, 60)
+          ])
+        ))
+      }))
     })
   ).pipe(Command.withDescription("Show the latest run of every partition of a pipeline"))
 
@@ -333,27 +349,30 @@ export const make = <R>(entries: ReadonlyArray<PipelineEntry<R>>) => {
     Effect.fnUntraced(function*({ pipeline: name, date, limit }) {
       const entry = yield* lookup(name)
       const partition = Option.isSome(date) ? yield* parseDate("--date", date.value) : undefined
-      yield* entry.setup
-      const store = yield* DeadLetter.DeadLetterStore
-      const counts = yield* store.countByType(name, { partition })
-      const total = counts.reduce((n, c) => n + c.count, 0)
-      yield* Console.log(`${total} dead letter(s) for ${name}${partition === undefined ? "" : ` ${partition}`}`)
-      if (total === 0) return
-      yield* Console.log(Table.format(["error type", "count"], counts.map((c) => [c.errorType, c.count])))
-      const letters = yield* store.list(name, { partition, limit })
-      yield* Console.log("")
-      yield* Console.log(Table.format(
-        ["id", "date", "line", "error type", "error", "original record"],
-        letters.map((d) => [
-          d.id,
-          d.partition,
-          d.position,
-          d.errorType,
-          Table.truncate(Table.oneLine(d.error), 60),
-          Table.truncate(d.originalRecord, 60)
-        ])
-      ))
-      if (letters.length < total) yield* Console.log(`… ${total - letters.length} more (use --limit)`)
+      if (limit < 1) return yield* new CliError.InvalidArgument({ message: `--limit must be at least 1, got ${limit}` })
+      return yield* withServices(Effect.gen(function*() {
+        yield* entry.setup
+        const store = yield* DeadLetter.DeadLetterStore
+        const counts = yield* store.countByType(name, { partition })
+        const total = counts.reduce((n, c) => n + c.count, 0)
+        yield* Console.log(`${total} dead letter(s) for ${name}${partition === undefined ? "" : ` ${partition}`}`)
+        if (total === 0) return
+        yield* Console.log(Table.format(["error type", "count"], counts.map((c) => [c.errorType, c.count])))
+        const letters = yield* store.list(name, { partition, limit })
+        yield* Console.log("")
+        yield* Console.log(Table.format(
+          ["id", "date", "line", "error type", "error", "original record"],
+          letters.map((d) => [
+            d.id,
+            d.partition,
+            d.position,
+            d.errorType,
+            Table.truncate(Table.oneLine(d.error), 60),
+            Table.truncate(d.originalRecord, 60)
+          ])
+        ))
+        if (letters.length < total) yield* Console.log(`… ${total - letters.length} more (use --limit)`)
+      }))
     })
   ).pipe(Command.withDescription("List dead letters with their error types"))
 
