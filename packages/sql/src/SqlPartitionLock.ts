@@ -4,8 +4,9 @@
  *
  * - Always: an in-process keyed lock (held keys of this layer).
  * - On a PostgreSQL server: also a session advisory lock,
- *   `pg_try_advisory_lock(hashtext(pipeline), hashtext(partition))`, taken on a connection
- *   reserved from the pool for as long as the lock is held, so other processes are excluded.
+ *   `pg_try_advisory_lock(hashtext(pipeline), hashtext(partition))`, so other processes are
+ *   excluded. Every lock of the process is held by one session, reserved from the pool on first
+ *   use: a backfill of any concurrency needs one connection for locks, not one per run.
  * - On PGlite: the in-process lock is enough, because the data directory's lock file already
  *   keeps every other process out (see `Database.layerPglite`).
  *
@@ -19,8 +20,8 @@
  * @since 0.1.0
  */
 import { type Partition, PartitionLock } from "@sluice/core"
-import { Effect, Layer } from "effect"
-import { SqlClient } from "effect/sql"
+import { Effect, Exit, Layer, Scope, Semaphore } from "effect"
+import { SqlClient, type SqlConnection, type SqlError } from "effect/sql"
 import * as Database from "./Database.ts"
 import { mapSqlError } from "./internal/sinkError.ts"
 
@@ -47,27 +48,61 @@ export const make = Effect.gen(function*() {
     )
   }
 
-  const advisory = Effect.fnUntraced(function*(pipeline: string, partition: Partition.PartitionDate) {
-    const connection = yield* sql.reserve.pipe(mapSqlError("reserve a connection for the partition lock"))
-    yield* Effect.acquireRelease(
-      connection.execute(
-        "SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS locked",
-        [pipeline, partition],
-        undefined
-      ).pipe(
-        mapSqlError("take the partition lock"),
-        Effect.flatMap((rows) =>
-          (rows[0] as { readonly locked?: unknown } | undefined)?.locked === true
-            ? Effect.void
-            : Effect.fail(new PartitionLock.PartitionLocked({ pipeline, partition }))
+  // One session holds every advisory lock of this process: a lock costs no pool connection, so a
+  // backfill as wide as the pool cannot starve its own runs of connections (each run needs one
+  // for its ledger and load transaction). The session is reserved on first use, for the layer's
+  // lifetime, and replaced if it breaks (a lost session has released its locks anyway).
+  const layerScope = yield* Effect.scope
+  const session = Semaphore.makeUnsafe(1)
+  let lockConnection: SqlConnection.Connection | undefined
+  let connectionScope: Scope.Closeable | undefined
+  const onSession = <A>(
+    operation: string,
+    f: (connection: SqlConnection.Connection) => Effect.Effect<A, SqlError.SqlError>
+  ) =>
+    session.withPermit(Effect.gen(function*() {
+      if (lockConnection === undefined) {
+        const scope = yield* Scope.fork(layerScope)
+        lockConnection = yield* sql.reserve.pipe(
+          Scope.provide(scope),
+          Effect.onError(() => Scope.close(scope, Exit.void)),
+          mapSqlError("reserve a session for partition locks")
         )
-      ),
-      // Losing the connection releases a session lock too, so a failed unlock needs no retry.
+        connectionScope = scope
+      }
+      const connection = lockConnection
+      return yield* f(connection).pipe(
+        Effect.tapError(() =>
+          Effect.suspend(() => {
+            const broken = connectionScope
+            lockConnection = undefined
+            connectionScope = undefined
+            return broken === undefined ? Effect.void : Scope.close(broken, Exit.void)
+          })
+        ),
+        mapSqlError(operation)
+      )
+    }))
+
+  const advisory = (pipeline: string, partition: Partition.PartitionDate) =>
+    Effect.acquireRelease(
+      onSession("take the partition lock", (connection) =>
+        connection.execute(
+          "SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS locked",
+          [pipeline, partition],
+          undefined
+        )).pipe(
+          Effect.flatMap((rows) =>
+            (rows[0] as { readonly locked?: unknown } | undefined)?.locked === true
+              ? Effect.void
+              : Effect.fail(new PartitionLock.PartitionLocked({ pipeline, partition }))
+          )
+        ),
       () =>
-        connection.execute("SELECT pg_advisory_unlock(hashtext($1), hashtext($2))", [pipeline, partition], undefined)
+        onSession("release the partition lock", (connection) =>
+          connection.execute("SELECT pg_advisory_unlock(hashtext($1), hashtext($2))", [pipeline, partition], undefined))
           .pipe(Effect.ignore)
     )
-  })
 
   return PartitionLock.PartitionLock.of({
     acquire: (pipeline, partition) =>

@@ -8,10 +8,21 @@ import { Effect } from "effect"
 import type { SqlError } from "effect/sql"
 
 /** @internal */
+/** @internal */
+export const describe = (error: SqlError.SqlError): string => {
+  // The driver's own message ("PgConnection: Query failed") says nothing; the server's is in the cause.
+  const cause = error.reason.cause as { readonly message?: unknown; readonly code?: unknown } | undefined
+  const server = typeof cause?.message === "string" && cause.message.length > 0 ? cause.message : undefined
+  const code = typeof cause?.code === "string" ? ` [${cause.code}]` : ""
+  const message = server === undefined ? error.message : `${server}${code}`
+  return message.split("\n")[0] ?? message
+}
+
+/** @internal */
 export const fromSqlError = (operation: string) => (error: SqlError.SqlError): SinkError.SinkError =>
   new SinkError.SinkError({
     operation,
-    message: error.message.split("\n")[0] ?? error.message,
+    message: describe(error),
     retryable: error.isRetryable,
     cause: error
   })
