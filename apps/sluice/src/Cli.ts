@@ -5,9 +5,10 @@
  */
 import { Generator as CustomerGenerator } from "@sluice-app/customers"
 import { Generator, OrdersServer } from "@sluice-app/daily-revenue"
+import { Generator as EventGenerator } from "@sluice-app/events"
 import { CliError, Commands } from "@sluice/cli"
 import { Partition } from "@sluice/core"
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Registry from "./Registry.ts"
 
@@ -77,6 +78,45 @@ const generateCustomers = Command.make(
   })
 ).pipe(Command.withDescription("Generate daily customer change files: late, out-of-order, duplicated changes, deletes"))
 
+const generateEvents = Command.make(
+  "generate-events",
+  {
+    dir: Flag.String("dir").pipe(
+      Flag.withDescription("Folder to write YYYY-MM-DD.jsonl files to (one per arrival day)"),
+      Flag.withDefault("data/events")
+    ),
+    start: Flag.String("start").pipe(Flag.withDescription("First date"), Flag.withDefault("2024-03-01")),
+    days: Flag.Int("days").pipe(Flag.withDescription("Number of days"), Flag.withDefault(14)),
+    seed: Flag.Int("seed").pipe(Flag.withDescription("Random seed (same seed, same files)"), Flag.withDefault(1)),
+    asOf: Flag.String("as-of").pipe(
+      Flag.withDescription("Write the folder as it stands at the end of this day (re-delivered files included)"),
+      Flag.optional
+    )
+  },
+  Effect.fnUntraced(function*({ dir, start, days, seed, asOf }) {
+    for (const [flag, value] of [["--start", start], ["--as-of", Option.getOrUndefined(asOf)]] as const) {
+      if (value !== undefined && !Partition.isDateString(value)) {
+        return yield* new CliError.InvalidArgument({
+          message: `invalid ${flag} ${JSON.stringify(value)}: expected YYYY-MM-DD`
+        })
+      }
+    }
+    if (days < 1 || days > 3660) {
+      return yield* new CliError.InvalidArgument({ message: "--days must be between 1 and 3660" })
+    }
+    const m = yield* EventGenerator.generate({
+      directory: dir,
+      start: Partition.makeUnsafe(start),
+      days,
+      seed,
+      asOf: Option.isSome(asOf) ? Partition.makeUnsafe(asOf.value) : undefined
+    })
+    yield* Console.log(
+      `wrote ${m.days.length} day(s) of events to ${dir} as of ${m.asOf}: ${m.records} records, ${m.good} good, ${m.bad} bad`
+    )
+  })
+).pipe(Command.withDescription("Generate daily event files: duplicates, re-sent and late events, deletes, bad lines"))
+
 const serveOrders = Command.make(
   "serve-orders",
   {
@@ -113,6 +153,7 @@ export const root = Command.make("sluice").pipe(
     pipelines.dlq,
     generateOrders,
     generateCustomers,
+    generateEvents,
     serveOrders
   ])
 )
