@@ -1,0 +1,166 @@
+import { assert, describe, it } from "@effect/vitest"
+import { PGlite } from "@electric-sql/pglite"
+import { Database, Testing } from "@sluice/sql"
+import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import type { Duplex } from "node:stream"
+import * as PgliteDuplex from "../src/internal/pgliteDuplex.ts"
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "sluice-pglite-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** A pid that belongs to no running process: the lock file of a process that died. */
+const deadPid = () => {
+  for (let pid = 4_000_000; pid > 3_000_000; pid -= 7919) {
+    try {
+      process.kill(pid, 0)
+    } catch (error) {
+      if ((error as { readonly code?: unknown }).code === "ESRCH") return pid
+    }
+  }
+  throw new Error("no free pid found")
+}
+
+describe("Database.layerPostgres", () => {
+  it.live("an unreachable server fails fast with DatabaseUnavailable, without the password in the message", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Layer.build(Database.layerPostgres("postgres://sluice:s3cret@127.0.0.1:1/app")))
+      assert.instanceOf(error, Database.DatabaseUnavailable)
+      assert.strictEqual(error.message, "database unavailable: postgres://sluice@127.0.0.1:1/app: connection refused")
+      assert.notInclude(error.target, "s3cret")
+    }))
+
+  it.live.skipIf(Testing.postgresUrl() === undefined)(
+    "a missing database or role is DatabaseUnavailable with the server's reason",
+    () =>
+      Effect.gen(function*() {
+        const url = new URL(Testing.postgresUrl()!)
+        url.pathname = "/sluice_no_such_database"
+        const missing = yield* Effect.flip(Layer.build(Database.layerPostgres(url.toString())))
+        assert.instanceOf(missing, Database.DatabaseUnavailable)
+        assert.strictEqual(missing.reason, "database \"sluice_no_such_database\" does not exist")
+        url.username = "sluice_no_such_role"
+        const role = yield* Effect.flip(Layer.build(Database.layerPostgres(url.toString())))
+        assert.strictEqual(role.reason, "role \"sluice_no_such_role\" does not exist")
+      })
+  )
+})
+
+describe("Database.layerPglite on disk", () => {
+  it.live("locks its data directory against a second opener, replaces stale locks, and persists", () =>
+    Effect.gen(function*() {
+      const dataDir = Path.join(yield* tempDir, "pglite")
+      const lockFile = Path.join(dataDir, "pglite.lock")
+      // a half-written lock file (no pid) is stale
+      Fs.mkdirSync(dataDir, { recursive: true })
+      Fs.writeFileSync(lockFile, "")
+      const first = yield* Scope.make()
+      const db = yield* Layer.buildWithScope(Database.layerPglite({ dataDir }), first)
+      assert.strictEqual(Fs.readFileSync(lockFile, "utf8"), String(process.pid))
+      assert.strictEqual(Context.get(db, Database.Backend), "pglite")
+      const sql = Context.get(db, SqlClient.SqlClient)
+      yield* sql`CREATE TABLE kept (id int)`
+      yield* sql`INSERT INTO kept VALUES (42)`
+
+      const locked = yield* Effect.flip(Effect.scoped(Layer.build(Database.layerPglite({ dataDir }))))
+      assert.instanceOf(locked, Database.DataDirLocked)
+      assert.deepStrictEqual([locked.dataDir, locked.pid], [dataDir, process.pid])
+
+      yield* Scope.close(first, Exit.void)
+      assert.isFalse(Fs.existsSync(lockFile), "released with its layer")
+
+      // a lock file left by a process that died is stale too
+      Fs.writeFileSync(lockFile, String(deadPid()))
+      const again = yield* Layer.build(Database.layerPglite({ dataDir }))
+      const rows = yield* Context.get(again, SqlClient.SqlClient)`SELECT id FROM kept`
+      assert.deepStrictEqual(rows, [{ id: 42 }])
+    }))
+})
+
+const startup = (): Buffer => {
+  const body = Buffer.from("user\0postgres\0database\0postgres\0\0")
+  const message = Buffer.alloc(8 + body.length)
+  message.writeInt32BE(message.length, 0)
+  message.writeInt32BE(196608, 4)
+  body.copy(message, 8)
+  return message
+}
+
+const query = (text: string): Buffer => {
+  const body = Buffer.from(`${text}\0`)
+  const message = Buffer.alloc(5 + body.length)
+  message.write("Q", 0)
+  message.writeInt32BE(4 + body.length, 1)
+  body.copy(message, 5)
+  return message
+}
+
+const cancelRequest = (): Buffer => {
+  const message = Buffer.alloc(16)
+  message.writeInt32BE(16, 0)
+  message.writeInt32BE(80877102, 4)
+  message.writeInt32BE(1, 8)
+  message.writeInt32BE(2, 12)
+  return message
+}
+
+/** Waits until the link has answered with ReadyForQuery in the given transaction status. */
+const readyFor = (link: Duplex, status: "I" | "T") =>
+  Effect.callback<void>((resume) => {
+    let received = Buffer.alloc(0)
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk])
+      const tail = received.subarray(-6)
+      if (tail.length === 6 && tail[0] === 0x5a && tail.readInt32BE(1) === 5 && tail[5] === status.charCodeAt(0)) {
+        link.off("data", onData)
+        resume(Effect.void)
+      }
+    }
+    link.on("data", onData)
+    return Effect.sync(() => link.off("data", onData))
+  })
+
+const closed = (link: Duplex) =>
+  Effect.callback<void>((resume) => {
+    if (link.closed) return resume(Effect.void)
+    link.once("close", () => resume(Effect.void))
+  })
+
+describe("PGlite wire link (internal/pgliteDuplex)", () => {
+  const pglite = Effect.acquireRelease(Effect.promise(() => PGlite.create()), (db) => Effect.promise(() => db.close()))
+
+  it.live("the session's link rolls back the session's transaction when it goes away mid-transaction", () =>
+    Effect.gen(function*() {
+      const db = yield* pglite
+      yield* Effect.promise(() => db.exec("CREATE TABLE t (x int)"))
+      const link = PgliteDuplex.make(db)
+      link.write(Buffer.concat([startup(), query("BEGIN; INSERT INTO t VALUES (1)")]))
+      yield* readyFor(link, "T")
+      assert.isTrue(db.isInTransaction())
+      link.destroy()
+      yield* closed(link)
+      assert.isFalse(db.isInTransaction())
+      assert.deepStrictEqual((yield* Effect.promise(() => db.query("SELECT x FROM t"))).rows, [])
+
+      // and the cancel link of a driver does not: the session's transaction goes on and commits
+      yield* Effect.promise(() => db.exec("BEGIN; INSERT INTO t VALUES (2)"))
+      const cancel = PgliteDuplex.make(db)
+      cancel.write(cancelRequest())
+      // like a server, the link ends after a cancel request (PGlite has nothing to cancel)
+      const endedByItself = Option.isSome(yield* Effect.timeoutOption(closed(cancel), "2 seconds"))
+      // the driver destroys the cancel link when it is done with it
+      cancel.destroy()
+      yield* closed(cancel)
+      assert.isTrue(db.isInTransaction(), "closing a cancel link does not roll the session back")
+      assert.isTrue(endedByItself)
+      yield* Effect.promise(() => db.exec("INSERT INTO t VALUES (3); COMMIT"))
+      assert.deepStrictEqual((yield* Effect.promise(() => db.query("SELECT x FROM t ORDER BY x"))).rows, [{ x: 2 }, {
+        x: 3
+      }])
+    }))
+})

@@ -1,0 +1,181 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import { PartitionLock } from "@sluice/core"
+import { Database, SqlPartitionLock, Testing } from "@sluice/sql"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Schedule, Schema, Scope } from "effect"
+import { SqlClient } from "effect/sql"
+import { backends, day, suiteOptions, unique, withSluice } from "./fixtures.ts"
+
+class Boom extends Schema.TaggedError<Boom>()("Boom", {}) {}
+
+/** Takes the lock in a scope of its own, released by closing it. */
+const hold = Effect.fnUntraced(function*(
+  lock: PartitionLock.PartitionLock["Service"],
+  pipeline: string,
+  partition = day(0)
+) {
+  const scope = yield* Scope.make()
+  yield* Scope.provide(lock.acquire(pipeline, partition), scope)
+  return scope
+})
+
+/** Tries the lock and releases it at once: `true` when it was free. */
+const isFree = (lock: PartitionLock.PartitionLock["Service"], pipeline: string, partition = day(0)) =>
+  Effect.scoped(lock.acquire(pipeline, partition)).pipe(
+    Effect.as(true),
+    Effect.catchTag("PartitionLocked", (error) => {
+      assert.deepStrictEqual([error.pipeline, error.partition], [pipeline, partition])
+      return Effect.succeed(false)
+    })
+  )
+
+const advisoryLocks = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`.pipe(
+      Effect.map((rows) => rows[0]?.n ?? 0)
+    )
+)
+
+for (const backend of backends) {
+  layer(withSluice(backend), suiteOptions)(`SqlPartitionLock [${backend.name}]`, (it) => {
+    it.effect("a held partition cannot be taken again; other partitions and pipelines are free", () =>
+      Effect.gen(function*() {
+        const lock = yield* PartitionLock.PartitionLock
+        const pipeline = unique("lock")
+        const scope = yield* hold(lock, pipeline)
+        assert.isFalse(yield* isFree(lock, pipeline))
+        assert.isTrue(yield* isFree(lock, pipeline, day(1)))
+        assert.isTrue(yield* isFree(lock, unique("lock_other")))
+        yield* Scope.close(scope, Exit.void)
+        assert.isTrue(yield* isFree(lock, pipeline), "released when its scope closes")
+      }))
+
+    it.effect("is released when the work holding it fails or dies", () =>
+      Effect.gen(function*() {
+        const lock = yield* PartitionLock.PartitionLock
+        const pipeline = unique("lock_fail")
+        const failed = yield* Effect.exit(Effect.scoped(Effect.andThen(lock.acquire(pipeline, day(0)), new Boom())))
+        assert.isTrue(Exit.isFailure(failed))
+        assert.isTrue(yield* isFree(lock, pipeline))
+        const died = yield* Effect.exit(
+          Effect.scoped(Effect.andThen(lock.acquire(pipeline, day(0)), Effect.die("bug")))
+        )
+        assert.isTrue(Exit.isFailure(died))
+        assert.isTrue(yield* isFree(lock, pipeline))
+      }))
+
+    it.effect("is released when the fiber holding it is interrupted", () =>
+      Effect.gen(function*() {
+        const lock = yield* PartitionLock.PartitionLock
+        const pipeline = unique("lock_interrupt")
+        const held = yield* Deferred.make<void>()
+        const fiber = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
+          yield* lock.acquire(pipeline, day(0))
+          yield* Deferred.succeed(held, undefined)
+          return yield* Effect.never
+        })))
+        yield* Deferred.await(held)
+        assert.isFalse(yield* isFree(lock, pipeline))
+        yield* Fiber.interrupt(fiber)
+        assert.isTrue(yield* isFree(lock, pipeline))
+      }))
+
+    if (backend.name === "pglite") {
+      it.effect("on PGlite it is an in-process lock only: no advisory lock, separate instances do not see each other", () =>
+        Effect.gen(function*() {
+          // PGlite is one session in one process (its data directory is locked against other processes, see
+          // Database.test.ts), so the lock is the layer's set of held keys; the module documents one layer per process.
+          assert.strictEqual(yield* Database.Backend, "pglite")
+          const lock = yield* PartitionLock.PartitionLock
+          const pipeline = unique("lock_pglite")
+          const scope = yield* hold(lock, pipeline)
+          assert.strictEqual(yield* advisoryLocks, 0)
+          const second = yield* SqlPartitionLock.make
+          assert.isTrue(yield* isFree(second, pipeline), "a second instance in the same process is not excluded")
+          yield* Scope.close(scope, Exit.void)
+        }))
+    } else {
+      it.effect("on PostgreSQL it also takes a session advisory lock, so separate instances exclude each other", () =>
+        Effect.gen(function*() {
+          const lock = yield* PartitionLock.PartitionLock
+          const pipeline = unique("lock_pg")
+          const before = yield* advisoryLocks
+          const scope = yield* hold(lock, pipeline)
+          assert.strictEqual(yield* advisoryLocks, before + 1)
+          const second = yield* SqlPartitionLock.make
+          assert.isFalse(yield* isFree(second, pipeline))
+          assert.isTrue(yield* isFree(second, pipeline, day(1)))
+          yield* Scope.close(scope, Exit.void)
+          assert.strictEqual(yield* advisoryLocks, before, "unlocked on release")
+          assert.isTrue(yield* isFree(second, pipeline))
+        }))
+    }
+  })
+}
+
+const postgresUrl = Testing.postgresUrl()
+
+/**
+ * Two connection pools on one database, as two processes running the same pipeline would have.
+ * Each pool has its own `SqlPartitionLock`, so only the advisory lock can keep them apart.
+ */
+const twoProcesses = Effect.gen(function*() {
+  const url = yield* Testing.freshDatabase(postgresUrl!)
+  const processA = yield* Layer.build(Database.layerPostgres(url, { maxConnections: 3 }))
+  const processB = yield* Layer.build(Database.layerPostgres(url, { maxConnections: 3 }))
+  const lockA = yield* Effect.provideContext(SqlPartitionLock.make, processA)
+  const lockB = yield* Effect.provideContext(SqlPartitionLock.make, processB)
+  const sqlB = Context.get(processB, SqlClient.SqlClient)
+  return { lockA, lockB, sqlB }
+})
+
+describe.skipIf(postgresUrl === undefined)("SqlPartitionLock [postgres, two pools on one database]", () => {
+  it.live("a partition held by one pool fails fast with PartitionLocked in the other; other partitions are free", () =>
+    Effect.gen(function*() {
+      const { lockA, lockB } = yield* twoProcesses
+      const scope = yield* hold(lockA, "orders")
+      assert.isFalse(yield* isFree(lockB, "orders"))
+      assert.isTrue(yield* isFree(lockB, "orders", day(1)))
+      assert.isTrue(yield* isFree(lockB, "payments"))
+      yield* Scope.close(scope, Exit.void)
+      assert.isTrue(yield* isFree(lockB, "orders"))
+      // and the other way round
+      const scopeB = yield* hold(lockB, "orders")
+      assert.isFalse(yield* isFree(lockA, "orders"))
+      yield* Scope.close(scopeB, Exit.void)
+      assert.isTrue(yield* isFree(lockA, "orders"))
+    }))
+
+  it.live("is released for the other pool when the holder fails or is interrupted", () =>
+    Effect.gen(function*() {
+      const { lockA, lockB } = yield* twoProcesses
+      yield* Effect.exit(Effect.scoped(Effect.andThen(lockA.acquire("orders", day(0)), new Boom())))
+      assert.isTrue(yield* isFree(lockB, "orders"))
+      const held = yield* Deferred.make<void>()
+      const fiber = yield* Effect.forkChild(Effect.scoped(
+        Effect.andThen(lockA.acquire("orders", day(0)), Effect.andThen(Deferred.succeed(held, undefined), Effect.never))
+      ))
+      yield* Deferred.await(held)
+      assert.isFalse(yield* isFree(lockB, "orders"))
+      yield* Fiber.interrupt(fiber)
+      assert.isTrue(yield* isFree(lockB, "orders"))
+    }))
+
+  it.live("is released when the holder's connection dies (a crashed process), and the holder recovers", () =>
+    Effect.gen(function*() {
+      const { lockA, lockB, sqlB } = yield* twoProcesses
+      const scope = yield* hold(lockA, "orders")
+      assert.isFalse(yield* isFree(lockB, "orders"))
+      const killed = yield* sqlB<{ readonly killed: boolean }>`
+        SELECT pg_terminate_backend(pid) AS killed FROM pg_locks WHERE locktype = 'advisory' AND granted`
+      assert.deepStrictEqual(killed, [{ killed: true }])
+      // the server releases the lock once the terminated backend has exited
+      const free = yield* isFree(lockB, "orders").pipe(
+        Effect.repeat({ until: (free) => free, schedule: Schedule.spaced("10 millis"), times: 500 })
+      )
+      assert.isTrue(free)
+      // releasing on the dead connection fails quietly; the pool replaces the connection
+      yield* Scope.close(scope, Exit.void)
+      assert.isTrue(yield* isFree(lockA, "orders"))
+    }))
+})

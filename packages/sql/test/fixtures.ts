@@ -1,0 +1,69 @@
+import { Partition } from "@sluice/core"
+import { SqlSluice, Testing } from "@sluice/sql"
+import { Arbitrary, Effect, Layer, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { TestClock } from "effect/testing"
+
+/** The backends every database suite runs on: PGlite always, PostgreSQL with `SLUICE_TEST_DATABASE_URL`. */
+export const backends = Testing.backends()
+
+/** A backend's database with Sluice's tables and services (ledger, dead letters, transactor, lock). */
+export const withSluice = (backend: Testing.Backend) => SqlSluice.layer.pipe(Layer.provideMerge(backend.layer))
+
+/**
+ * A suite's database is built once, with the live clock (the pool's timers and the connect timeout must
+ * run), and its tests run with the live clock too; a test that drives time provides {@link withTestClock}.
+ */
+export const suiteOptions = { timeout: "60 seconds", excludeTestServices: true } as const
+
+/** Runs a test with a `TestClock` (time starts at 0 and moves only with `TestClock.adjust`). */
+export const withTestClock = <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provide(self, TestClock.layer())
+
+export const day = (offset: number) => Partition.addDays(Partition.makeUnsafe("2024-03-01"), offset)
+
+/** A name of its own for each test, so tests sharing a suite's database never see each other's rows. */
+let counter = 0
+export const unique = (prefix: string) => `${prefix}_${++counter}`
+
+export const countRows = (table: string) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(table)}`.pipe(
+        Effect.map((rows) => rows[0]?.n ?? 0)
+      )
+  )
+
+/**
+ * Strings that are hard to store in PostgreSQL `text`: NUL, lone and reversed surrogates, the escape
+ * character and what escaped text looks like, next to ordinary and astral characters.
+ */
+const tricky = [
+  "\u0000",
+  "\\",
+  "\\0",
+  "\\u0000",
+  "\\ud800",
+  "0",
+  "u",
+  "\uD800",
+  "\uDBFF",
+  "\uDC00",
+  "\uDFFF",
+  "\uD83D\uDE00",
+  "\uDE00\uD83D",
+  "é",
+  "\n",
+  "\"",
+  "'",
+  "{",
+  " "
+] as const
+
+const codeUnit = Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 0xFFFF })))
+
+/** Any JavaScript string (any UTF-16 code units), biased towards the tricky ones. */
+export const anyString: Arbitrary.Arbitrary<string> = Arbitrary.array(
+  Arbitrary.all([Arbitrary.schema(Schema.Boolean), Arbitrary.schema(Schema.Literals(tricky)), codeUnit]),
+  { maxLength: 60 }
+).pipe(Arbitrary.map((parts) => parts.map(([pick, t, unit]) => pick ? t : String.fromCharCode(unit)).join("")))
