@@ -237,10 +237,11 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
     return rows[0]?.n ?? 0
   }).pipe(mapSqlError(`compact ${log}`), Effect.withSpan("AppendLog.compact", { attributes: { log } }))
 
+  const storable = Table.storable(log, spec.columns, spec.toRow)
   const check = (record: A): RecordError.RecordError | undefined => {
     const values = spec.toRow(record)
     const missing = keyIndexes.filter((i) => values[i] === null || values[i] === undefined)
-    return missing.length === 0 ? undefined : new RecordError.RecordError({
+    return missing.length === 0 ? storable(record) : new RecordError.RecordError({
       reason: new RecordError.MissingKey({
         columns: missing.map((i) => names[i]!),
         message: `key column${missing.length > 1 ? "s" : ""} ${missing.map((i) => names[i]).join(", ")} of ${log} ${

@@ -277,6 +277,7 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
   const keyNames = p.key.join(", ")
   const updated = p.stored.filter((name) => !p.key.includes(name))
 
+  const storable = Table.storable(p.table, p.columns, spec.toRow)
   const check = (record: A): RecordError.RecordError | undefined => {
     const values = spec.toRow(record)
     const missing = p.keyIndexes.filter((i) => values[i] == null).map((i) => p.columns[i]!.name)
@@ -296,7 +297,7 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
         })
       })
     }
-    return undefined
+    return storable(record)
   }
 
   /** The checks of `check`, on the column arrays: a record with a NULL key is never written. */

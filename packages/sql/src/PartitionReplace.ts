@@ -152,6 +152,7 @@ export const make = <A>(spec: TableSpec<A>): Sink.Sink<A, SqlClient.SqlClient> =
 
   return {
     target: spec.table,
+    check: Table.storable(spec.table, spec.columns, spec.toRow),
     prepare: (partition) =>
       Effect.forEach(derived, (step) => step.before === undefined ? Effect.void : step.before(partition), {
         discard: true

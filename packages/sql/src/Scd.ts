@@ -417,6 +417,7 @@ const make = <A>(resolved: Resolved<A>, strategy: Strategy): Scd<A> => {
   const desired = tempName("desired", spec.dimension)
   const attributeCount = spec.attributes.length
 
+  const storableAttributes = Table.storable(spec.changes, spec.attributes, (values: ReadonlyArray<unknown>) => values)
   const check = (record: A): RecordError.RecordError | undefined => {
     const change = spec.toChange(record)
     if (change.key === null || change.key === undefined) {
@@ -433,7 +434,7 @@ const make = <A>(resolved: Resolved<A>, strategy: Strategy): Scd<A> => {
         })
       })
     }
-    return undefined
+    return storableAttributes(change.values)
   }
 
   const lock = (sql: SqlClient.SqlClient) =>

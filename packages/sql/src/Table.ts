@@ -12,9 +12,10 @@
  * @since 0.1.0
  */
 import { PgTypes } from "@effect/sql-pg"
-import { SinkError } from "@sluice/core"
+import { RecordError, SinkError } from "@sluice/core"
 import { Effect, Schema } from "effect"
 import type { SqlClient, Statement } from "effect/sql"
+import { needsEscaping } from "./internal/textEscape.ts"
 import { typedArray } from "./internal/typedArray.ts"
 
 /**
@@ -286,3 +287,69 @@ export const sqlTypeOf = (type: ColumnType): string => sqlType[type].slice(0, -2
  * @category batches
  */
 export const date = (value: string): PgTypes.Parameter => PgTypes.date(value)
+
+/** The first string in a JSON value (keys included) that PostgreSQL cannot store, if any. */
+const unstorableInJson = (value: unknown, depth = 0): string | undefined => {
+  if (typeof value === "string") return needsEscaping(value) ? value : undefined
+  if (depth > 64 || value === null || typeof value !== "object") return undefined
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const found = unstorableInJson(item, depth + 1)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  for (const [key, item] of Object.entries(value)) {
+    if (needsEscaping(key)) return key
+    const found = unstorableInJson(item, depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/**
+ * A record check (see core's `Sink.check`) that dead-letters a record whose `text` or `jsonb`
+ * values PostgreSQL cannot store exactly: a NUL character (rejected by PostgreSQL) or a lone UTF-16
+ * surrogate (it has no UTF-8 form and would be silently replaced by U+FFFD). Without it, one such
+ * record would fail the whole load, or be stored altered.
+ *
+ * @example
+ * ```ts
+ * import { Table } from "@sluice/sql"
+ *
+ * const check = Table.storable("raw.notes", [{ name: "note", type: "text" }], (n: { note: string }) => [n.note])
+ * check({ note: "a\u0000b" })?.errorType // "RuleViolation"
+ * check({ note: "fine" }) // undefined
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const storable = <A>(
+  table: string,
+  columns: ReadonlyArray<Column>,
+  toRow: (row: A) => ReadonlyArray<unknown>
+): (record: A) => RecordError.RecordError | undefined => {
+  const indexes = columns.flatMap((column, i) => column.type === "text" || column.type === "jsonb" ? [i] : [])
+  if (indexes.length === 0) return () => undefined
+  return (record) => {
+    const values = toRow(record)
+    for (const i of indexes) {
+      const value = values[i]
+      const bad = columns[i]!.type === "text"
+        ? (typeof value === "string" && needsEscaping(value) ? value : undefined)
+        : unstorableInJson(value)
+      if (bad !== undefined) {
+        return new RecordError.RecordError({
+          reason: new RecordError.RuleViolation({
+            rule: "storable_text",
+            message: `${columns[i]!.name} holds ${
+              bad.includes("\u0000") ? "a NUL character" : "a lone UTF-16 surrogate"
+            }, which ${table} cannot store exactly`
+          })
+        })
+      }
+    }
+    return undefined
+  }
+}

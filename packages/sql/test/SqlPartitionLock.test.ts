@@ -28,10 +28,14 @@ const isFree = (lock: PartitionLock.PartitionLock["Service"], pipeline: string, 
     })
   )
 
+/** Advisory locks granted in this suite's database (other suites run at the same time on others). */
 const advisoryLocks = Effect.flatMap(
   SqlClient.SqlClient,
   (sql) =>
-    sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`.pipe(
+    sql<{ readonly n: number }>`
+      SELECT count(*)::int AS n FROM pg_locks
+      WHERE locktype = 'advisory' AND granted
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.pipe(
       Effect.map((rows) => rows[0]?.n ?? 0)
     )
 )

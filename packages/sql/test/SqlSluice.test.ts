@@ -171,6 +171,31 @@ for (const backend of backends) {
       { arbitrary: { runs: 15 } }
     )
 
+    it.effect("a valid record with text PostgreSQL cannot store exactly is dead-lettered, not altered or fatal", () =>
+      Effect.gen(function*() {
+        const name = unique("storable")
+        const table = `public.${name}`
+        yield* createTable(table)
+        const d = day(0)
+        const lines = [
+          JSON.stringify({ id: "plain", value: 1, day: d }),
+          JSON.stringify({ id: "nul\u0000inside", value: 2, day: d }),
+          JSON.stringify({ id: "lone\uD800surrogate", value: 3, day: d }),
+          JSON.stringify({ id: "emoji\uD83D\uDE00", value: 4, day: d })
+        ]
+        const report = yield* Pipeline.run(makePipeline(name, mapSource(new Map([[d, lines]])), readingsSink(table)), d)
+        assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [4, 2, 2])
+        const { rows } = yield* snapshot(name, table)
+        assert.deepStrictEqual(rows, [`${d}|emoji\uD83D\uDE00|4`, `${d}|plain|1`])
+        const dead = yield* (yield* DeadLetter.DeadLetterStore).list(name)
+        assert.deepStrictEqual(dead.map((l) => [l.position, l.stage, l.errorType, l.originalRecord]), [
+          [2, "load", "RuleViolation", lines[1]],
+          [3, "load", "RuleViolation", lines[2]]
+        ])
+        assert.match(dead[0]!.error, /NUL/)
+        assert.match(dead[1]!.error, /surrogate/)
+      }))
+
     it.effect("a re-run replaces the partition's rows and dead letters: nothing piles up, other days untouched", () =>
       withTestClock(Effect.gen(function*() {
         const name = unique("rerun")
