@@ -7,6 +7,7 @@ import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
 import { assert } from "@effect/vitest"
 import { DailyRevenue, Generator } from "@sluice-app/daily-revenue"
 import { Backfill, Partition, Pipeline, RetryPolicy, RunLedger } from "@sluice/core"
+import { SeededRandom } from "@sluice/samples"
 import { type Database, SqlSluice, type Testing } from "@sluice/sql"
 import { Effect, FileSystem, Layer, References, Schema } from "effect"
 import { SqlClient } from "effect/sql"
@@ -211,21 +212,5 @@ export const assertLoaded = Effect.fnUntraced(function*(directory: string, day: 
 })
 
 /** A deterministic shuffle (mulberry32 seeded with `seed`), to run partitions in scrambled orders. */
-export const shuffle = <A>(items: ReadonlyArray<A>, seed: number): Array<A> => {
-  let state = seed >>> 0
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const out = [...items]
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1))
-    const item = out[i]!
-    out[i] = out[j]!
-    out[j] = item
-  }
-  return out
-}
+export const shuffle = <A>(items: ReadonlyArray<A>, seed: number): Array<A> =>
+  SeededRandom.shuffle(SeededRandom.make(seed), [...items])

@@ -17,7 +17,8 @@
  */
 import { Partition } from "@sluice/core"
 import type { PartitionDate } from "@sluice/core/Partition"
-import { Effect, FileSystem, type PlatformError } from "effect"
+import { BadLines, DayFiles, SeededRandom } from "@sluice/samples"
+import { Effect, type FileSystem, type PlatformError } from "effect"
 
 /**
  * The kinds of bad lines, each with the record error it must produce.
@@ -37,7 +38,7 @@ export const expectedErrorType = {
   not_an_object: "SchemaMismatch",
   missing_city: "RuleViolation",
   future_change: "RuleViolation"
-} as const satisfies Record<string, "InvalidJson" | "SchemaMismatch" | "RuleViolation">
+} as const satisfies Record<string, BadLines.ExpectedError>
 
 /**
  * @since 0.1.0
@@ -49,7 +50,7 @@ export type BadKind = keyof typeof expectedErrorType
  * @since 0.1.0
  * @category models
  */
-export const badKinds: ReadonlyArray<BadKind> = Object.keys(expectedErrorType) as Array<BadKind>
+export const badKinds: ReadonlyArray<BadKind> = BadLines.kindsOf(expectedErrorType)
 
 /**
  * A customer's state in the simulated CRM.
@@ -75,17 +76,8 @@ export interface CustomerState {
  * @since 0.1.0
  * @category models
  */
-export interface DayManifest {
-  readonly date: PartitionDate
-  /** The file name, `YYYY-MM-DD.jsonl`. */
-  readonly file: string
-  /** Lines written: what a source reads. */
-  readonly records: number
-  readonly good: number
-  readonly bad: number
+export interface DayManifest extends DayFiles.DayManifest<BadKind> {
   readonly badByKind: Readonly<Record<BadKind, number>>
-  /** Every bad line's 1-based line number and kind, in order. */
-  readonly badLines: ReadonlyArray<{ readonly position: number; readonly kind: BadKind }>
   /** Good lines of changes that happened on an earlier day. */
   readonly late: number
   /** Good lines that repeat a change already delivered (in this file or an earlier one). */
@@ -103,12 +95,7 @@ export interface DayManifest {
  * @since 0.1.0
  * @category models
  */
-export interface Manifest {
-  readonly seed: number
-  readonly days: ReadonlyArray<DayManifest>
-  readonly records: number
-  readonly good: number
-  readonly bad: number
+export interface Manifest extends DayFiles.Manifest<DayManifest> {
   readonly badByKind: Readonly<Record<BadKind, number>>
   /** Distinct changes. */
   readonly changes: number
@@ -138,37 +125,7 @@ export interface Options {
   readonly duplicateShare?: number | undefined
 }
 
-// ---------------------------------------------------------------------------
-// PRNG
-// ---------------------------------------------------------------------------
-
-interface Rng {
-  readonly int: (min: number, max: number) => number
-  readonly pick: <A>(items: ReadonlyArray<A>) => A
-  readonly chance: (p: number) => boolean
-}
-
-/** mulberry32: a small, fast 32-bit PRNG, good enough for sample data. */
-const makeRng = (seed: number): Rng => {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1))
-  return { int, pick: (items) => items[int(0, items.length - 1)]!, chance: (p) => next() < p }
-}
-
-const shuffle = <A>(rng: Rng, items: Array<A>): Array<A> => {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = rng.int(0, i)
-    ;[items[i], items[j]] = [items[j]!, items[i]!]
-  }
-  return items
-}
+type Rng = SeededRandom.SeededRandom
 
 // ---------------------------------------------------------------------------
 // Customers
@@ -241,15 +198,6 @@ const kindWeights: ReadonlyArray<readonly [Kind, number]> = [
   ["delete", 5]
 ]
 
-const pickKind = (rng: Rng): Kind => {
-  let n = rng.int(1, kindWeights.reduce((sum, [, w]) => sum + w, 0))
-  for (const [kind, weight] of kindWeights) {
-    n -= weight
-    if (n <= 0) return kind
-  }
-  return "unchanged"
-}
-
 const recordOf = (rng: Rng, state: CustomerState, at: number): Record<string, unknown> => {
   if (state.deleted) {
     const fields: Record<string, unknown> = {
@@ -291,12 +239,8 @@ const badLine = (rng: Rng, kind: BadKind, template: Record<string, unknown>, dat
         `{'customer_id': ${f.customer_id}}`,
         "customer changed"
       ])
-    case "truncated": {
-      const text = JSON.stringify(f)
-      let cut = rng.int(1, text.length - 1)
-      if (/[\uDC00-\uDFFF]/.test(text.charAt(cut))) cut--
-      return text.slice(0, cut)
-    }
+    case "truncated":
+      return BadLines.truncate(rng, JSON.stringify(f))
     case "non_positive_id":
       return JSON.stringify({ ...f, customer_id: rng.pick([0, -1, -rng.int(2, 999)]) })
     case "string_id":
@@ -333,9 +277,6 @@ const badLine = (rng: Rng, kind: BadKind, template: Record<string, unknown>, dat
   }
 }
 
-const emptyCounts = (): Record<BadKind, number> =>
-  Object.fromEntries(badKinds.map((k) => [k, 0])) as Record<BadKind, number>
-
 const byId = (a: CustomerState, b: CustomerState) => a.customer_id - b.customer_id
 
 // ---------------------------------------------------------------------------
@@ -369,8 +310,8 @@ export const generateAll = (options: Options): {
   readonly manifest: Manifest
 } => {
   const seed = options.seed ?? 1
-  const rng = makeRng(seed ^ 0x5bd1e995)
-  const dates = Partition.range(options.start, Partition.addDays(options.start, (options.days ?? 14) - 1))
+  const rng = SeededRandom.make(seed ^ 0x5bd1e995)
+  const dates = DayFiles.dates(options.start, options.days ?? 14)
   const poolSize = options.customers ?? 60
   const { min, max } = options.changesPerDay ?? { min: 25, max: 45 }
   const badShare = options.badShare ?? 0.03
@@ -379,7 +320,7 @@ export const generateAll = (options: Options): {
   const last = dates.length - 1
 
   const ids = Array.from({ length: poolSize }, (_, i) => 1001 + i * 7)
-  const unborn = shuffle(rng, [...ids])
+  const unborn = SeededRandom.shuffle(rng, [...ids])
   const states = new Map<number, CustomerState>()
   /** Each customer's last change: their next one comes later, so no two share an instant. */
   const lastAt = new Map<number, number>()
@@ -425,7 +366,7 @@ export const generateAll = (options: Options): {
           previousCity: city !== previous.city ? previous.city : previous.previousCity
         }
       } else {
-        const kind = pickKind(rng)
+        const kind = SeededRandom.weighted(rng, kindWeights)
         if (kind === "move") {
           const city = rng.pick(cities.filter((c) => c !== previous.city))
           next = { ...previous, city, previousCity: previous.city }
@@ -467,7 +408,7 @@ export const generateAll = (options: Options): {
 
   const days: Array<DayManifest> = []
   const files = dates.map((date, day) => {
-    const good = shuffle(rng, deliveries[day]!)
+    const good = SeededRandom.shuffle(rng, deliveries[day]!)
     // bad lines: badShare of the file (rounded at random), at random places
     const entries: Array<{ readonly line: string; readonly kind?: BadKind }> = good.map((d) => ({ line: d.line }))
     const expected = (good.length * badShare) / (1 - badShare)
@@ -482,7 +423,7 @@ export const generateAll = (options: Options): {
     }
     const lines = entries.map((entry) => entry.line)
     const badLines: Array<{ position: number; kind: BadKind }> = []
-    const badByKind = emptyCounts()
+    const badByKind = BadLines.emptyCounts(badKinds)
     entries.forEach((entry, i) => {
       if (entry.kind === undefined) return
       badLines.push({ position: i + 1, kind: entry.kind })
@@ -494,7 +435,7 @@ export const generateAll = (options: Options): {
     }
     days.push({
       date,
-      file: `${date}.jsonl`,
+      file: DayFiles.fileName(date),
       records: lines.length,
       good: good.length,
       bad: badLines.length,
@@ -510,17 +451,13 @@ export const generateAll = (options: Options): {
     return { date, lines }
   })
 
-  const badByKind = emptyCounts()
-  for (const day of days) for (const kind of badKinds) badByKind[kind] += day.badByKind[kind]
   return {
     files,
     manifest: {
       seed,
       days,
-      records: days.reduce((n, d) => n + d.records, 0),
-      good: days.reduce((n, d) => n + d.good, 0),
-      bad: days.reduce((n, d) => n + d.bad, 0),
-      badByKind,
+      ...DayFiles.totals(days),
+      badByKind: BadLines.sumCounts(badKinds, days),
       changes,
       customers: endOfDay[endOfDay.length - 1] ?? []
     }
@@ -552,11 +489,7 @@ export const generateAll = (options: Options): {
 export const generate = Effect.fn("Generator.generate")(function*(
   options: Options & { readonly directory: string }
 ): Effect.fn.Return<Manifest, PlatformError.PlatformError, FileSystem.FileSystem> {
-  const fs = yield* FileSystem.FileSystem
-  yield* fs.makeDirectory(options.directory, { recursive: true })
   const { files, manifest } = generateAll(options)
-  for (const file of files) {
-    yield* fs.writeFileString(`${options.directory}/${file.date}.jsonl`, file.lines.join("\n") + "\n")
-  }
+  yield* DayFiles.write(options.directory, files)
   return manifest
 })

@@ -12,7 +12,8 @@
  * @since 0.1.0
  */
 import { JsonLinesSource, Partition, Source } from "@sluice/core"
-import { Effect, FileSystem, type PlatformError, Stream } from "effect"
+import { DayFiles, SeededRandom } from "@sluice/samples"
+import { Effect, type FileSystem, type PlatformError, Stream } from "effect"
 
 /**
  * @since 0.1.0
@@ -27,29 +28,8 @@ export interface Options {
   readonly changesPerDay?: { readonly min: number; readonly max: number } | undefined
 }
 
-/** mulberry32, as in the orders generator: a small, fast, seeded PRNG. */
-const makeRng = (seed: number) => {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1))
-  return {
-    int,
-    chance: (p: number) => next() < p,
-    pick: <A>(items: ReadonlyArray<A>): A => items[int(0, items.length - 1)]!
-  }
-}
-
-const daySeed = (seed: number, date: Partition.PartitionDate): number => {
-  let h = Math.imul(seed ^ 0x2545f491, 0x9e3779b1)
-  for (let i = 0; i < date.length; i++) h = Math.imul(h ^ date.charCodeAt(i), 0x85ebca6b) ^ (h >>> 15)
-  return h >>> 0
-}
+/** The feed's own day-seed constants (not the orders generator's): its days stay as they were. */
+const mixing: SeededRandom.DaySeedMixing = { salt: 0x2545f491, multiplier: 0x9e3779b1, step: 0x85ebca6b, shift: 15 }
 
 const firstNames = ["Ada", "Grace", "Linus", "Zoë", "José", "Nguyễn", "Aïcha", "Søren", "Yuki", "Olu"]
 const lastNames = ["Lovelace", "Hopper", "Torvalds", "Müller", "García", "Tanaka", "Okafor", "Dubois"]
@@ -72,7 +52,7 @@ const pad = (n: number, width = 2) => String(n).padStart(width, "0")
  * @category constructors
  */
 export const day = (date: Partition.PartitionDate, options: Options = {}): ReadonlyArray<string> => {
-  const rng = makeRng(daySeed(options.seed ?? 1, date))
+  const rng = SeededRandom.make(SeededRandom.daySeed(options.seed ?? 1, date, mixing))
   const customers = options.customers ?? 40
   const { min, max } = options.changesPerDay ?? { min: 30, max: 60 }
   const count = rng.int(min, max)
@@ -114,11 +94,10 @@ export const day = (date: Partition.PartitionDate, options: Options = {}): Reado
 export const generate = Effect.fn("CustomerFeed.generate")(function*(
   options: Options & { readonly directory: string; readonly start: Partition.PartitionDate; readonly days: number }
 ): Effect.fn.Return<void, PlatformError.PlatformError, FileSystem.FileSystem> {
-  const fs = yield* FileSystem.FileSystem
-  yield* fs.makeDirectory(options.directory, { recursive: true })
-  for (const date of Partition.range(options.start, Partition.addDays(options.start, options.days - 1))) {
-    yield* fs.writeFileString(JsonLinesSource.fileOf(options.directory, date), day(date, options).join("\n") + "\n")
-  }
+  yield* DayFiles.write(
+    options.directory,
+    DayFiles.dates(options.start, options.days).map((date) => ({ date, lines: day(date, options) }))
+  )
 })
 
 const generatedPattern = /^generated(?::(\d+))?$/

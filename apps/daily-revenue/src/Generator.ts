@@ -16,7 +16,8 @@
  */
 import { Partition } from "@sluice/core"
 import type { PartitionDate } from "@sluice/core/Partition"
-import { Effect, FileSystem, type PlatformError } from "effect"
+import { BadLines, DayFiles, SeededRandom } from "@sluice/samples"
+import { Effect, type FileSystem, Iterable, type PlatformError } from "effect"
 
 /**
  * The kinds of bad lines, each with the record error it must produce.
@@ -41,7 +42,7 @@ export const expectedErrorType = {
   not_an_object: "SchemaMismatch",
   huge_string: "SchemaMismatch",
   date_outside_partition: "RuleViolation"
-} as const satisfies Record<string, "InvalidJson" | "SchemaMismatch" | "RuleViolation">
+} as const satisfies Record<string, BadLines.ExpectedError>
 
 /**
  * @since 0.1.0
@@ -53,7 +54,7 @@ export type BadKind = keyof typeof expectedErrorType
  * @since 0.1.0
  * @category models
  */
-export const badKinds: ReadonlyArray<BadKind> = Object.keys(expectedErrorType) as Array<BadKind>
+export const badKinds: ReadonlyArray<BadKind> = BadLines.kindsOf(expectedErrorType)
 
 /**
  * What was written for one day.
@@ -61,20 +62,11 @@ export const badKinds: ReadonlyArray<BadKind> = Object.keys(expectedErrorType) a
  * @since 0.1.0
  * @category models
  */
-export interface DayManifest {
-  readonly date: PartitionDate
-  /** The file name, `YYYY-MM-DD.jsonl`. */
-  readonly file: string
+export interface DayManifest extends DayFiles.DayManifest<BadKind> {
   /** Physical lines written (records + blank lines). */
   readonly lines: number
   readonly blankLines: number
-  /** Non-blank lines: what a source reads. */
-  readonly records: number
-  readonly good: number
-  readonly bad: number
   readonly badByKind: Readonly<Record<BadKind, number>>
-  /** Every bad line's 1-based line number and kind, in order. */
-  readonly badLines: ReadonlyArray<{ readonly position: number; readonly kind: BadKind }>
   /** Expected revenue of the good orders per category, exact, with 2 decimals. */
   readonly revenue: ReadonlyArray<{ readonly category: string; readonly revenue: string; readonly orders: number }>
 }
@@ -83,12 +75,7 @@ export interface DayManifest {
  * @since 0.1.0
  * @category models
  */
-export interface Manifest {
-  readonly seed: number
-  readonly days: ReadonlyArray<DayManifest>
-  readonly records: number
-  readonly good: number
-  readonly bad: number
+export interface Manifest extends DayFiles.Manifest<DayManifest> {
   readonly badByKind: Readonly<Record<BadKind, number>>
 }
 
@@ -110,38 +97,7 @@ export interface Options {
   readonly blankShare?: number | undefined
 }
 
-// ---------------------------------------------------------------------------
-// PRNG
-// ---------------------------------------------------------------------------
-
-interface Rng {
-  /** A float in [0, 1). */
-  readonly next: () => number
-  /** An integer in [min, max]. */
-  readonly int: (min: number, max: number) => number
-  readonly pick: <A>(items: ReadonlyArray<A>) => A
-  readonly chance: (p: number) => boolean
-}
-
-/** mulberry32: a small, fast 32-bit PRNG, good enough for sample data. */
-const makeRng = (seed: number): Rng => {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1))
-  return { next, int, pick: (items) => items[int(0, items.length - 1)]!, chance: (p) => next() < p }
-}
-
-const daySeed = (seed: number, date: PartitionDate): number => {
-  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b)
-  for (let i = 0; i < date.length; i++) h = Math.imul(h ^ date.charCodeAt(i), 0xc2b2ae35) ^ (h >>> 13)
-  return h >>> 0
-}
+type Rng = SeededRandom.SeededRandom
 
 // ---------------------------------------------------------------------------
 // Orders
@@ -164,16 +120,6 @@ const categories: ReadonlyArray<readonly [name: string, weight: number]> = [
   ["🎮 gaming", 2],
   ["كتب عربية", 2] // Arabic, right-to-left
 ]
-const totalWeight = categories.reduce((sum, [, w]) => sum + w, 0)
-
-const pickCategory = (rng: Rng): string => {
-  let n = rng.int(1, totalWeight)
-  for (const [name, weight] of categories) {
-    n -= weight
-    if (n <= 0) return name
-  }
-  return categories[0]![0]
-}
 
 /** Cents, skewed to small baskets: the minimum of two uniforms, sometimes ending in .99. */
 const pickCents = (rng: Rng): number => {
@@ -194,7 +140,7 @@ interface GoodOrder {
 }
 
 const goodOrder = (rng: Rng, date: PartitionDate, index: number): GoodOrder => {
-  const category = pickCategory(rng)
+  const category = SeededRandom.weighted(rng, categories)
   const cents = pickCents(rng)
   const fields: Record<string, unknown> = {
     order_id: `ord-${date.replaceAll("-", "")}-${String(index).padStart(5, "0")}`,
@@ -226,13 +172,8 @@ const badLine = (rng: Rng, kind: BadKind, base: GoodOrder, date: PartitionDate):
         "not json at all",
         `{"order_id": "${f.order_id}" "amount": 3}`
       ])
-    case "truncated": {
-      const text = JSON.stringify(f)
-      let cut = rng.int(1, text.length - 1)
-      // never split a surrogate pair: the half would not survive UTF-8
-      if (/[\uDC00-\uDFFF]/.test(text.charAt(cut))) cut--
-      return text.slice(0, cut)
-    }
+    case "truncated":
+      return BadLines.truncate(rng, JSON.stringify(f))
     case "missing_field":
       delete f[rng.pick(requiredFields)]
       return JSON.stringify(f)
@@ -294,9 +235,6 @@ const badLine = (rng: Rng, kind: BadKind, base: GoodOrder, date: PartitionDate):
   }
 }
 
-const emptyCounts = (): Record<BadKind, number> =>
-  Object.fromEntries(badKinds.map((k) => [k, 0])) as Record<BadKind, number>
-
 const epoch = Partition.makeUnsafe("1970-01-05") // a Monday
 
 /**
@@ -318,7 +256,7 @@ export const generateDay = (
   date: PartitionDate,
   options: Omit<Options, "start" | "days"> = {}
 ): { readonly lines: ReadonlyArray<string>; readonly manifest: DayManifest } => {
-  const rng = makeRng(daySeed(options.seed ?? 1, date))
+  const rng = SeededRandom.make(SeededRandom.daySeed(options.seed ?? 1, date))
   const { min, max } = options.ordersPerDay ?? { min: 200, max: 400 }
   const badShare = options.badShare ?? 0.03
   const blankShare = options.blankShare ?? 0.005
@@ -329,7 +267,7 @@ export const generateDay = (
 
   const lines: Array<string> = []
   const badLines: Array<{ position: number; kind: BadKind }> = []
-  const badByKind = emptyCounts()
+  const badByKind = BadLines.emptyCounts(badKinds)
   const revenue = new Map<string, { cents: number; orders: number }>()
   let blankLines = 0
   for (let i = 1; i <= records; i++) {
@@ -353,7 +291,7 @@ export const generateDay = (
     lines,
     manifest: {
       date,
-      file: `${date}.jsonl`,
+      file: DayFiles.fileName(date),
       lines: lines.length,
       blankLines,
       records,
@@ -395,23 +333,15 @@ export const generateDay = (
 export const generate = Effect.fn("Generator.generate")(function*(
   options: Options & { readonly directory: string }
 ): Effect.fn.Return<Manifest, PlatformError.PlatformError, FileSystem.FileSystem> {
-  const fs = yield* FileSystem.FileSystem
-  yield* fs.makeDirectory(options.directory, { recursive: true })
-  const dates = Partition.range(options.start, Partition.addDays(options.start, (options.days ?? 31) - 1))
   const days: Array<DayManifest> = []
-  for (const date of dates) {
-    const { lines, manifest } = generateDay(date, options)
-    yield* fs.writeFileString(`${options.directory}/${manifest.file}`, lines.join("\n") + "\n")
-    days.push(manifest)
-  }
-  const badByKind = emptyCounts()
-  for (const day of days) for (const kind of badKinds) badByKind[kind] += day.badByKind[kind]
-  return {
-    seed: options.seed ?? 1,
-    days,
-    records: days.reduce((n, d) => n + d.records, 0),
-    good: days.reduce((n, d) => n + d.good, 0),
-    bad: days.reduce((n, d) => n + d.bad, 0),
-    badByKind
-  }
+  // one day in memory at a time: each is generated as it is written
+  yield* DayFiles.write(
+    options.directory,
+    Iterable.map(DayFiles.dates(options.start, options.days ?? 31), (date) => {
+      const { lines, manifest } = generateDay(date, options)
+      days.push(manifest)
+      return { date, lines }
+    })
+  )
+  return { seed: options.seed ?? 1, days, ...DayFiles.totals(days), badByKind: BadLines.sumCounts(badKinds, days) }
 })

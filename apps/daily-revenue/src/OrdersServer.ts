@@ -19,6 +19,7 @@
  */
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { JsonLinesSource, Partition } from "@sluice/core"
+import { SeededRandom } from "@sluice/samples"
 import { Effect, FileSystem, Layer, Result, Schema, Stream } from "effect"
 import { HttpRouter, HttpServer, type HttpServerError, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
@@ -53,18 +54,6 @@ export interface Options {
 }
 
 const allKinds: ReadonlyArray<FailureKind> = ["503", "reset", "slow"]
-
-/** mulberry32, as in the generator: deterministic draws from a seed. */
-const makeRng = (seed: number) => {
-  let a = seed >>> 0
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const decodeJson = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Unknown))
 
@@ -114,14 +103,14 @@ export const routes = (options: Options) =>
     const failureRate = options.failureRate ?? 0
     const failFirst = options.failFirst ?? 0
     const slowMs = options.slowMs ?? 30_000
-    const random = makeRng(options.seed ?? 1)
+    const random = SeededRandom.make(options.seed ?? 1)
     const requestsPerDate = new Map<string, number>()
 
     const failureFor = (date: string): FailureKind | undefined => {
       const n = requestsPerDate.get(date) ?? 0
       requestsPerDate.set(date, n + 1)
       if (n < failFirst) return kinds[n % kinds.length]
-      if (failureRate > 0 && random() < failureRate) return kinds[Math.floor(random() * kinds.length)]
+      if (failureRate > 0 && random.chance(failureRate)) return random.pick(kinds)
       return undefined
     }
 

@@ -21,7 +21,8 @@
  * @since 0.1.0
  */
 import { Partition } from "@sluice/core"
-import { DateTime, Effect, FileSystem, type PlatformError } from "effect"
+import { BadLines, DayFiles, SeededRandom } from "@sluice/samples"
+import { DateTime, Effect, type FileSystem, type PlatformError } from "effect"
 
 /**
  * The kinds of bad lines, each with the record error it must produce.
@@ -40,7 +41,7 @@ export const expectedErrorType = {
   delete_without_time: "SchemaMismatch",
   sent_after_the_day: "RuleViolation",
   updated_before_occurred: "RuleViolation"
-} as const satisfies Record<string, "InvalidJson" | "SchemaMismatch" | "RuleViolation">
+} as const satisfies Record<string, BadLines.ExpectedError>
 
 /**
  * @since 0.1.0
@@ -52,7 +53,7 @@ export type BadKind = keyof typeof expectedErrorType
  * @since 0.1.0
  * @category models
  */
-export const badKinds: ReadonlyArray<BadKind> = Object.keys(expectedErrorType) as Array<BadKind>
+export const badKinds: ReadonlyArray<BadKind> = BadLines.kindsOf(expectedErrorType)
 
 /**
  * What a line is.
@@ -129,29 +130,10 @@ export interface Options {
 }
 
 // ---------------------------------------------------------------------------
-// PRNG and time
+// Time
 // ---------------------------------------------------------------------------
 
-interface Rng {
-  readonly next: () => number
-  readonly int: (min: number, max: number) => number
-  readonly pick: <A>(items: ReadonlyArray<A>) => A
-  readonly chance: (p: number) => boolean
-}
-
-/** mulberry32: a small, fast 32-bit PRNG, good enough for sample data. */
-const makeRng = (seed: number): Rng => {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1))
-  return { next, int, pick: (items) => items[int(0, items.length - 1)]!, chance: (p) => next() < p }
-}
+type Rng = SeededRandom.SeededRandom
 
 const epoch = Partition.makeUnsafe("1970-01-01")
 const dayMillis = 86_400_000
@@ -171,15 +153,6 @@ const eventTypes: ReadonlyArray<readonly [string, number]> = [
   ["purchase", 8],
   ["signup", 5]
 ]
-
-const pickType = (rng: Rng): string => {
-  let n = rng.int(1, 100)
-  for (const [type, weight] of eventTypes) {
-    n -= weight
-    if (n <= 0) return type
-  }
-  return "page_view"
-}
 
 const propertiesFor = (rng: Rng, type: string): Record<string, string | number | boolean> => {
   switch (type) {
@@ -218,10 +191,8 @@ const badLine = (rng: Rng, kind: BadKind, event: ExpectedEvent, date: Partition.
         "not json",
         `${lineOf(event)}}`
       ])
-    case "truncated": {
-      const text = lineOf(event)
-      return text.slice(0, rng.int(1, text.length - 1))
-    }
+    case "truncated":
+      return BadLines.truncate(rng, lineOf(event))
     case "missing_field":
       delete fields[rng.pick(["event_id", "event_type", "user_id", "occurred_at", "updated_at"])]
       return JSON.stringify(fields)
@@ -271,9 +242,9 @@ const badLine = (rng: Rng, kind: BadKind, event: ExpectedEvent, date: Partition.
  * @category constructors
  */
 export const plan = (options: Options): ReadonlyArray<Day> => {
-  const rng = makeRng(Math.imul((options.seed ?? 1) ^ 0x5bd1e995, 0x9e3779b1))
+  const rng = SeededRandom.make(Math.imul((options.seed ?? 1) ^ 0x5bd1e995, 0x9e3779b1))
   const { min, max } = options.linesPerDay ?? { min: 150, max: 250 }
-  const dates = Partition.range(options.start, Partition.addDays(options.start, (options.days ?? 14) - 1))
+  const dates = DayFiles.dates(options.start, options.days ?? 14)
   /** The latest version of every event sent so far, and whether it was retracted. */
   const latest = new Map<string, { readonly event: ExpectedEvent; readonly deleted: boolean }>()
   const ids: Array<string> = []
@@ -282,7 +253,7 @@ export const plan = (options: Options): ReadonlyArray<Day> => {
 
   const newEvent = (date: Partition.PartitionDate): ExpectedEvent => {
     const occurred = timeOn(rng, date)
-    const type = pickType(rng)
+    const type = SeededRandom.weighted(rng, eventTypes)
     counter++
     return {
       event_id: `evt-${date.replaceAll("-", "")}-${String(counter).padStart(6, "0")}`,
@@ -417,15 +388,7 @@ export const expectedView = (
  * @since 0.1.0
  * @category models
  */
-export interface DayManifest {
-  readonly date: Partition.PartitionDate
-  readonly file: string
-  /** Lines in the file (no blank lines): what a source reads. */
-  readonly records: number
-  readonly good: number
-  readonly bad: number
-  /** Every bad line's 1-based line number and kind, in order. */
-  readonly badLines: ReadonlyArray<{ readonly position: number; readonly kind: BadKind }>
+export interface DayManifest extends DayFiles.DayManifest<BadKind> {
   readonly kinds: Readonly<Record<LineKind, number>>
   /** Held-back lines of the day not re-delivered yet at `asOf`. */
   readonly pending: number
@@ -435,13 +398,8 @@ export interface DayManifest {
  * @since 0.1.0
  * @category models
  */
-export interface Manifest {
-  readonly seed: number
+export interface Manifest extends DayFiles.Manifest<DayManifest> {
   readonly asOf: Partition.PartitionDate
-  readonly days: ReadonlyArray<DayManifest>
-  readonly records: number
-  readonly good: number
-  readonly bad: number
   /** The rows `analytics.events` must show once these files are loaded, by `event_id`. */
   readonly expected: ReadonlyArray<ExpectedEvent>
 }
@@ -473,16 +431,14 @@ export interface Manifest {
 export const generate = Effect.fn("Generator.generate")(function*(
   options: Options & { readonly directory: string; readonly asOf?: Partition.PartitionDate | undefined }
 ): Effect.fn.Return<Manifest, PlatformError.PlatformError, FileSystem.FileSystem> {
-  const fs = yield* FileSystem.FileSystem
   const days = plan(options)
   const asOf = options.asOf ?? Partition.addDays(days[days.length - 1]?.date ?? options.start, 2)
-  yield* fs.makeDirectory(options.directory, { recursive: true })
-  const manifests: Array<DayManifest> = []
-  for (const day of days) {
-    if (day.date > asOf) break
-    const lines = fileAsOf(day, asOf)
-    const file = `${day.date}.jsonl`
-    yield* fs.writeFileString(`${options.directory}/${file}`, lines.map((l) => l.text).join("\n") + "\n")
+  const files = days.filter((day) => day.date <= asOf).map((day) => ({ day, lines: fileAsOf(day, asOf) }))
+  yield* DayFiles.write(
+    options.directory,
+    files.map(({ day, lines }) => ({ date: day.date, lines: lines.map((l) => l.text) }))
+  )
+  const manifests = files.map(({ day, lines }): DayManifest => {
     const kinds: Record<LineKind, number> = {
       new: 0,
       duplicate: 0,
@@ -494,24 +450,22 @@ export const generate = Effect.fn("Generator.generate")(function*(
     }
     for (const line of lines) kinds[line.kind]++
     const badLines = lines.flatMap((l, i) => l.bad === undefined ? [] : [{ position: i + 1, kind: l.bad }])
-    manifests.push({
+    return {
       date: day.date,
-      file,
+      file: DayFiles.fileName(day.date),
       records: lines.length,
       good: lines.length - badLines.length,
       bad: badLines.length,
       badLines,
       kinds,
       pending: day.lines.length + day.heldBack.length - lines.length
-    })
-  }
+    }
+  })
   return {
     seed: options.seed ?? 1,
     asOf,
     days: manifests,
-    records: manifests.reduce((n, d) => n + d.records, 0),
-    good: manifests.reduce((n, d) => n + d.good, 0),
-    bad: manifests.reduce((n, d) => n + d.bad, 0),
+    ...DayFiles.totals(manifests),
     expected: expectedView(days, asOf)
   }
 })

@@ -14,33 +14,54 @@ import * as Registry from "./Registry.ts"
 
 const pipelines = Commands.make(Registry.entries, Registry.layer)
 
+/** The flags of every `generate-*` command: where to write, from which date, how many days, which seed. */
+const generatorFlags = (
+  defaults: { readonly dir: string; readonly days: number; readonly dirDescription?: string }
+) => ({
+  dir: Flag.String("dir").pipe(
+    Flag.withDescription(defaults.dirDescription ?? "Folder to write YYYY-MM-DD.jsonl files to"),
+    Flag.withDefault(defaults.dir)
+  ),
+  start: Flag.String("start").pipe(Flag.withDescription("First date"), Flag.withDefault("2024-03-01")),
+  days: Flag.Int("days").pipe(Flag.withDescription("Number of days"), Flag.withDefault(defaults.days)),
+  seed: Flag.Int("seed").pipe(Flag.withDescription("Random seed (same seed, same files)"), Flag.withDefault(1))
+})
+
+/**
+ * Checks `--start` and the other date flags given (YYYY-MM-DD, when set), then `--days`; returns the
+ * start date.
+ */
+const checkGeneratorFlags = Effect.fnUntraced(function*(
+  flags: { readonly start: string; readonly days: number },
+  otherDates: ReadonlyArray<readonly [flag: string, value: string | undefined]> = []
+) {
+  for (const [flag, value] of [["--start", flags.start] as const, ...otherDates]) {
+    if (value !== undefined && !Partition.isDateString(value)) {
+      return yield* new CliError.InvalidArgument({
+        message: `invalid ${flag} ${JSON.stringify(value)}: expected YYYY-MM-DD`
+      })
+    }
+  }
+  if (flags.days < 1 || flags.days > 3660) {
+    return yield* new CliError.InvalidArgument({ message: "--days must be between 1 and 3660" })
+  }
+  return Partition.makeUnsafe(flags.start)
+})
+
 const generateOrders = Command.make(
   "generate-orders",
   {
-    dir: Flag.String("dir").pipe(
-      Flag.withDescription("Folder to write YYYY-MM-DD.jsonl files to"),
-      Flag.withDefault("data/orders")
-    ),
-    start: Flag.String("start").pipe(Flag.withDescription("First date"), Flag.withDefault("2024-03-01")),
-    days: Flag.Int("days").pipe(Flag.withDescription("Number of days"), Flag.withDefault(31)),
-    seed: Flag.Int("seed").pipe(Flag.withDescription("Random seed (same seed, same files)"), Flag.withDefault(1)),
+    ...generatorFlags({ dir: "data/orders", days: 31 }),
     badShare: Flag.Finite("bad-share").pipe(Flag.withDescription("Share of bad lines, 0–1"), Flag.withDefault(0.03))
   },
   Effect.fnUntraced(function*({ dir, start, days, seed, badShare }) {
-    if (!Partition.isDateString(start)) {
-      return yield* new CliError.InvalidArgument({
-        message: `invalid --start ${JSON.stringify(start)}: expected YYYY-MM-DD`
-      })
-    }
-    if (days < 1 || days > 3660) {
-      return yield* new CliError.InvalidArgument({ message: "--days must be between 1 and 3660" })
-    }
+    const first = yield* checkGeneratorFlags({ start, days })
     if (!(badShare >= 0 && badShare <= 1)) {
       return yield* new CliError.InvalidArgument({ message: "--bad-share must be between 0 and 1" })
     }
     const manifest = yield* Generator.generate({
       directory: dir,
-      start: Partition.makeUnsafe(start),
+      start: first,
       days,
       seed,
       badShare
@@ -53,25 +74,10 @@ const generateOrders = Command.make(
 
 const generateCustomers = Command.make(
   "generate-customers",
-  {
-    dir: Flag.String("dir").pipe(
-      Flag.withDescription("Folder to write YYYY-MM-DD.jsonl files to"),
-      Flag.withDefault("data/customers")
-    ),
-    start: Flag.String("start").pipe(Flag.withDescription("First date"), Flag.withDefault("2024-03-01")),
-    days: Flag.Int("days").pipe(Flag.withDescription("Number of days"), Flag.withDefault(14)),
-    seed: Flag.Int("seed").pipe(Flag.withDescription("Random seed (same seed, same files)"), Flag.withDefault(1))
-  },
+  generatorFlags({ dir: "data/customers", days: 14 }),
   Effect.fnUntraced(function*({ dir, start, days, seed }) {
-    if (!Partition.isDateString(start)) {
-      return yield* new CliError.InvalidArgument({
-        message: `invalid --start ${JSON.stringify(start)}: expected YYYY-MM-DD`
-      })
-    }
-    if (days < 1 || days > 3660) {
-      return yield* new CliError.InvalidArgument({ message: "--days must be between 1 and 3660" })
-    }
-    const m = yield* CustomerGenerator.generate({ directory: dir, start: Partition.makeUnsafe(start), days, seed })
+    const first = yield* checkGeneratorFlags({ start, days })
+    const m = yield* CustomerGenerator.generate({ directory: dir, start: first, days, seed })
     yield* Console.log(
       `wrote ${m.days.length} day(s) to ${dir}: ${m.records} records, ${m.good} good, ${m.bad} bad, ${m.changes} changes of ${m.customers.length} customers`
     )
@@ -81,32 +87,21 @@ const generateCustomers = Command.make(
 const generateEvents = Command.make(
   "generate-events",
   {
-    dir: Flag.String("dir").pipe(
-      Flag.withDescription("Folder to write YYYY-MM-DD.jsonl files to (one per arrival day)"),
-      Flag.withDefault("data/events")
-    ),
-    start: Flag.String("start").pipe(Flag.withDescription("First date"), Flag.withDefault("2024-03-01")),
-    days: Flag.Int("days").pipe(Flag.withDescription("Number of days"), Flag.withDefault(14)),
-    seed: Flag.Int("seed").pipe(Flag.withDescription("Random seed (same seed, same files)"), Flag.withDefault(1)),
+    ...generatorFlags({
+      dir: "data/events",
+      days: 14,
+      dirDescription: "Folder to write YYYY-MM-DD.jsonl files to (one per arrival day)"
+    }),
     asOf: Flag.String("as-of").pipe(
       Flag.withDescription("Write the folder as it stands at the end of this day (re-delivered files included)"),
       Flag.optional
     )
   },
   Effect.fnUntraced(function*({ dir, start, days, seed, asOf }) {
-    for (const [flag, value] of [["--start", start], ["--as-of", Option.getOrUndefined(asOf)]] as const) {
-      if (value !== undefined && !Partition.isDateString(value)) {
-        return yield* new CliError.InvalidArgument({
-          message: `invalid ${flag} ${JSON.stringify(value)}: expected YYYY-MM-DD`
-        })
-      }
-    }
-    if (days < 1 || days > 3660) {
-      return yield* new CliError.InvalidArgument({ message: "--days must be between 1 and 3660" })
-    }
+    const first = yield* checkGeneratorFlags({ start, days }, [["--as-of", Option.getOrUndefined(asOf)]])
     const m = yield* EventGenerator.generate({
       directory: dir,
-      start: Partition.makeUnsafe(start),
+      start: first,
       days,
       seed,
       asOf: Option.isSome(asOf) ? Partition.makeUnsafe(asOf.value) : undefined

@@ -55,6 +55,20 @@ const parseDate = (flag: string, value: string) =>
 const percent = (rate: number) => `${(rate * 100).toFixed(2)}%`
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`
 
+/** A row of the backfill table: a run's counts, or an empty row with the reason it has none. */
+const reportRow = (partition: string, status: string, report: Pipeline.RunReport) => [
+  partition,
+  status,
+  report.read,
+  report.loaded,
+  report.deadLettered,
+  percent(report.failureRate),
+  report.retries,
+  seconds(report.endedAt - report.startedAt),
+  ""
+]
+const emptyRow = (partition: string, status: string, why: string) => [partition, status, "", "", "", "", "", "", why]
+
 const summary = (report: Pipeline.RunReport) =>
   `read ${report.read}, loaded ${report.loaded}, dead-lettered ${report.deadLettered} (${
     percent(report.failureRate)
@@ -245,44 +259,18 @@ export const make = <R, ROut, LE, LR>(
           report.outcomes.flatMap((o) => [
             ...(o._tag === "Succeeded" ? o.report.lookback : []).map((l) =>
               l._tag === "Succeeded"
-                ? [
-                  l.partition,
-                  `${l.report.alerted ? "ALERT" : "ok"}, lookback of ${o.partition}`,
-                  l.report.read,
-                  l.report.loaded,
-                  l.report.deadLettered,
-                  percent(l.report.failureRate),
-                  l.report.retries,
-                  seconds(l.report.endedAt - l.report.startedAt),
-                  ""
-                ]
+                ? reportRow(l.partition, `${l.report.alerted ? "ALERT" : "ok"}, lookback of ${o.partition}`, l.report)
                 : l._tag === "Skipped"
-                ? [l.partition, `skipped, lookback of ${o.partition}`, "", "", "", "", "", "", l.reason]
-                : [
+                ? emptyRow(l.partition, `skipped, lookback of ${o.partition}`, l.reason)
+                : emptyRow(
                   l.partition,
                   `FAILED, lookback of ${o.partition}`,
-                  "",
-                  "",
-                  "",
-                  "",
-                  "",
-                  "",
                   `${l.errorType}: ${Table.truncate(l.error, 80)}`
-                ]
+                )
             ),
             o._tag === "Succeeded"
-              ? [
-                o.partition,
-                o.report.alerted ? "ALERT" : "ok",
-                o.report.read,
-                o.report.loaded,
-                o.report.deadLettered,
-                percent(o.report.failureRate),
-                o.report.retries,
-                seconds(o.report.endedAt - o.report.startedAt),
-                ""
-              ]
-              : [o.partition, "FAILED", "", "", "", "", "", "", `${o.errorType}: ${Table.truncate(o.error, 80)}`]
+              ? reportRow(o.partition, o.report.alerted ? "ALERT" : "ok", o.report)
+              : emptyRow(o.partition, "FAILED", `${o.errorType}: ${Table.truncate(o.error, 80)}`)
           ])
         ))
         yield* Console.log(

@@ -177,17 +177,10 @@ type PartitionLocked = PartitionLock.PartitionLocked
  * @since 0.1.0
  * @category models
  */
-export interface RunReport {
+export interface RunReport extends RunLedger.RunCounts {
   readonly runId: string
   readonly pipeline: string
   readonly partition: PartitionDate
-  readonly read: number
-  readonly loaded: number
-  readonly deadLettered: number
-  readonly retries: number
-  readonly failureRate: number
-  /** The failure rate exceeded the pipeline's threshold. */
-  readonly alerted: boolean
   readonly startedAt: number
   readonly endedAt: number
   /** Why the partition ran: asked for, or rebuilt by the lookback of a later partition's run. */

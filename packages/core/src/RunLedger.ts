@@ -16,17 +16,27 @@ import type { SinkError } from "./SinkError.ts"
 export type RunStatus = "running" | "succeeded" | "failed"
 
 /**
+ * The counts of a run: records read, loaded and dead-lettered, retries, and the failure rate.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface RunOutcome {
-  readonly status: Exclude<RunStatus, "running">
+export interface RunCounts {
   readonly read: number
   readonly loaded: number
   readonly deadLettered: number
   readonly retries: number
   readonly failureRate: number
+  /** The failure rate exceeded the pipeline's threshold. */
   readonly alerted: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOutcome extends RunCounts {
+  readonly status: Exclude<RunStatus, "running">
   readonly endedAt: number
   readonly errorType?: string | undefined
   readonly error?: string | undefined
@@ -36,17 +46,11 @@ export interface RunOutcome {
  * @since 0.1.0
  * @category models
  */
-export interface RunRecord {
+export interface RunRecord extends RunCounts {
   readonly runId: string
   readonly pipeline: string
   readonly partition: PartitionDate
   readonly status: RunStatus
-  readonly read: number
-  readonly loaded: number
-  readonly deadLettered: number
-  readonly retries: number
-  readonly failureRate: number
-  readonly alerted: boolean
   readonly startedAt: number
   readonly endedAt: number | undefined
   readonly errorType: string | undefined

@@ -313,6 +313,8 @@ interface Resolved<A> {
   readonly changedAt: string
   readonly deleted: string
   readonly attributeNames: ReadonlyArray<string>
+  /** The columns of the change log, in table order. */
+  readonly changeColumns: ReadonlyArray<Table.Column>
 }
 
 const resolve = <A>(spec: Spec<A>, extraDimensionColumns: ReadonlyArray<string>): Resolved<A> => {
@@ -328,14 +330,15 @@ const resolve = <A>(spec: Spec<A>, extraDimensionColumns: ReadonlyArray<string>)
   const changedAt = spec.changedAt ?? "changed_at"
   const deleted = spec.deleted ?? "is_deleted"
   const attributeNames = spec.attributes.map((column) => column.name)
-  Table.validateColumns(spec.changes, [
+  const changeColumns: ReadonlyArray<Table.Column> = [
     { name: partitionColumn, type: "date" },
     { name: arrival, type: "int" },
     spec.key,
     { name: changedAt, type: "timestamptz" },
     ...spec.attributes,
     { name: deleted, type: "bool" }
-  ])
+  ]
+  Table.validateColumns(spec.changes, changeColumns)
   Table.validateColumns(spec.dimension, [
     spec.key,
     ...spec.attributes,
@@ -349,7 +352,7 @@ const resolve = <A>(spec: Spec<A>, extraDimensionColumns: ReadonlyArray<string>)
       })
     }
   }
-  return { spec, partitionColumn, changedAt, deleted, attributeNames }
+  return { spec, partitionColumn, changedAt, deleted, attributeNames, changeColumns }
 }
 
 const requireTracked = (table: string, attributes: ReadonlyArray<string>, tracked: ReadonlyArray<string>): void => {
@@ -400,16 +403,8 @@ interface Strategy {
 }
 
 const make = <A>(resolved: Resolved<A>, strategy: Strategy): Scd<A> => {
-  const { spec, partitionColumn, changedAt, deleted } = resolved
+  const { spec, partitionColumn, changedAt, changeColumns } = resolved
   const key = spec.key.name
-  const changeColumns: ReadonlyArray<Table.Column> = [
-    { name: partitionColumn, type: "date" },
-    { name: arrival, type: "int" },
-    spec.key,
-    { name: changedAt, type: "timestamptz" },
-    ...spec.attributes,
-    { name: deleted, type: "bool" }
-  ]
   const dimensionColumns: ReadonlyArray<Table.Column> = [spec.key, ...spec.attributes, ...strategy.extraColumns]
   const dimensionNames = dimensionColumns.map((column) => column.name)
   const valueNames = dimensionNames.filter((name) => !strategy.dimensionKey.includes(name))
