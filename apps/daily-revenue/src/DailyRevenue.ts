@@ -5,14 +5,28 @@
  * `analytics.customer_metrics` recomputed for the customers of D's old and new orders — all in the
  * load's single transaction.
  *
+ * `raw.orders` is loaded under a contract ({@link contract}): fields the order schema does not declare
+ * (`channel`, `coupon`, …) are dropped and counted (`sluice_contract_values_discarded_total`), and
+ * the declared `currency` and `loyalty_points` columns are added to the table if it lacks them, with
+ * their defaults (`USD`, NULL) for the orders already there.
+ *
  * @since 0.1.0
  */
-import { HttpSource, JsonLinesSource, Partition, Pipeline, RetryPolicy, type Source } from "@sluice/core"
-import { Migrations, PartitionReplace } from "@sluice/sql"
-import { Effect, type FileSystem } from "effect"
+import {
+  Contract,
+  HttpSource,
+  JsonLinesSource,
+  Partition,
+  Pipeline,
+  RetryPolicy,
+  SchemaRegistry,
+  type Source
+} from "@sluice/core"
+import { Migrations, PartitionReplace, TableContract, TableEvolution } from "@sluice/sql"
+import { Effect, type FileSystem, Option } from "effect"
 import type { HttpClient } from "effect/http"
 import * as CustomerMetrics from "./CustomerMetrics.ts"
-import { type Order, OrderTransform } from "./Order.ts"
+import { Order, OrderTransform } from "./Order.ts"
 import * as Tables from "./Tables.ts"
 
 /**
@@ -44,35 +58,57 @@ export const source = (location: string): Source.Source<HttpClient.HttpClient | 
     : JsonLinesSource.make({ directory: location })
 
 /**
- * Loads `raw.orders` by partition replacement and rebuilds `analytics.daily_revenue` for the partition.
+ * What a load of `raw.orders` rebuilds for its partition, in its transaction: `analytics.daily_revenue`
+ * for the date, and `analytics.customer_metrics` for the customers of the date's old and new orders.
  *
  * @since 0.1.0
  * @category sinks
  */
-export const sink = PartitionReplace.make<Order>({
-  table: "raw.orders",
+export const derived: ReadonlyArray<PartitionReplace.DerivedStep> = [
+  PartitionReplace.rebuild({
+    table: "analytics.daily_revenue",
+    partitionColumn: "date",
+    columns: ["date", "category", "revenue", "order_count"],
+    select: (sql, partition) =>
+      sql`SELECT order_date, product_category, sum(amount), count(*)::int
+          FROM raw.orders WHERE order_date = ${partition}
+          GROUP BY order_date, product_category`
+  }),
+  CustomerMetrics.step
+]
+
+/**
+ * The contract of `raw.orders`: undeclared fields are dropped and counted (`discard_value`); the
+ * declared `currency` and `loyalty_points` may be added to the table (`evolve`).
+ *
+ * @since 0.1.0
+ * @category sinks
+ */
+export const contract = Contract.make("discard_value", { currency: "evolve", loyalty_points: "evolve" })
+
+/**
+ * Loads `raw.orders` by partition replacement under {@link contract} and rebuilds
+ * `analytics.daily_revenue` and `analytics.customer_metrics` for the partition.
+ *
+ * @since 0.1.0
+ * @category sinks
+ */
+export const sink = TableContract.partitionReplace<Order>({
+  table: Tables.orders.table,
   partitionColumn: "order_date",
-  columns: [
-    { name: "order_date", type: "date" },
-    { name: "order_id", type: "text" },
-    { name: "customer_id", type: "bigint" },
-    { name: "product_category", type: "text" },
-    { name: "amount", type: "numeric" },
-    { name: "currency", type: "text" }
+  columns: Tables.orders.columns,
+  toRow: (o) => [
+    o.order_date,
+    o.order_id,
+    o.customer_id,
+    o.product_category,
+    o.amount,
+    o.currency,
+    o.loyalty_points
   ],
-  toRow: (o) => [o.order_date, o.order_id, o.customer_id, o.product_category, o.amount, o.currency],
-  derived: [
-    PartitionReplace.rebuild({
-      table: "analytics.daily_revenue",
-      partitionColumn: "date",
-      columns: ["date", "category", "revenue", "order_count"],
-      select: (sql, partition) =>
-        sql`SELECT order_date, product_category, sum(amount), count(*)::int
-            FROM raw.orders WHERE order_date = ${partition}
-            GROUP BY order_date, product_category`
-    }),
-    CustomerMetrics.step
-  ]
+  contract,
+  undeclared: Contract.undeclaredFields(Order),
+  derived
 })
 
 /**
@@ -102,7 +138,34 @@ export const make = (location: string, options: { readonly retry?: RetryPolicy.R
   })
 
 /**
- * Creates the app's tables (idempotent).
+ * The schema registry's subject of the order schema.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const schemaSubject = "daily-revenue-orders"
+
+/**
+ * Registers {@link Order} under {@link schemaSubject} in the `SchemaRegistry` of the context (the
+ * CLI's `SqlSluice.layer` provides one): an identical schema keeps its version, a compatible one
+ * becomes the next version, an incompatible one fails with `SchemaIncompatible`. Without a
+ * registry in the context, nothing is registered.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const registerSchema = Effect.flatMap(
+  Effect.serviceOption(SchemaRegistry.SchemaRegistry),
+  Option.match({
+    onNone: () => Effect.void,
+    onSome: (registry) => Effect.asVoid(registry.register(schemaSubject, Order))
+  })
+)
+
+/**
+ * Creates the app's tables, and evolves `raw.orders` additively to {@link Tables.orders} (idempotent).
+ * Evolving here rather than in the first load keeps loads from holding the `ALTER TABLE` lock.
+ * Then registers the order schema ({@link registerSchema}).
  *
  * @since 0.1.0
  * @category migrations
@@ -112,5 +175,7 @@ export const setup = Migrations.run({
   table: "raw.daily_revenue_migrations",
   migrations: Tables.migrations
 }).pipe(
+  Effect.andThen(TableEvolution.evolve(Tables.orders)),
+  Effect.andThen(registerSchema),
   Effect.asVoid
 )

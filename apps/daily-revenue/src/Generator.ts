@@ -12,6 +12,11 @@
  * by kind and position) and the expected revenue per category, so tests can check conservation
  * and the loaded totals exactly.
  *
+ * **Schema evolution** (off by default): with `evolvedFrom`, the orders system changes its record on
+ * that day — before it, orders have no `currency` (it decodes as USD); from it on, every order has a
+ * `currency` and most have `loyalty_points` — and each day's manifest says what the good orders
+ * hold ({@link Evolution}). Without it the same options write the same bytes as before.
+ *
  * @since 0.1.0
  */
 import { Partition } from "@sluice/core"
@@ -69,6 +74,23 @@ export interface DayManifest extends DayFiles.DayManifest<BadKind> {
   readonly badByKind: Readonly<Record<BadKind, number>>
   /** Expected revenue of the good orders per category, exact, with 2 decimals. */
   readonly revenue: ReadonlyArray<{ readonly category: string; readonly revenue: string; readonly orders: number }>
+  /** Only with the `evolvedFrom` option: what the day's good orders hold of the evolved fields. */
+  readonly evolution?: Evolution
+}
+
+/**
+ * What the good orders of a day hold of the fields the orders system added (see `evolvedFrom`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Evolution {
+  /** The day is written with the evolved record (it is `evolvedFrom` or later). */
+  readonly evolved: boolean
+  /** Good orders per currency as decoded: an order without a currency counts as USD. */
+  readonly currencies: Readonly<Record<string, number>>
+  /** Good orders whose loyalty points are not null (absent or null decode as null), and their sum. */
+  readonly loyaltyPoints: { readonly orders: number; readonly total: number }
 }
 
 /**
@@ -95,6 +117,12 @@ export interface Options {
   readonly badShare?: number | undefined
   /** Share of blank lines among the lines, 0–1; 0.005 by default. */
   readonly blankShare?: number | undefined
+  /**
+   * The first day the orders system sends its evolved record; off by default. Before it, orders
+   * have no `currency` and no `loyalty_points`; from it on, every order has a `currency` (mostly
+   * USD, some EUR and GBP) and 80% have `loyalty_points` (0–2,500, or null).
+   */
+  readonly evolvedFrom?: PartitionDate | undefined
 }
 
 type Rng = SeededRandom.SeededRandom
@@ -139,7 +167,10 @@ interface GoodOrder {
   readonly cents: number
 }
 
-const goodOrder = (rng: Rng, date: PartitionDate, index: number): GoodOrder => {
+const currencies = ["USD", "USD", "USD", "USD", "EUR", "GBP"] as const
+
+/** `evolved`: undefined without the `evolvedFrom` option, else whether the day has the evolved record. */
+const goodOrder = (rng: Rng, date: PartitionDate, index: number, evolved: boolean | undefined): GoodOrder => {
   const category = SeededRandom.weighted(rng, categories)
   const cents = pickCents(rng)
   const fields: Record<string, unknown> = {
@@ -150,11 +181,14 @@ const goodOrder = (rng: Rng, date: PartitionDate, index: number): GoodOrder => {
     amount: rng.chance(0.15) ? formatCents(cents, true) : Number(formatCents(cents, false)),
     order_date: date
   }
-  if (!rng.chance(0.1)) fields.currency = "USD"
+  const withCurrency = !rng.chance(0.1)
+  if (evolved === true) fields.currency = rng.pick(currencies)
+  else if (evolved === undefined && withCurrency) fields.currency = "USD"
   if (rng.chance(0.2)) {
     fields.channel = rng.pick(["web", "app", "store", "phone"])
     fields.coupon = rng.chance(0.5) ? null : `SAVE${rng.int(5, 30)}`
   }
+  if (evolved === true && rng.chance(0.8)) fields.loyalty_points = rng.chance(0.25) ? null : rng.int(0, 2_500)
   return { fields, category, cents }
 }
 
@@ -264,6 +298,9 @@ export const generateDay = (
   const busy = weekday >= 5
   const mid = Math.floor((min + max) / 2)
   const records = busy ? rng.int(mid, max) : rng.int(min, max)
+  const evolved = options.evolvedFrom === undefined ? undefined : date >= options.evolvedFrom
+  const byCurrency: Record<string, number> = {}
+  const loyaltyPoints = { orders: 0, total: 0 }
 
   const lines: Array<string> = []
   const badLines: Array<{ position: number; kind: BadKind }> = []
@@ -275,7 +312,7 @@ export const generateDay = (
       lines.push(rng.pick(["", "  ", "\t"]))
       blankLines++
     }
-    const order = goodOrder(rng, date, i)
+    const order = goodOrder(rng, date, i, evolved)
     if (rng.chance(badShare)) {
       const kind = rng.pick(badKinds)
       lines.push(badLine(rng, kind, order, date))
@@ -285,6 +322,15 @@ export const generateDay = (
       lines.push(JSON.stringify(order.fields))
       const r = revenue.get(order.category) ?? { cents: 0, orders: 0 }
       revenue.set(order.category, { cents: r.cents + order.cents, orders: r.orders + 1 })
+      if (evolved !== undefined) {
+        const currency = (order.fields.currency as string | undefined) ?? "USD"
+        byCurrency[currency] = (byCurrency[currency] ?? 0) + 1
+        const points = order.fields.loyalty_points as number | null | undefined
+        if (typeof points === "number") {
+          loyaltyPoints.orders++
+          loyaltyPoints.total += points
+        }
+      }
     }
   }
   return {
@@ -303,7 +349,8 @@ export const generateDay = (
         category,
         revenue: formatCents(r.cents, true),
         orders: r.orders
-      }))
+      })),
+      ...(evolved === undefined ? {} : { evolution: { evolved, currencies: byCurrency, loyaltyPoints } })
     }
   }
 }

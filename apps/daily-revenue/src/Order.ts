@@ -19,11 +19,15 @@
  * system omits it for domestic orders — and then defaults to `"USD"` ({@link defaultCurrency});
  * present but `null`, empty or malformed is rejected.
  *
- * Unknown extra fields are tolerated (and dropped).
+ * **Loyalty points** (a later addition to the feed) are a non-negative whole number, or `null`; absent
+ * (as in every order sent before the orders system added them) they default to `null`.
+ *
+ * Unknown extra fields are kept on the decoded record ({@link OrderTransform} decodes with
+ * `Contract.open`), for the table's contract to judge: `raw.orders` drops them and counts them.
  *
  * @since 0.1.0
  */
-import { Partition, Transform } from "@sluice/core"
+import { Contract, Partition, Transform } from "@sluice/core"
 import { Effect, Schema, SchemaGetter } from "effect"
 
 /**
@@ -132,6 +136,16 @@ export const Currency = Schema.String.check(
 ).pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultCurrency)))
 
 /**
+ * Loyalty points earned by an order: a non-negative whole number or `null`, `null` when absent.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LoyaltyPoints = Schema.NullOr(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))).pipe(
+  Schema.withDecodingDefaultKey(Effect.succeed(null))
+)
+
+/**
  * An order line of the orders feed.
  *
  * @example
@@ -145,7 +159,7 @@ export const Currency = Schema.String.check(
  *   product_category: "books",
  *   amount: 19.99,
  *   order_date: "2024-03-01"
- * }) // { ..., amount: "19.99", currency: "USD" }
+ * }) // { ..., amount: "19.99", currency: "USD", loyalty_points: null }
  * ```
  *
  * @since 0.1.0
@@ -157,7 +171,8 @@ export const Order = Schema.Struct({
   product_category: Text,
   amount: Amount,
   currency: Currency,
-  order_date: Partition.PartitionDate
+  order_date: Partition.PartitionDate,
+  loyalty_points: LoyaltyPoints
 })
 
 /**
@@ -181,7 +196,8 @@ export const rules: ReadonlyArray<Transform.Rule<Order>> = [
 ]
 
 /**
- * The transform of the orders feed: JSON → {@link Order} → {@link rules}.
+ * The transform of the orders feed: JSON → {@link Order} → {@link rules}. Undeclared fields stay on
+ * the record (see `Contract.open`) for the contract of `raw.orders`.
  *
  * @example
  * ```ts
@@ -195,4 +211,4 @@ export const rules: ReadonlyArray<Transform.Rule<Order>> = [
  * @since 0.1.0
  * @category transforms
  */
-export const OrderTransform: Transform.Transform<Order> = Transform.fromSchema(Order, { rules })
+export const OrderTransform: Transform.Transform<Order> = Transform.fromSchema(Contract.open(Order), { rules })

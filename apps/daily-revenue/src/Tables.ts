@@ -2,7 +2,8 @@
  * The daily-revenue app's tables, created by its own migrations (run through effect's `Migrator`
  * with their own migrations table, `raw.daily_revenue_migrations`).
  *
- * - `raw.orders`: one row per good order, partitioned by `order_date`.
+ * - `raw.orders`: one row per good order, partitioned by `order_date`; its columns are declared by
+ *   {@link orders}, and it evolves additively (`loyalty_points` was added that way, see `DailyRevenue.setup`).
  * - `analytics.daily_revenue(date, category, revenue, order_count)`: rebuilt per date from `raw.orders`.
  * - `analytics.customer_metrics(customer_id, total_orders, lifetime_value, last_order_date)`: recomputed
  *   per touched customer from `raw.orders` ({@link CustomerMetrics}).
@@ -12,11 +13,33 @@
  *
  * @since 0.1.0
  */
-import { Merge } from "@sluice/sql"
+import { Merge, type TableEvolution } from "@sluice/sql"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import * as CustomerMetrics from "./CustomerMetrics.ts"
 import * as CustomersMerge from "./CustomersMerge.ts"
+
+/**
+ * The columns of `raw.orders`, as its loads write them. Columns added here are added to the table
+ * (with their defaults) by `TableEvolution.evolve` at set-up, or by the load itself (its contract
+ * evolves them); a drop, rename or type change needs a new table version instead.
+ *
+ * @since 0.1.0
+ * @category tables
+ */
+export const orders: TableEvolution.Spec = {
+  table: "raw.orders",
+  columns: [
+    { name: "order_date", type: "date", nullable: false },
+    { name: "order_id", type: "text", nullable: false },
+    { name: "customer_id", type: "bigint", nullable: false },
+    { name: "product_category", type: "text", nullable: false },
+    { name: "amount", type: "numeric", nullable: false },
+    { name: "currency", type: "text", nullable: false, default: "USD" },
+    { name: "loyalty_points", type: "int" }
+  ],
+  primaryKey: ["order_date", "order_id"]
+}
 
 /**
  * @since 0.1.0

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Partition } from "@sluice/core"
+import { Contract, Partition } from "@sluice/core"
 import { Result, Schema } from "effect"
 import { Amount, Order, OrderTransform } from "../src/Order.ts"
 
@@ -76,18 +76,36 @@ describe("Order", () => {
     const result = run(base)
     assert.isTrue(Result.isSuccess(result))
     if (Result.isSuccess(result)) {
-      assert.deepStrictEqual(result.success, { ...base, amount: "19.99" } as unknown as Order)
+      assert.deepStrictEqual(result.success, { ...base, amount: "19.99", loyalty_points: null } as unknown as Order)
     }
   })
 
-  it("defaults an absent currency to USD and tolerates unknown extra fields", () => {
+  it("defaults an absent currency to USD, keeps unknown extra fields for the contract", () => {
     const { currency: _, ...withoutCurrency } = base
     const result = run({ ...withoutCurrency, channel: "web", nested: { a: [1] } })
     assert.isTrue(Result.isSuccess(result))
     if (Result.isSuccess(result)) {
       assert.strictEqual(result.success.currency, "USD")
-      assert.isFalse("channel" in result.success)
+      assert.deepStrictEqual(Contract.undeclaredFields(Order)(result.success), [["channel", "web"], ["nested", {
+        a: [1]
+      }]])
     }
+  })
+
+  it("decodes loyalty points, null when absent", () => {
+    const points = (payload: object) => {
+      const result = run(payload)
+      return Result.isSuccess(result) ? result.success.loyalty_points : "rejected"
+    }
+    assert.deepStrictEqual([
+      points(base),
+      points({ ...base, loyalty_points: null }),
+      points({ ...base, loyalty_points: 120 })
+    ], [
+      null,
+      null,
+      120
+    ])
   })
 
   it("accepts unicode text: emoji, right-to-left, combining characters", () => {
@@ -123,6 +141,9 @@ describe("Order", () => {
       ["amount with 5 decimals", { amount: 19.99001 }],
       ["null currency", { currency: null }],
       ["lower-case currency", { currency: "usd" }],
+      ["negative loyalty points", { loyalty_points: -5 }],
+      ["fractional loyalty points", { loyalty_points: 1.5 }],
+      ["loyalty points as text", { loyalty_points: "many" }],
       ["impossible date", { order_date: "2024-02-30" }],
       ["badly formatted date", { order_date: "03/01/2024" }],
       ["a timestamp instead of a date", { order_date: "2024-03-01T10:00:00Z" }]

@@ -6,7 +6,7 @@
 import { Generator as CustomerGenerator } from "@sluice-app/customers"
 import { Generator, OrdersServer } from "@sluice-app/daily-revenue"
 import { Generator as EventGenerator } from "@sluice-app/events"
-import { CliError, Commands } from "@sluice/cli"
+import { CliError, Commands, SchemaCommands } from "@sluice/cli"
 import { Partition } from "@sluice/core"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -146,6 +146,7 @@ export const root = Command.make("sluice").pipe(
     pipelines.backfill,
     pipelines.status,
     pipelines.dlq,
+    SchemaCommands.make(Registry.layer),
     generateOrders,
     generateCustomers,
     generateEvents,

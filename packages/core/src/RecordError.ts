@@ -66,10 +66,35 @@ export class MissingKey extends Schema.TaggedError<MissingKey>("@sluice/core/Rec
 ) {}
 
 /**
+ * A record that does not fit its table's contract (see `Contract`): a field the table has no column
+ * for (`change: "new_column"`), or a value its column's type cannot hold (`change: "type_change"`).
+ * Under `discard_row` the record is dead-lettered with this reason; under `freeze` it fails the run.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class ContractViolation
+  extends Schema.TaggedError<ContractViolation>("@sluice/core/RecordError/ContractViolation")("ContractViolation", {
+    contract: Schema.Literals(["evolve", "freeze", "discard_row", "discard_value"]),
+    table: Schema.String,
+    field: Schema.String,
+    change: Schema.Literals(["new_column", "type_change"]),
+    message: Schema.String
+  })
+{}
+
+/**
  * @since 0.1.0
  * @category models
  */
-export const RecordErrorReason = Schema.Union([InvalidJson, SchemaMismatch, RuleViolation, DuplicateKey, MissingKey])
+export const RecordErrorReason = Schema.Union([
+  InvalidJson,
+  SchemaMismatch,
+  RuleViolation,
+  DuplicateKey,
+  MissingKey,
+  ContractViolation
+])
 
 /**
  * @since 0.1.0

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 export * as Backfill from "./Backfill.ts"
+export * as Contract from "./Contract.ts"
 export * as DeadLetter from "./DeadLetter.ts"
 export * as HttpSource from "./HttpSource.ts"
 export * as JsonLinesSource from "./JsonLinesSource.ts"
@@ -14,6 +15,8 @@ export * as PipelineMetrics from "./PipelineMetrics.ts"
 export * as RecordError from "./RecordError.ts"
 export * as RetryPolicy from "./RetryPolicy.ts"
 export * as RunLedger from "./RunLedger.ts"
+export * as SchemaCompatibility from "./SchemaCompatibility.ts"
+export * as SchemaRegistry from "./SchemaRegistry.ts"
 export * as Sink from "./Sink.ts"
 export * as SinkError from "./SinkError.ts"
 export * as Source from "./Source.ts"

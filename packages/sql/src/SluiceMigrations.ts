@@ -3,6 +3,7 @@
  *
  * - `sluice.runs`: the run ledger (`SqlRunLedger`).
  * - `sluice.dead_letters`: the dead-letter store (`SqlDeadLetterStore`).
+ * - `sluice.schemas`, `sluice.schema_subjects`: the schema registry (`SqlSchemaRegistry`).
  *
  * @since 0.1.0
  */
@@ -55,6 +56,29 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
         attempts integer NOT NULL DEFAULT 1
       )`
     yield* sql`CREATE INDEX dead_letters_pipeline_partition_idx ON sluice.dead_letters (pipeline, partition)`
+  }),
+  "0002_create_schemas": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const modes = sql.literal(
+      "('BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE')"
+    )
+    yield* sql`
+      CREATE TABLE sluice.schema_subjects (
+        subject text PRIMARY KEY,
+        mode text CHECK (mode IN ${modes}),
+        updated_at timestamptz NOT NULL
+      )`
+    yield* sql`
+      CREATE TABLE sluice.schemas (
+        subject text NOT NULL REFERENCES sluice.schema_subjects (subject),
+        version integer NOT NULL CHECK (version > 0),
+        representation jsonb NOT NULL,
+        fingerprint text NOT NULL,
+        mode text NOT NULL CHECK (mode IN ${modes}),
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (subject, version)
+      )`
+    yield* sql`CREATE INDEX schemas_subject_fingerprint_idx ON sluice.schemas (subject, fingerprint)`
   })
 }
 

@@ -1,16 +1,17 @@
 /**
  * Everything Sluice needs from a database, in one layer: its migrations, the run ledger, the
- * dead-letter store, the transactor and the partition lock.
+ * dead-letter store, the transactor, the partition lock and the schema registry.
  *
  * @since 0.1.0
  */
-import type { DeadLetter, PartitionLock, RunLedger, Transactor } from "@sluice/core"
+import type { DeadLetter, PartitionLock, RunLedger, SchemaRegistry, Transactor } from "@sluice/core"
 import { Layer } from "effect"
 import type { Migrator, SqlClient, SqlError } from "effect/sql"
 import * as SluiceMigrations from "./SluiceMigrations.ts"
 import * as SqlDeadLetterStore from "./SqlDeadLetterStore.ts"
 import * as SqlPartitionLock from "./SqlPartitionLock.ts"
 import * as SqlRunLedger from "./SqlRunLedger.ts"
+import * as SqlSchemaRegistry from "./SqlSchemaRegistry.ts"
 import * as SqlTransactor from "./SqlTransactor.ts"
 
 /**
@@ -24,10 +25,11 @@ export type Services =
   | DeadLetter.DeadLetterStore
   | Transactor.Transactor
   | PartitionLock.PartitionLock
+  | SchemaRegistry.SchemaRegistry
 
 /**
- * Runs Sluice's migrations, then provides the SQL run ledger, dead-letter store, transactor and
- * partition lock on the given `SqlClient`.
+ * Runs Sluice's migrations, then provides the SQL run ledger, dead-letter store, transactor,
+ * partition lock and schema registry on the given `SqlClient`.
  *
  * @example
  * ```ts
@@ -41,6 +43,12 @@ export type Services =
  * @category layers
  */
 export const layer: Layer.Layer<Services, Migrator.MigrationError | SqlError.SqlError, SqlClient.SqlClient> = Layer
-  .mergeAll(SqlRunLedger.layer, SqlDeadLetterStore.layer, SqlTransactor.layer, SqlPartitionLock.layer).pipe(
+  .mergeAll(
+    SqlRunLedger.layer,
+    SqlDeadLetterStore.layer,
+    SqlTransactor.layer,
+    SqlPartitionLock.layer,
+    SqlSchemaRegistry.layer
+  ).pipe(
     Layer.provide(SluiceMigrations.layer)
   )

@@ -1,0 +1,237 @@
+/**
+ * Versioned tables: the way to make a change that is not additive (drop, rename or retype a
+ * column). Version N of table `t` is the table `t_vN`; `t` itself is a view over the current
+ * version. {@link deploy} of a new version creates `t_vN`, backfills it from the current version
+ * and switches the view to it — all in one transaction, so readers of `t` see the old version or
+ * the new one, never a missing `t` nor a half-filled one.
+ *
+ * **Details**
+ *
+ * - A plain table `t` is version 1: the first deploy of a later version renames it `t_v1` and
+ *   creates the view `t` in the same transaction.
+ * - The backfill is generated from the spec: each column of the new version is filled from the
+ *   column of the previous version named by its `renamedFrom`, else from the column of the same
+ *   name, cast to its type (`old::new_type`); a column without a source gets its declared default.
+ *   A value that does not cast (e.g. `'abc'::int`) fails the deploy, and nothing changes.
+ * - Deploying the current version again only evolves it additively (`TableEvolution.plan`);
+ *   deploying an older one is refused.
+ * - Concurrent deploys of one table serialize on a transaction-level advisory lock.
+ *
+ * **Readers during the switch**
+ *
+ * The switch takes an `ACCESS EXCLUSIVE` lock on `t` (the rename, or the `DROP VIEW`): it waits
+ * for queries already reading `t`, and queries arriving meanwhile wait for the commit — then
+ * PostgreSQL resolves the name `t` again and they read the new version. On PGlite (one session)
+ * the switch's transaction holds the only connection: other queries run before or after it.
+ *
+ * **Gotchas**
+ *
+ * - `TableContract` sinks write the current version's table itself. A view over one table is
+ *   updatable, so `INSERT` and `DELETE` through `t` reach the current version too, but `COPY`
+ *   cannot target a view: point other bulk loads at {@link current}'s relation.
+ * - Old versions are kept (for audit, or to go back by hand); drop them when no longer needed.
+ * - Views reading `t` would silently keep reading the old version: a deploy is refused while any exist.
+ * - Secondary indexes are created from `indexes`; those of the old version are not copied.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import * as Catalog from "./internal/catalog.ts"
+import * as Table from "./Table.ts"
+import * as TableEvolution from "./TableEvolution.ts"
+
+/**
+ * A version of a table.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Version extends TableEvolution.Spec {
+  /** 1, 2, …; the table of version N is `<table>_v<N>`. */
+  readonly version: number
+  /** Secondary indexes of the version's table, each a list of columns. */
+  readonly indexes?: ReadonlyArray<ReadonlyArray<string>> | undefined
+}
+
+/**
+ * What a deploy did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Deployed {
+  readonly table: string
+  /** The version before the deploy (`undefined`: the table did not exist). */
+  readonly from: number | undefined
+  readonly to: number
+  /** The version's table, `<table>_v<to>`, or `<table>` itself for a plain table kept at version 1. */
+  readonly relation: string
+  /** Rows copied from the previous version (0 when the version did not change). */
+  readonly backfilled: number
+  /** Columns added to the current version by an additive redeploy. */
+  readonly added: ReadonlyArray<string>
+}
+
+const validateVersion = (spec: Version): void => {
+  TableEvolution.validate(spec)
+  if (!Number.isInteger(spec.version) || spec.version < 1) {
+    throw new Table.InvalidTableSpec({
+      table: spec.table,
+      reason: `version must be a positive integer, got ${spec.version}`
+    })
+  }
+  Table.validateTable(Catalog.versionName(spec.table, spec.version))
+  for (const index of spec.indexes ?? []) {
+    for (const column of index) Table.requireColumn(spec.table, spec.columns, column, "index column")
+  }
+}
+
+const refused = (table: string, column: string, change: TableEvolution.RefusedChange, detail: string) =>
+  new TableEvolution.TableChangeRefused({ table, changes: [{ column, change, detail }] })
+
+/**
+ * The current version of a table and the table holding its rows; `undefined` when it does not exist.
+ *
+ * @since 0.1.0
+ * @category catalog
+ */
+export const current = Effect.fnUntraced(function*(
+  table: string
+): Effect.fn.Return<
+  { readonly version: number; readonly relation: string } | undefined,
+  TableEvolution.TableChangeRefused | SqlError.SqlError,
+  SqlClient.SqlClient
+> {
+  const relation = yield* TableEvolution.describe(table)
+  return relation === undefined ? undefined : { version: relation.version, relation: relation.base }
+})
+
+/**
+ * Deploys a version of a table, in one transaction (see the module documentation): creates and
+ * backfills `<table>_v<N>` and switches the view `<table>` to it when N is newer than the current
+ * version; evolves the current version additively when N is the current one; refuses an older N.
+ *
+ * @example
+ * ```ts
+ * import { VersionedTable } from "@sluice/sql"
+ *
+ * // version 2 of shop.orders: amount becomes exact cents, note is dropped, ts is renamed ordered_at
+ * const program = VersionedTable.deploy({
+ *   table: "shop.orders",
+ *   version: 2,
+ *   columns: [
+ *     { name: "order_id", type: "text", nullable: false },
+ *     { name: "amount", type: "bigint" },
+ *     { name: "ordered_at", type: "timestamptz", renamedFrom: "ts" },
+ *     { name: "currency", type: "text", default: "USD" }
+ *   ],
+ *   primaryKey: ["order_id"]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category deploying
+ */
+export const deploy = Effect.fn("VersionedTable.deploy")(function*(
+  spec: Version
+): Effect.fn.Return<Deployed, TableEvolution.TableChangeRefused | SqlError.SqlError, SqlClient.SqlClient> {
+  validateVersion(spec)
+  const sql = yield* SqlClient.SqlClient
+  const { table, version } = spec
+  const target = Catalog.versionName(table, version)
+  return yield* sql.withTransaction(Effect.gen(function*() {
+    yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${`sluice.version ${table}`}, 0))`
+    const relation = yield* TableEvolution.describe(table)
+
+    const createTarget = Effect.gen(function*() {
+      yield* TableEvolution.create({ ...spec, table: target })
+      for (const index of spec.indexes ?? []) {
+        yield* sql`CREATE INDEX ON ${sql(target)} (${Table.columnList(sql, index)})`
+      }
+    })
+    const createView = sql`CREATE VIEW ${sql(table)} AS SELECT ${
+      Table.columnList(sql, spec.columns.map((column) => column.name))
+    } FROM ${sql(target)}`
+
+    if (relation === undefined) {
+      yield* createTarget
+      yield* createView
+      return { table, from: undefined, to: version, relation: target, backfilled: 0, added: [] }
+    }
+    if (relation.version > version) {
+      return yield* refused(
+        table,
+        "*",
+        "older_version",
+        `version ${version} is older than the current ${relation.version}`
+      )
+    }
+    if (relation.version === version) {
+      const { additions, refused: changes } = TableEvolution.plan(spec, relation.columns)
+      if (changes.length > 0) return yield* new TableEvolution.TableChangeRefused({ table, changes })
+      yield* TableEvolution.addColumns(relation, additions, { evolved: false })
+      return {
+        table,
+        from: version,
+        to: version,
+        relation: relation.base,
+        backfilled: 0,
+        added: additions.map((column) => column.name)
+      }
+    }
+
+    const readers = yield* Catalog.dependents(sql, table)
+    if (readers.length > 0) {
+      return yield* refused(
+        table,
+        "*",
+        "dependent_views",
+        `views ${readers.join(", ")} read it and would keep the old version`
+      )
+    }
+    const old = new Set(relation.columns.map((column) => column.name))
+    const sourceOf = (column: TableEvolution.ColumnSpec) =>
+      column.renamedFrom !== undefined && old.has(column.renamedFrom)
+        ? column.renamedFrom
+        : old.has(column.name)
+        ? column.name
+        : undefined
+    const unfilled = spec.columns.filter((column) =>
+      sourceOf(column) === undefined && column.nullable === false &&
+      (column.default === undefined || column.default === null)
+    )
+    if (unfilled.length > 0) {
+      return yield* new TableEvolution.TableChangeRefused({
+        table,
+        changes: unfilled.map((column) => ({
+          column: column.name,
+          change: "not_null" as const,
+          detail: "a NOT NULL column with no source column needs a default"
+        }))
+      })
+    }
+    let source = relation.base
+    if (relation.kind === "table") {
+      source = Catalog.versionName(table, 1)
+      Table.validateTable(source)
+      yield* sql`ALTER TABLE ${sql(table)} RENAME TO ${sql(Catalog.nameOf(source))}`
+    }
+    yield* createTarget
+
+    const copied = spec.columns.flatMap((column) => {
+      const from = sourceOf(column)
+      return from === undefined ? [] : [{ column, from }]
+    })
+    if (copied.length > 0) {
+      yield* sql`INSERT INTO ${sql(target)} (${Table.columnList(sql, copied.map((c) => c.column.name))})
+        SELECT ${
+        sql.csv(copied.map((c) => sql`${sql(c.from)}::${sql.literal(Table.sqlTypeOf(c.column.type))}`))
+      } FROM ${sql(source)}`
+    }
+    const [count] = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(target)}`
+    if (relation.kind === "view") yield* sql`DROP VIEW ${sql(table)}`
+    yield* createView
+    return { table, from: relation.version, to: version, relation: target, backfilled: count?.n ?? 0, added: [] }
+  }))
+})

@@ -1,0 +1,276 @@
+/**
+ * Versioned tables, on every backend: a change that is not additive is deployed as `<table>_vN`,
+ * created, backfilled (renames, casts, defaults) and switched to by the view `<table>` in one
+ * transaction; a failing deploy changes nothing; sinks keep writing the view; readers of the view
+ * during the switch never fail and always see one complete version.
+ */
+import { assert, layer } from "@effect/vitest"
+import { Contract, Pipeline, RetryPolicy, Source, Transform } from "@sluice/core"
+import { TableContract, TableEvolution, VersionedTable } from "@sluice/sql"
+import { Effect, Exit, Fiber, Schema, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import { backends, day, suiteOptions, unique, withSluice } from "./fixtures.ts"
+
+const v1: ReadonlyArray<TableEvolution.ColumnSpec> = [
+  { name: "day", type: "date", nullable: false },
+  { name: "id", type: "int", nullable: false },
+  { name: "amount", type: "numeric", nullable: false },
+  { name: "ts", type: "text" },
+  { name: "note", type: "text" }
+]
+
+/** id widened to bigint, ts renamed ordered_at and cast to timestamptz, note dropped, currency new. */
+const v2: ReadonlyArray<TableEvolution.ColumnSpec> = [
+  { name: "day", type: "date", nullable: false },
+  { name: "id", type: "bigint", nullable: false },
+  { name: "amount", type: "numeric", nullable: false },
+  { name: "ordered_at", type: "timestamptz", renamedFrom: "ts" },
+  { name: "currency", type: "text", default: "USD", nullable: false }
+]
+
+const rows = (table: string, order = "id") =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql<{ readonly row: string }>`SELECT to_jsonb(t)::text AS row FROM ${sql(table)} t ORDER BY ${sql(order)}`.pipe(
+        Effect.map((rs) => rs.map((r) => JSON.parse(r.row) as Record<string, unknown>))
+      )
+  )
+
+const kindOf = (table: string) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql<{ readonly kind: string | null }>`SELECT (SELECT relkind::text FROM pg_class WHERE oid = to_regclass(${
+        table.split(".").map((p) => `"${p}"`).join(".")
+      })) AS kind`.pipe(Effect.map((rs) => rs[0]?.kind ?? null))
+  )
+
+/** A plain table (version 1) with `n` rows of day 0. */
+const setup = Effect.fnUntraced(function*(n: number) {
+  const sql = yield* SqlClient.SqlClient
+  const table = `versioned.${unique("orders")}`
+  yield* TableEvolution.evolve({ table, columns: v1, primaryKey: ["day", "id"] })
+  yield* sql`INSERT INTO ${sql(table)} (day, id, amount, ts, note)
+    SELECT ${day(0)}::date, i, i + 0.25, '2024-03-01T10:00:00Z', 'n' || i FROM generate_series(1, ${n}) AS i`
+  return table
+})
+
+const refusalOf = <A>(exit: Exit.Exit<A, unknown>) => {
+  const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+  const error = failure?._tag === "Fail" ? failure.error : undefined
+  assert.instanceOf(error, TableEvolution.TableChangeRefused, String(exit))
+  return (error as TableEvolution.TableChangeRefused).changes.map((c) => c.change)
+}
+
+const Order = Schema.Struct({ day: Schema.String, id: Schema.Int, amount: Schema.Finite })
+
+for (const backend of backends) {
+  layer(withSluice(backend), suiteOptions)(`VersionedTable [${backend.name}]`, (it) => {
+    it.effect("a new version is created, backfilled with renames, casts and defaults, and the view switched to it", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const table = yield* setup(3)
+        const deployed = yield* VersionedTable.deploy({ table, version: 2, columns: v2, primaryKey: ["day", "id"] })
+        assert.deepStrictEqual(deployed, {
+          table,
+          from: 1,
+          to: 2,
+          relation: `${table}_v2`,
+          backfilled: 3,
+          added: []
+        })
+        assert.deepStrictEqual(
+          [yield* kindOf(table), yield* kindOf(`${table}_v1`), yield* kindOf(`${table}_v2`)],
+          ["v", "r", "r"]
+        )
+        const seen = yield* rows(table)
+        assert.deepStrictEqual(
+          seen.map((r) => Object.keys(r).toSorted()),
+          seen.map(() => ["amount", "currency", "day", "id", "ordered_at"])
+        )
+        assert.deepStrictEqual(
+          seen.map((r) => [r.id, r.amount, r.currency, new Date(r.ordered_at as string).toISOString()]),
+          [
+            [1, 1.25, "USD", "2024-03-01T10:00:00.000Z"],
+            [2, 2.25, "USD", "2024-03-01T10:00:00.000Z"],
+            [3, 3.25, "USD", "2024-03-01T10:00:00.000Z"]
+          ]
+        )
+        // the old version is kept as it was
+        assert.deepStrictEqual((yield* rows(`${table}_v1`)).map((r) => r.note), ["n1", "n2", "n3"])
+        assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 2, relation: `${table}_v2` })
+
+        // deploying the current version again changes nothing; adding a column to it is additive
+        assert.strictEqual((yield* VersionedTable.deploy({ table, version: 2, columns: v2 })).backfilled, 0)
+        const extended = [...v2, { name: "points", type: "int", default: 0 } as const]
+        assert.deepStrictEqual((yield* VersionedTable.deploy({ table, version: 2, columns: extended })).added, [
+          "points"
+        ])
+        assert.deepStrictEqual((yield* rows(table)).map((r) => r.points), [0, 0, 0])
+        // an older version is refused; a non-additive change of the current version too
+        assert.deepStrictEqual(
+          refusalOf(yield* Effect.exit(VersionedTable.deploy({ table, version: 1, columns: v1 }))),
+          [
+            "older_version"
+          ]
+        )
+        assert.deepStrictEqual(
+          refusalOf(yield* Effect.exit(VersionedTable.deploy({ table, version: 2, columns: v2 }))),
+          [
+            "drop"
+          ]
+        )
+
+        // sinks keep writing the view: partition replacement, and a contract that evolves the current version
+        const sink = TableContract.partitionReplace<typeof Order.Type>({
+          table,
+          partitionColumn: "day",
+          columns: extended,
+          toRow: (o) => [o.day, o.id, o.amount, undefined, undefined, undefined],
+          contract: Contract.make("evolve"),
+          undeclared: Contract.undeclaredFields(Order)
+        })
+        const lines = [1, 2].map((id) => JSON.stringify({ day: day(1), id, amount: id, channel: `c${id}` }))
+        const report = yield* Pipeline.run(
+          Pipeline.make({
+            name: unique("versioned"),
+            source: Source.make(
+              "memory",
+              () => Stream.fromIterable(lines.map((payload, i) => ({ payload, position: i + 1 })))
+            ),
+            transform: Transform.fromSchema(Contract.open(Order)),
+            sink,
+            retry: RetryPolicy.make({ maxRetries: 0 })
+          }),
+          day(1)
+        )
+        assert.strictEqual(report.loaded, 2)
+        assert.deepStrictEqual(
+          (yield* rows(table, "day")).filter((r) => r.day === day(1)).map((
+            r
+          ) => [r.id, r.currency, r.points, r.channel]),
+          [[1, "USD", 0, "c1"], [2, "USD", 0, "c2"]]
+        )
+        assert.strictEqual(
+          (yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(`${table}_v2`)}`)[0]?.n,
+          5
+        )
+
+        // version 3 from the view: drops the evolved column and currency
+        const v3 = v2.filter((c) => c.name !== "currency").map((c) =>
+          c.name === "ordered_at" ? { ...c, renamedFrom: undefined } : c
+        )
+        assert.deepStrictEqual((yield* VersionedTable.deploy({ table, version: 3, columns: v3 })).backfilled, 5)
+        assert.deepStrictEqual(Object.keys((yield* rows(table))[0]!).toSorted(), ["amount", "day", "id", "ordered_at"])
+        assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 3, relation: `${table}_v3` })
+      }))
+
+    it.effect("a deploy that fails (a value that does not cast, a view reading the table) changes nothing", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const table = yield* setup(2)
+        yield* VersionedTable.deploy({ table, version: 2, columns: v2 })
+        const before = yield* rows(table)
+        // currency 'USD' is no integer: the backfill fails, the transaction rolls back
+        const exit = yield* Effect.exit(VersionedTable.deploy({
+          table,
+          version: 3,
+          columns: [...v2, { name: "note_number", type: "int", renamedFrom: "currency" }]
+        }))
+        assert.isTrue(Exit.isFailure(exit))
+        assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 2, relation: `${table}_v2` })
+        assert.strictEqual(yield* kindOf(`${table}_v3`), null)
+        assert.deepStrictEqual(yield* rows(table), before)
+
+        const report = `${table}_report`
+        yield* sql`CREATE VIEW ${sql(report)} AS SELECT count(*) AS n FROM ${sql(table)}`
+        assert.deepStrictEqual(
+          refusalOf(yield* Effect.exit(VersionedTable.deploy({ table, version: 3, columns: v2 }))),
+          ["dependent_views"]
+        )
+        assert.strictEqual(yield* kindOf(`${table}_v3`), null)
+      }))
+
+    it.effect(
+      "readers of the view during the switch never fail and always see one complete version",
+      () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const n = 20_000
+          const table = yield* setup(n)
+          const expectedSum = String((n * (n + 1)) / 2)
+          const shapes = {
+            v1: ["amount", "day", "id", "note", "ts"].join(","),
+            v2: ["amount", "currency", "day", "id", "ordered_at"].join(","),
+            v3: ["amount", "day", "id", "ordered_at"].join(",")
+          }
+          type Phase = "v1" | "to_v2" | "v2" | "to_v3" | "v3"
+          let phase: Phase = "v1"
+          const control = { done: false }
+          const reads: Array<{ readonly started: Phase; readonly shape: string; readonly ms: number }> = []
+          const failures: Array<string> = []
+          const read = sql<{ readonly n: number; readonly s: string; readonly sample: string }>`
+            SELECT count(*)::int AS n, sum(id)::text AS s, max(to_jsonb(r)::text) FILTER (WHERE r.id = 1) AS sample
+            FROM ${sql(table)} r`
+          const reader = Effect.gen(function*() {
+            while (!control.done) {
+              const started = phase
+              const t0 = performance.now()
+              const exit = yield* Effect.exit(read)
+              if (Exit.isFailure(exit)) {
+                failures.push(String(exit.cause))
+                continue
+              }
+              const [row] = exit.value
+              if (row?.n !== n || row.s !== expectedSum) failures.push(`incomplete: ${JSON.stringify(row)}`)
+              const shape = Object.keys(JSON.parse(row?.sample ?? "{}")).toSorted().join(",")
+              reads.push({ started, shape, ms: performance.now() - t0 })
+            }
+          })
+          const readers = yield* Effect.forEach([1, 2, 3, 4], () => Effect.forkChild(reader))
+          const switchTo = (to: "to_v2" | "to_v3", after: "v2" | "v3", version: number, columns: typeof v2) =>
+            Effect.gen(function*() {
+              yield* Effect.sleep("100 millis")
+              phase = to
+              // the switch's transaction stays open a while after its DDL, so readers queue on it
+              yield* sql.withTransaction(
+                Effect.andThen(VersionedTable.deploy({ table, version, columns }), sql`SELECT pg_sleep(0.3)`)
+              )
+              phase = after
+              yield* Effect.sleep("100 millis")
+            })
+          yield* switchTo("to_v2", "v2", 2, v2)
+          yield* switchTo("to_v3", "v3", 3, v2.filter((c) => c.name !== "currency"))
+          control.done = true
+          yield* Fiber.joinAll(readers)
+
+          assert.deepStrictEqual(failures, [])
+          const allowed: Record<Phase, ReadonlyArray<string>> = {
+            v1: [shapes.v1, shapes.v2],
+            to_v2: [shapes.v1, shapes.v2],
+            v2: [shapes.v2, shapes.v3],
+            to_v3: [shapes.v2, shapes.v3],
+            v3: [shapes.v3]
+          }
+          for (const r of reads) assert.include(allowed[r.started], r.shape, `a read started in ${r.started}`)
+          // reads started after a switch committed see the new version
+          assert.isTrue(reads.filter((r) => r.started === "v2").every((r) => r.shape === shapes.v2))
+          const during = reads.filter((r) => r.started === "to_v2" || r.started === "to_v3")
+          assert.isAbove(during.length, 0, "some reads ran while a switch was in progress")
+          for (const shape of [shapes.v1, shapes.v2, shapes.v3]) {
+            assert.isTrue(reads.some((r) => r.shape === shape), `some read saw ${shape}`)
+          }
+          if (process.env["SLUICE_TEST_VERBOSE"]) {
+            const max = (rs: ReadonlyArray<{ readonly ms: number }>) => Math.max(0, ...rs.map((r) => r.ms)).toFixed(0)
+            console.info(
+              `[${backend.name}] ${reads.length} reads, ${during.length} started during a switch (max ${
+                max(during)
+              } ms), others max ${max(reads.filter((r) => !during.includes(r)))} ms, 0 failures`
+            )
+          }
+        }),
+      { timeout: 60_000 }
+    )
+  })
+}
