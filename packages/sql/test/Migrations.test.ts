@@ -26,7 +26,7 @@ for (const backend of backends) {
         const sql = yield* SqlClient.SqlClient
         const all = Object.keys(SluiceMigrations.migrations).map((key) => {
           const [id, ...name] = key.split("_")
-          return [Number(id), name.join("_")] as const
+          return [Number(id), name.join("_")]
         })
         assert.deepStrictEqual(all.slice(0, 1), [[1, "create_runs_and_dead_letters"]])
         assert.deepStrictEqual(yield* SluiceMigrations.run, all)
