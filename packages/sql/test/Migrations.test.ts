@@ -24,7 +24,7 @@ for (const backend of backends) {
     it.effect("SluiceMigrations applies once: running it again applies nothing", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        const all = Object.keys(SluiceMigrations.migrations).map((key) => {
+        const all = Object.keys(SluiceMigrations.migrations).map((key): [number, string] => {
           const [id, ...name] = key.split("_")
           return [Number(id), name.join("_")]
         })
@@ -34,7 +34,7 @@ for (const backend of backends) {
         assert.deepStrictEqual(yield* SluiceMigrations.run, [])
         const history = yield* sql<{ readonly migration_id: number; readonly name: string }>`
           SELECT migration_id, name FROM sluice.migrations ORDER BY migration_id`
-        assert.deepStrictEqual(history.map((r) => [r.migration_id, r.name]), all)
+        assert.deepStrictEqual(history.map((r): [number, string] => [r.migration_id, r.name]), all)
       }))
 
     it.effect("creates sluice.dead_letters and sluice.runs with the columns the stores use", () =>
