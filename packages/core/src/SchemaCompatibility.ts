@@ -26,6 +26,10 @@
  * - a field the reader requires must be required by the writer (absent: `REQUIRED_FIELD_ADDED`
  *   under BACKWARD, `REQUIRED_FIELD_REMOVED` under FORWARD; optional in the writer:
  *   `FIELD_MADE_REQUIRED` / `FIELD_MADE_OPTIONAL`);
+ * - BACKWARD also refuses removing a required field (`REQUIRED_FIELD_REMOVED`): stricter than a
+ *   registry whose readers only decode, because a pipeline's new version also feeds the table and
+ *   the readers downstream that rely on the field. So a rename of a required field, or its removal,
+ *   is refused under every mode but NONE; removing an optional or defaulted field stays compatible;
  * - a field the reader does not declare is ignored (effect's decoder drops unknown fields), so
  *   adding or removing an optional or defaulted field is always fine;
  * - the writer's type must be a subtype of the reader's, recursively through structs, arrays,
@@ -759,38 +763,55 @@ export const compare = (
   const sides: Engine.Sides = { w: writer.document.references, r: reader.document.references }
   const issues = Engine.subsumes(writer.document.representation, reader.document.representation, sides)
   const describe = (rep: Rep, refs: SchemaRepresentation.References) => Engine.describe(rep, refs, 1)
-  return issues.map((issue) => {
-    const base = { direction, path: issue.path, ...(version === undefined ? {} : { version }) }
-    switch (issue._tag) {
-      case "Missing":
-        return new Violation({
-          ...base,
-          rule: direction === "BACKWARD" ? "REQUIRED_FIELD_ADDED" : "REQUIRED_FIELD_REMOVED"
-        })
-      case "Optional":
-        return new Violation({
-          ...base,
-          rule: direction === "BACKWARD" ? "FIELD_MADE_REQUIRED" : "FIELD_MADE_OPTIONAL"
-        })
-      case "Type": {
-        // the reverse question tells narrowing and widening from a change of type
-        const reverse = Engine.subsumes(issue.reader, issue.writer, { w: sides.r, r: sides.w }, issue.path)
-        const rule: Rule = reverse.length > 0
-          ? "TYPE_CHANGED"
-          : direction === "BACKWARD"
-          ? "TYPE_NARROWED"
-          : "TYPE_WIDENED"
-        const writerText = describe(issue.writer, sides.w)
-        const readerText = describe(issue.reader, sides.r)
-        return new Violation({
-          ...base,
-          rule,
-          previous: direction === "BACKWARD" ? writerText : readerText,
-          candidate: direction === "BACKWARD" ? readerText : writerText
-        })
+  // Sluice's BACKWARD also keeps every required field: the pipeline's table and its readers rely on it
+  const removed = direction === "BACKWARD"
+    ? Engine.subsumes(candidate.document.representation, previous.document.representation, {
+      w: candidate.document.references,
+      r: previous.document.references
+    }).filter((issue) => issue._tag === "Missing").map((issue) =>
+      new Violation({
+        direction,
+        path: issue.path,
+        ...(version === undefined ? {} : { version }),
+        rule: "REQUIRED_FIELD_REMOVED"
+      })
+    )
+    : []
+  return [
+    ...issues.map((issue) => {
+      const base = { direction, path: issue.path, ...(version === undefined ? {} : { version }) }
+      switch (issue._tag) {
+        case "Missing":
+          return new Violation({
+            ...base,
+            rule: direction === "BACKWARD" ? "REQUIRED_FIELD_ADDED" : "REQUIRED_FIELD_REMOVED"
+          })
+        case "Optional":
+          return new Violation({
+            ...base,
+            rule: direction === "BACKWARD" ? "FIELD_MADE_REQUIRED" : "FIELD_MADE_OPTIONAL"
+          })
+        case "Type": {
+          // the reverse question tells narrowing and widening from a change of type
+          const reverse = Engine.subsumes(issue.reader, issue.writer, { w: sides.r, r: sides.w }, issue.path)
+          const rule: Rule = reverse.length > 0
+            ? "TYPE_CHANGED"
+            : direction === "BACKWARD"
+            ? "TYPE_NARROWED"
+            : "TYPE_WIDENED"
+          const writerText = describe(issue.writer, sides.w)
+          const readerText = describe(issue.reader, sides.r)
+          return new Violation({
+            ...base,
+            rule,
+            previous: direction === "BACKWARD" ? writerText : readerText,
+            candidate: direction === "BACKWARD" ? readerText : writerText
+          })
+        }
       }
-    }
-  })
+    }),
+    ...removed
+  ]
 }
 
 /**

@@ -81,14 +81,14 @@ const cases: ReadonlyArray<Case> = [
     change: "remove a required field",
     old: S({ ...base, vat: Schema.Finite }),
     new: S(base),
-    backward: [],
+    backward: ["REQUIRED_FIELD_REMOVED"],
     forward: ["REQUIRED_FIELD_REMOVED"]
   },
   {
     change: "rename a required field (remove + add)",
     old: S({ ...base, customer: Schema.Int }),
     new: S({ ...base, customer_id: Schema.Int }),
-    backward: ["REQUIRED_FIELD_ADDED"],
+    backward: ["REQUIRED_FIELD_ADDED", "REQUIRED_FIELD_REMOVED"],
     forward: ["REQUIRED_FIELD_REMOVED"]
   },
   {
@@ -214,7 +214,7 @@ const cases: ReadonlyArray<Case> = [
     change: "nested: remove a required field of a nested struct",
     old: S({ ...base, address: S({ city: Schema.String, zip: Schema.String }) }),
     new: S({ ...base, address: S({ city: Schema.String }) }),
-    backward: [],
+    backward: ["REQUIRED_FIELD_REMOVED"],
     forward: ["REQUIRED_FIELD_REMOVED"]
   },
   {
@@ -376,6 +376,7 @@ describe("SchemaCompatibility: violations", () => {
       assert.deepStrictEqual(error.violations.map((v) => `${v.direction} ${v.rule} ${v.field}`), [
         "BACKWARD TYPE_CHANGED id",
         "BACKWARD REQUIRED_FIELD_ADDED total",
+        "BACKWARD REQUIRED_FIELD_REMOVED vat",
         "FORWARD TYPE_CHANGED id",
         "FORWARD REQUIRED_FIELD_REMOVED vat"
       ])
@@ -646,19 +647,22 @@ describe("SchemaCompatibility: properties", () => {
   )
 
   it.effect.prop(
-    "removing a required field is refused by FORWARD with REQUIRED_FIELD_REMOVED, and allowed by BACKWARD",
+    "removing a required field is refused by BACKWARD and FORWARD with REQUIRED_FIELD_REMOVED",
     [WithRequired],
     ([[fields, index]]) =>
       Effect.gen(function*() {
         const old = structOf(fields)
         const next = S(Object.fromEntries(Object.entries(old.fields).filter(([name]) => name !== `f${index}`)))
-        assert.deepStrictEqual(violationsOf(old, next, "BACKWARD"), [])
-        for (const mode of ["FORWARD", "FULL", "FORWARD_TRANSITIVE"] as const) {
+        for (const mode of ["BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE"] as const) {
           const found = violationsOf(old, next, mode)
           assert.deepStrictEqual(found.map((v) => [v.direction, v.rule, v.field]), [
-            ["FORWARD", "REQUIRED_FIELD_REMOVED", `f${index}`]
+            [mode.replace("_TRANSITIVE", ""), "REQUIRED_FIELD_REMOVED", `f${index}`]
           ])
         }
+        assert.deepStrictEqual(
+          violationsOf(old, next, "FULL").map((v) => [v.direction, v.rule]),
+          [["BACKWARD", "REQUIRED_FIELD_REMOVED"], ["FORWARD", "REQUIRED_FIELD_REMOVED"]]
+        )
       }),
     { arbitrary: { runs: 40 } }
   )
