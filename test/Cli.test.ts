@@ -173,7 +173,7 @@ describe("the sluice CLI", () => {
             assert.match(
               status.stdout,
               new RegExp(
-                `^${day.date}\\s+succeeded\\s+${day.records}\\s+${day.good}\\s+${day.bad}\\s+\\S+\\s+${runCount}\\s`,
+                `^${day.date}\\s+done\\s+${day.records}\\s+${day.good}\\s+${day.bad}\\s+\\S+\\s+${runCount}\\s`,
                 "m"
               ),
               status.stdout

@@ -6,6 +6,7 @@
 import { Generator as CustomerGenerator } from "@sluice-app/customers"
 import { Generator, OrdersServer } from "@sluice-app/daily-revenue"
 import { Generator as EventGenerator } from "@sluice-app/events"
+import { Commands as OrderStreamCommands } from "@sluice-app/order-stream"
 import { CliError, Commands, SchemaCommands } from "@sluice/cli"
 import { Partition } from "@sluice/core"
 import { Console, Effect, Option } from "effect"
@@ -13,6 +14,7 @@ import { Command, Flag } from "effect/cli"
 import * as Registry from "./Registry.ts"
 
 const pipelines = Commands.make(Registry.entries, Registry.layer)
+const streaming = OrderStreamCommands.make(Registry.layer)
 
 /** The flags of every `generate-*` command: where to write, from which date, how many days, which seed. */
 const generatorFlags = (
@@ -146,11 +148,15 @@ export const root = Command.make("sluice").pipe(
     pipelines.backfill,
     pipelines.status,
     pipelines.dlq,
+    pipelines.serve,
     SchemaCommands.make(Registry.layer),
     generateOrders,
     generateCustomers,
     generateEvents,
-    serveOrders
+    serveOrders,
+    streaming.stream,
+    streaming.replay,
+    streaming.publishOrders
   ])
 )
 

@@ -1,6 +1,6 @@
 /**
  * The `sluice` commands, generic over a registry of pipelines:
- * `run`, `backfill`, `status`, `dlq list`.
+ * `run`, `backfill`, `status`, `dlq list|show|replay|discard|purge`, `serve`.
  *
  * The commands need the core services (run ledger, dead letter store, partition lock,
  * transactor, backfill executor) and whatever the registered pipelines need; the
@@ -8,12 +8,13 @@
  *
  * @since 0.1.0
  */
-import { Backfill, DeadLetter, Partition, Pipeline, RunLedger } from "@sluice/core"
+import { Backfill, Calendar, DeadLetter, Partition, Pipeline, Replay, RunLedger } from "@sluice/core"
 import { SingleBar } from "cli-progress"
-import { Console, Context, Effect, type Layer, Option, Ref, Result } from "effect"
+import { Clock, Config, Console, Context, Duration, Effect, Layer, Option, Ref, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as CliError from "./CliError.ts"
 import type { PipelineEntry } from "./Registry.ts"
+import * as Serve from "./Serve.ts"
 import * as Table from "./Table.ts"
 
 /**
@@ -51,6 +52,28 @@ const parseDate = (flag: string, value: string) =>
         message: `invalid ${flag} ${JSON.stringify(value)}: expected a calendar date as YYYY-MM-DD`
       })
     )
+
+const ageUnits: Record<string, Duration.Unit> = {
+  s: "seconds",
+  m: "minutes",
+  h: "hours",
+  d: "days",
+  w: "weeks"
+}
+
+/** An age such as `30d`, `12h`, `2 weeks` or `90 minutes`. */
+const parseAge = (flag: string, value: string) => {
+  const match = /^\s*(\d+)\s*([a-z]+)\s*$/i.exec(value)
+  const unit = match === null ? undefined : ageUnits[match[2]!.toLowerCase()] ?? match[2]!.toLowerCase()
+  const duration = match === null ? Option.none() : Duration.fromInput(`${Number(match[1])} ${unit}` as Duration.Input)
+  return Option.isSome(duration)
+    ? Effect.succeed(duration.value)
+    : Effect.fail(
+      new CliError.InvalidArgument({
+        message: `invalid ${flag} ${JSON.stringify(value)}: expected an age such as 30d, 12h or "2 weeks"`
+      })
+    )
+}
 
 const percent = (rate: number) => `${(rate * 100).toFixed(2)}%`
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`
@@ -294,80 +317,353 @@ export const make = <R, ROut, LE, LR>(
 
   const status = Command.make(
     "status",
-    { pipeline: pipelineArg },
-    Effect.fnUntraced(function*({ pipeline: name }) {
+    {
+      pipeline: pipelineArg,
+      since: Flag.String("since").pipe(
+        Flag.withDescription("First date (YYYY-MM-DD); the pipeline's start date when omitted"),
+        Flag.optional
+      ),
+      until: Flag.String("until").pipe(
+        Flag.withDescription("Last date (YYYY-MM-DD); the last complete day (yesterday, UTC) when omitted"),
+        Flag.optional
+      )
+    },
+    Effect.fnUntraced(function*({ pipeline: name, since, until }) {
       const entry = yield* lookup(name)
+      const sinceDate = Option.isSome(since) ? yield* parseDate("--since", since.value) : undefined
+      const untilDate = Option.isSome(until) ? yield* parseDate("--until", until.value) : undefined
       return yield* withServices(Effect.gen(function*() {
         yield* entry.setup
         const ledger = yield* RunLedger.RunLedger
-        const latest = yield* ledger.latest(name)
-        if (latest.length === 0) {
-          yield* Console.log(`${name}: no runs yet`)
+        const runs = yield* ledger.list(name)
+        const firstRun = runs.reduce<Partition.PartitionDate | undefined>(
+          (first, r) => first === undefined || r.partition < first ? r.partition : first,
+          undefined
+        )
+        const start = sinceDate ?? entry.startDate ?? firstRun
+        if (start === undefined) {
+          yield* Console.log(`${name}: no runs yet, and no start date declared (use --since)`)
           return
         }
-        const runs = yield* ledger.list(name)
-        const attempts = new Map<string, number>()
-        for (const r of runs) attempts.set(r.partition, (attempts.get(r.partition) ?? 0) + 1)
-        yield* Console.log(Table.format(
-          ["date", "status", "read", "loaded", "dead", "rate", "alert", "runs", "last run", "error"],
-          latest.map((r) => [
-            r.partition,
-            r.status,
+        const end = untilDate ?? (yield* Calendar.lastCompleteDay)
+        if (end < start) {
+          return yield* new CliError.InvalidArgument({ message: `the range ${start}..${end} is empty` })
+        }
+        const days = Calendar.make({ start, end, runs })
+        const rows: Array<ReadonlyArray<string | number>> = []
+        for (let i = 0; i < days.length;) {
+          const day = days[i]!
+          const r = day.latest
+          if (r === undefined) {
+            // a gap of missing days is one row
+            let j = i
+            while (j + 1 < days.length && days[j + 1]!.state === "missing") j++
+            const label = j === i ? day.partition : `${day.partition}..${days[j]!.partition}`
+            rows.push([label, "missing", "", "", "", "", "", 0, "", j === i ? "" : `${j - i + 1} days`])
+            i = j + 1
+            continue
+          }
+          rows.push([
+            day.partition,
+            day.state,
             r.read,
             r.loaded,
             r.deadLettered,
             percent(r.failureRate),
             r.alerted ? "yes" : "",
-            attempts.get(r.partition) ?? 0,
+            day.runs,
             new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19) + lookbackNote(r.runId),
             r.error === undefined ? "" : Table.truncate(`${r.errorType}: ${r.error}`, 60)
           ])
-        ))
+          i++
+        }
+        yield* Console.log(
+          Table.format(["date", "status", "read", "loaded", "dead", "rate", "alert", "runs", "last run", "error"], rows)
+        )
+        const total = Calendar.summarize(days)
+        yield* Console.log(
+          `${name} ${start}..${end}: ${total.partitions} partition(s): ${total.done} done, ${total.failed} failed, ${total.running} running, ${total.missing} missing; read ${total.read}, loaded ${total.loaded}, dead-lettered ${total.deadLettered} (${
+            percent(total.failureRate)
+          }), ${total.alerted} alerted`
+        )
+        if (total.missing + total.failed > 0) {
+          yield* Console.log(
+            `catch up: pnpm sluice backfill ${name} --start ${start} --end ${end} --missing (--dry-run for the plan)`
+          )
+        }
       }))
     })
-  ).pipe(Command.withDescription("Show the latest run of every partition of a pipeline"))
+  ).pipe(
+    Command.withDescription(
+      "Show every partition from the start date to the last complete day: done, failed, running or missing"
+    )
+  )
+
+  const statusFlag = Flag.String("status").pipe(
+    Flag.withDescription("Only dead letters with this status: new, replayed, discarded or all"),
+    Flag.withDefault("new")
+  )
+  const parseStatus = (value: string) =>
+    value === "all"
+      ? Effect.succeed(DeadLetter.statuses)
+      : DeadLetter.statuses.includes(value as DeadLetter.Status)
+      ? Effect.succeed([value as DeadLetter.Status])
+      : Effect.fail(
+        new CliError.InvalidArgument({
+          message: `invalid --status ${JSON.stringify(value)}: expected new, replayed, discarded or all`
+        })
+      )
+  const selectionFlags = {
+    date: Flag.String("date").pipe(Flag.withDescription("Only this partition"), Flag.optional),
+    errorType: Flag.String("error-type").pipe(
+      Flag.withDescription("Only this error type, e.g. InvalidJson"),
+      Flag.optional
+    ),
+    id: Flag.String("id").pipe(Flag.withDescription("Only this dead letter (its id)"), Flag.optional)
+  }
+  const parseSelection = Effect.fnUntraced(function*(flags: {
+    readonly date: Option.Option<string>
+    readonly errorType: Option.Option<string>
+    readonly id: Option.Option<string>
+  }) {
+    if (Option.isSome(flags.id) && !/^\d{1,18}$/.test(flags.id.value)) {
+      return yield* new CliError.InvalidArgument({
+        message: `invalid --id ${JSON.stringify(flags.id.value)}: expected a dead letter's id (a number)`
+      })
+    }
+    return {
+      partition: Option.isSome(flags.date) ? yield* parseDate("--date", flags.date.value) : undefined,
+      errorType: Option.getOrUndefined(flags.errorType),
+      ids: Option.isSome(flags.id) ? [flags.id.value] : undefined
+    } satisfies DeadLetter.Selection
+  })
 
   const dlqList = Command.make(
     "list",
     {
       pipeline: pipelineArg,
-      date: Flag.String("date").pipe(Flag.withDescription("Only this partition"), Flag.optional),
+      ...selectionFlags,
+      status: statusFlag,
       limit: Flag.Int("limit").pipe(Flag.withDescription("At most this many dead letters"), Flag.withDefault(50))
     },
-    Effect.fnUntraced(function*({ pipeline: name, date, limit }) {
+    Effect.fnUntraced(function*({ pipeline: name, limit, ...flags }) {
       const entry = yield* lookup(name)
-      const partition = Option.isSome(date) ? yield* parseDate("--date", date.value) : undefined
+      const selection = yield* parseSelection(flags)
+      const status = yield* parseStatus(flags.status)
       if (limit < 1) return yield* new CliError.InvalidArgument({ message: `--limit must be at least 1, got ${limit}` })
       return yield* withServices(Effect.gen(function*() {
         yield* entry.setup
         const store = yield* DeadLetter.DeadLetterStore
-        const counts = yield* store.countByType(name, { partition })
+        const counts = yield* store.countByType(name, { partition: selection.partition })
         const total = counts.reduce((n, c) => n + c.count, 0)
+        const partition = selection.partition
         yield* Console.log(`${total} dead letter(s) for ${name}${partition === undefined ? "" : ` ${partition}`}`)
-        if (total === 0) return
-        yield* Console.log(Table.format(["error type", "count"], counts.map((c) => [c.errorType, c.count])))
-        const letters = yield* store.list(name, { partition, limit })
+        if (total > 0) {
+          yield* Console.log(Table.format(["error type", "count"], counts.map((c) => [c.errorType, c.count])))
+        }
+        const letters = yield* store.list(name, { ...selection, status, limit: limit + 1 })
+        if (letters.length === 0) return
         yield* Console.log("")
         yield* Console.log(Table.format(
-          ["id", "date", "line", "error type", "error", "original record"],
-          letters.map((d) => [
+          ["id", "date", "line", "status", "attempts", "error type", "error", "original record"],
+          letters.slice(0, limit).map((d) => [
             d.id,
             d.partition,
             d.position,
+            d.status,
+            d.attempts,
             d.errorType,
             Table.truncate(Table.oneLine(d.error), 60),
             Table.truncate(d.originalRecord, 60)
           ])
         ))
-        if (letters.length < total) yield* Console.log(`… ${total - letters.length} more (use --limit)`)
+        if (letters.length > limit) yield* Console.log(`… more (use --limit)`)
       }))
     })
-  ).pipe(Command.withDescription("List dead letters with their error types"))
+  ).pipe(Command.withDescription("List dead letters with their status, attempts and error types"))
+
+  const dlqShow = Command.make(
+    "show",
+    { pipeline: pipelineArg, id: Argument.String("id").pipe(Argument.withDescription("The dead letter's id")) },
+    Effect.fnUntraced(function*({ pipeline: name, id }) {
+      const entry = yield* lookup(name)
+      return yield* withServices(Effect.gen(function*() {
+        yield* entry.setup
+        const found = yield* (yield* DeadLetter.DeadLetterStore).get(name, id)
+        if (Option.isNone(found)) {
+          return yield* new CliError.InvalidArgument({ message: `${name} has no dead letter ${JSON.stringify(id)}` })
+        }
+        const d = found.value
+        yield* Console.log(
+          [
+            `id:          ${d.id}`,
+            `pipeline:    ${d.pipeline}`,
+            `partition:   ${d.partition}`,
+            `position:    ${d.position}`,
+            `stage:       ${d.stage}`,
+            `status:      ${d.status}`,
+            `attempts:    ${d.attempts}`,
+            `failed at:   ${new Date(d.failedAt).toISOString()}`,
+            `run:         ${d.runId}`,
+            `error type:  ${d.errorType}`,
+            `error:`,
+            d.error,
+            `original record:`,
+            d.originalRecord
+          ].join("\n")
+        )
+      }))
+    })
+  ).pipe(Command.withDescription("Show one dead letter: its full original payload and error"))
+
+  const dlqReplay = Command.make(
+    "replay",
+    { pipeline: pipelineArg, ...selectionFlags, source: sourceFlag },
+    Effect.fnUntraced(function*({ pipeline: name, source, ...flags }) {
+      const entry = yield* lookup(name)
+      const selection = yield* parseSelection(flags)
+      return yield* withServices(Effect.gen(function*() {
+        const pipeline = yield* open(entry, source)
+        const report = yield* Replay.run(pipeline, selection)
+        if (report.selected === 0) {
+          yield* Console.log(`nothing to replay: no new dead letter of ${name} matches`)
+          return
+        }
+        yield* Console.log(Table.format(
+          ["date", "selected", "replayed", "still failing", "rebuilt", "read", "loaded", "dead", "error"],
+          report.partitions.map((p) => [
+            p.partition,
+            p.selected,
+            p.replayed,
+            p.stillFailing,
+            p.failure !== undefined ? "FAILED" : p.rebuilt ? "yes" : "no",
+            p.run?.read ?? "",
+            p.run?.loaded ?? "",
+            p.run?.deadLettered ?? "",
+            p.failure === undefined ? "" : `${p.failure.errorType}: ${Table.truncate(p.failure.error, 60)}`
+          ])
+        ))
+        yield* Console.log(
+          `${report.replayed} replayed, ${report.stillFailing} still failing of ${report.selected} selected; ${
+            report.partitions.filter((p) => p.rebuilt).length
+          } partition(s) rebuilt, ${report.failed} failed`
+        )
+        if (report.failed > 0) yield* raise(ExitStatus.failed)
+      }))
+    })
+  ).pipe(
+    Command.withDescription(
+      "Re-decode dead letters with the current code; rebuild the partitions of those that now pass"
+    )
+  )
+
+  const dlqDiscard = Command.make(
+    "discard",
+    { pipeline: pipelineArg, ...selectionFlags },
+    Effect.fnUntraced(function*({ pipeline: name, ...flags }) {
+      const entry = yield* lookup(name)
+      const selection = yield* parseSelection(flags)
+      if (selection.partition === undefined && selection.errorType === undefined && selection.ids === undefined) {
+        return yield* new CliError.InvalidArgument({
+          message: "discard needs --date, --error-type or --id (it never discards everything by default)"
+        })
+      }
+      return yield* withServices(Effect.gen(function*() {
+        yield* entry.setup
+        const n = yield* (yield* DeadLetter.DeadLetterStore).discard(name, selection)
+        yield* Console.log(`${n} dead letter(s) of ${name} discarded (kept for audit, excluded from counts)`)
+      }))
+    })
+  ).pipe(Command.withDescription("Mark dead letters discarded: kept for audit, excluded from counts and replays"))
+
+  const dlqPurge = Command.make(
+    "purge",
+    {
+      pipeline: Argument.String("pipeline").pipe(
+        Argument.withDescription("Only this pipeline (all pipelines when omitted)"),
+        Argument.optional
+      ),
+      olderThan: Flag.String("older-than").pipe(
+        Flag.withDescription(
+          "Age of the last failure, e.g. 30d, 12h, \"2 weeks\" (default: SLUICE_DLQ_RETENTION, 30d)"
+        ),
+        Flag.optional
+      ),
+      includeNew: Flag.Boolean("include-new").pipe(
+        Flag.withDescription("Purge new dead letters too, not only replayed and discarded ones"),
+        Flag.withDefault(false)
+      )
+    },
+    Effect.fnUntraced(function*({ pipeline, olderThan, includeNew }) {
+      if (Option.isSome(pipeline)) yield* lookup(pipeline.value)
+      const age = Option.isSome(olderThan)
+        ? yield* parseAge("--older-than", olderThan.value)
+        : yield* Effect.flatMap(
+          Config.String("SLUICE_DLQ_RETENTION").pipe(Config.withDefault("30d")),
+          (value) => parseAge("SLUICE_DLQ_RETENTION", value)
+        ).pipe(
+          Effect.catchTag("ConfigError", (e) => Effect.fail(new CliError.InvalidArgument({ message: e.message })))
+        )
+      return yield* withServices(Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const statuses: ReadonlyArray<DeadLetter.Status> = includeNew
+          ? DeadLetter.statuses
+          : ["replayed", "discarded"]
+        const n = yield* (yield* DeadLetter.DeadLetterStore).purge({
+          pipeline: Option.getOrUndefined(pipeline),
+          before: now - Duration.toMillis(age),
+          statuses
+        })
+        yield* Console.log(
+          `${n} ${statuses.join("/")} dead letter(s)${
+            Option.isSome(pipeline) ? ` of ${pipeline.value}` : ""
+          } older than ${Duration.format(age)} purged`
+        )
+      }))
+    })
+  ).pipe(Command.withDescription("Delete dead letters by age (retention: --older-than or SLUICE_DLQ_RETENTION)"))
 
   const dlq = Command.make("dlq").pipe(
     Command.withDescription("Dead letter queue tools"),
-    Command.withSubcommands([dlqList])
+    Command.withSubcommands([dlqList, dlqShow, dlqReplay, dlqDiscard, dlqPurge])
   )
 
-  return { run, backfill, status, dlq }
+  const serve = Command.make(
+    "serve",
+    {
+      port: Flag.Int("port").pipe(Flag.withDescription("Port to listen on"), Flag.withDefault(9464)),
+      host: Flag.String("host").pipe(Flag.withDescription("Address to bind"), Flag.withDefault("127.0.0.1"))
+    },
+    Effect.fnUntraced(function*({ host, port }) {
+      if (port < 0 || port > 65_535) {
+        return yield* new CliError.InvalidArgument({ message: `--port must be between 0 and 65535, got ${port}` })
+      }
+      return yield* withServices(Effect.gen(function*() {
+        for (const entry of entries) yield* entry.setup
+        const context = yield* Effect.context<R | Pipeline.Services>()
+        const pipelines = entries.map((entry): Serve.ServedPipeline => ({
+          name: entry.name,
+          description: entry.description,
+          startDate: entry.startDate,
+          rerun: (partition) =>
+            Effect.provideContext(
+              Effect.flatMap(open(entry, Option.none()), (pipeline) => Pipeline.run(pipeline, partition)),
+              context
+            ),
+          replay: (partition) =>
+            Effect.provideContext(
+              Effect.flatMap(open(entry, Option.none()), (pipeline) => Replay.run(pipeline, { partition })),
+              context
+            )
+        }))
+        return yield* Layer.launch(Serve.layer({ pipelines, port, host }))
+      }))
+    })
+  ).pipe(
+    Command.withDescription(
+      "Serve the dashboard at / and Prometheus metrics at /metrics (records, dead letters, runs per pipeline)"
+    )
+  )
+
+  return { run, backfill, status, dlq, serve }
 }

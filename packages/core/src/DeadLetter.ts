@@ -3,11 +3,12 @@
  *
  * The {@link DeadLetterStore} contract is implemented in memory here (for tests) and in SQL by
  * `@sluice/sql` (table `sluice.dead_letters`). A partition's dead letters are replaced — not
- * appended — in the same transaction as its data, so re-runs never pile them up.
+ * appended — in the same transaction as its data, so re-runs never pile them up; a dead letter
+ * keeps its id, status and attempts across runs (see {@link DeadLetterStore}).
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer, Option, Ref } from "effect"
 import type { PartitionDate } from "./Partition.ts"
 import type { RecordError } from "./RecordError.ts"
 import type { SinkError } from "./SinkError.ts"
@@ -60,17 +61,79 @@ export const fromRecordError = (options: {
 })
 
 /**
- * A stored dead letter.
+ * The status of a stored dead letter:
+ *
+ * - `new`: the record still fails (its latest run of the partition dead-lettered it again);
+ * - `replayed`: a later run of its partition loaded the record (e.g. a replay with fixed code);
+ * - `discarded`: an operator gave up on it; kept for audit, excluded from counts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Status = "new" | "replayed" | "discarded"
+
+/**
+ * Every status, in lifecycle order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const statuses: ReadonlyArray<Status> = ["new", "replayed", "discarded"]
+
+/**
+ * A stored dead letter, with its stable id, status and attempts (the runs that dead-lettered it).
  *
  * @since 0.1.0
  * @category models
  */
 export interface StoredDeadLetter extends DeadLetter {
   readonly id: string
+  readonly status: Status
+  readonly attempts: number
+}
+
+/**
+ * Which dead letters of a pipeline an operation applies to. Unset fields do not filter.
+ * `status` defaults to `["new", "discarded"]` in {@link DeadLetterStore} `list`: the dead
+ * letters of the partitions as they stand.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Selection {
+  readonly partition?: PartitionDate | undefined
+  readonly errorType?: string | undefined
+  readonly ids?: ReadonlyArray<string> | undefined
+  readonly status?: ReadonlyArray<Status> | undefined
+}
+
+/**
+ * A new failure of a dead letter that was re-tried without a run of its partition (see `Replay`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Attempt {
+  readonly id: string
+  readonly errorType: string
+  readonly error: string
+  readonly failedAt: number
 }
 
 /**
  * Storage of dead letters. `clearPartition` and `write` are called inside the load transaction.
+ *
+ * **Details**
+ *
+ * A dead letter keeps its id across runs of its partition: `clearPartition` does not delete, it
+ * sets the partition's dead letters aside as resolved; `write` matches each new dead letter to a
+ * resolved one of the same pipeline, partition, position and original record, and takes it back
+ * (new error, `attempts + 1`, status kept) instead of inserting it. A resolved dead letter that no
+ * run wrote again is a record that now loads: its status reads `replayed`. So ids, statuses and
+ * attempts survive `Pipeline.run` clearing and re-writing a partition's dead letters, in the same
+ * transaction as the data (a rolled-back run changes nothing).
+ *
+ * `countByType` counts `new` dead letters only.
  *
  * @since 0.1.0
  * @category services
@@ -78,14 +141,29 @@ export interface StoredDeadLetter extends DeadLetter {
 export class DeadLetterStore extends Context.Service<DeadLetterStore, {
   readonly clearPartition: (pipeline: string, partition: PartitionDate) => Effect.Effect<void, SinkError>
   readonly write: (deadLetters: ReadonlyArray<DeadLetter>) => Effect.Effect<void, SinkError>
+  /** Dead letters in partition, position and id order. */
   readonly list: (
     pipeline: string,
-    options?: { readonly partition?: PartitionDate | undefined; readonly limit?: number | undefined }
+    options?: Selection & { readonly limit?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<StoredDeadLetter>, SinkError>
+  readonly get: (pipeline: string, id: string) => Effect.Effect<Option.Option<StoredDeadLetter>, SinkError>
   readonly countByType: (
     pipeline: string,
     options?: { readonly partition?: PartitionDate | undefined }
   ) => Effect.Effect<ReadonlyArray<{ readonly errorType: string; readonly count: number }>, SinkError>
+  /** Marks the selected `new` dead letters `discarded`; returns how many. */
+  readonly discard: (pipeline: string, selection: Selection) => Effect.Effect<number, SinkError>
+  /** Records a new failure of each dead letter: its error, `attempts + 1`. */
+  readonly recordAttempts: (pipeline: string, attempts: ReadonlyArray<Attempt>) => Effect.Effect<void, SinkError>
+  /**
+   * Deletes the dead letters whose last failure is before `before` (epoch millis), of one pipeline or
+   * all, with one of `statuses`; returns how many.
+   */
+  readonly purge: (options: {
+    readonly pipeline?: string | undefined
+    readonly before: number
+    readonly statuses: ReadonlyArray<Status>
+  }) => Effect.Effect<number, SinkError>
 }>()("@sluice/core/DeadLetterStore") {
   /**
    * An in-memory store, for tests of pipelines that need no database.
@@ -96,26 +174,94 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
   static readonly layerMemory = Layer.effect(
     DeadLetterStore,
     Effect.gen(function*() {
-      const ref = yield* Ref.make<ReadonlyArray<StoredDeadLetter>>([])
+      interface Row extends StoredDeadLetter {
+        /** Cleared by a run of its partition and not written again: the record loads (`replayed`). */
+        readonly resolved: boolean
+      }
+      const ref = yield* Ref.make<ReadonlyArray<Row>>([])
       let nextId = 1
-      const select = (pipeline: string, partition: PartitionDate | undefined) =>
-        Effect.map(
-          Ref.get(ref),
-          (all) => all.filter((d) => d.pipeline === pipeline && (partition === undefined || d.partition === partition))
-        )
+      const effective = (d: Row): Status => d.resolved ? "replayed" : d.status
+      const toStored = ({ resolved, ...d }: Row): StoredDeadLetter => ({
+        ...d,
+        status: resolved ? "replayed" : d.status
+      })
+      const matches = (pipeline: string, selection: Selection, defaultStatus: ReadonlyArray<Status>) => (d: Row) =>
+        d.pipeline === pipeline &&
+        (selection.partition === undefined || d.partition === selection.partition) &&
+        (selection.errorType === undefined || d.errorType === selection.errorType) &&
+        (selection.ids === undefined || selection.ids.includes(d.id)) &&
+        (selection.status ?? defaultStatus).includes(effective(d))
+      const byOrder = (a: Row, b: Row) =>
+        a.partition.localeCompare(b.partition) || a.position - b.position || Number(a.id) - Number(b.id)
       return DeadLetterStore.of({
         clearPartition: (pipeline, partition) =>
-          Ref.update(ref, (all) => all.filter((d) => !(d.pipeline === pipeline && d.partition === partition))),
+          Ref.update(
+            ref,
+            (all) => all.map((d) => d.pipeline === pipeline && d.partition === partition ? { ...d, resolved: true } : d)
+          ),
         write: (deadLetters) =>
-          Ref.update(ref, (all) => [...all, ...deadLetters.map((d) => ({ ...d, id: String(nextId++) }))]),
+          Ref.update(ref, (all) => {
+            const rows = [...all]
+            for (const d of deadLetters) {
+              const i = rows.findIndex((r) =>
+                r.resolved && r.pipeline === d.pipeline && r.partition === d.partition && r.position === d.position &&
+                r.originalRecord === d.originalRecord
+              )
+              const old = rows[i]
+              if (old !== undefined) rows[i] = { ...old, ...d, resolved: false, attempts: old.attempts + 1 }
+              else rows.push({ ...d, id: String(nextId++), status: "new", attempts: 1, resolved: false })
+            }
+            return rows
+          }),
         list: (pipeline, options) =>
-          Effect.map(select(pipeline, options?.partition), (ds) => ds.slice(0, options?.limit ?? ds.length)),
+          Effect.map(Ref.get(ref), (all) => {
+            const ds = all.filter(matches(pipeline, options ?? {}, ["new", "discarded"])).sort(byOrder).map(toStored)
+            return ds.slice(0, Math.max(0, options?.limit ?? ds.length))
+          }),
+        get: (pipeline, id) =>
+          Effect.map(Ref.get(ref), (all) => {
+            const found = all.find((d) => d.pipeline === pipeline && d.id === id)
+            return found === undefined ? Option.none() : Option.some(toStored(found))
+          }),
         countByType: (pipeline, options) =>
-          Effect.map(select(pipeline, options?.partition), (ds) => {
+          Effect.map(Ref.get(ref), (all) => {
             const counts = new Map<string, number>()
-            for (const d of ds) counts.set(d.errorType, (counts.get(d.errorType) ?? 0) + 1)
+            for (const d of all.filter(matches(pipeline, { partition: options?.partition }, ["new"]))) {
+              counts.set(d.errorType, (counts.get(d.errorType) ?? 0) + 1)
+            }
             return [...counts].map(([errorType, count]) => ({ errorType, count }))
               .sort((a, b) => b.count - a.count || a.errorType.localeCompare(b.errorType))
+          }),
+        discard: (pipeline, selection) =>
+          Ref.modify(ref, (all) => {
+            const selected = matches(pipeline, { ...selection, status: ["new"] }, ["new"])
+            let n = 0
+            const next = all.map((d) => {
+              if (!selected(d)) return d
+              n++
+              return { ...d, status: "discarded" as const }
+            })
+            return [n, next]
+          }),
+        recordAttempts: (pipeline, attempts) =>
+          Ref.update(ref, (all) =>
+            all.map((d) => {
+              const attempt = d.pipeline === pipeline ? attempts.find((a) => a.id === d.id) : undefined
+              return attempt === undefined ? d : {
+                ...d,
+                errorType: attempt.errorType,
+                error: attempt.error,
+                failedAt: attempt.failedAt,
+                attempts: d.attempts + 1
+              }
+            })),
+        purge: (options) =>
+          Ref.modify(ref, (all) => {
+            const doomed = (d: Row) =>
+              (options.pipeline === undefined || d.pipeline === options.pipeline) && d.failedAt < options.before &&
+              options.statuses.includes(effective(d))
+            const kept = all.filter((d) => !doomed(d))
+            return [all.length - kept.length, kept]
           })
       })
     })

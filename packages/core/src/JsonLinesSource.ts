@@ -177,7 +177,7 @@ export const fromPlatformError = (location: string, error: PlatformError.Platfor
  */
 export const make = (options: {
   readonly directory: string
-  /** Bytes per read; 64 KiB by default. */
+  /** Bytes per read; 1 MiB by default (fewer reads: each one waits for the disk). */
   readonly chunkSize?: number | undefined
 }): Source.Source<FileSystem.FileSystem> => {
   const location = options.directory
@@ -202,7 +202,7 @@ export const make = (options: {
       }
       const file = fileOf(options.directory, partition)
       return bytesToRecords(
-        fs.stream(file, { chunkSize: options.chunkSize ?? 64 * 1024 }).pipe(
+        fs.stream(file, { chunkSize: options.chunkSize ?? 1024 * 1024 }).pipe(
           Stream.mapError((error) => fromPlatformError(location, error))
         )
       )

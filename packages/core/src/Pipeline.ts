@@ -6,8 +6,9 @@
  * 2. records a `running` run in the {@link RunLedger.RunLedger};
  * 3. in one transaction (the {@link Transactor.Transactor}): prepares the sink (e.g. deletes D),
  *    clears D's dead letters, streams the source's raw records in batches through the transform,
- *    writes good records to the sink and bad ones to the {@link DeadLetter.DeadLetterStore}, then
- *    completes the sink (e.g. rebuilds derived tables for D);
+ *    writes good records to the sink and bad ones to the {@link DeadLetter.DeadLetterStore} (a
+ *    batch is written while the next one is read and transformed), then completes the sink (e.g.
+ *    rebuilds derived tables for D);
  * 4. retries the whole attempt on the {@link RetryPolicy.RetryPolicy} when it failed transiently —
  *    the transaction rolled back, so nothing is loaded twice;
  * 5. checks conservation (loaded + dead-lettered = read), raises a failure-rate alert above the
@@ -35,7 +36,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Metric, Result, Schema, Stream } from "effect"
+import { Clock, Duration, Effect, Fiber, Metric, Result, Schema, Stream } from "effect"
 import * as DeadLetter from "./DeadLetter.ts"
 import { addDays, isDateString, type PartitionDate, range } from "./Partition.ts"
 import * as PartitionLock from "./PartitionLock.ts"
@@ -313,6 +314,8 @@ interface Counts {
 
 const newRunId = Effect.sync(() => crypto.randomUUID())
 
+const isRecordErrorReason = Schema.is(RecordError.RecordErrorReason)
+
 const describe = (error: unknown): { readonly errorType: string; readonly error: string } => {
   const e = error as {
     readonly _tag?: unknown
@@ -321,6 +324,12 @@ const describe = (error: unknown): { readonly errorType: string; readonly error:
   }
   const tag = typeof e?._tag === "string" ? e._tag : "Unknown"
   const reason = typeof e?.reason?._tag === "string" ? `.${e.reason._tag}` : ""
+  // a sink that refuses a record for the whole run (a frozen contract) says why in its cause
+  const cause = (error as { readonly cause?: unknown } | undefined)?.cause
+  const refused = RecordError.isRecordError(cause) ? cause.reason : isRecordErrorReason(cause) ? cause : undefined
+  if (tag === "SinkError" && refused !== undefined) {
+    return { errorType: `SinkError.${refused._tag}`, error: typeof e?.message === "string" ? e.message : "" }
+  }
   return { errorType: `${tag}${reason}`, error: typeof e?.message === "string" ? e.message : String(error) }
 }
 
@@ -410,15 +419,41 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
       const keyOf = pipeline.key
       const check = pipeline.sink.check
       const seen = new Map<string, number>()
+      // A batch is written in the background while the next one is read and transformed, in
+      // slices that give the event loop to the write in between (its data goes out, its answer
+      // comes in): the transform is synchronous, and would otherwise hold the write back.
+      let writing: Fiber.Fiber<void, SinkError> | undefined
+      const awaitWriting = Effect.suspend(() => writing === undefined ? Effect.void : Fiber.join(writing))
+      let good: Array<A> = []
+      let bad: Array<DeadLetter.DeadLetter> = []
+      let unwritten = 0
+      const write = Effect.suspend(() => {
+        const [batch, failed] = [good, bad]
+        good = []
+        bad = []
+        unwritten = 0
+        return Effect.andThen(
+          awaitWriting,
+          Effect.map(
+            Effect.forkChild(Effect.andThen(
+              batch.length > 0 ? pipeline.sink.write(partition, batch) : Effect.void,
+              failed.length > 0 ? deadLetters.write(failed) : Effect.void
+            )),
+            (fiber) => {
+              writing = fiber
+            }
+          )
+        )
+      })
       yield* pipeline.sink.prepare(partition)
       yield* deadLetters.clearPartition(pipeline.name, partition)
       yield* pipeline.source.extract(partition).pipe(
-        Stream.rechunk(pipeline.batchSize),
-        Stream.runForEachArray((batch) =>
+        Stream.rechunk(Math.min(pipeline.batchSize, 500)),
+        Stream.runForEachArray((slice) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            const good: Array<A> = []
-            const bad: Array<DeadLetter.DeadLetter> = []
-            for (const record of batch) {
+            const loaded = good.length
+            const deadLettered = bad.length
+            for (const record of slice) {
               let result = pipeline.transform(record, partition)
               if (keyOf !== undefined && Result.isSuccess(result)) {
                 const key = keyOf(result.success)
@@ -456,15 +491,16 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
                 }))
               }
             }
-            counts.read += batch.length
-            counts.loaded += good.length
-            counts.deadLettered += bad.length
-            return Effect.andThen(
-              good.length > 0 ? pipeline.sink.write(partition, good) : Effect.void,
-              bad.length > 0 ? deadLetters.write(bad) : Effect.void
-            )
+            counts.read += slice.length
+            counts.loaded += good.length - loaded
+            counts.deadLettered += bad.length - deadLettered
+            unwritten += slice.length
+            return unwritten >= pipeline.batchSize ? write : writing === undefined ? Effect.void : Effect.yieldNow
           })
-        )
+        ),
+        Effect.andThen(Effect.suspend(() => unwritten > 0 ? write : Effect.void)),
+        Effect.andThen(awaitWriting),
+        Effect.onError(() => writing === undefined ? Effect.void : Fiber.interrupt(writing))
       )
       yield* pipeline.sink.complete(partition)
       if (counts.loaded + counts.deadLettered !== counts.read) {

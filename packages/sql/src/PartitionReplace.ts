@@ -6,7 +6,9 @@
  *
  * **Details**
  *
- * A batch is inserted with one statement, `INSERT INTO t (...) SELECT * FROM unnest($1::text[],
+ * A batch is loaded with `COPY … FROM STDIN` on the load transaction's connection (see
+ * {@link CopyIn}), PostgreSQL's bulk-load path. With `load: "unnest"` (or a client that cannot
+ * COPY) it is inserted with one statement, `INSERT INTO t (...) SELECT * FROM unnest($1::text[],
  * $2::numeric[], ...)`: one typed array parameter per column, bound in binary, whatever the batch
  * size (PostgreSQL caps a statement at 65,535 parameters; a multi-row `VALUES` reaches it at a few
  * thousand rows). Table and column names are validated when the sink is made and quoted by the
@@ -16,8 +18,9 @@
  */
 import type { Partition, Sink } from "@sluice/core"
 import { SinkError } from "@sluice/core"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { SqlClient, type Statement } from "effect/sql"
+import * as CopyIn from "./CopyIn.ts"
 import { mapSqlError } from "./internal/sinkError.ts"
 import * as Table from "./Table.ts"
 
@@ -79,6 +82,11 @@ export interface TableSpec<A> {
   readonly toRow: (row: A) => ReadonlyArray<unknown>
   /** Derived tables rebuilt for the partition by `complete` (see {@link rebuild}). */
   readonly derived?: ReadonlyArray<DerivedStep> | undefined
+  /**
+   * How batches are written: `"copy"` (the default; `COPY … FROM STDIN`, see {@link CopyIn}) or
+   * `"unnest"` (`INSERT … SELECT * FROM unnest(…)`). A client that cannot COPY uses `unnest`.
+   */
+  readonly load?: "copy" | "unnest" | undefined
 }
 
 /**
@@ -114,6 +122,7 @@ export const make = <A>(spec: TableSpec<A>): Sink.Sink<A, SqlClient.SqlClient> =
   const partitionIndex = Table.requireColumn(spec.table, spec.columns, spec.partitionColumn, "partition column")
   const derived = spec.derived ?? []
   const names = spec.columns.map((column) => column.name)
+  const copy = spec.load === "unnest" ? undefined : CopyIn.make({ ...spec, operation: `insert into ${spec.table}` })
 
   const prepare = (partition: Partition.PartitionDate) =>
     Effect.flatMap(
@@ -138,6 +147,15 @@ export const make = <A>(spec: TableSpec<A>): Sink.Sink<A, SqlClient.SqlClient> =
   const write = (partition: Partition.PartitionDate, rows: ReadonlyArray<A>) => {
     if (rows.length === 0) return Effect.void
     return Effect.gen(function*() {
+      if (copy !== undefined) {
+        const copied = yield* copy(rows, (values) => {
+          const value = values[partitionIndex]
+          return value === partition
+            ? undefined
+            : `${spec.partitionColumn} is ${String(value)}, not the partition ${partition}`
+        })
+        if (Option.isSome(copied)) return
+      }
       const sql = yield* SqlClient.SqlClient
       const arrays = yield* Table.toColumnArrays({ table: spec.table, columns: spec.columns, rows, toRow: spec.toRow })
       yield* checkPartition(partition, arrays)

@@ -2,8 +2,9 @@
  * Sluice's own tables, in schema `sluice`, with their history in `sluice.migrations`.
  *
  * - `sluice.runs`: the run ledger (`SqlRunLedger`).
- * - `sluice.dead_letters`: the dead-letter store (`SqlDeadLetterStore`).
+ * - `sluice.dead_letters`, `sluice.dead_letters_resolved`: the dead-letter store (`SqlDeadLetterStore`).
  * - `sluice.schemas`, `sluice.schema_subjects`: the schema registry (`SqlSchemaRegistry`).
+ * - `sluice.processed_events`: the processed-event ledger of streaming runs (`SqlProcessedEventLedger`).
  *
  * @since 0.1.0
  */
@@ -79,6 +80,47 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
         PRIMARY KEY (subject, version)
       )`
     yield* sql`CREATE INDEX schemas_subject_fingerprint_idx ON sluice.schemas (subject, fingerprint)`
+  }),
+  "0003_dead_letter_lifecycle": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`
+      ALTER TABLE sluice.dead_letters
+        ADD CONSTRAINT dead_letters_status_check CHECK (status IN ('new', 'discarded'))`
+    yield* sql`CREATE INDEX dead_letters_failed_at_idx ON sluice.dead_letters (failed_at)`
+    // dead letters whose record a later run of the partition loaded (status `replayed`), kept for audit
+    // with the status they had; a record that fails again takes its row back (same id, attempts + 1)
+    yield* sql`
+      CREATE TABLE sluice.dead_letters_resolved (
+        id bigint PRIMARY KEY,
+        pipeline text NOT NULL,
+        partition date NOT NULL,
+        stage text NOT NULL,
+        position integer NOT NULL,
+        original_record text NOT NULL,
+        original_record_escaped boolean NOT NULL,
+        error_type text NOT NULL,
+        error text NOT NULL,
+        failed_at timestamptz NOT NULL,
+        run_id text NOT NULL,
+        status text NOT NULL,
+        attempts integer NOT NULL
+      )`
+    yield* sql`
+      CREATE INDEX dead_letters_resolved_key_idx ON sluice.dead_letters_resolved (pipeline, partition, position)`
+    yield* sql`CREATE INDEX dead_letters_resolved_failed_at_idx ON sluice.dead_letters_resolved (failed_at)`
+  }),
+  "0004_create_processed_events": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // the processed-event ledger of streaming runs: one row per applied event (SqlProcessedEventLedger)
+    yield* sql`
+      CREATE TABLE sluice.processed_events (
+        pipeline text NOT NULL,
+        event_id text NOT NULL,
+        stream text NOT NULL,
+        sequence bigint NOT NULL,
+        processed_at timestamptz NOT NULL,
+        PRIMARY KEY (pipeline, event_id)
+      )`
   })
 }
 

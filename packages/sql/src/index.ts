@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 export * as AppendLog from "./AppendLog.ts"
+export * as CopyIn from "./CopyIn.ts"
 export * as Database from "./Database.ts"
 export * as Merge from "./Merge.ts"
 export * as Migrations from "./Migrations.ts"
@@ -13,6 +14,7 @@ export * as Scd from "./Scd.ts"
 export * as SluiceMigrations from "./SluiceMigrations.ts"
 export * as SqlDeadLetterStore from "./SqlDeadLetterStore.ts"
 export * as SqlPartitionLock from "./SqlPartitionLock.ts"
+export * as SqlProcessedEventLedger from "./SqlProcessedEventLedger.ts"
 export * as SqlRunLedger from "./SqlRunLedger.ts"
 export * as SqlSchemaRegistry from "./SqlSchemaRegistry.ts"
 export * as SqlSluice from "./SqlSluice.ts"

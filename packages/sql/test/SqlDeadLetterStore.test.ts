@@ -23,8 +23,10 @@ const deadLetter = (
 })
 
 const withoutId = (stored: DeadLetter.StoredDeadLetter): DeadLetter.DeadLetter => {
-  const { id, ...rest } = stored
+  const { attempts, id, status, ...rest } = stored
   assert.match(id, /^\d+$/)
+  assert.strictEqual(status, "new")
+  assert.strictEqual(attempts, 1)
   return rest
 }
 

@@ -318,7 +318,7 @@ for (const backend of backends) {
         assert.deepStrictEqual({ columns: yield* columnsOf(table), rows: yield* rowsOf(table) }, before)
         assert.deepStrictEqual(yield* (yield* DeadLetter.DeadLetterStore).list(name), dead)
         const [run] = yield* (yield* RunLedger.RunLedger).latest(name)
-        assert.deepStrictEqual([run?.status, run?.errorType], ["failed", "SinkError"])
+        assert.deepStrictEqual([run?.status, run?.errorType], ["failed", "SinkError.ContractViolation"])
         assert.match(run?.error ?? "", /ContractViolation.*coupon.*contract freeze/)
       }))
 

@@ -12,8 +12,13 @@
 // oxlint-disable-next-line no-control-regex
 const needsEscape = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
+// oxlint-disable-next-line no-control-regex
+const suspect = /[\u0000\uD800-\uDFFF]/
+
 /** @internal */
-export const needsEscaping = (text: string): boolean => needsEscape.test(text)
+export const needsEscaping = (text: string): boolean =>
+  // a plain character class first: most text has neither NUL nor surrogates, and this runs per value
+  suspect.test(text) && needsEscape.test(text)
 
 // oxlint-disable-next-line no-control-regex
 const escapePattern = /\\|\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g

@@ -1,0 +1,137 @@
+/**
+ * The streaming commands of the CLI: `stream <pipeline>` (runs until interrupted; Ctrl-C finishes
+ * the batch in hand, stops pulling and exits), `replay <pipeline> --from-seq N | --from-time T`
+ * and `publish-orders` (sample events with duplicates and bad ones).
+ *
+ * NATS is at `NATS_URL` (default `127.0.0.1:4222`).
+ *
+ * @since 0.1.0
+ */
+import { DailyRevenue } from "@sluice-app/daily-revenue"
+import { CliError } from "@sluice/cli"
+import { Streaming } from "@sluice/core"
+import { JetStreamSource } from "@sluice/nats"
+import { SqlProcessedEventLedger, type SqlSluice } from "@sluice/sql"
+import { Config, Console, Effect, Layer, Option } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import type { SqlClient } from "effect/sql"
+import * as OrderStream from "./OrderStream.ts"
+
+const natsLayer = Layer.unwrap(
+  Effect.map(
+    Config.String("NATS_URL").pipe(Config.withDefault("127.0.0.1:4222")),
+    (servers) => JetStreamSource.JetStream.layer(servers)
+  )
+)
+
+const pipelines = [OrderStream.name] as const
+
+const pipelineArg = Argument.String("pipeline").pipe(
+  Argument.withDescription(`The streaming pipeline: ${pipelines.join(", ")}`)
+)
+
+const check = (name: string) =>
+  pipelines.includes(name as typeof OrderStream.name)
+    ? Effect.void
+    : Effect.fail(new CliError.UnknownPipeline({ name, known: [...pipelines] }))
+
+const logEvent = (event: Streaming.Event) => {
+  switch (event._tag) {
+    case "Committed": {
+      const r = event.report
+      return Console.log(
+        `seq ${r.firstSequence}–${r.lastSequence}: ${r.received} received, ${r.loaded} loaded, ${r.deadLettered} dead-lettered, ${r.skipped} skipped`
+      )
+    }
+    case "BreakerTransition":
+      return Console.error(`circuit ${event.from} → ${event.to}`)
+    case "CommitFailed":
+      return Console.error(`commit failed: ${event.error}`)
+    case "BadRecordRateAlert":
+      return Console.error(`ALERT: ${event.error.message}`)
+  }
+}
+
+/**
+ * Makes the commands over a database layer providing Sluice's SQL services (e.g. the CLI's).
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.SqlClient, E>) => {
+  const services = Layer.mergeAll(
+    SqlProcessedEventLedger.layer.pipe(Layer.provideMerge(database)),
+    natsLayer
+  )
+
+  const stream = Command.make(
+    "stream",
+    { pipeline: pipelineArg },
+    Effect.fnUntraced(function*({ pipeline }) {
+      yield* check(pipeline)
+      return yield* Effect.gen(function*() {
+        yield* DailyRevenue.setup
+        yield* JetStreamSource.ensureStream({ stream: OrderStream.stream, subjects: [OrderStream.subject] })
+        yield* JetStreamSource.ensureConsumer({ stream: OrderStream.stream, consumer: OrderStream.consumer })
+        yield* Console.log(`${pipeline}: consuming ${OrderStream.stream}/${OrderStream.consumer}; Ctrl-C to stop`)
+        yield* Streaming.run(
+          OrderStream.make(),
+          JetStreamSource.source({ stream: OrderStream.stream, consumer: OrderStream.consumer }),
+          { onEvent: logEvent }
+        )
+      }).pipe(Effect.provide(services))
+    })
+  ).pipe(Command.withDescription("Consume a stream until interrupted (Ctrl-C drains and exits)"))
+
+  const replay = Command.make(
+    "replay",
+    {
+      pipeline: pipelineArg,
+      fromSeq: Flag.Int("from-seq").pipe(Flag.withDescription("First stream sequence to reprocess"), Flag.optional),
+      fromTime: Flag.String("from-time").pipe(
+        Flag.withDescription("Reprocess events published from this time (ISO 8601)"),
+        Flag.optional
+      )
+    },
+    Effect.fnUntraced(function*({ pipeline, fromSeq, fromTime }) {
+      yield* check(pipeline)
+      if (Option.isSome(fromSeq) === Option.isSome(fromTime)) {
+        return yield* new CliError.InvalidArgument({ message: "give exactly one of --from-seq and --from-time" })
+      }
+      const time = Option.map(fromTime, (t) => new Date(t))
+      if (Option.isSome(time) && Number.isNaN(time.value.getTime())) {
+        return yield* new CliError.InvalidArgument({ message: `invalid --from-time ${JSON.stringify(fromTime)}` })
+      }
+      return yield* Effect.gen(function*() {
+        yield* DailyRevenue.setup
+        const report = yield* OrderStream.replay({
+          startAt: Option.isSome(fromSeq)
+            ? { _tag: "Sequence", sequence: fromSeq.value }
+            : { _tag: "Time", time: Option.getOrThrow(time) },
+          onEvent: logEvent
+        })
+        yield* Console.log(
+          `${pipeline}: replay caught up: ${report.received} events, ${report.loaded} loaded, ${report.deadLettered} dead-lettered`
+        )
+      }).pipe(Effect.provide(services))
+    })
+  ).pipe(Command.withDescription("Reprocess a stream from a sequence or a time, then exit once caught up"))
+
+  const publishOrders = Command.make(
+    "publish-orders",
+    {
+      count: Flag.Int("count").pipe(Flag.withDescription("Order events"), Flag.withDefault(1_000)),
+      seed: Flag.Int("seed").pipe(Flag.withDefault(1)),
+      badShare: Flag.Finite("bad-share").pipe(Flag.withDefault(0.03)),
+      duplicateShare: Flag.Finite("duplicate-share").pipe(Flag.withDefault(0.1))
+    },
+    Effect.fnUntraced(function*({ count, seed, badShare, duplicateShare }) {
+      const n = yield* OrderStream.publish(OrderStream.events({ count, seed, badShare, duplicateShare })).pipe(
+        Effect.provide(natsLayer)
+      )
+      yield* Console.log(`published ${n} order events to ${OrderStream.stream} (${OrderStream.subject})`)
+    })
+  ).pipe(Command.withDescription("Publish sample order events (with duplicates and bad ones) to NATS JetStream"))
+
+  return { stream, replay, publishOrders }
+}

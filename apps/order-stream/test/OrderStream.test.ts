@@ -1,0 +1,122 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import { DailyRevenue, Order, Tables } from "@sluice-app/daily-revenue"
+import { OrderStream } from "@sluice-app/order-stream"
+import { Contract, type Partition, Pipeline, Source, Streaming } from "@sluice/core"
+import { JetStreamSource } from "@sluice/nats"
+import { Database, SqlProcessedEventLedger, SqlSluice, TableContract, Testing } from "@sluice/sql"
+import { Effect, Fiber, Layer, Schedule, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import * as net from "node:net"
+
+const servers = process.env["SLUICE_TEST_NATS_URL"] ?? "127.0.0.1:4222"
+const reachable = await new Promise<boolean>((resolve) => {
+  const [host, port] = servers.split(":")
+  const socket = net.connect({ host: host ?? "127.0.0.1", port: Number(port ?? 4222) })
+  socket.setTimeout(1_000)
+  socket.once("connect", () => (socket.destroy(), resolve(true)))
+  socket.once("error", () => resolve(false))
+  socket.once("timeout", () => (socket.destroy(), resolve(false)))
+})
+const onCi = (process.env["CI"] ?? "") !== ""
+
+if (!reachable && onCi) {
+  it("NATS JetStream is reachable", () => {
+    throw new Error(`NATS is required on CI (CI is set) and does not answer at ${servers}`)
+  })
+}
+
+const snapshot = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const orders = yield* sql<{ readonly k: string }>`
+    SELECT order_date::text || '/' || order_id || '/' || amount::text AS k FROM raw.orders ORDER BY 1`
+  const revenue = yield* sql<{ readonly k: string }>`
+    SELECT date::text || '/' || category || '/' || revenue::text || '/' || order_count AS k
+    FROM analytics.daily_revenue ORDER BY 1`
+  return { orders: orders.map((r) => r.k), revenue: revenue.map((r) => r.k) }
+})
+
+/** The batch app over the same distinct events, one run per date, on a database of its own. */
+const batchResult = (events: ReadonlyArray<{ readonly eventId: string; readonly payload: string }>) => {
+  const distinct = [...new Map(events.map((e) => [e.eventId, e.payload])).values()]
+  const byDate = new Map<string, Array<string>>()
+  for (const payload of distinct) {
+    const decoded = OrderStream.transform({ payload, position: 0 }, "2024-03-01" as Partition.PartitionDate)
+    if (decoded._tag === "Success") {
+      byDate.set(decoded.success.order_date, [...(byDate.get(decoded.success.order_date) ?? []), payload])
+    }
+  }
+  const source = Source.make(
+    "inline",
+    (date) => Stream.fromIterable((byDate.get(date) ?? []).map((payload, i) => ({ payload, position: i + 1 })))
+  )
+  const pipeline = Pipeline.make({
+    name: DailyRevenue.name,
+    source,
+    transform: Order.OrderTransform,
+    // the batch app's sink, with its daily-revenue rebuild (customer metrics are not streamed)
+    sink: TableContract.partitionReplace<Order.Order>({
+      table: Tables.orders.table,
+      partitionColumn: "order_date",
+      columns: Tables.orders.columns,
+      toRow: (
+        o
+      ) => [o.order_date, o.order_id, o.customer_id, o.product_category, o.amount, o.currency, o.loyalty_points],
+      contract: DailyRevenue.contract,
+      undeclared: Contract.undeclaredFields(Order.Order),
+      derived: [DailyRevenue.derived[0]!]
+    }),
+    key: (o) => o.order_id
+  })
+  return Effect.gen(function*() {
+    yield* DailyRevenue.setup
+    for (const date of [...byDate.keys()].sort()) yield* Pipeline.run(pipeline, date as Partition.PartitionDate)
+    return yield* snapshot
+  }).pipe(Effect.provide(SqlSluice.layer.pipe(Layer.provideMerge(Database.layerPglite({ dataDir: undefined })))))
+}
+
+describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
+  for (const backend of Testing.backends()) {
+    const services = Layer.mergeAll(
+      SqlProcessedEventLedger.layer.pipe(Layer.provideMerge(SqlSluice.layer), Layer.provideMerge(backend.layer)),
+      JetStreamSource.JetStream.layer(servers)
+    )
+    layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}]`, (it) => {
+      it.effect("streams order events (duplicates, bad ones) to the same tables as the batch app over the same events", () =>
+        Effect.scoped(Effect.gen(function*() {
+          yield* DailyRevenue.setup
+          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
+          const stream = `ORDERS_TEST_${id}`.toUpperCase()
+          const subject = `orders.test.${id}`
+          const consumer = `order-stream-${id}`
+          const js = yield* JetStreamSource.JetStream
+          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          const events = OrderStream.events({ count: 120, seed: 7, badShare: 0.1, duplicateShare: 0.2 })
+          yield* OrderStream.publish(events, { stream, subject })
+          yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
+          const fiber = yield* Streaming.run(
+            OrderStream.make({ batchSize: 25, batchWindow: "20 millis", badRecords: { threshold: 0.5 } }),
+            JetStreamSource.source({ stream, consumer })
+          ).pipe(Effect.forkChild)
+          yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
+            Effect.flatMap((info) =>
+              info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
+            ),
+            Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
+            Effect.orDie
+          )
+          yield* Fiber.interrupt(fiber)
+          const streamed = yield* snapshot
+          const batch = yield* batchResult(events)
+          assert.isAbove(streamed.orders.length, 50)
+          assert.deepStrictEqual(streamed, batch)
+          // replay from sequence 10: the same events again, the same tables
+          const info = yield* Effect.promise(() => js.manager.streams.info(stream))
+          const replayed = yield* OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: 10 } })
+          assert.strictEqual(replayed.received, info.state.last_seq - 9)
+          assert.deepStrictEqual(yield* snapshot, batch)
+          const consumers = yield* Effect.promise(() => js.manager.consumers.list(stream).next())
+          assert.deepStrictEqual(consumers.map((c) => c.name), [consumer], "the replay consumer is deleted")
+        })))
+    })
+  }
+})

@@ -1,0 +1,83 @@
+/**
+ * What every variant of the benchmark loads: one partition of orders into `raw.orders` (the
+ * daily-revenue app's table, with its primary key), and the partition's revenue per category
+ * rebuilt into `analytics.daily_revenue`, in one transaction; bad lines dead-lettered.
+ *
+ * The Sluice variants run the daily-revenue app's own source, transform and `raw.orders` spec;
+ * the sink rebuilds `analytics.daily_revenue` only (the app also recomputes customer metrics,
+ * which the limit and the hand-written loader do not do), and the pipeline has no key (the
+ * duplicate-key check keeps every key of the partition in memory).
+ */
+import { DailyRevenue } from "../apps/daily-revenue/src/index.ts"
+import type { Order } from "../apps/daily-revenue/src/Order.ts"
+import { OrderTransform } from "../apps/daily-revenue/src/Order.ts"
+import { Pipeline } from "../packages/core/src/index.ts"
+import { PartitionReplace } from "../packages/sql/src/index.ts"
+
+/** The tables, as the app's first migration creates them; dead letters are Sluice's own table. */
+export const ddl: ReadonlyArray<string> = [
+  "DROP SCHEMA IF EXISTS raw CASCADE",
+  "DROP SCHEMA IF EXISTS analytics CASCADE",
+  "CREATE SCHEMA raw",
+  "CREATE SCHEMA analytics",
+  `CREATE TABLE raw.orders (
+    order_date date NOT NULL,
+    order_id text NOT NULL,
+    customer_id bigint NOT NULL CHECK (customer_id > 0),
+    product_category text NOT NULL,
+    amount numeric NOT NULL CHECK (amount >= 0),
+    currency text NOT NULL,
+    PRIMARY KEY (order_date, order_id)
+  )`,
+  `CREATE TABLE analytics.daily_revenue (
+    date date NOT NULL,
+    category text NOT NULL,
+    revenue numeric NOT NULL,
+    order_count integer NOT NULL,
+    PRIMARY KEY (date, category)
+  )`
+]
+
+/** The in-database rebuild of the daily aggregate, as the limit runs it. */
+export const aggregate = (partition: string): ReadonlyArray<string> => [
+  `DELETE FROM analytics.daily_revenue WHERE date = '${partition}'`,
+  `INSERT INTO analytics.daily_revenue (date, category, revenue, order_count)
+   SELECT order_date, product_category, sum(amount), count(*)::int FROM raw.orders
+   WHERE order_date = '${partition}' GROUP BY order_date, product_category`
+]
+
+export const sink = (load: "copy" | "unnest" = "copy") =>
+  PartitionReplace.make<Order>({
+    table: "raw.orders",
+    partitionColumn: "order_date",
+    columns: [
+      { name: "order_date", type: "date" },
+      { name: "order_id", type: "text" },
+      { name: "customer_id", type: "bigint" },
+      { name: "product_category", type: "text" },
+      { name: "amount", type: "numeric" },
+      { name: "currency", type: "text" }
+    ],
+    toRow: (o) => [o.order_date, o.order_id, o.customer_id, o.product_category, o.amount, o.currency],
+    derived: [
+      PartitionReplace.rebuild({
+        table: "analytics.daily_revenue",
+        partitionColumn: "date",
+        columns: ["date", "category", "revenue", "order_count"],
+        select: (sql, partition) =>
+          sql`SELECT order_date, product_category, sum(amount), count(*)::int
+              FROM raw.orders WHERE order_date = ${partition}
+              GROUP BY order_date, product_category`
+      })
+    ],
+    load
+  })
+
+export const pipeline = (directory: string, load: "copy" | "unnest" = "copy") =>
+  Pipeline.make({
+    name: DailyRevenue.name,
+    source: DailyRevenue.source(directory),
+    transform: OrderTransform,
+    sink: sink(load),
+    batchSize: 5_000
+  })

@@ -1,0 +1,331 @@
+/**
+ * `sluice serve`: a small HTTP server with Prometheus text exposition at `/metrics` and a web
+ * dashboard at `/` (one HTML page, no build step) over JSON endpoints under `/api/pipelines`.
+ *
+ * The exposition has two parts:
+ *
+ * - this process's effect `Metric`s (`PipelineMetrics`: records read, loaded and dead-lettered,
+ *   retries, run durations, failure-rate alerts, failed runs, labelled by pipeline), rendered by
+ *   effect's `PrometheusMetrics`;
+ * - gauges computed from the run ledger and the dead-letter store at each scrape, per registered
+ *   pipeline, so the numbers mean something across processes (runs are made by other processes:
+ *   the CLI, a scheduler): partitions by state, records of the latest run of every partition, runs
+ *   by status, retries, alerted partitions, failure rate, new dead letters by error type, the start
+ *   and duration of the latest run.
+ *
+ * @since 0.1.0
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Calendar, DeadLetter, Partition, type Pipeline, type Replay, RunLedger } from "@sluice/core"
+import { Effect, Layer } from "effect"
+import { HttpRouter, type HttpServer, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
+import { createServer } from "node:http"
+import * as Dashboard from "./internal/dashboard.ts"
+
+/** A label value, escaped as the exposition format requires. */
+const label = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, "\\\"")
+
+interface Family {
+  readonly name: string
+  readonly help: string
+  readonly type: "gauge" | "counter"
+  readonly samples: Array<readonly [labels: Record<string, string>, value: number]>
+}
+
+const family = (name: string, type: Family["type"], help: string): Family => ({ name, help, type, samples: [] })
+
+const render = (families: ReadonlyArray<Family>): string =>
+  families.map((f) =>
+    [
+      `# HELP ${f.name} ${f.help}`,
+      `# TYPE ${f.name} ${f.type}`,
+      ...f.samples.map(([labels, value]) =>
+        `${f.name}{${Object.entries(labels).map(([k, v]) => `${k}="${label(v)}"`).join(",")}} ${value}`
+      )
+    ].join("\n")
+  ).join("\n") + "\n"
+
+/**
+ * The gauges computed from the run ledger and the dead-letter store for `pipelines`, in the
+ * Prometheus text format.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const ledgerText = Effect.fn("Serve.ledgerText")(function*(pipelines: ReadonlyArray<string>) {
+  const ledger = yield* RunLedger.RunLedger
+  const store = yield* DeadLetter.DeadLetterStore
+  const partitions = family("sluice_partitions", "gauge", "Partitions by the state of their latest run")
+  const read = family("sluice_partition_records_read", "gauge", "Records read by the latest run of every partition")
+  const loaded = family(
+    "sluice_partition_records_loaded",
+    "gauge",
+    "Records loaded by the latest run of every partition"
+  )
+  const dead = family(
+    "sluice_partition_records_dead_lettered",
+    "gauge",
+    "Records dead-lettered by the latest run of every partition"
+  )
+  const runs = family("sluice_ledger_runs", "gauge", "Runs recorded in the run ledger, by status")
+  const retries = family("sluice_ledger_retries", "gauge", "Retries of every run recorded in the run ledger")
+  const alerted = family(
+    "sluice_partitions_alerted",
+    "gauge",
+    "Partitions whose latest run raised a failure-rate alert"
+  )
+  const rate = family("sluice_failure_rate", "gauge", "Dead-lettered / read over the latest run of every partition")
+  const letters = family("sluice_dead_letters", "gauge", "New dead letters, by error type")
+  const lastStart = family("sluice_last_run_start_seconds", "gauge", "Start of the latest run (Unix seconds)")
+  const lastDuration = family("sluice_last_run_duration_seconds", "gauge", "Duration of the latest finished run")
+  for (const pipeline of pipelines) {
+    const all = yield* ledger.list(pipeline)
+    const latest = yield* ledger.latest(pipeline)
+    for (const state of ["succeeded", "failed", "running"] as const) {
+      partitions.samples.push([{ pipeline, status: state }, latest.filter((r) => r.status === state).length])
+      runs.samples.push([{ pipeline, status: state }, all.filter((r) => r.status === state).length])
+    }
+    const sum = (f: (r: RunLedger.RunRecord) => number) => latest.reduce((n, r) => n + f(r), 0)
+    read.samples.push([{ pipeline }, sum((r) => r.read)])
+    loaded.samples.push([{ pipeline }, sum((r) => r.loaded)])
+    dead.samples.push([{ pipeline }, sum((r) => r.deadLettered)])
+    retries.samples.push([{ pipeline }, all.reduce((n, r) => n + r.retries, 0)])
+    alerted.samples.push([{ pipeline }, latest.filter((r) => r.alerted).length])
+    const total = sum((r) => r.read)
+    rate.samples.push([{ pipeline }, total === 0 ? 0 : sum((r) => r.deadLettered) / total])
+    for (const c of yield* store.countByType(pipeline)) {
+      letters.samples.push([{ pipeline, error_type: c.errorType }, c.count])
+    }
+    const newest = all.reduce<RunLedger.RunRecord | undefined>(
+      (a, r) => a === undefined || r.startedAt > a.startedAt ? r : a,
+      undefined
+    )
+    if (newest !== undefined) {
+      lastStart.samples.push([{ pipeline }, newest.startedAt / 1000])
+      const finished = all.filter((r) => r.endedAt !== undefined)
+        .reduce<RunLedger.RunRecord | undefined>(
+          (a, r) => a === undefined || r.startedAt > a.startedAt ? r : a,
+          undefined
+        )
+      if (finished?.endedAt !== undefined) {
+        lastDuration.samples.push([{ pipeline }, (finished.endedAt - finished.startedAt) / 1000])
+      }
+    }
+  }
+  return render([partitions, read, loaded, dead, runs, retries, alerted, rate, letters, lastStart, lastDuration])
+})
+
+/**
+ * The whole `/metrics` body: this process's effect metrics, then the ledger gauges.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metricsText = (pipelines: ReadonlyArray<string>) =>
+  Effect.map(
+    Effect.all([PrometheusMetrics.format(), ledgerText(pipelines)]),
+    ([process, ledger]) => (process.length === 0 || process.endsWith("\n") ? process : process + "\n") + ledger
+  )
+
+/**
+ * A pipeline as the server sees it: its name, start date, and the actions of the dashboard's buttons
+ * (already provided with whatever the pipeline needs).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServedPipeline {
+  readonly name: string
+  readonly description: string
+  readonly startDate: Partition.PartitionDate | undefined
+  /** Re-runs a partition from its source (`Pipeline.run`). */
+  readonly rerun: (partition: Partition.PartitionDate) => Effect.Effect<Pipeline.RunReport, unknown>
+  /** Replays the new dead letters of a partition (`Replay.run`). */
+  readonly replay: (partition: Partition.PartitionDate) => Effect.Effect<Replay.ReplayReport, unknown>
+}
+
+const message = (error: unknown): string => {
+  const e = error as { readonly _tag?: unknown; readonly message?: unknown }
+  const text = typeof e?.message === "string" ? e.message : String(error)
+  return typeof e?._tag === "string" ? `${e._tag}: ${text}` : text
+}
+
+const jsonResponse = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status })
+
+/**
+ * The routes of the server: `GET /metrics` (Prometheus text), `GET /healthz`, the dashboard at
+ * `GET /` and its JSON endpoints under `/api/pipelines`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
+  HttpRouter.use(Effect.fnUntraced(function*(router) {
+    const services = yield* Effect.context<RunLedger.RunLedger | DeadLetter.DeadLetterStore>()
+    const names = pipelines.map((p) => p.name)
+    /** Runs a handler with the stores; any failure is a JSON error (404 for a bad pipeline or date). */
+    const handle = <A>(
+      f: (
+        params: Readonly<Record<string, string | undefined>>,
+        search: Readonly<Record<string, string | ReadonlyArray<string>>>
+      ) => Effect.Effect<A, unknown, RunLedger.RunLedger | DeadLetter.DeadLetterStore>
+    ) =>
+      Effect.gen(function*() {
+        const params = yield* HttpRouter.params
+        const search = yield* HttpServerRequest.ParsedSearchParams
+        return yield* f(params, search).pipe(
+          Effect.provideContext(services),
+          Effect.map((body) => jsonResponse(body)),
+          Effect.catch((error) =>
+            Effect.succeed(jsonResponse({ error: message(error) }, error instanceof NotFound ? 404 : 500))
+          )
+        )
+      })
+    const pipelineOf = (params: Readonly<Record<string, string | undefined>>) => {
+      const found = pipelines.find((p) => p.name === params.name)
+      return found === undefined ? Effect.fail(new NotFound(`unknown pipeline ${params.name}`)) : Effect.succeed(found)
+    }
+    const dateOf = (value: unknown) =>
+      typeof value === "string" && Partition.isDateString(value)
+        ? Effect.succeed(Partition.makeUnsafe(value))
+        : Effect.fail(new NotFound(`not a date: ${String(value)}`))
+
+    yield* router.add(
+      "GET",
+      "/metrics",
+      metricsText(names).pipe(
+        Effect.provideContext(services),
+        Effect.map((body) =>
+          HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+        ),
+        Effect.catch((error) => Effect.succeed(HttpServerResponse.text(`error: ${error.message}\n`, { status: 503 })))
+      )
+    )
+    yield* router.add("GET", "/healthz", Effect.succeed(HttpServerResponse.text("ok\n")))
+    yield* router.add("GET", "/", Effect.succeed(HttpServerResponse.html(Dashboard.html)))
+    yield* router.add(
+      "GET",
+      "/api/pipelines",
+      Effect.succeed(jsonResponse(pipelines.map((p) => ({
+        name: p.name,
+        description: p.description,
+        startDate: p.startDate ?? null
+      }))))
+    )
+    yield* router.add(
+      "GET",
+      "/api/pipelines/:name/calendar",
+      handle((params, search) =>
+        Effect.gen(function*() {
+          const pipeline = yield* pipelineOf(params)
+          const runs = yield* (yield* RunLedger.RunLedger).list(pipeline.name)
+          const first = runs.reduce<Partition.PartitionDate | undefined>(
+            (a, r) => a === undefined || r.partition < a ? r.partition : a,
+            undefined
+          )
+          const end = typeof search.until === "string" ? yield* dateOf(search.until) : yield* Calendar.lastCompleteDay
+          const start = typeof search.since === "string"
+            ? yield* dateOf(search.since)
+            : pipeline.startDate ?? first ?? end
+          // at most ~3 years of days in one answer
+          const from = Partition.daysBetween(start, end) > 1100 ? Partition.addDays(end, -1100) : start
+          const days = Calendar.make({ start: from, end, runs })
+          const deadLetters = yield* (yield* DeadLetter.DeadLetterStore).list(pipeline.name, { status: ["new"] })
+          const newByDay = new Map<string, number>()
+          for (const d of deadLetters) newByDay.set(d.partition, (newByDay.get(d.partition) ?? 0) + 1)
+          return {
+            pipeline: pipeline.name,
+            start: from,
+            end,
+            summary: Calendar.summarize(days),
+            days: days.map((d) => ({
+              partition: d.partition,
+              state: d.state,
+              runs: d.runs,
+              read: d.latest?.read ?? 0,
+              loaded: d.latest?.loaded ?? 0,
+              deadLettered: d.latest?.deadLettered ?? 0,
+              newDeadLetters: newByDay.get(d.partition) ?? 0,
+              failureRate: d.latest?.failureRate ?? 0,
+              alerted: d.latest?.alerted ?? false,
+              lastRun: d.latest?.startedAt ?? null,
+              error: d.latest?.error === undefined ? null : `${d.latest.errorType}: ${d.latest.error}`
+            }))
+          }
+        })
+      )
+    )
+    yield* router.add(
+      "GET",
+      "/api/pipelines/:name/partitions/:date",
+      handle((params) =>
+        Effect.gen(function*() {
+          const pipeline = yield* pipelineOf(params)
+          const date = yield* dateOf(params.date)
+          const runs = yield* (yield* RunLedger.RunLedger).list(pipeline.name, { start: date, end: date })
+          const deadLetters = yield* (yield* DeadLetter.DeadLetterStore).list(pipeline.name, {
+            partition: date,
+            status: DeadLetter.statuses,
+            limit: 500
+          })
+          return { pipeline: pipeline.name, partition: date, runs, deadLetters }
+        })
+      )
+    )
+    yield* router.add(
+      "POST",
+      "/api/pipelines/:name/partitions/:date/run",
+      handle((params) =>
+        Effect.gen(function*() {
+          const pipeline = yield* pipelineOf(params)
+          return yield* pipeline.rerun(yield* dateOf(params.date))
+        })
+      )
+    )
+    yield* router.add(
+      "POST",
+      "/api/pipelines/:name/partitions/:date/replay",
+      handle((params) =>
+        Effect.gen(function*() {
+          const pipeline = yield* pipelineOf(params)
+          return yield* pipeline.replay(yield* dateOf(params.date))
+        })
+      )
+    )
+  }))
+
+class NotFound extends Error {}
+
+/**
+ * The server on `host:port` (`port` 0 picks a free one; read it from `HttpServer.address`).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Serve } from "@sluice/cli"
+ *
+ * declare const pipelines: ReadonlyArray<Serve.ServedPipeline>
+ * const server = Serve.layer({ pipelines, port: 9464 })
+ * // Layer.launch(server) with the run ledger and dead-letter store provided
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: {
+  readonly pipelines: ReadonlyArray<ServedPipeline>
+  readonly port: number
+  readonly host?: string | undefined
+  readonly log?: boolean | undefined
+}): Layer.Layer<
+  HttpServer.HttpServer,
+  HttpServerError.ServeError,
+  RunLedger.RunLedger | DeadLetter.DeadLetterStore
+> =>
+  HttpRouter.serve(routes(options.pipelines), {
+    disableLogger: options.log !== true,
+    disableListenLog: options.log === false
+  }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "127.0.0.1" }))
+  )

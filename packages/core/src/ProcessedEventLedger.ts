@@ -1,0 +1,81 @@
+/**
+ * The processed-event ledger: which events of an at-least-once source a pipeline has already applied.
+ *
+ * A streaming run claims the ids of a micro-batch's events in the same transaction as their effects
+ * (rows and dead letters). An event whose id is already claimed — a redelivery, or a duplicate the
+ * producer sent twice — is skipped, so the effects are applied exactly once.
+ *
+ * `@sluice/sql` implements it on table `sluice.processed_events`; {@link ProcessedEventLedger.layerMemory}
+ * is for tests that need no database.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Ref } from "effect"
+import type { SinkError } from "./SinkError.ts"
+
+/**
+ * An event to claim: its id, and where it came from (for audit).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProcessedEvent {
+  readonly eventId: string
+  readonly stream: string
+  readonly sequence: number
+}
+
+/**
+ * The ledger. `claim` runs inside the batch's transaction and returns the ids it claimed now
+ * (those not claimed before); it is rolled back with the batch.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, {
+  readonly claim: (
+    pipeline: string,
+    events: ReadonlyArray<ProcessedEvent>,
+    processedAt: number
+  ) => Effect.Effect<ReadonlySet<string>, SinkError>
+  readonly count: (pipeline: string) => Effect.Effect<number, SinkError>
+}>()("@sluice/core/ProcessedEventLedger") {
+  /**
+   * An in-memory ledger (not transactional), for tests of streaming logic without a database.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { ProcessedEventLedger } from "@sluice/core"
+   *
+   * const program = Effect.gen(function*() {
+   *   const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+   *   return yield* ledger.claim("p", [{ eventId: "a", stream: "S", sequence: 1 }], 0) // Set { "a" }
+   * }).pipe(Effect.provide(ProcessedEventLedger.ProcessedEventLedger.layerMemory))
+   * ```
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layerMemory = Layer.effect(
+    ProcessedEventLedger,
+    Effect.map(Ref.make<ReadonlyMap<string, ReadonlySet<string>>>(new Map()), (ref) =>
+      ProcessedEventLedger.of({
+        claim: (pipeline, events) =>
+          Ref.modify(ref, (all) => {
+            const seen = new Set(all.get(pipeline) ?? [])
+            const claimed = new Set<string>()
+            for (const e of events) {
+              if (!seen.has(e.eventId)) {
+                seen.add(e.eventId)
+                claimed.add(e.eventId)
+              }
+            }
+            const next = new Map(all)
+            next.set(pipeline, seen)
+            return [claimed, next] as const
+          }),
+        count: (pipeline) => Effect.map(Ref.get(ref), (all) => all.get(pipeline)?.size ?? 0)
+      }))
+  )
+}

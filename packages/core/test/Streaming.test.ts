@@ -1,0 +1,244 @@
+import { assert, describe, it } from "@effect/vitest"
+import {
+  DeadLetter,
+  Pipeline,
+  ProcessedEventLedger,
+  Sink,
+  SinkError,
+  Source,
+  Streaming,
+  Transactor,
+  Transform
+} from "@sluice/core"
+import { Deferred, Effect, Fiber, Layer, Ref, Stream } from "effect"
+import { type Reading, Reading as ReadingSchema } from "./fixtures.ts"
+
+const transform = Transform.fromSchema(ReadingSchema)
+
+interface Sent {
+  readonly id: string
+  readonly good: boolean
+}
+
+const messagesOf = (sent: ReadonlyArray<Sent>, acks: Array<number>) =>
+  sent.map((s, i): Streaming.Message => ({
+    eventId: s.id,
+    payload: s.good ? JSON.stringify({ id: s.id, value: 1, day: "2024-03-01" }) : `{bad ${s.id}`,
+    stream: "TEST",
+    sequence: i + 1,
+    publishedAt: Date.UTC(2024, 2, 1),
+    ack: Effect.sync(() => {
+      acks.push(i + 1)
+    })
+  }))
+
+const memorySink = Effect.map(Ref.make<ReadonlyArray<Reading>>([]), (rows) => ({
+  rows,
+  sink: {
+    target: "memory",
+    write: (batch) => Ref.update(rows, (rs) => [...rs, ...batch])
+  } satisfies Streaming.StreamSink<
+    Reading
+  >
+}))
+
+const layer = Layer.mergeAll(
+  DeadLetter.DeadLetterStore.layerMemory,
+  ProcessedEventLedger.ProcessedEventLedger.layerMemory,
+  Transactor.Transactor.layerNone
+)
+
+describe("Streaming.run", () => {
+  it.live("loads each distinct good event once, dead-letters each distinct bad one, acks every message", () =>
+    Effect.gen(function*() {
+      const { rows, sink } = yield* memorySink
+      const acks: Array<number> = []
+      const sent: Array<Sent> = [
+        { id: "a", good: true },
+        { id: "b", good: true },
+        { id: "a", good: true },
+        { id: "x", good: false },
+        { id: "c", good: true },
+        { id: "x", good: false },
+        { id: "b", good: true }
+      ]
+      const pipeline = Streaming.make({ name: "readings", transform, sink, batchSize: 3, batchWindow: "10 millis" })
+      const reports: Array<Streaming.BatchReport> = []
+      yield* Streaming.run(pipeline, { location: "memory", messages: Stream.fromIterable(messagesOf(sent, acks)) }, {
+        onEvent: (e) => Effect.sync(() => e._tag === "Committed" && reports.push(e.report))
+      })
+      assert.deepStrictEqual((yield* Ref.get(rows)).map((r) => r.id).sort(), ["a", "b", "c"])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
+      assert.deepStrictEqual(dead.map((d) => [d.position, d.stage]), [[4, "transform@TEST"]])
+      assert.deepStrictEqual(acks.sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7])
+      assert.strictEqual(reports.reduce((n, r) => n + r.skipped, 0), 3)
+    }).pipe(Effect.provide(layer)))
+
+  it.live("opens the breaker on failed commits, acks nothing until a commit succeeds, then catches up", () =>
+    Effect.gen(function*() {
+      const { rows, sink } = yield* memorySink
+      const acks: Array<number> = []
+      let failures = 5
+      const flaky = Layer.succeed(
+        Transactor.Transactor,
+        Transactor.Transactor.of({
+          withTransaction: <A, E, R>(self: Effect.Effect<A, E, R>) =>
+            Effect.suspend((): Effect.Effect<A, E | SinkError.SinkError, R> =>
+              failures-- > 0
+                ? Effect.fail(new SinkError.SinkError({ operation: "begin", message: "down", retryable: true }))
+                : self
+            )
+        })
+      )
+      const events: Array<string> = []
+      const pipeline = Streaming.make({
+        name: "readings",
+        transform,
+        sink,
+        batchSize: 10,
+        batchWindow: "5 millis",
+        breaker: { failures: 2, openDuration: "30 millis" }
+      })
+      const sent = Array.from({ length: 5 }, (_, i) => ({ id: `e${i}`, good: true }))
+      yield* Streaming.run(pipeline, { location: "memory", messages: Stream.fromIterable(messagesOf(sent, acks)) }, {
+        onEvent: (e) =>
+          Effect.sync(() => {
+            events.push(e._tag === "BreakerTransition" ? `${e.from}->${e.to}` : e._tag)
+          })
+      }).pipe(Effect.provide(flaky))
+      assert.strictEqual((yield* Ref.get(rows)).length, 5)
+      assert.deepStrictEqual(acks.length, 5)
+      assert.include(events, "Closed->Open")
+      assert.include(events, "HalfOpen->Closed")
+      assert.strictEqual(events.at(-1), "Committed")
+    }).pipe(Effect.provide(layer)))
+
+  it.live("pauses and alerts instead of dead-lettering when the bad-record rate passes the threshold", () =>
+    Effect.gen(function*() {
+      const { sink } = yield* memorySink
+      const acks: Array<number> = []
+      const pipeline = Streaming.make({
+        name: "readings",
+        transform,
+        sink,
+        batchSize: 10,
+        batchWindow: "5 millis",
+        badRecords: { threshold: 0.5, window: 10, minimum: 4, pause: "20 millis" }
+      })
+      const sent = Array.from({ length: 10 }, (_, i) => ({ id: `e${i}`, good: i % 5 === 0 }))
+      const alerts = yield* Ref.make(0)
+      // the memory ledger is not transactional: forget nothing rolled back by using one that claims all
+      const forgetful = Layer.succeed(
+        ProcessedEventLedger.ProcessedEventLedger,
+        ProcessedEventLedger.ProcessedEventLedger.of({
+          claim: (_, events) => Effect.succeed(new Set(events.map((e) => e.eventId))),
+          count: () => Effect.succeed(0)
+        })
+      )
+      const exit = yield* Streaming.run(
+        pipeline,
+        { location: "memory", messages: Stream.fromIterable(messagesOf(sent, acks)) },
+        { onEvent: (e) => e._tag === "BadRecordRateAlert" ? Ref.update(alerts, (n) => n + 1) : Effect.void }
+      ).pipe(Effect.provide(forgetful), Effect.timeout("120 millis"), Effect.exit)
+      assert.strictEqual(exit._tag, "Failure")
+      assert.isAtLeast(yield* Ref.get(alerts), 2)
+      assert.deepStrictEqual(acks, [])
+      assert.deepStrictEqual(yield* (yield* DeadLetter.DeadLetterStore).list("readings"), [])
+    }).pipe(Effect.provide(layer)))
+})
+
+describe("Streaming.run backpressure and interruption", () => {
+  it.live("pulls only as it commits: messages in flight stay bounded whatever the backlog", () =>
+    Effect.gen(function*() {
+      const { sink } = yield* memorySink
+      let pulled = 0
+      let acked = 0
+      let maxInFlight = 0
+      const backlog = Stream.iterate(0, (n) => n + 1).pipe(
+        Stream.map((i): Streaming.Message => {
+          pulled++
+          maxInFlight = Math.max(maxInFlight, pulled - acked)
+          return {
+            eventId: `e${i}`,
+            payload: JSON.stringify({ id: `e${i}`, value: 1, day: "2024-03-01" }),
+            stream: "TEST",
+            sequence: i + 1,
+            publishedAt: 0,
+            ack: Effect.sync(() => {
+              acked++
+            })
+          }
+        })
+      )
+      const slow: Streaming.StreamSink<Reading> = {
+        target: "slow",
+        write: (rows) => Effect.andThen(Effect.sleep("2 millis"), sink.write(rows))
+      }
+      const pipeline = Streaming.make({
+        name: "readings",
+        transform,
+        sink: slow,
+        batchSize: 50,
+        batchWindow: "5 millis"
+      })
+      yield* Streaming.run(pipeline, { location: "memory", messages: backlog }).pipe(
+        Effect.timeout("300 millis"),
+        Effect.ignore
+      )
+      assert.isAbove(acked, 500, "it made progress")
+      assert.isAtMost(maxInFlight, 50 * 3, `at most a few batches in flight, got ${maxInFlight}`)
+    }).pipe(Effect.provide(layer)))
+
+  it.live("an interrupted run finishes the batch in hand: committed and acknowledged together", () =>
+    Effect.gen(function*() {
+      const { rows, sink } = yield* memorySink
+      const acks: Array<number> = []
+      const started = yield* Deferred.make<void>()
+      const slow: Streaming.StreamSink<Reading> = {
+        target: "slow",
+        write: (batch) =>
+          Effect.andThen(
+            Deferred.succeed(started, undefined),
+            Effect.andThen(Effect.sleep("50 millis"), sink.write(batch))
+          )
+      }
+      const sent = Array.from({ length: 3 }, (_, i) => ({ id: `e${i}`, good: true }))
+      const pipeline = Streaming.make({
+        name: "readings",
+        transform,
+        sink: slow,
+        batchSize: 3,
+        batchWindow: "5 millis"
+      })
+      const fiber = yield* Streaming.run(pipeline, {
+        location: "memory",
+        messages: Stream.concat(Stream.fromIterable(messagesOf(sent, acks)), Stream.never)
+      }).pipe(Effect.forkChild)
+      yield* Deferred.await(started)
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual((yield* Ref.get(rows)).length, 3)
+      assert.deepStrictEqual(acks, [1, 2, 3])
+    }).pipe(Effect.provide(layer)))
+})
+
+describe("Streaming.fromPipeline", () => {
+  it.live("streams a batch pipeline's definition: its name, transform and stage", () =>
+    Effect.gen(function*() {
+      const { rows, sink } = yield* memorySink
+      const batch = Pipeline.make({
+        name: "readings",
+        source: Source.make("none", () => Stream.empty),
+        transform,
+        sink: (yield* Sink.memory<Reading>()).sink,
+        stage: "decode"
+      })
+      const acks: Array<number> = []
+      const streaming = Streaming.fromPipeline(batch, sink, { batchSize: 2, batchWindow: "5 millis" })
+      assert.strictEqual(streaming.name, "readings")
+      const sent = [{ id: "a", good: true }, { id: "x", good: false }]
+      yield* Streaming.run(streaming, { location: "memory", messages: Stream.fromIterable(messagesOf(sent, acks)) })
+      assert.deepStrictEqual((yield* Ref.get(rows)).map((r) => r.id), ["a"])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
+      assert.deepStrictEqual(dead.map((d) => d.stage), ["decode@TEST"])
+    }).pipe(Effect.provide(layer)))
+})

@@ -1,0 +1,244 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import { DeadLetter, ProcessedEventLedger, Streaming } from "@sluice/core"
+import { JetStreamSource } from "@sluice/nats"
+import { Database, Testing } from "@sluice/sql"
+import { Context, Effect, Fiber, Layer, Schedule } from "effect"
+import { SqlClient } from "effect/sql"
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import {
+  createTable,
+  freshStream,
+  natsReachable,
+  natsServers,
+  payloadOf,
+  pending,
+  readIds,
+  sluiceOn,
+  transform,
+  upsertSink
+} from "./fixtures.ts"
+
+const reachable = await natsReachable()
+const onCi = process.env["CI"] !== undefined && process.env["CI"] !== ""
+
+if (!reachable) {
+  if (onCi) {
+    it("NATS JetStream is reachable", () => {
+      throw new Error(`NATS is required on CI (CI is set) and does not answer at ${natsServers}`)
+    })
+  } else {
+    describe.skip(`JetStream tests: NATS does not answer at ${natsServers}; start nats-server -js to run them`, () => {
+      it("skipped", () => {})
+    })
+  }
+}
+
+/** Waits (polling) until `check` holds, for at most `seconds`. */
+const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, seconds = 15) =>
+  check.pipe(
+    Effect.flatMap((ok) => ok ? Effect.void : Effect.fail("not yet" as const)),
+    Effect.retry({ schedule: Schedule.spaced("50 millis"), times: seconds * 20 }),
+    Effect.orDie
+  )
+
+const settled = (stream: string, consumer: string) =>
+  Effect.map(pending(stream, consumer), (p) => p.pending === 0 && p.ackPending === 0)
+
+const publishAll = (subject: string, ids: ReadonlyArray<number>, bypassDedupe = true) =>
+  Effect.forEach(ids, (id) => JetStreamSource.publish(subject, payloadOf(id), { eventId: `e${id}`, bypassDedupe }), {
+    discard: true
+  })
+
+const expectedGood = (ids: ReadonlyArray<number>) =>
+  [...new Set(ids)].filter((id) => id % 4 !== 0).map((id) => `e${id}`).sort()
+
+let counter = 0
+const unique = (prefix: string) => `${prefix}_${++counter}_${crypto.randomUUID().slice(0, 6).replaceAll("-", "")}`
+
+const killAndRestart = (fresh: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const { stream, subject, consumer } = yield* freshStream("kill")
+    const table = unique("readings")
+    const name = unique("stream")
+    yield* createTable(table)
+    yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "1 second" })
+    const ids = [1, 2, 3, 5, 6, 7, 2, 9]
+    yield* publishAll(subject, ids)
+    // the child commits its first batch, then is killed before it acks
+    yield* Effect.callback<void>((resume) => {
+      const child = spawn(process.execPath, [
+        fileURLToPath(new URL("./consumerChild.ts", import.meta.url)),
+        fresh,
+        stream,
+        consumer,
+        table,
+        name
+      ], { stdio: ["ignore", "pipe", "inherit"] })
+      child.stdout.on("data", (chunk: Buffer) => {
+        if (chunk.toString().includes("committed")) child.kill("SIGKILL")
+      })
+      child.on("exit", () => resume(Effect.void))
+    })
+    assert.deepStrictEqual(yield* readIds(table), expectedGood(ids), "the child committed the batch")
+    const left = yield* pending(stream, consumer)
+    assert.isAbove(left.ackPending + left.pending, 0, "the child acked nothing")
+    // restart in this process: everything is redelivered, and skipped by the ledger
+    const sink = yield* upsertSink(table)
+    const fiber = yield* Streaming.run(
+      Streaming.make({ name, transform, sink, batchSize: 100, batchWindow: "20 millis" }),
+      JetStreamSource.source({ stream, consumer })
+    ).pipe(Effect.forkChild)
+    yield* eventually(settled(stream, consumer))
+    yield* Fiber.interrupt(fiber)
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(table)}`
+    assert.strictEqual(rows[0]!.n, expectedGood(ids).length)
+    assert.strictEqual(yield* (yield* ProcessedEventLedger.ProcessedEventLedger).count(name), new Set(ids).size)
+  }))
+
+const outage = (base: string, fresh: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const admin = yield* Layer.build(Database.layerPostgres(base, { maxConnections: 1 })).pipe(
+      Effect.map(Context.get(SqlClient.SqlClient))
+    )
+    const database = new URL(fresh).pathname.slice(1)
+    const { stream, subject, consumer } = yield* freshStream("outage")
+    const table = unique("readings")
+    const name = unique("stream")
+    yield* createTable(table)
+    yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
+    const first = [1, 2, 3, 5]
+    const second = [6, 7, 9, 10, 11, 2]
+    yield* publishAll(subject, first)
+    const sink = yield* upsertSink(table)
+    const transitions: Array<string> = []
+    const fiber = yield* Streaming.run(
+      Streaming.make({
+        name,
+        transform,
+        sink,
+        batchSize: 100,
+        batchWindow: "20 millis",
+        breaker: { failures: 2, openDuration: "300 millis" }
+      }),
+      JetStreamSource.source({ stream, consumer }),
+      { onEvent: (e) => Effect.sync(() => e._tag === "BreakerTransition" && transitions.push(`${e.from}->${e.to}`)) }
+    ).pipe(Effect.forkChild)
+    const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+    yield* eventually(Effect.map(ledger.count(name), (n) => n === first.length))
+    // the database goes away: no new connections, existing ones terminated
+    yield* admin`ALTER DATABASE ${admin(database)} ALLOW_CONNECTIONS false`
+    yield* admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${database}`
+    yield* publishAll(subject, second)
+    yield* eventually(Effect.sync(() => transitions.includes("Closed->Open")))
+    const during = yield* pending(stream, consumer)
+    assert.isAbove(during.pending + during.ackPending, 0, "nothing acked while the database is away")
+    yield* Effect.sleep("500 millis")
+    yield* admin`ALTER DATABASE ${admin(database)} ALLOW_CONNECTIONS true`
+    yield* eventually(settled(stream, consumer), 30)
+    yield* eventually(Effect.map(ledger.count(name), (n) => n === new Set([...first, ...second]).size))
+    yield* Fiber.interrupt(fiber)
+    assert.deepStrictEqual(yield* readIds(table), expectedGood([...first, ...second]))
+    assert.include(transitions, "HalfOpen->Closed")
+  }))
+
+if (reachable) {
+  for (const backend of Testing.backends()) {
+    const services = Layer.mergeAll(sluiceOn(backend.layer), JetStreamSource.JetStream.layer(natsServers))
+    layer(services, { timeout: "60 seconds", excludeTestServices: true })(
+      `JetStream streaming [${backend.name}]`,
+      (it) => {
+        it.effect("duplicates, redeliveries and bad messages: each good event loaded once, every message acked", () =>
+          Effect.scoped(Effect.gen(function*() {
+            const { stream, subject, consumer } = yield* freshStream("dup")
+            const table = unique("readings")
+            const name = unique("stream")
+            yield* createTable(table)
+            // short ack wait: while the first commits fail (breaker), JetStream redelivers
+            yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "1 second" })
+            const ids = [1, 2, 3, 2, 4, 5, 1, 6, 4, 7, 8, 3, 9]
+            yield* publishAll(subject, ids)
+            const sink = yield* upsertSink(table, 3)
+            const transitions: Array<string> = []
+            const pipeline = Streaming.make({
+              name,
+              transform,
+              sink,
+              batchSize: 4,
+              batchWindow: "20 millis",
+              breaker: { failures: 2, openDuration: "300 millis" },
+              badRecords: { threshold: 0.9, minimum: 100 }
+            })
+            const fiber = yield* Streaming.run(pipeline, JetStreamSource.source({ stream, consumer, maxMessages: 8 }), {
+              onEvent: (e) =>
+                Effect.sync(() => e._tag === "BreakerTransition" && transitions.push(`${e.from}->${e.to}`))
+            }).pipe(Effect.forkChild)
+            const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+            yield* eventually(Effect.map(ledger.count(name), (n) => n === new Set(ids).size))
+            yield* eventually(settled(stream, consumer))
+            yield* Fiber.interrupt(fiber)
+            assert.deepStrictEqual(yield* readIds(table), expectedGood(ids))
+            const dead = yield* (yield* DeadLetter.DeadLetterStore).list(name)
+            assert.deepStrictEqual(dead.map((d) => d.originalRecord).sort(), [payloadOf(4), payloadOf(8)].sort())
+            assert.isTrue(dead.every((d) => d.stage === `transform@${stream}`))
+            assert.include(transitions, "Closed->Open")
+          })))
+
+        it.effect("streaming equals batch: the same events give the same rows whatever the batch size", () =>
+          Effect.scoped(Effect.gen(function*() {
+            const { stream, subject } = yield* freshStream("eq")
+            const ids = Array.from({ length: 60 }, (_, i) => (i * 7) % 23)
+            yield* publishAll(subject, ids)
+            const results: Array<ReadonlyArray<string>> = []
+            for (const batchSize of [1, 7, 1_000]) {
+              const consumer = unique("c")
+              const table = unique("readings")
+              const name = unique("stream")
+              yield* createTable(table)
+              yield* JetStreamSource.ensureConsumer({ stream, consumer })
+              const sink = yield* upsertSink(table)
+              const pipeline = Streaming.make({
+                name,
+                transform,
+                sink,
+                batchSize,
+                batchWindow: "10 millis",
+                badRecords: { threshold: 0.9, minimum: 1_000 }
+              })
+              const fiber = yield* Streaming.run(pipeline, JetStreamSource.source({ stream, consumer })).pipe(
+                Effect.forkChild
+              )
+              yield* eventually(settled(stream, consumer))
+              yield* Fiber.interrupt(fiber)
+              results.push(yield* readIds(table))
+            }
+            assert.deepStrictEqual(results, [expectedGood(ids), expectedGood(ids), expectedGood(ids)])
+          })))
+      }
+    )
+  }
+
+  const url = Testing.postgresUrl()
+  describe.skipIf(url === undefined)("JetStream streaming on PostgreSQL, failures", () => {
+    it.live(
+      "a consumer killed (SIGKILL) between commit and ack: after restart, no duplicate rows",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const fresh = yield* Testing.freshDatabase(url!)
+          yield* killAndRestart(fresh).pipe(Effect.provide(sluiceOn(Database.layerPostgres(fresh))))
+        })).pipe(Effect.provide(JetStreamSource.JetStream.layer(natsServers))),
+      { timeout: 60_000 }
+    )
+
+    it.live(
+      "the database taken away mid-stream: the breaker opens, nothing is lost, it recovers and catches up",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const fresh = yield* Testing.freshDatabase(url!)
+          yield* outage(url!, fresh).pipe(Effect.provide(sluiceOn(Database.layerPostgres(fresh))))
+        })).pipe(Effect.provide(JetStreamSource.JetStream.layer(natsServers))),
+      { timeout: 60_000 }
+    )
+  })
+}

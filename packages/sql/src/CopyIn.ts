@@ -1,0 +1,169 @@
+/**
+ * Bulk loading with `COPY … FROM STDIN`, on the connection and in the transaction of the load:
+ * the fast path of the write strategies. A batch is sent as one COPY instead of one `INSERT …
+ * SELECT * FROM unnest(…)`; PostgreSQL parses it with the table's input functions, without
+ * planning a statement or building arrays, which is how `psql \copy` loads.
+ *
+ * **Details**
+ *
+ * Rows are sent in COPY's text format (tab-separated, `\N` for NULL, backslash escapes), so each
+ * value reaches its column's input function as `INSERT` would send it: a `text` spec column
+ * loads into `varchar(n)`, an `int` into `bigint`, a `numeric` into `numeric(12,2)`. Values are
+ * checked by the same rules as {@link Table.toColumnArrays}.
+ *
+ * The COPY runs on the transaction's own connection, so it commits or rolls back with
+ * everything else the load does (the partition delete, dead letters, derived tables, the run
+ * ledger). On PGlite the in-process link carries it too (see `Database.layerPglite`).
+ *
+ * **Gotchas**
+ *
+ * `@effect/sql-pg` has no COPY; this module adds one on top of the driver's connection (see the
+ * module `internal/pgCopy.ts`). With a `SqlClient` from another driver, {@link make}'s copier
+ * succeeds with `Option.none()` and copies nothing: callers then insert another way.
+ *
+ * @since 0.1.0
+ */
+import { SinkError } from "@sluice/core"
+import { Effect, Option } from "effect"
+import { SqlClient, SqlError } from "effect/sql"
+import * as CopyText from "./internal/copyText.ts"
+import * as PgCopy from "./internal/pgCopy.ts"
+import { fromSqlError } from "./internal/sinkError.ts"
+import * as Table from "./Table.ts"
+
+/**
+ * Copies a batch of rows; succeeds with the number of rows copied, or `Option.none()` when the
+ * client cannot COPY. `validate` sees each row's values and returns a message to reject the
+ * batch.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Copier<A> = (
+  rows: ReadonlyArray<A>,
+  validate?: ((values: ReadonlyArray<unknown>) => string | undefined) | undefined
+) => Effect.Effect<Option.Option<number>, SinkError.SinkError, SqlClient.SqlClient>
+
+const quote = (name: string): string => name.split(".").map((part) => `"${part}"`).join(".")
+
+/**
+ * The statement of a copy into `table` (validated names, quoted as the `sql` template quotes them).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const statement = (table: string, columns: ReadonlyArray<Table.Column>): string => {
+  Table.validateColumns(table, columns)
+  return `COPY ${quote(table)} (${columns.map((column) => quote(column.name)).join(", ")}) FROM STDIN`
+}
+
+/**
+ * A copier into `table`: each call copies one batch, in the current transaction (or in a
+ * transaction of its own when there is none). Throws `InvalidTableSpec` for a bad table spec.
+ *
+ * **Details**
+ *
+ * A value its column cannot take, or a row `validate` rejects, fails the batch with a
+ * non-retryable `SinkError` naming the row and column, before anything is sent. A value the
+ * database rejects (out of range, a constraint, a duplicate key) fails it with the server's
+ * message; the transaction is then aborted and must roll back, as after any failed statement.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ * import { CopyIn } from "@sluice/sql"
+ *
+ * interface Reading {
+ *   readonly sensor: string
+ *   readonly value: number
+ * }
+ *
+ * const copy = CopyIn.make<Reading>({
+ *   table: "raw.readings",
+ *   columns: [{ name: "sensor", type: "text" }, { name: "value", type: "double precision" }],
+ *   toRow: (r) => [r.sensor, r.value]
+ * })
+ *
+ * const load = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+ *   sql.withTransaction(copy([{ sensor: "a", value: 1.5 }, { sensor: "b", value: -0 }])))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A>(spec: {
+  readonly table: string
+  readonly columns: ReadonlyArray<Table.Column>
+  readonly toRow: (row: A) => ReadonlyArray<unknown>
+  /** The operation named by a `SinkError`; `copy into <table>` by default. */
+  readonly operation?: string | undefined
+}): Copier<A> => {
+  const sql = statement(spec.table, spec.columns)
+  const operation = spec.operation ?? `copy into ${spec.table}`
+  const fail = (error: unknown) =>
+    new SinkError.SinkError({
+      operation,
+      message: error instanceof Error ? error.message : String(error),
+      retryable: false,
+      cause: error
+    })
+
+  const inTransaction = (
+    target: PgCopy.Target,
+    rows: ReadonlyArray<A>,
+    validate: ((values: ReadonlyArray<unknown>) => string | undefined) | undefined
+  ) =>
+    Effect.try({
+      try: () =>
+        CopyText.encode({
+          columns: spec.columns,
+          rows,
+          toRow: spec.toRow,
+          check: validate === undefined ? undefined : (values, row) => {
+            const message = validate(values)
+            if (message !== undefined) throw new TypeError(`row ${row}: ${message}`)
+          }
+        }),
+      catch: fail
+    }).pipe(
+      Effect.flatMap((frames) => PgCopy.copyFrom(target, sql, frames)),
+      Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError(operation)(error) : error),
+      Effect.map(Option.some)
+    )
+
+  const copy: Copier<A> = (rows, validate) =>
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (client) =>
+        Effect.flatMap(Effect.serviceOption(client.transactionService), (current) => {
+          if (Option.isNone(current)) {
+            return client.withTransaction(copy(rows, validate)).pipe(
+              Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError("transaction")(error) : error)
+            )
+          }
+          const target = PgCopy.targetOf(current.value[0])
+          if (target === undefined) return Effect.succeed(Option.none())
+          return rows.length === 0 ? Effect.succeed(Option.some(0)) : inTransaction(target, rows, validate)
+        })
+    ).pipe(Effect.withSpan("CopyIn.copy", { attributes: { table: spec.table, rows: rows.length } }))
+  return copy
+}
+
+/**
+ * Whether the current `SqlClient` can COPY (an `@effect/sql-pg` client of the version Sluice is
+ * built with).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isSupported: Effect.Effect<boolean, SinkError.SinkError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (client) =>
+    client.withTransaction(
+      Effect.map(
+        Effect.serviceOption(client.transactionService),
+        (current) => Option.isSome(current) && PgCopy.targetOf(current.value[0]) !== undefined
+      )
+    ).pipe(Effect.mapError(fromSqlError("transaction")))
+)

@@ -1,0 +1,76 @@
+/**
+ * The processed-event ledger in PostgreSQL: core's `ProcessedEventLedger` on table
+ * `sluice.processed_events (pipeline, event_id)`.
+ *
+ * **Details**
+ *
+ * A batch is claimed with one statement, `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING
+ * RETURNING event_id`: the ids returned are those claimed now. Inside the batch's transaction, a
+ * concurrent consumer claiming the same id waits for it to commit or roll back, so an event is
+ * applied by one of them only.
+ *
+ * @since 0.1.0
+ */
+import { PgTypes } from "@effect/sql-pg"
+import { ProcessedEventLedger } from "@sluice/core"
+import { Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import { mapSqlError } from "./internal/sinkError.ts"
+import { typedArray } from "./internal/typedArray.ts"
+
+/**
+ * Builds the ledger over the current `SqlClient`. The table must exist (`SluiceMigrations`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  return ProcessedEventLedger.ProcessedEventLedger.of({
+    claim: (pipeline, events, processedAt) =>
+      events.length === 0 ? Effect.succeed(new Set<string>()) : Effect.suspend(() =>
+        sql<{ readonly event_id: string }>`
+          INSERT INTO sluice.processed_events (pipeline, event_id, stream, sequence, processed_at)
+          SELECT ${pipeline}, e.event_id, e.stream, e.sequence, ${new Date(processedAt)}
+          FROM unnest(
+            ${typedArray(events.map((e) => e.eventId), PgTypes.OID.text)}::text[],
+            ${typedArray(events.map((e) => e.stream), PgTypes.OID.text)}::text[],
+            ${typedArray(events.map((e) => String(e.sequence)), PgTypes.OID.text)}::int8[]
+          ) AS e(event_id, stream, sequence)
+          ON CONFLICT (pipeline, event_id) DO NOTHING
+          RETURNING event_id`
+      ).pipe(
+        Effect.map((rows) => new Set(rows.map((r) => r.event_id))),
+        mapSqlError("claim processed events"),
+        Effect.withSpan("SqlProcessedEventLedger.claim")
+      ),
+    count: (pipeline) =>
+      sql<{ readonly count: number }>`
+        SELECT count(*)::int4 AS count FROM sluice.processed_events WHERE pipeline = ${pipeline}`.pipe(
+        Effect.map((rows) => rows[0]?.count ?? 0),
+        mapSqlError("count processed events")
+      )
+  })
+})
+
+/**
+ * Core's `ProcessedEventLedger` on `sluice.processed_events`.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Database, SluiceMigrations, SqlProcessedEventLedger } from "@sluice/sql"
+ *
+ * const Ledger = SqlProcessedEventLedger.layer.pipe(
+ *   Layer.provide(SluiceMigrations.layer),
+ *   Layer.provideMerge(Database.layerPglite({}))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<ProcessedEventLedger.ProcessedEventLedger, never, SqlClient.SqlClient> = Layer.effect(
+  ProcessedEventLedger.ProcessedEventLedger,
+  make
+)

@@ -1,0 +1,274 @@
+/**
+ * `COPY … FROM STDIN` on a connection of `@effect/sql-pg`, which speaks the PostgreSQL wire
+ * protocol itself but has no COPY: its statement machines treat `CopyInResponse` as a protocol
+ * desync.
+ *
+ * **How it reaches the connection**
+ *
+ * Inside `sql.withTransaction`, the transaction's connection is public: `sql.transactionService`
+ * holds the `SqlConnection` the transaction pinned. That object is the driver's `Connection`,
+ * whose `connection` field is the pinned `PgConnection`, whose `base` is the session itself. A
+ * session routes every backend message to one `consumer` (`onMessage`, `onFatal`), serializes
+ * its statements with the `wire` semaphore, and writes frames to `session.socket`: that is how
+ * the driver's own query, stream and `LISTEN` machines work. A COPY is one more such machine:
+ * it takes `wire`, installs itself as the consumer, writes `Query("COPY … FROM STDIN")`, the
+ * `CopyData` frames and `CopyDone` in one go, and waits for `CommandComplete` and
+ * `ReadyForQuery`. Nothing of the driver is modified or forked.
+ *
+ * Those members are not part of the driver's declared interface, so {@link targetOf} checks
+ * their shape at run time and returns `undefined` when they are missing (another driver, or a
+ * version that changed them): callers then load with `unnest`. `@effect/sql-pg` is pinned to
+ * an exact version, and a test asserts that COPY is available on it, so an upgrade that breaks
+ * the shape fails loudly instead of silently falling back.
+ *
+ * **Errors and interruption**
+ *
+ * An `ErrorResponse` (a bad value, a constraint violation) fails the COPY with a `SqlError`
+ * classified by SQLSTATE like the driver's own; the server has then aborted the transaction,
+ * which the caller rolls back. CopyData sent after the error is discarded by the server. An
+ * interrupted COPY waits a moment for the server, then sends a `CancelRequest` (as the driver
+ * does for an interrupted query) and drains to `ReadyForQuery`, so the connection is left
+ * idle for the rollback; when the server does not answer within 5 seconds, the connection is
+ * closed, which rolls the transaction back on the server.
+ *
+ * @internal
+ */
+import { Deferred, Effect, type Semaphore } from "effect"
+import type { SqlConnection } from "effect/sql"
+import {
+  AuthenticationError,
+  AuthorizationError,
+  ConnectionError,
+  ConstraintError,
+  DeadlockError,
+  LockTimeoutError,
+  SerializationError,
+  SqlError,
+  type SqlErrorReason,
+  SqlSyntaxError,
+  StatementTimeoutError,
+  UniqueViolation,
+  UnknownError
+} from "effect/sql/SqlError"
+import type { Duplex } from "node:stream"
+
+/** A backend message as the driver's parser hands it to a consumer (only what COPY reads). */
+interface BackendMessage {
+  readonly _tag: string
+  readonly commandTag?: string
+  readonly fields?:
+    & { readonly code?: string | undefined; readonly message?: string | undefined }
+    & Record<
+      string,
+      unknown
+    >
+}
+
+interface Consumer {
+  readonly onMessage: (message: BackendMessage) => void
+  readonly onFatal: (error: SqlError) => void
+}
+
+/** The members of the driver's session (`PgConnectionImpl` of `@effect/sql-pg` 4.0) a COPY uses. */
+interface Session {
+  consumer: Consumer | undefined
+  readonly deadWith: SqlError | undefined
+  readonly wire: Semaphore.Semaphore
+  readonly session: { readonly socket: Duplex; readonly parser: { readField: unknown } }
+  readonly cancel: Effect.Effect<void>
+  readonly fatal: (error: SqlError) => void
+}
+
+/**
+ * A pinned session that can run a COPY.
+ *
+ * @internal
+ */
+export interface Target {
+  readonly pinned: { readonly released: boolean }
+  readonly session: Session
+}
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null
+
+/**
+ * The session behind a transaction's connection, when it is a pinned `@effect/sql-pg` session
+ * of the expected shape; `undefined` otherwise.
+ *
+ * @internal
+ */
+export const targetOf = (connection: SqlConnection.Connection): Target | undefined => {
+  const pinned: unknown = (connection as unknown as { readonly connection?: unknown }).connection
+  if (!isObject(pinned) || typeof pinned.released !== "boolean") return undefined
+  const session: unknown = pinned.base
+  if (!isObject(session) || !("consumer" in session) || typeof session.fatal !== "function") return undefined
+  if (!Effect.isEffect(session.cancel)) return undefined
+  const wire = session.wire as Partial<Semaphore.Semaphore> | undefined
+  if (!isObject(wire) || typeof wire.withPermit !== "function") return undefined
+  const inner = session.session
+  if (!isObject(inner) || !isObject(inner.parser) || !isObject(inner.socket)) return undefined
+  if (typeof (inner.socket as Partial<Duplex>).write !== "function") return undefined
+  return { pinned: pinned as unknown as Target["pinned"], session: session as unknown as Session }
+}
+
+const frame = (type: number, body: Uint8Array): Uint8Array => {
+  const bytes = Buffer.allocUnsafe(5 + body.length)
+  bytes[0] = type
+  bytes.writeInt32BE(4 + body.length, 1)
+  bytes.set(body, 5)
+  return bytes
+}
+
+/**
+ * A simple-protocol `Query` message.
+ *
+ * @internal
+ */
+export const queryMessage = (sql: string): Uint8Array => frame(0x51, Buffer.from(`${sql}\u0000`, "utf8"))
+
+const copyDone: Uint8Array = frame(0x63, new Uint8Array(0))
+
+/** SQLSTATE classes as `@effect/sql-pg` classifies them (its `internal/sqlError.ts`). */
+const classify = (fields: NonNullable<BackendMessage["fields"]>, operation: string): SqlErrorReason => {
+  const cause = Object.assign(new Error(fields.message ?? "Unknown PostgreSQL error"), fields)
+  const props = { cause, message: "PgCopy: COPY failed", operation }
+  const code = fields.code
+  if (code !== undefined) {
+    if (code.startsWith("08")) return new ConnectionError(props)
+    if (code.startsWith("28")) return new AuthenticationError(props)
+    if (code === "42501") return new AuthorizationError(props)
+    if (code.startsWith("42")) return new SqlSyntaxError(props)
+    if (code === "23505") {
+      const constraint = typeof fields["constraint"] === "string" && fields["constraint"].trim() !== ""
+        ? fields["constraint"].trim()
+        : "unknown"
+      return new UniqueViolation({ ...props, constraint })
+    }
+    if (code.startsWith("23")) return new ConstraintError(props)
+    if (code === "40P01") return new DeadlockError(props)
+    if (code === "40001") return new SerializationError(props)
+    if (code === "55P03") return new LockTimeoutError(props)
+    if (code === "57014") return new StatementTimeoutError(props)
+  }
+  return new UnknownError(props)
+}
+
+const connectionError = (message: string): SqlError =>
+  new SqlError({
+    reason: new ConnectionError({ cause: new Error(message), message: `PgCopy: ${message}`, operation: "copy" })
+  })
+
+const abortGraceMillis = 10
+const abortTimeoutMillis = 5000
+
+/** Waits `millis` on a timer (not the `Clock`: a `TestClock` must not stall a drain). */
+const sleep = (millis: number): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), millis)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+/**
+ * Runs `statement` (a `COPY … FROM STDIN`) on the target, sending `frames` (complete `CopyData`
+ * messages) as its data; succeeds with the number of rows copied.
+ *
+ * @internal
+ */
+export const copyFrom = (
+  target: Target,
+  statement: string,
+  frames: ReadonlyArray<Uint8Array>
+): Effect.Effect<number, SqlError> => {
+  const session = target.session
+  return session.wire.withPermit(Effect.suspend(() => {
+    if (target.pinned.released) return Effect.fail(connectionError("the pinned connection was released"))
+    if (session.deadWith !== undefined) return Effect.fail(session.deadWith)
+    if (session.consumer !== undefined) return Effect.fail(connectionError("the connection is busy"))
+    return run(session, statement, frames)
+  }))
+}
+
+const run = (session: Session, statement: string, frames: ReadonlyArray<Uint8Array>) =>
+  Effect.callback<number, SqlError>((resume) => {
+    type Phase = "start" | "copy" | "complete" | "error"
+    let phase: Phase = "start"
+    let rows = 0
+    let failure: SqlError | undefined
+    let done = false
+    let aborted = false
+    let drained: (() => void) | undefined
+
+    const finish = (effect: Effect.Effect<number, SqlError>): void => {
+      if (done) return
+      done = true
+      if (session.consumer === consumer) session.consumer = undefined
+      if (aborted) drained?.()
+      else resume(effect)
+    }
+    const desync = (message: string): void => session.fatal(connectionError(message))
+
+    const consumer: Consumer = {
+      onMessage: (message) => {
+        switch (message._tag) {
+          case "CopyInResponse":
+            if (phase !== "start") return desync(`Unexpected CopyInResponse during ${phase}`)
+            phase = "copy"
+            return
+          case "CommandComplete": {
+            if (phase !== "copy") return desync(`Unexpected CommandComplete during ${phase}`)
+            const tag = message.commandTag ?? ""
+            rows = tag.startsWith("COPY ") ? Number(tag.slice(5)) : 0
+            phase = "complete"
+            return
+          }
+          case "ErrorResponse":
+            if (phase === "error") return
+            failure = new SqlError({ reason: classify(message.fields ?? {}, "copy") })
+            phase = "error"
+            return
+          case "ReadyForQuery":
+            if (phase === "complete") return finish(Effect.succeed(rows))
+            if (phase === "error") return finish(Effect.fail(failure!))
+            return desync(`Unexpected ReadyForQuery during ${phase}`)
+          default:
+            return desync(`Unexpected ${message._tag} during COPY`)
+        }
+      },
+      onFatal: (error) => finish(Effect.fail(error))
+    }
+
+    session.consumer = consumer
+    session.session.parser.readField = undefined
+    const socket = session.session.socket
+    try {
+      // One Query, the data and CopyDone, without waiting for CopyInResponse: if the statement
+      // fails before COPY starts, the server ignores the CopyData and CopyDone that follow.
+      socket.cork()
+      socket.write(queryMessage(statement))
+      for (const data of frames) socket.write(data)
+      socket.write(copyDone)
+      socket.uncork()
+    } catch (cause) {
+      session.fatal(
+        new SqlError({
+          reason: new ConnectionError({ cause, message: "PgCopy: Failed to write COPY data", operation: "copy" })
+        })
+      )
+    }
+
+    return Effect.suspend(() => {
+      if (done) return Effect.void
+      aborted = true
+      const signal = Deferred.makeUnsafe<void>()
+      drained = () => Deferred.doneUnsafe(signal, Effect.void)
+      const timer = setTimeout(
+        () => session.fatal(connectionError("COPY cancellation timed out")),
+        abortTimeoutMillis
+      )
+      const wait = Effect.ensuring(Deferred.await(signal), Effect.sync(() => clearTimeout(timer)))
+      return Effect.andThen(
+        Effect.raceFirst(Deferred.await(signal), sleep(abortGraceMillis)),
+        Effect.suspend(() => Deferred.isDoneUnsafe(signal) ? wait : Effect.andThen(session.cancel, wait))
+      )
+    })
+  })

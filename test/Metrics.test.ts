@@ -1,0 +1,134 @@
+/**
+ * `sluice serve`'s `/metrics`: effect's pipeline metrics of this process and the gauges computed from
+ * the run ledger and dead-letter store, fetched over HTTP and parsed, on every backend.
+ */
+import { assert, layer } from "@effect/vitest"
+import { Partition, Pipeline, Replay, RunLedger, Source, Transform } from "@sluice/core"
+import { PartitionReplace, SqlSluice, Testing } from "@sluice/sql"
+import { Effect, Layer, Schema, Stream } from "effect"
+import { FetchHttpClient, HttpClient, HttpServer } from "effect/http"
+import { SqlClient } from "effect/sql"
+import * as Serve from "../packages/cli/src/Serve.ts"
+
+const Reading = Schema.Struct({ id: Schema.NonEmptyString, value: Schema.Int, day: Schema.String })
+type Reading = typeof Reading.Type
+
+const day = (n: number) => Partition.addDays(Partition.makeUnsafe("2024-03-01"), n)
+
+const good = (d: string, id: string) => JSON.stringify({ id, value: 1, day: d })
+
+/** Day 0: 3 good lines and 1 invalid; day 1: 2 good, 2 invalid (one not JSON, one of the wrong shape). */
+const lines: Record<string, ReadonlyArray<string>> = {
+  [day(0)]: [good(day(0), "a"), good(day(0), "b"), "nope", good(day(0), "c")],
+  [day(1)]: [good(day(1), "a"), "{bad", good(day(1), "b"), "{\"id\":1}"]
+}
+
+/** Parses the exposition: `name{labels}` → value; checks every sample line's shape. */
+const parse = (text: string) => {
+  const samples = new Map<string, number>()
+  const types = new Map<string, string>()
+  for (const line of text.split("\n")) {
+    if (line === "") continue
+    const type = /^# TYPE (\w+) (counter|gauge|histogram|summary)$/.exec(line)
+    if (type !== null) types.set(type[1]!, type[2]!)
+    if (line.startsWith("#")) continue
+    const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line)
+    assert.isNotNull(match, `a sample line: ${line}`)
+    samples.set(`${match![1]}${match![2] ?? ""}`, Number(match![3]))
+  }
+  return { samples, types }
+}
+
+for (const backend of Testing.backends()) {
+  layer(SqlSluice.layer.pipe(Layer.provideMerge(backend.layer)), { timeout: "60 seconds", excludeTestServices: true })(
+    `/metrics [${backend.name}]`,
+    (it) => {
+      it.effect("exposes records, dead letters, runs and failure rates per pipeline, parsed back", () =>
+        Effect.gen(function*() {
+          const name = `metrics_${backend.name}`
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TABLE ${sql(name)} (day date NOT NULL, id text NOT NULL, value int NOT NULL)`
+          const pipeline = Pipeline.make({
+            name,
+            source: Source.make(
+              "memory",
+              (p) => Stream.fromIterable((lines[p] ?? []).map((payload, i) => ({ payload, position: i + 1 })))
+            ),
+            transform: Transform.fromSchema(Reading),
+            failureThreshold: 0.3,
+            sink: PartitionReplace.make<Reading>({
+              table: name,
+              partitionColumn: "day",
+              columns: [{ name: "day", type: "date" }, { name: "id", type: "text" }, { name: "value", type: "int" }],
+              toRow: (r) => [r.day, r.id, r.value]
+            })
+          })
+          yield* Pipeline.run(pipeline, day(0))
+          yield* Pipeline.run(pipeline, day(1))
+          const context = yield* Effect.context<Pipeline.Services | SqlClient.SqlClient>()
+          const ledger = yield* RunLedger.RunLedger
+          // a failed partition and one still running, as other processes leave them
+          yield* ledger.start({ runId: `${name}-failed`, pipeline: name, partition: day(2), startedAt: 1_000 })
+          yield* ledger.finish(`${name}-failed`, {
+            status: "failed",
+            read: 0,
+            loaded: 0,
+            deadLettered: 0,
+            retries: 2,
+            failureRate: 0,
+            alerted: false,
+            endedAt: 3_000,
+            errorType: "SourceError.NotFound",
+            error: "no file"
+          })
+          yield* ledger.start({ runId: `${name}-running`, pipeline: name, partition: day(3), startedAt: 2_000 })
+
+          const text = yield* Effect.gen(function*() {
+            const address = yield* HttpServer.addressFormattedWith(Effect.succeed)
+            const response = yield* HttpClient.get(`${address}/metrics`)
+            assert.strictEqual(response.status, 200)
+            assert.match(response.headers["content-type"] ?? "", /^text\/plain/)
+            return yield* response.text
+          }).pipe(
+            Effect.provide(Layer.merge(
+              Serve.layer({
+                pipelines: [{
+                  name,
+                  description: name,
+                  startDate: day(0),
+                  rerun: (p) => Pipeline.run(pipeline, p).pipe(Effect.provideContext(context)),
+                  replay: (p) => Replay.run(pipeline, { partition: p }).pipe(Effect.provideContext(context))
+                }],
+                port: 0,
+                log: false
+              }),
+              FetchHttpClient.layer
+            ))
+          )
+          const { samples, types } = parse(text)
+          const get = (metric: string, labels: string) => samples.get(`${metric}{${labels}}`)
+          const p = `pipeline="${name}"`
+          // this process's effect metrics
+          assert.strictEqual(get("sluice_records_read_total", p), 8)
+          assert.strictEqual(get("sluice_records_loaded_total", p), 5)
+          assert.strictEqual(get("sluice_records_dead_lettered_total", p), 3)
+          assert.strictEqual(get("sluice_failure_rate_alerts_total", p), 1)
+          assert.strictEqual(types.get("sluice_records_read_total"), "counter")
+          assert.isTrue([...samples.keys()].some((k) => k.startsWith("sluice_run_duration") && k.includes(p)), text)
+          // from the ledger and the dead-letter store
+          assert.strictEqual(get("sluice_partitions", `${p},status="succeeded"`), 2)
+          assert.strictEqual(get("sluice_partitions", `${p},status="failed"`), 1)
+          assert.strictEqual(get("sluice_partitions", `${p},status="running"`), 1)
+          assert.strictEqual(get("sluice_partition_records_read", p), 8)
+          assert.strictEqual(get("sluice_partition_records_loaded", p), 5)
+          assert.strictEqual(get("sluice_partition_records_dead_lettered", p), 3)
+          assert.strictEqual(get("sluice_ledger_retries", p), 2)
+          assert.strictEqual(get("sluice_partitions_alerted", p), 1)
+          assert.strictEqual(get("sluice_failure_rate", p), 3 / 8)
+          assert.strictEqual(get("sluice_dead_letters", `${p},error_type="InvalidJson"`), 2)
+          assert.strictEqual(get("sluice_dead_letters", `${p},error_type="SchemaMismatch"`), 1)
+          assert.strictEqual(types.get("sluice_partitions"), "gauge")
+        }))
+    }
+  )
+}
