@@ -42,7 +42,14 @@ const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 
 if (!hasChromium) {
   describe("dashboard", () => {
-    it.skip(`needs Debian's chromium at ${executablePath} (apt-get install -y chromium)`, () => {})
+    if (process.env["CI"]) {
+      // CI installs Chromium (.ci/run): its absence there is a failure, never a silent skip
+      it(`needs Debian's chromium at ${executablePath}`, () => {
+        throw new Error(`CI is set but ${executablePath} is missing: apt-get install -y chromium`)
+      })
+    } else {
+      it.skip(`needs Debian's chromium at ${executablePath} (apt-get install -y chromium)`, () => {})
+    }
   })
 }
 
