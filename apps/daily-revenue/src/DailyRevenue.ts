@@ -25,6 +25,7 @@ import {
 import { Migrations, PartitionReplace, TableContract, TableEvolution } from "@sluice/sql"
 import { Effect, type FileSystem, Option } from "effect"
 import type { HttpClient } from "effect/http"
+import type { SqlClient } from "effect/sql"
 import * as CustomerMetrics from "./CustomerMetrics.ts"
 import { Order, OrderTransform } from "./Order.ts"
 import * as Tables from "./Tables.ts"
@@ -69,13 +70,22 @@ export const derived: ReadonlyArray<PartitionReplace.DerivedStep> = [
     table: "analytics.daily_revenue",
     partitionColumn: "date",
     columns: ["date", "category", "revenue", "order_count"],
-    select: (sql, partition) =>
-      sql`SELECT order_date, product_category, sum(amount), count(*)::int
-          FROM raw.orders WHERE order_date = ${partition}
-          GROUP BY order_date, product_category`
+    select: (sql, partition) => revenueOf(sql, "raw.orders", partition)
   }),
   CustomerMetrics.step
 ]
+
+/**
+ * The revenue of a date per category, from an orders table (`raw.orders`, or a version of it being
+ * rebuilt by a replay): the one definition of `analytics.daily_revenue`'s rows.
+ *
+ * @since 0.1.0
+ * @category sinks
+ */
+export const revenueOf = (sql: SqlClient.SqlClient, orders: string, date: string) =>
+  sql`SELECT order_date, product_category, sum(amount), count(*)::int
+      FROM ${sql(orders)} WHERE order_date = ${date}
+      GROUP BY order_date, product_category`
 
 /**
  * The contract of `raw.orders`: undeclared fields are dropped and counted (`discard_value`); the

@@ -111,11 +111,13 @@ export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.Sql
           onEvent: logEvent
         })
         yield* Console.log(
-          `${pipeline}: replay caught up: ${report.received} events, ${report.loaded} loaded, ${report.deadLettered} dead-lettered`
+          `${pipeline}: replay caught up: ${report.received} events, ${report.loaded} loaded, ${report.deadLettered} dead-lettered; readers switched to ${report.tables.orders}, ${report.tables.dailyRevenue}`
         )
       }).pipe(Effect.provide(services))
     })
-  ).pipe(Command.withDescription("Reprocess a stream from a sequence or a time, then exit once caught up"))
+  ).pipe(Command.withDescription(
+    "Reprocess a stream from a sequence or a time into fresh table versions, then switch readers to them"
+  ))
 
   const publishOrders = Command.make(
     "publish-orders",

@@ -15,6 +15,7 @@ import { PgTypes } from "@effect/sql-pg"
 import { DailyRevenue, Order } from "@sluice-app/daily-revenue"
 import { Contract, SinkError, Streaming, Transform } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
+import { PartitionReplace, VersionedTable } from "@sluice/sql"
 import { Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 
@@ -59,23 +60,51 @@ const textArray = (values: ReadonlyArray<string | null>) => {
 }
 
 /**
- * Upserts orders into `raw.orders` by `(order_date, order_id)` (the latest event of a key in a batch
- * wins) and rebuilds `analytics.daily_revenue` for the dates touched. Runs in the batch's transaction.
+ * The tables the pipeline writes: the live ones ({@link liveTables}), or fresh versions of them
+ * being rebuilt by a {@link replay}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tables {
+  readonly orders: string
+  readonly dailyRevenue: string
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const liveTables: Tables = { orders: "raw.orders", dailyRevenue: "analytics.daily_revenue" }
+
+/**
+ * Upserts orders into `tables.orders` by `(order_date, order_id)` (the latest event of a key in a
+ * batch wins) and rebuilds `tables.dailyRevenue` for the dates touched, with the batch app's revenue
+ * definition (`DailyRevenue.revenueOf`). Runs in the batch's transaction.
  *
  * @since 0.1.0
  * @category sinks
  */
-export const sink: Streaming.StreamSink<Order.Order, SqlClient.SqlClient> = {
-  target: "raw.orders",
-  write: (orders) =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const byKey = new Map<string, Order.Order>()
-      for (const o of orders) byKey.set(`${o.order_date}/${o.order_id}`, o)
-      const rows = [...byKey.values()]
-      const column = (f: (o: Order.Order) => string | null) => textArray(rows.map(f))
-      yield* sql`
-        INSERT INTO raw.orders (order_date, order_id, customer_id, product_category, amount, currency, loyalty_points)
+export const sinkFor = (tables: Tables): Streaming.StreamSink<Order.Order, SqlClient.SqlClient> => {
+  const revenue = PartitionReplace.rebuild({
+    table: tables.dailyRevenue,
+    partitionColumn: "date",
+    columns: ["date", "category", "revenue", "order_count"],
+    select: (sql, date) => DailyRevenue.revenueOf(sql, tables.orders, date)
+  })
+  return {
+    target: tables.orders,
+    write: (orders) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const byKey = new Map<string, Order.Order>()
+        for (const o of orders) byKey.set(`${o.order_date}/${o.order_id}`, o)
+        const rows = [...byKey.values()]
+        const column = (f: (o: Order.Order) => string | null) => textArray(rows.map(f))
+        yield* sql`
+        INSERT INTO ${
+          sql(tables.orders)
+        } (order_date, order_id, customer_id, product_category, amount, currency, loyalty_points)
         SELECT d::date, id, c::int8, cat, a::numeric, cur, lp::int4
         FROM unnest(${column((o) => o.order_date)}::text[], ${column((o) => o.order_id)}::text[],
                     ${column((o) => String(o.customer_id))}::text[], ${column((o) => o.product_category)}::text[],
@@ -85,14 +114,27 @@ export const sink: Streaming.StreamSink<Order.Order, SqlClient.SqlClient> = {
         ON CONFLICT (order_date, order_id) DO UPDATE SET
           customer_id = excluded.customer_id, product_category = excluded.product_category,
           amount = excluded.amount, currency = excluded.currency, loyalty_points = excluded.loyalty_points`.pipe(
-        Effect.mapError((e) =>
-          new SinkError.SinkError({ operation: "upsert raw.orders", message: e.message, retryable: e.isRetryable })
+          Effect.mapError((e) =>
+            new SinkError.SinkError({
+              operation: `upsert ${tables.orders}`,
+              message: e.message,
+              retryable: e.isRetryable
+            })
+          )
         )
-      )
-      const dates = [...new Set(rows.map((o) => o.order_date))].sort()
-      for (const date of dates) yield* DailyRevenue.derived[0]!.run(date)
-    })
+        const dates = [...new Set(rows.map((o) => o.order_date))].sort()
+        for (const date of dates) yield* revenue.run(date)
+      })
+  }
 }
+
+/**
+ * The sink over the live tables, `raw.orders` and `analytics.daily_revenue` ({@link sinkFor}).
+ *
+ * @since 0.1.0
+ * @category sinks
+ */
+export const sink: Streaming.StreamSink<Order.Order, SqlClient.SqlClient> = sinkFor(liveTables)
 
 /**
  * The streaming pipeline.
@@ -180,15 +222,34 @@ export const publish = Effect.fn("OrderStream.publish")(function*(
 })
 
 /**
- * Reprocesses the stream from a sequence or a time with the same pipeline, through a temporary
- * consumer and under a ledger name of its own (`order-stream@replay-<id>`), so every event from the
- * start point is applied again — idempotently, since the sink upserts; it returns once the replay
- * consumer has caught up with the stream, and deletes that consumer.
+ * Kappa replay: reprocesses the stream from a sequence or a time with the same pipeline into fresh
+ * versions of its tables, then switches readers to them.
+ *
+ * 1. Creates `raw.orders_v<N>` and `analytics.daily_revenue_v<M>`, empty, shaped like the current
+ *    versions (`VersionedTable.createNext`).
+ * 2. Consumes from the start point through a temporary consumer, under a ledger name of its own
+ *    (`order-stream@replay-<id>`), with the pipeline's transform and its sink over the fresh tables
+ *    ({@link sinkFor}); stops once the consumer has caught up with the stream, and deletes it.
+ * 3. Switches the views `raw.orders` and `analytics.daily_revenue` to the fresh versions, both in
+ *    one transaction (`VersionedTable.switchTo`): readers see the old versions or the new ones.
+ *
+ * A failure before the switch leaves the readers on the old versions (the fresh tables stay, for
+ * inspection; the next replay takes the next free version). The old versions are kept: switching
+ * back to them (`VersionedTable.switchTo("raw.orders", n)`) is a rollback.
+ *
+ * **The live consumer**
+ *
+ * Stop it (`stream`) before the replay and start it again after: it resumes from its durable
+ * position and writes through the views, i.e. into the new versions (re-applying, idempotently, the
+ * events the replay already loaded). Left running, what it commits between the replay's catch-up
+ * and the switch lands in the old versions only.
  *
  * **Gotchas**
  *
- * The replay writes the live tables (`raw.orders`, `analytics.daily_revenue`); it does not build a
- * fresh table version to switch readers to.
+ * - A new version holds what the stream holds from the start point: rows that only a batch load wrote
+ *   to `raw.orders` are not in it.
+ * - After the first switch `raw.orders` is a view: the streaming sink writes through it (`INSERT … ON
+ *   CONFLICT` on a simple view), the batch app's `TableContract` sink writes its current version.
  *
  * @since 0.1.0
  * @category replay
@@ -198,18 +259,28 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
   readonly stream?: string | undefined
   readonly onEvent?: ((event: Streaming.Event) => Effect.Effect<void>) | undefined
   readonly pipeline?: Omit<Parameters<typeof Streaming.make>[0], "name" | "transform" | "sink"> | undefined
+  /** The sink over the fresh tables (default {@link sinkFor}). */
+  readonly sink?: ((tables: Tables) => Streaming.StreamSink<Order.Order, SqlClient.SqlClient>) | undefined
 }) {
   const target = options.stream ?? stream
   const id = crypto.randomUUID().slice(0, 8)
   const replayConsumer = `${consumer}-replay-${id}`
   const js = yield* JetStreamSource.JetStream
+  const sql = yield* SqlClient.SqlClient
+  const orders = yield* VersionedTable.createNext(liveTables.orders)
+  const revenue = yield* VersionedTable.createNext(liveTables.dailyRevenue)
+  const tables: Tables = { orders: orders.relation, dailyRevenue: revenue.relation }
   const committed: Array<Streaming.BatchReport> = []
   yield* Effect.acquireRelease(
     JetStreamSource.ensureConsumer({ stream: target, consumer: replayConsumer, startAt: options.startAt }),
     () => JetStreamSource.deleteConsumer(target, replayConsumer)
   )
   const run = yield* Streaming.run(
-    Streaming.make({ ...make(options.pipeline), name: `${name}@replay-${id}` }),
+    Streaming.make({
+      ...make(options.pipeline),
+      name: `${name}@replay-${id}`,
+      sink: (options.sink ?? sinkFor)(tables)
+    }),
     JetStreamSource.source({ stream: target, consumer: replayConsumer }),
     {
       onEvent: (event) =>
@@ -229,7 +300,12 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
   const exit = run.pollUnsafe()
   if (exit !== undefined && exit._tag === "Failure") return yield* Effect.failCause(exit.cause)
   yield* Fiber.interrupt(run)
+  yield* sql.withTransaction(Effect.andThen(
+    VersionedTable.switchTo(liveTables.orders, orders.version),
+    VersionedTable.switchTo(liveTables.dailyRevenue, revenue.version)
+  ))
   return {
+    tables,
     received: committed.reduce((n, r) => n + r.received, 0),
     loaded: committed.reduce((n, r) => n + r.loaded, 0),
     deadLettered: committed.reduce((n, r) => n + r.deadLettered, 0)

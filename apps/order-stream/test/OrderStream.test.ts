@@ -1,10 +1,10 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { DailyRevenue, Order, Tables } from "@sluice-app/daily-revenue"
 import { OrderStream } from "@sluice-app/order-stream"
-import { Contract, type Partition, Pipeline, Source, Streaming } from "@sluice/core"
+import { Contract, type Partition, Pipeline, SinkError, Source, Streaming } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
-import { Database, SqlProcessedEventLedger, SqlSluice, TableContract, Testing } from "@sluice/sql"
-import { Effect, Fiber, Layer, Schedule, Stream } from "effect"
+import { Database, SqlProcessedEventLedger, SqlSluice, TableContract, Testing, VersionedTable } from "@sluice/sql"
+import { Effect, Exit, Fiber, Layer, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as net from "node:net"
 
@@ -81,7 +81,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
       JetStreamSource.JetStream.layer(servers)
     )
     layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}]`, (it) => {
-      it.effect("streams order events (duplicates, bad ones) to the same tables as the batch app over the same events", () =>
+      it.effect("streams order events (duplicates, bad ones) like the batch app; replays into fresh table versions", () =>
         Effect.scoped(Effect.gen(function*() {
           yield* DailyRevenue.setup
           const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
@@ -93,29 +93,86 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           const events = OrderStream.events({ count: 120, seed: 7, badShare: 0.1, duplicateShare: 0.2 })
           yield* OrderStream.publish(events, { stream, subject })
           yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
-          const fiber = yield* Streaming.run(
-            OrderStream.make({ batchSize: 25, batchWindow: "20 millis", badRecords: { threshold: 0.5 } }),
-            JetStreamSource.source({ stream, consumer })
-          ).pipe(Effect.forkChild)
-          yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
-            Effect.flatMap((info) =>
-              info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
-            ),
-            Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
-            Effect.orDie
-          )
-          yield* Fiber.interrupt(fiber)
+          const consumeLive = Effect.gen(function*() {
+            const fiber = yield* Streaming.run(
+              OrderStream.make({ batchSize: 25, batchWindow: "20 millis", badRecords: { threshold: 0.5 } }),
+              JetStreamSource.source({ stream, consumer })
+            ).pipe(Effect.forkChild)
+            yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
+              Effect.flatMap((info) =>
+                info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
+              ),
+              Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
+              Effect.orDie
+            )
+            yield* Fiber.interrupt(fiber)
+          })
+          yield* consumeLive
           const streamed = yield* snapshot
           const batch = yield* batchResult(events)
           assert.isAbove(streamed.orders.length, 50)
           assert.deepStrictEqual(streamed, batch)
-          // replay from sequence 10: the same events again, the same tables
           const info = yield* Effect.promise(() => js.manager.streams.info(stream))
-          const replayed = yield* OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: 10 } })
-          assert.strictEqual(replayed.received, info.state.last_seq - 9)
+          const versions = Effect.all([
+            VersionedTable.current("raw.orders"),
+            VersionedTable.current("analytics.daily_revenue")
+          ])
+          const pipeline = { batchSize: 25, batchWindow: "20 millis", badRecords: { threshold: 0.5 } } as const
+
+          // replay from sequence 1 into fresh versions: readers switched to them see the live result
+          const full = yield* OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: 1 }, pipeline })
+          assert.strictEqual(full.received, info.state.last_seq)
+          assert.deepStrictEqual(full.tables, { orders: "raw.orders_v2", dailyRevenue: "analytics.daily_revenue_v2" })
+          assert.deepStrictEqual((yield* versions).map((v) => v?.relation), [
+            "raw.orders_v2",
+            "analytics.daily_revenue_v2"
+          ])
           assert.deepStrictEqual(yield* snapshot, batch)
+          const sql = yield* SqlClient.SqlClient
+          const [kept] = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM raw.orders_v1`
+          assert.strictEqual(kept?.n, streamed.orders.length, "the old version is kept")
+
+          // replay from sequence 10: exactly the events from there (sequence i is events[i - 1])
+          const later = yield* OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: 10 }, pipeline })
+          assert.strictEqual(later.received, info.state.last_seq - 9)
+          assert.strictEqual(later.tables.orders, "raw.orders_v3")
+          const fromTen = yield* batchResult(events.slice(9))
+          assert.isBelow(fromTen.orders.length, batch.orders.length)
+          assert.deepStrictEqual(yield* snapshot, fromTen)
+
+          // a failure mid-replay leaves the readers on the old versions
+          let writes = 0
+          const failed = yield* OrderStream.replay({
+            stream,
+            startAt: { _tag: "Sequence", sequence: 1 },
+            pipeline,
+            sink: (tables) => {
+              const real = OrderStream.sinkFor(tables)
+              return {
+                ...real,
+                write: (orders) =>
+                  ++writes === 2
+                    ? Effect.fail(new SinkError.SinkError({ operation: "test", message: "boom", retryable: false }))
+                    : real.write(orders)
+              }
+            }
+          }).pipe(Effect.exit)
+          assert.isTrue(Exit.isFailure(failed))
+          assert.strictEqual(writes, 2)
+          assert.deepStrictEqual((yield* versions).map((v) => v?.relation), [
+            "raw.orders_v3",
+            "analytics.daily_revenue_v3"
+          ])
+          assert.deepStrictEqual(yield* snapshot, fromTen)
+
+          // the live consumer, restarted after the switch, writes through the views into the new versions
+          const more = OrderStream.events({ count: 20, seed: 8, badShare: 0.1, duplicateShare: 0.2 })
+          yield* OrderStream.publish(more, { stream, subject })
+          yield* consumeLive
+          assert.deepStrictEqual(yield* snapshot, yield* batchResult([...events.slice(9), ...more]))
+
           const consumers = yield* Effect.promise(() => js.manager.consumers.list(stream).next())
-          assert.deepStrictEqual(consumers.map((c) => c.name), [consumer], "the replay consumer is deleted")
+          assert.deepStrictEqual(consumers.map((c) => c.name), [consumer], "the replay consumers are deleted")
         })))
     })
   }

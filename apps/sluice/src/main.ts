@@ -3,8 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Main } from "@sluice/cli"
-import { Layer } from "effect"
+import { Main, Telemetry } from "@sluice/cli"
 import { root, version } from "./Cli.ts"
 
-Main.run(root, Layer.empty, { version })
+Main.run(root, Telemetry.layerFromEnv({ serviceVersion: version }), { version })

@@ -235,3 +235,99 @@ export const deploy = Effect.fn("VersionedTable.deploy")(function*(
     return { table, from: relation.version, to: version, relation: target, backfilled: count?.n ?? 0, added: [] }
   }))
 })
+
+/**
+ * Creates the next free version of a table, empty and shaped like the current one (`LIKE … INCLUDING
+ * ALL`: columns, defaults, constraints, indexes), without switching readers to it: the target of a
+ * rebuild (e.g. a stream replay) that {@link switchTo} later makes current.
+ *
+ * **Details**
+ *
+ * The version is the first `N` above the current one whose `<table>_v<N>` does not exist, so a
+ * version left behind by a failed rebuild is skipped, not reused.
+ *
+ * @since 0.1.0
+ * @category deploying
+ */
+export const createNext = Effect.fn("VersionedTable.createNext")(function*(
+  table: string
+): Effect.fn.Return<
+  { readonly version: number; readonly relation: string },
+  TableEvolution.TableChangeRefused | SqlError.SqlError,
+  SqlClient.SqlClient
+> {
+  Table.validateTable(table)
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql.withTransaction(Effect.gen(function*() {
+    yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${`sluice.version ${table}`}, 0))`
+    const now = yield* current(table)
+    if (now === undefined) return yield* refused(table, "*", "older_version", "the table does not exist")
+    let version = now.version + 1
+    for (;;) {
+      const [row] = yield* sql<{ readonly found: boolean }>`
+        SELECT to_regclass(${Catalog.quoted(Catalog.versionName(table, version))}) IS NOT NULL AS found`
+      if (row?.found !== true) break
+      version++
+    }
+    const relation = Catalog.versionName(table, version)
+    Table.validateTable(relation)
+    yield* sql`CREATE TABLE ${sql(relation)} (LIKE ${sql(now.relation)} INCLUDING ALL)`
+    return { version, relation }
+  }))
+})
+
+/**
+ * Switches the view `<table>` to the existing version `<table>_v<version>`, in one transaction:
+ * readers see the old version or the new one, never a missing `<table>` (see the module
+ * documentation). A plain table `<table>` is renamed `<table>_v1` first. The old version is kept,
+ * so switching back to it is a rollback.
+ *
+ * @example
+ * ```ts
+ * import { VersionedTable } from "@sluice/sql"
+ *
+ * // readers of raw.orders now read raw.orders_v3
+ * const program = VersionedTable.switchTo("raw.orders", 3)
+ * ```
+ *
+ * @since 0.1.0
+ * @category deploying
+ */
+export const switchTo = Effect.fn("VersionedTable.switchTo")(function*(
+  table: string,
+  version: number
+): Effect.fn.Return<
+  { readonly table: string; readonly from: number | undefined; readonly to: number },
+  TableEvolution.TableChangeRefused | SqlError.SqlError,
+  SqlClient.SqlClient
+> {
+  Table.validateTable(table)
+  const target = Catalog.versionName(table, version)
+  Table.validateTable(target)
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql.withTransaction(Effect.gen(function*() {
+    yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${`sluice.version ${table}`}, 0))`
+    const [row] = yield* sql<{ readonly found: boolean }>`
+      SELECT to_regclass(${Catalog.quoted(target)}) IS NOT NULL AS found`
+    if (row?.found !== true) return yield* refused(table, "*", "older_version", `${target} does not exist`)
+    const relation = yield* TableEvolution.describe(table)
+    if (relation !== undefined) {
+      const readers = yield* Catalog.dependents(sql, table)
+      if (readers.length > 0) {
+        return yield* refused(
+          table,
+          "*",
+          "dependent_views",
+          `views ${readers.join(", ")} read it and would keep the old version`
+        )
+      }
+      if (relation.kind === "table") {
+        yield* sql`ALTER TABLE ${sql(table)} RENAME TO ${sql(Catalog.nameOf(Catalog.versionName(table, 1)))}`
+      } else {
+        yield* sql`DROP VIEW ${sql(table)}`
+      }
+    }
+    yield* sql`CREATE VIEW ${sql(table)} AS SELECT * FROM ${sql(target)}`
+    return { table, from: relation?.version, to: version }
+  }))
+})

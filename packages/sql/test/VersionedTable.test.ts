@@ -166,6 +166,45 @@ for (const backend of backends) {
         assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 3, relation: `${table}_v3` })
       }))
 
+    it.effect("createNext makes an empty next version like the current one; switchTo switches, keeps, rolls back", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const table = yield* setup(2)
+        const next = yield* VersionedTable.createNext(table)
+        assert.deepStrictEqual(next, { version: 2, relation: `${table}_v2` })
+        assert.strictEqual(yield* kindOf(table), "r", "readers are not switched yet")
+        assert.deepStrictEqual(yield* rows(next.relation), [])
+        // same columns, defaults and primary key
+        yield* sql`INSERT INTO ${sql(next.relation)} (day, id, amount) VALUES (${day(0)}::date, 7, 7)`
+        const duplicate = yield* Effect.exit(
+          sql`INSERT INTO ${sql(next.relation)} (day, id, amount) VALUES (${day(0)}::date, 7, 8)`
+        )
+        assert.isTrue(Exit.isFailure(duplicate), "the primary key is copied")
+        // a version left behind is skipped
+        assert.deepStrictEqual((yield* VersionedTable.createNext(table)).version, 3)
+
+        assert.deepStrictEqual(yield* VersionedTable.switchTo(table, 2), { table, from: 1, to: 2 })
+        assert.deepStrictEqual(
+          [yield* kindOf(table), yield* kindOf(`${table}_v1`)],
+          ["v", "r"]
+        )
+        assert.deepStrictEqual((yield* rows(table)).map((r) => r.id), [7])
+        assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 2, relation: `${table}_v2` })
+        // rollback: the old version is kept
+        assert.deepStrictEqual(yield* VersionedTable.switchTo(table, 1), { table, from: 2, to: 1 })
+        assert.deepStrictEqual((yield* rows(table)).map((r) => r.id), [1, 2])
+        // two switches in one transaction: a failing second one leaves the first undone
+        const other = yield* setup(1)
+        yield* VersionedTable.createNext(other)
+        const exit = yield* Effect.exit(sql.withTransaction(Effect.andThen(
+          VersionedTable.switchTo(other, 2),
+          VersionedTable.switchTo(table, 9)
+        )))
+        assert.deepStrictEqual(refusalOf(exit), ["older_version"])
+        assert.strictEqual(yield* kindOf(other), "r")
+        assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 1, relation: `${table}_v1` })
+      }))
+
     it.effect("a deploy that fails (a value that does not cast, a view reading the table) changes nothing", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
