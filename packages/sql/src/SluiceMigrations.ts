@@ -121,6 +121,19 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
         processed_at timestamptz NOT NULL,
         PRIMARY KEY (pipeline, event_id)
       )`
+  }),
+  "0005_dead_letter_stream_columns": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // a dead letter from a stream names its stream and sequence: the stage is `<stage>@<stream>` and the
+    // position is the stream sequence (see core's Streaming); both are shown as columns of their own
+    yield* sql`
+      ALTER TABLE sluice.dead_letters
+        ADD COLUMN stream text GENERATED ALWAYS AS (
+          CASE WHEN position('@' IN stage) > 0 THEN substr(stage, position('@' IN stage) + 1) END
+        ) STORED,
+        ADD COLUMN sequence bigint GENERATED ALWAYS AS (
+          CASE WHEN position('@' IN stage) > 0 THEN position END
+        ) STORED`
   })
 }
 

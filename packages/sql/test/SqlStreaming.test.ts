@@ -103,6 +103,9 @@ for (const backend of backends) {
           const dead = yield* (yield* DeadLetter.DeadLetterStore).list(name)
           assert.strictEqual(dead.length, distinct.length - good.length)
           assert.isTrue(dead.every((d) => d.stage === "transform@READINGS"))
+          const located = yield* sql<{ readonly stream: string; readonly sequence: string; readonly position: number }>`
+            SELECT stream, sequence::text AS sequence, position FROM sluice.dead_letters WHERE pipeline = ${name}`
+          assert.isTrue(located.every((d) => d.stream === "READINGS" && d.sequence === String(d.position)))
           assert.strictEqual(yield* (yield* ProcessedEventLedger.ProcessedEventLedger).count(name), distinct.length)
           assert.strictEqual(acks.length, all.length)
           // the batch mode over the same distinct events gives the same rows and dead letters
