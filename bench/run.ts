@@ -20,6 +20,8 @@
  * Usage: `pnpm bench [--smoke | --full] [--runs N] [--sizes 100000,…] [--only v1,v2]
  * [--url postgres://…] [--no-postgres] [--data <dir>] [--out <file>] [--quiet-load 1.5]`.
  * The server's database is `sluice_bench` by default, dropped and created again before each run.
+ * Results go to `bench/results/<date>.json` (`<date>-full.json`, `<date>-smoke.json` for the
+ * other modes). `--quiet-load` waits, before each variant, for the load average to drop below it.
  */
 import { NodeServices } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
@@ -65,7 +67,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     only: value("only")?.split(","),
     url,
     data: value("data") ?? Path.join(Os.tmpdir(), "sluice-bench-data"),
-    out: value("out") ?? Path.join(root, "bench", "results", `${date}.json`),
+    out: value("out") ?? Path.join(root, "bench", "results", `${date}${mode === "default" ? "" : `-${mode}`}.json`),
     quietLoad: value("quiet-load") === undefined ? undefined : Number(value("quiet-load"))
   }
 }
@@ -135,6 +137,7 @@ interface Measured {
   readonly min: number
   readonly max: number
   readonly peakRssMb: number
+  /** The highest 1-minute load average at the start of a run. */
   readonly loadAverage: number
 }
 
@@ -157,7 +160,7 @@ const figureOf = (variant: Variant, result: ChildResult): number => {
 
 const load1 = () => Os.loadavg()[0]!
 
-/** Waits (up to 10 minutes) for the 1-minute load average to drop below `threshold`. */
+/** Waits (up to 10 minutes) for the 1-minute load average to drop below `threshold`, before a run. */
 const waitForQuiet = (threshold: number | undefined) =>
   threshold === undefined ? Effect.void : Effect.gen(function*() {
     for (let waited = 0; load1() >= threshold && waited < 600; waited += 10) {
@@ -271,11 +274,12 @@ const main = Effect.gen(function*() {
   const measured: Array<Measured> = []
   const measure = (variant: Variant, size: number | undefined) =>
     Effect.gen(function*() {
-      yield* waitForQuiet(options.quietLoad)
-      const loadAverage = load1()
+      const loads: Array<number> = []
       const runs: Array<ChildResult> = []
       for (let run = 0; run < options.runs; run++) {
         if (variant.postgres) yield* freshDatabase(admin!, options.url!)
+        yield* waitForQuiet(options.quietLoad)
+        loads.push(load1())
         const args = [
           variant.child ?? variant.name,
           ...(size === undefined ? [] : ["--size", String(size)]),
@@ -304,13 +308,13 @@ const main = Effect.gen(function*() {
         min: Math.min(...figures),
         max: Math.max(...figures),
         peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
-        loadAverage
+        loadAverage: Math.max(...loads)
       }
       measured.push(m)
       yield* Effect.logInfo(
         `${variant.name}${size === undefined ? "" : ` ${size}`}: ${format(m.unit, m.median)} ${m.unit} (${
           format(m.unit, m.min)
-        }–${format(m.unit, m.max)}), peak RSS ${m.peakRssMb} MB, load ${loadAverage.toFixed(2)}`
+        }–${format(m.unit, m.max)}), peak RSS ${m.peakRssMb} MB, load ≤ ${m.loadAverage.toFixed(2)}`
       )
     })
 
