@@ -124,14 +124,15 @@ describe("COPY text format (internal/copyText)", () => {
     assert.strictEqual(CopyText.format("jsonb", { a: "x\ny" }), "{\"a\":\"x\\\\ny\"}")
   })
 
-  it("splits a large batch into CopyData messages of about 64 KiB, each a whole number of rows", () => {
+  it("splits a large batch into CopyData messages of about 128 KiB, each a whole number of rows", () => {
     const rows = Array.from({ length: 20_000 }, (_, i) => [i, `row ${i}`])
     const frames = CopyText.encode({
       columns: [{ name: "a", type: "int" }, { name: "b", type: "text" }],
       rows,
       toRow: (row) => row
     })
-    assert.isAbove(frames.length, 3)
+    assert.isAbove(frames.length, 2)
+    for (const frame of frames) assert.isAtMost(frame.length, 128 * 1024)
     const text = frames.map((frame) => {
       assert.strictEqual(frame[0], 0x64)
       assert.strictEqual(Buffer.from(frame).readInt32BE(1), frame.length - 1)
@@ -140,6 +141,22 @@ describe("COPY text format (internal/copyText)", () => {
       return body
     }).join("")
     assert.strictEqual(text, rows.map(([a, b]) => `${a}\t${b}\n`).join(""))
+  })
+
+  it("makes room for a row larger than a frame, and counts multi-byte text in bytes", () => {
+    const big = "é☕𝄞".repeat(40_000) // 2 + 3 + 4 bytes, 360,000 bytes in all
+    const rows = [[1, "before"], [2, big], [3, "after ☕"]]
+    const frames = CopyText.encode({
+      columns: [{ name: "a", type: "int" }, { name: "b", type: "text" }],
+      rows,
+      toRow: (row) => row
+    })
+    // the big row starts a frame of its own, sized for it; the next row fits in what is left
+    const bodies = frames.map((frame) => {
+      assert.strictEqual(Buffer.from(frame).readInt32BE(1), frame.length - 1)
+      return Buffer.from(frame.subarray(5)).toString("utf8")
+    })
+    assert.deepStrictEqual(bodies, ["1\tbefore\n", `2\t${big}\n3\tafter ☕\n`])
   })
 
   const types: ReadonlyArray<Table.ColumnType> = [

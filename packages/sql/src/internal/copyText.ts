@@ -104,22 +104,13 @@ const other = (type: ColumnType, value: unknown): string => {
 export const format = (type: ColumnType, value: unknown): string =>
   value === null || value === undefined ? nullText : formatters[type](value)
 
-/** Bytes of data per `CopyData` message, roughly: large enough to amortize, small enough to stream. */
-const frameChars = 64 * 1024
-
-/** A `CopyData` message holding `text` (UTF-8). */
-const copyData = (text: string): Uint8Array => {
-  // 3 bytes per UTF-16 code unit is the most UTF-8 can take.
-  const bytes = Buffer.allocUnsafe(5 + text.length * 3)
-  const length = bytes.write(text, 5, "utf8")
-  bytes[0] = 0x64
-  bytes.writeInt32BE(4 + length, 1)
-  return bytes.subarray(0, 5 + length)
-}
+/** Bytes per `CopyData` message, about: large enough to amortize, small enough to stream. */
+const frameBytes = 128 * 1024
 
 /**
- * Encodes rows as `CopyData` messages. Throws a `TypeError` naming the row and column of a bad
- * value; then `check`, when given, sees the row's values and throws a `TypeError` to reject it.
+ * Encodes rows as `CopyData` messages, each a whole number of rows. Throws a `TypeError` naming
+ * the row and column of a bad value; then `check`, when given, sees the row's values and throws a
+ * `TypeError` to reject it.
  *
  * @internal
  */
@@ -132,29 +123,40 @@ export const encode = <A>(options: {
   const { check, columns, rows, toRow } = options
   const width = columns.length
   const format = columns.map((column) => formatters[column.type])
+  const fields: Array<string> = Array.from({ length: width }, () => "")
   const frames: Array<Uint8Array> = []
-  let text = ""
+  let bytes = Buffer.allocUnsafe(frameBytes)
+  let offset = 5
+  const flush = () => {
+    bytes[0] = 0x64
+    bytes.writeInt32BE(offset - 1, 1)
+    frames.push(bytes.subarray(0, offset))
+  }
   for (let r = 0; r < rows.length; r++) {
     const values = toRow(rows[r] as A)
     if (values.length !== width) throw new TypeError(`row ${r}: expected ${width} values, got ${values.length}`)
-    let line = ""
+    // 3 bytes per UTF-16 code unit is the most UTF-8 can take, and a separator per field
+    let most = width
     for (let c = 0; c < width; c++) {
-      let field: string
       const value = values[c]
       try {
-        field = value === null || value === undefined ? nullText : format[c]!(value)
+        fields[c] = value === null || value === undefined ? nullText : format[c]!(value)
       } catch (error) {
         throw new TypeError(`row ${r}, column ${columns[c]!.name}: ${(error as Error).message}`, { cause: error })
       }
-      line = c === 0 ? field : line + "\t" + field
+      most += fields[c]!.length * 3
     }
     if (check !== undefined) check(values, r)
-    text += line + "\n"
-    if (text.length >= frameChars) {
-      frames.push(copyData(text))
-      text = ""
+    if (offset + most > bytes.length) {
+      if (offset > 5) flush()
+      bytes = Buffer.allocUnsafe(Math.max(frameBytes, 5 + most))
+      offset = 5
+    }
+    for (let c = 0; c < width; c++) {
+      offset += bytes.write(fields[c]!, offset, "utf8")
+      bytes[offset++] = c === width - 1 ? 0x0a : 0x09
     }
   }
-  if (text.length > 0) frames.push(copyData(text))
+  if (offset > 5) flush()
   return frames
 }
