@@ -36,7 +36,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Fiber, Metric, Result, Schema, Stream } from "effect"
+import { type Cause, Clock, Duration, Effect, Fiber, Metric, Queue, Result, Schema, Stream } from "effect"
 import * as DeadLetter from "./DeadLetter.ts"
 import { addDays, isDateString, type PartitionDate, range } from "./Partition.ts"
 import * as PartitionLock from "./PartitionLock.ts"
@@ -63,6 +63,11 @@ export interface Pipeline<A, R = never> {
   readonly sink: Sink<A, R>
   /** Records per write batch. */
   readonly batchSize: number
+  /**
+   * Records per streamed write, for a sink that takes whole streams of batches
+   * (`Sink.writeBatches`): the partition's dead letters are written between two streams.
+   */
+  readonly streamSize: number
   /** Alert when dead-lettered / read exceeds this share (0–1). */
   readonly failureThreshold: number
   readonly retry: RetryPolicy.RetryPolicy
@@ -81,8 +86,8 @@ export interface Pipeline<A, R = never> {
 }
 
 /**
- * Defines a pipeline. Defaults: batches of 5,000, a 5% failure-rate threshold, the default retry policy,
- * no lookback.
+ * Defines a pipeline. Defaults: batches of 5,000, streams of 100,000 records (for a sink that
+ * writes streams of batches), a 5% failure-rate threshold, the default retry policy, no lookback.
  *
  * **Gotchas**
  *
@@ -113,6 +118,7 @@ export const make = <A, RS = never, RK = never>(options: {
   readonly transform: Transform<A>
   readonly sink: Sink<A, RK>
   readonly batchSize?: number | undefined
+  readonly streamSize?: number | undefined
   readonly failureThreshold?: number | undefined
   readonly retry?: RetryPolicy.RetryPolicy | undefined
   readonly stage?: string | undefined
@@ -125,6 +131,7 @@ export const make = <A, RS = never, RK = never>(options: {
   transform: options.transform,
   sink: options.sink,
   batchSize: options.batchSize ?? 5_000,
+  streamSize: options.streamSize ?? 100_000,
   failureThreshold: options.failureThreshold ?? 0.05,
   retry: options.retry ?? RetryPolicy.defaultPolicy,
   stage: options.stage ?? "transform",
@@ -390,6 +397,113 @@ export const run = Effect.fn("Pipeline.run")(function*<A, R>(
   return { ...report, lookback }
 })
 
+/** Where the runner hands its batches: good records to the sink, bad ones to the dead letters. */
+interface Writer<A, R = never> {
+  /** Hands over one batch; may wait for earlier ones (backpressure). */
+  readonly write: (good: Array<A>, bad: Array<DeadLetter.DeadLetter>) => Effect.Effect<void, SinkError, R>
+  /** Whether a write is in progress in the background (the runner then yields between slices). */
+  readonly busy: () => boolean
+  /** Waits for everything handed over to be written. */
+  readonly end: Effect.Effect<void, SinkError>
+  /** Stops the writes in progress (the attempt failed; its transaction rolls back). */
+  readonly abort: Effect.Effect<void>
+}
+
+/** One `sink.write` (and one dead-letter write) per batch, each in the background while the next batch is read. */
+const batchWriter = <A, R>(
+  partition: PartitionDate,
+  sink: Sink<A, R>,
+  deadLetters: DeadLetter.DeadLetterStore["Service"]
+): Writer<A, R> => {
+  let writing: Fiber.Fiber<void, SinkError> | undefined
+  const awaitWriting = Effect.suspend(() => writing === undefined ? Effect.void : Fiber.join(writing))
+  return {
+    write: (good, bad) =>
+      Effect.andThen(
+        awaitWriting,
+        Effect.map(
+          Effect.forkChild(Effect.andThen(
+            good.length > 0 ? sink.write(partition, good) : Effect.void,
+            bad.length > 0 ? deadLetters.write(bad) : Effect.void
+          )),
+          (fiber) => {
+            writing = fiber
+          }
+        )
+      ),
+    busy: () => writing !== undefined,
+    end: awaitWriting,
+    abort: Effect.suspend(() => writing === undefined ? Effect.void : Fiber.interrupt(writing))
+  }
+}
+
+/** The most dead letters a streaming write holds back until its stream ends. */
+const maxHeldDeadLetters = 10_000
+
+/**
+ * Batches streamed into `sink.writeBatches`, a stream of at most `streamSize` records at a time:
+ * nothing else may use the connection while a stream is written, so dead letters are held back
+ * and written when it ends (at the latest after `streamSize` records or {@link maxHeldDeadLetters}
+ * dead letters, which bounds what is held in memory).
+ */
+const streamWriter = <A, R>(
+  partition: PartitionDate,
+  sink: Sink<A, R>,
+  writeBatches: NonNullable<Sink<A, R>["writeBatches"]>,
+  deadLetters: DeadLetter.DeadLetterStore["Service"],
+  streamSize: number
+) =>
+  Effect.map(Effect.context<R>(), (context): Writer<A> => {
+    let open: {
+      readonly queue: Queue.Queue<ReadonlyArray<A>, Cause.Done>
+      readonly fiber: Fiber.Fiber<void, SinkError>
+    } | undefined
+    let held: Array<DeadLetter.DeadLetter> = []
+    let records = 0
+    const start = Effect.flatMap(Queue.bounded<ReadonlyArray<A>, Cause.Done>(2), (queue) =>
+      Effect.map(
+        Effect.forkChild(
+          writeBatches(partition, Stream.fromQueue(queue)).pipe(
+            Effect.ensuring(Queue.shutdown(queue)),
+            Effect.provideContext(context)
+          )
+        ),
+        (fiber) => (open = { queue, fiber })
+      ))
+    // the stream ended before it was told to: its fiber says why, or it is a defect of the sink
+    const stopped = (fiber: Fiber.Fiber<void, SinkError>) =>
+      Effect.andThen(
+        Fiber.join(fiber),
+        Effect.die(new Error(`sink ${sink.target} stopped reading its batches before their end`))
+      )
+    const close = Effect.suspend(() => {
+      const current = open
+      open = undefined
+      const rows = current === undefined
+        ? Effect.void
+        : Effect.andThen(Queue.end(current.queue), Fiber.join(current.fiber))
+      const failed = held
+      held = []
+      records = 0
+      return Effect.andThen(rows, failed.length > 0 ? deadLetters.write(failed) : Effect.void)
+    })
+    return {
+      write: (good, bad) =>
+        Effect.gen(function*() {
+          for (const deadLetter of bad) held.push(deadLetter)
+          records += good.length + bad.length
+          if (good.length > 0) {
+            const current = open ?? (yield* start)
+            if (!(yield* Queue.offer(current.queue, good))) return yield* stopped(current.fiber)
+          }
+          if (records >= streamSize || held.length >= maxHeldDeadLetters) yield* close
+        }),
+      busy: () => open !== undefined,
+      end: close,
+      abort: Effect.suspend(() => open === undefined ? Effect.void : Fiber.interrupt(open.fiber))
+    }
+  })
+
 const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
   pipeline: Pipeline<A, R>,
   partition: PartitionDate,
@@ -419,11 +533,12 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
       const keyOf = pipeline.key
       const check = pipeline.sink.check
       const seen = new Map<string, number>()
-      // A batch is written in the background while the next one is read and transformed, in
-      // slices that give the event loop to the write in between (its data goes out, its answer
-      // comes in): the transform is synchronous, and would otherwise hold the write back.
-      let writing: Fiber.Fiber<void, SinkError> | undefined
-      const awaitWriting = Effect.suspend(() => writing === undefined ? Effect.void : Fiber.join(writing))
+      // Batches are written in the background while the next ones are read and transformed, in
+      // slices that give the event loop to the writes in between (their data goes out, their
+      // answers come in): the transform is synchronous, and would otherwise hold them back.
+      const writer = pipeline.sink.writeBatches === undefined
+        ? batchWriter(partition, pipeline.sink, deadLetters)
+        : yield* streamWriter(partition, pipeline.sink, pipeline.sink.writeBatches, deadLetters, pipeline.streamSize)
       let good: Array<A> = []
       let bad: Array<DeadLetter.DeadLetter> = []
       let unwritten = 0
@@ -432,18 +547,7 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
         good = []
         bad = []
         unwritten = 0
-        return Effect.andThen(
-          awaitWriting,
-          Effect.map(
-            Effect.forkChild(Effect.andThen(
-              batch.length > 0 ? pipeline.sink.write(partition, batch) : Effect.void,
-              failed.length > 0 ? deadLetters.write(failed) : Effect.void
-            )),
-            (fiber) => {
-              writing = fiber
-            }
-          )
-        )
+        return writer.write(batch, failed)
       })
       yield* pipeline.sink.prepare(partition)
       yield* deadLetters.clearPartition(pipeline.name, partition)
@@ -495,12 +599,12 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
             counts.loaded += good.length - loaded
             counts.deadLettered += bad.length - deadLettered
             unwritten += slice.length
-            return unwritten >= pipeline.batchSize ? write : writing === undefined ? Effect.void : Effect.yieldNow
+            return unwritten >= pipeline.batchSize ? write : writer.busy() ? Effect.yieldNow : Effect.void
           })
         ),
         Effect.andThen(Effect.suspend(() => unwritten > 0 ? write : Effect.void)),
-        Effect.andThen(awaitWriting),
-        Effect.onError(() => writing === undefined ? Effect.void : Fiber.interrupt(writing))
+        Effect.andThen(writer.end),
+        Effect.onError(() => writer.abort)
       )
       yield* pipeline.sink.complete(partition)
       if (counts.loaded + counts.deadLettered !== counts.read) {

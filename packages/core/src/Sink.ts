@@ -3,11 +3,13 @@
  *
  * A sink works inside the load transaction in three steps: `prepare` (e.g. delete the partition),
  * `write` (a batch of records, called many times) and `complete` (e.g. rebuild derived tables for
- * the partition). `@sluice/sql` provides partition replacement; later strategies follow the same shape.
+ * the partition). A sink may also take many batches as one stream (`writeBatches`, e.g. one
+ * `COPY` for all of them), so that the database never waits for the next statement between
+ * batches. `@sluice/sql` provides partition replacement, merge, append and SCD sinks.
  *
  * @since 0.1.0
  */
-import { Effect, Ref } from "effect"
+import { Effect, Ref, Stream } from "effect"
 import type { PartitionDate } from "./Partition.ts"
 import type { RecordError } from "./RecordError.ts"
 import type { SinkError } from "./SinkError.ts"
@@ -23,11 +25,69 @@ export interface Sink<in A, R = never> {
   readonly write: (partition: PartitionDate, rows: ReadonlyArray<A>) => Effect.Effect<void, SinkError, R>
   readonly complete: (partition: PartitionDate) => Effect.Effect<void, SinkError, R>
   /**
+   * Optional: writes a stream of batches as one operation (e.g. one `COPY`), as `write` would
+   * write each of them in turn. While it runs, nothing else may use the load's connection, so the
+   * runner holds the partition's dead letters back and writes them between two such streams (it
+   * ends a stream every so many records, see `Pipeline.make`'s `streamSize`).
+   *
+   * A wrapper that changes `write` must change `writeBatches` alike (or drop it): see
+   * {@link tapBatches}.
+   */
+  readonly writeBatches?:
+    | (<E>(
+      partition: PartitionDate,
+      batches: Stream.Stream<ReadonlyArray<A>, E>
+    ) => Effect.Effect<void, SinkError | E, R>)
+    | undefined
+  /**
    * A per-record check the strategy needs before it can write a record (e.g. a non-null merge
    * key). The runner applies it to every decoded record; a record it rejects is dead-lettered
    * (stage `load`) like any other bad record, so loaded + dead-lettered = read still holds.
    */
   readonly check?: ((record: A) => RecordError | undefined) | undefined
+}
+
+/**
+ * A sink that runs `f` on each batch before `self` writes it, on both write paths (`write` and
+ * the streams of `writeBatches`): to count, observe or refuse batches. A failure of `f` fails
+ * the write (for a stream, it ends the stream with that failure).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Sink, SinkError } from "@sluice/core"
+ *
+ * declare const sink: Sink.Sink<{ readonly id: string }>
+ * const atMost1000 = Sink.tapBatches(sink, (_, batch) =>
+ *   batch.length <= 1000
+ *     ? Effect.void
+ *     : Effect.fail(new SinkError.SinkError({ operation: "write", message: "batch too large", retryable: false })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const tapBatches = <A, R, R2>(
+  self: Sink<A, R>,
+  f: (partition: PartitionDate, batch: ReadonlyArray<A>) => Effect.Effect<void, SinkError, R2>
+): Sink<A, R | R2> => {
+  const writeBatches = self.writeBatches
+  return {
+    ...self,
+    write: (partition, batch) => Effect.andThen(f(partition, batch), self.write(partition, batch)),
+    writeBatches: writeBatches === undefined ? undefined : <E>(
+      partition: PartitionDate,
+      batches: Stream.Stream<ReadonlyArray<A>, E>
+    ) =>
+      Effect.flatMap(
+        Effect.context<R2>(),
+        (context) =>
+          writeBatches(
+            partition,
+            Stream.tap(batches, (batch) => Effect.provideContext(f(partition, batch), context))
+          )
+      )
+  }
 }
 
 /**

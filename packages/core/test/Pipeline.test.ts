@@ -8,6 +8,7 @@ import {
   RetryPolicy,
   RunLedger,
   Sink,
+  SinkError,
   Source,
   SourceError
 } from "@sluice/core"
@@ -247,6 +248,117 @@ describe("Sink checks", () => {
       assert.deepStrictEqual((yield* Ref.get(rows)).get(partition)?.map((r) => r.value), [1, 2])
       const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
       assert.deepStrictEqual(dead.map((d) => [d.stage, d.errorType]), [["load", "MissingKey"]])
+    }).pipe(Effect.provide(layerMemory)))
+})
+
+/**
+ * A sink that takes whole streams of batches (`writeBatches`), over the memory sink; `open` says
+ * whether a stream is being written, `streams` counts them and `sizes` holds their record counts.
+ */
+const streaming = (sink: Sink.Sink<Reading>) =>
+  Effect.map(Ref.make({ open: false, streams: 0, sizes: [] as Array<number> }), (state) => {
+    const streamed: Sink.Sink<Reading> = {
+      ...sink,
+      writeBatches: (partition, batches) =>
+        Effect.gen(function*() {
+          yield* Ref.update(state, (s) => ({ ...s, open: true, streams: s.streams + 1, sizes: [...s.sizes, 0] }))
+          yield* Stream.runForEach(batches, (batch) =>
+            Effect.andThen(
+              sink.write(partition, batch),
+              Ref.update(state, (s) => ({ ...s, sizes: [...s.sizes.slice(0, -1), s.sizes.at(-1)! + batch.length] }))
+            ))
+          yield* Ref.update(state, (s) => ({ ...s, open: false }))
+        })
+    }
+    return { sink: streamed, state }
+  })
+
+/** The memory dead-letter store, failing a write that comes while `open` says a stream is being written. */
+const guardedDeadLetters = (open: () => Effect.Effect<boolean>) =>
+  Effect.map(DeadLetter.DeadLetterStore, (store) =>
+    DeadLetter.DeadLetterStore.of({
+      ...store,
+      write: (deadLetters) =>
+        Effect.flatMap(open(), (isOpen) =>
+          isOpen ? Effect.die(new Error("dead letters written mid-stream")) : store.write(deadLetters))
+    }))
+
+describe("Pipeline.run with a sink that writes streams of batches", () => {
+  it.effect.prop(
+    "loads what batch-by-batch writes load, dead-lettering between streams, for any mix and stream size",
+    [Batch, Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 30 })))],
+    ([kinds, streamSize]) =>
+      Effect.gen(function*() {
+        const partition = day(0)
+        const source = mapSource(new Map([[partition, linesOf(kinds, partition)]]))
+        const plain = yield* Sink.memory<Reading>()
+        const expected = yield* Pipeline.run(makePipeline(source, plain.sink), partition)
+        const expectedDead = yield* deadLetterSnapshot("readings")
+
+        const memory = yield* Sink.memory<Reading>()
+        const { sink, state } = yield* streaming(memory.sink)
+        const store = yield* guardedDeadLetters(() => Effect.map(Ref.get(state), (s) => s.open))
+        const report = yield* Pipeline.run(
+          Pipeline.make({ ...makePipeline(source, sink), streamSize }),
+          partition
+        ).pipe(Effect.provideService(DeadLetter.DeadLetterStore, store))
+        assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [
+          expected.read,
+          expected.loaded,
+          expected.deadLettered
+        ])
+        assert.deepStrictEqual(yield* sinkSnapshot(memory.rows), yield* sinkSnapshot(plain.rows))
+        assert.deepStrictEqual(yield* deadLetterSnapshot("readings"), expectedDead)
+        const { sizes } = yield* Ref.get(state)
+        // no stream is empty; a stream ends once it has seen streamSize records (a batch is 7)
+        for (const size of sizes) {
+          assert.isAbove(size, 0)
+          assert.isAtMost(size, streamSize + 6)
+        }
+        assert.strictEqual(sizes.reduce((a, b) => a + b, 0), report.loaded)
+      }).pipe(Effect.provide(layerMemory))
+  )
+
+  it.effect("a stream that fails fails the run with the sink's error", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const lines = Array.from({ length: 40 }, (_, i) => line("good", i, partition))
+      const { sink } = yield* Sink.memory<Reading>()
+      const failing: Sink.Sink<Reading> = {
+        ...sink,
+        writeBatches: (_, batches) =>
+          Stream.runForEach(batches, () =>
+            Effect.fail(new SinkError.SinkError({ operation: "copy", message: "disk full", retryable: false })))
+      }
+      const exit = yield* Effect.exit(
+        Pipeline.run(makePipeline(mapSource(new Map([[partition, lines]])), failing), partition)
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      assert.match(String(Exit.isFailure(exit) ? exit.cause : ""), /disk full/)
+      const runs = yield* (yield* RunLedger.RunLedger).latest("readings")
+      assert.deepStrictEqual(
+        runs.map((r) =>
+          r.status
+        ),
+        ["failed"]
+      )
+    }).pipe(Effect.provide(layerMemory)))
+
+  it.effect("a sink that stops reading its batches before their end is a defect, not lost records", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const lines = Array.from({ length: 40 }, (_, i) => line("good", i, partition))
+      const { sink } = yield* Sink.memory<Reading>()
+      const quitter: Sink.Sink<Reading> = {
+        ...sink,
+        writeBatches: (partition, batches) =>
+          Stream.runForEach(Stream.take(batches, 1), (batch) => sink.write(partition, batch))
+      }
+      const exit = yield* Effect.exit(
+        Pipeline.run(makePipeline(mapSource(new Map([[partition, lines]])), quitter), partition)
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      assert.match(String(Exit.isFailure(exit) ? exit.cause : ""), /stopped reading its batches/)
     }).pipe(Effect.provide(layerMemory)))
 })
 

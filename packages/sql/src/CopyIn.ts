@@ -24,7 +24,7 @@
  * @since 0.1.0
  */
 import { SinkError } from "@sluice/core"
-import { Effect, Option } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
 import * as CopyText from "./internal/copyText.ts"
 import * as PgCopy from "./internal/pgCopy.ts"
@@ -147,6 +147,114 @@ export const make = <A>(spec: {
           return rows.length === 0 ? Effect.succeed(Option.some(0)) : inTransaction(target, rows, validate)
         })
     ).pipe(Effect.withSpan("CopyIn.copy", { attributes: { table: spec.table, rows: rows.length } }))
+  return copy
+}
+
+/**
+ * Copies a stream of batches as one COPY; succeeds with the number of rows copied, or
+ * `Option.none()` (without pulling the stream) when the client cannot COPY.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StreamCopier<A> = <E, R>(
+  batches: Stream.Stream<ReadonlyArray<A>, E, R>,
+  validate?: ((values: ReadonlyArray<unknown>) => string | undefined) | undefined
+) => Effect.Effect<Option.Option<number>, SinkError.SinkError | E, SqlClient.SqlClient | R>
+
+/**
+ * A copier of whole streams into `table`: one `COPY … FROM STDIN` carries every batch of the
+ * stream, each batch encoded and sent as it arrives, so the server never waits for a statement
+ * between batches (the way `psql \copy` loads a file). It runs in the current transaction (or
+ * a transaction of its own when there is none). Throws `InvalidTableSpec` for a bad table spec.
+ *
+ * **Details**
+ *
+ * Nothing else can run on the connection while the COPY is open: the stream must not wait for
+ * another statement of the same transaction. A value its column cannot take (or a row `validate`
+ * rejects) aborts the COPY with a `SinkError` naming the batch's row and column; so does a
+ * failure of the stream itself (its own error is the result), and an interruption: the server
+ * discards the COPY, and the transaction rolls back as after any failed statement.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { SqlClient } from "effect/sql"
+ * import { CopyIn } from "@sluice/sql"
+ *
+ * const copy = CopyIn.makeStream<number>({
+ *   table: "raw.numbers",
+ *   columns: [{ name: "n", type: "int" }],
+ *   toRow: (n) => [n]
+ * })
+ *
+ * const batches = Stream.range(0, 99).pipe(Stream.map((i) => Array.from({ length: 1000 }, (_, j) => i * 1000 + j)))
+ * const load = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(copy(batches)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeStream = <A>(spec: {
+  readonly table: string
+  readonly columns: ReadonlyArray<Table.Column>
+  readonly toRow: (row: A) => ReadonlyArray<unknown>
+  /** The operation named by a `SinkError`; `copy into <table>` by default. */
+  readonly operation?: string | undefined
+}): StreamCopier<A> => {
+  const sql = statement(spec.table, spec.columns)
+  const operation = spec.operation ?? `copy into ${spec.table}`
+  const fail = (error: unknown) =>
+    new SinkError.SinkError({
+      operation,
+      message: error instanceof Error ? error.message : String(error),
+      retryable: false,
+      cause: error
+    })
+  const encode = (
+    validate: ((values: ReadonlyArray<unknown>) => string | undefined) | undefined,
+    offset: { rows: number }
+  ) =>
+  (rows: ReadonlyArray<A>) =>
+    Effect.try({
+      try: () => {
+        const base = offset.rows
+        offset.rows += rows.length
+        return CopyText.encode({
+          columns: spec.columns,
+          rows,
+          toRow: spec.toRow,
+          check: validate === undefined ? undefined : (values, row) => {
+            const message = validate(values)
+            if (message !== undefined) throw new TypeError(`row ${base + row}: ${message}`)
+          }
+        })
+      },
+      catch: fail
+    })
+
+  const copy: StreamCopier<A> = <E, R>(
+    batches: Stream.Stream<ReadonlyArray<A>, E, R>,
+    validate?: ((values: ReadonlyArray<unknown>) => string | undefined) | undefined
+  ): Effect.Effect<Option.Option<number>, SinkError.SinkError | E, SqlClient.SqlClient | R> =>
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (client) =>
+        Effect.flatMap(Effect.serviceOption(client.transactionService), (current) => {
+          if (Option.isNone(current)) {
+            return client.withTransaction(copy(batches, validate)).pipe(
+              Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError("transaction")(error) : error)
+            )
+          }
+          const target = PgCopy.targetOf(current.value[0])
+          if (target === undefined) return Effect.succeed(Option.none())
+          const frames = Stream.mapEffect(batches, encode(validate, { rows: 0 }))
+          return PgCopy.copyStream(target, sql, frames).pipe(
+            Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError(operation)(error) : error),
+            Effect.map(Option.some)
+          )
+        })
+    ).pipe(Effect.withSpan("CopyIn.copyStream", { attributes: { table: spec.table } }))
   return copy
 }
 

@@ -7,7 +7,9 @@
  * **Details**
  *
  * A batch is loaded with `COPY … FROM STDIN` on the load transaction's connection (see
- * {@link CopyIn}), PostgreSQL's bulk-load path. With `load: "unnest"` (or a client that cannot
+ * {@link CopyIn}), PostgreSQL's bulk-load path; a pipeline hands the sink whole streams of batches
+ * (`writeBatches`), each loaded by one COPY that the server reads while the next batches are
+ * still being decoded, as `psql \copy` loads a file. With `load: "unnest"` (or a client that cannot
  * COPY) it is inserted with one statement, `INSERT INTO t (...) SELECT * FROM unnest($1::text[],
  * $2::numeric[], ...)`: one typed array parameter per column, bound in binary, whatever the batch
  * size (PostgreSQL caps a statement at 65,535 parameters; a multi-row `VALUES` reaches it at a few
@@ -18,7 +20,7 @@
  */
 import type { Partition, Sink } from "@sluice/core"
 import { SinkError } from "@sluice/core"
-import { Effect, Option } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { SqlClient, type Statement } from "effect/sql"
 import * as CopyIn from "./CopyIn.ts"
 import { mapSqlError } from "./internal/sinkError.ts"
@@ -123,6 +125,9 @@ export const make = <A>(spec: TableSpec<A>): Sink.Sink<A, SqlClient.SqlClient> =
   const derived = spec.derived ?? []
   const names = spec.columns.map((column) => column.name)
   const copy = spec.load === "unnest" ? undefined : CopyIn.make({ ...spec, operation: `insert into ${spec.table}` })
+  const copyStream = spec.load === "unnest"
+    ? undefined
+    : CopyIn.makeStream({ ...spec, operation: `insert into ${spec.table}` })
 
   const prepare = (partition: Partition.PartitionDate) =>
     Effect.flatMap(
@@ -144,16 +149,19 @@ export const make = <A>(spec: TableSpec<A>): Sink.Sink<A, SqlClient.SqlClient> =
     )
   }
 
+  /** A row's check for COPY: its partition column holds the partition being replaced. */
+  const inPartition = (partition: Partition.PartitionDate) => (values: ReadonlyArray<unknown>) => {
+    const value = values[partitionIndex]
+    return value === partition
+      ? undefined
+      : `${spec.partitionColumn} is ${String(value)}, not the partition ${partition}`
+  }
+
   const write = (partition: Partition.PartitionDate, rows: ReadonlyArray<A>) => {
     if (rows.length === 0) return Effect.void
     return Effect.gen(function*() {
       if (copy !== undefined) {
-        const copied = yield* copy(rows, (values) => {
-          const value = values[partitionIndex]
-          return value === partition
-            ? undefined
-            : `${spec.partitionColumn} is ${String(value)}, not the partition ${partition}`
-        })
+        const copied = yield* copy(rows, inPartition(partition))
         if (Option.isSome(copied)) return
       }
       const sql = yield* SqlClient.SqlClient
@@ -176,6 +184,14 @@ export const make = <A>(spec: TableSpec<A>): Sink.Sink<A, SqlClient.SqlClient> =
         discard: true
       }).pipe(Effect.andThen(prepare(partition)), Effect.withSpan("PartitionReplace.prepare")),
     write,
+    writeBatches: copyStream === undefined ? undefined : <E>(
+      partition: Partition.PartitionDate,
+      batches: Stream.Stream<ReadonlyArray<A>, E>
+    ) =>
+      Effect.flatMap(
+        copyStream(batches, inPartition(partition)),
+        (copied) => Option.isSome(copied) ? Effect.void : Stream.runForEach(batches, (rows) => write(partition, rows))
+      ).pipe(Effect.withSpan("PartitionReplace.writeBatches", { attributes: { table: spec.table } })),
     complete: (partition) => complete(partition).pipe(Effect.withSpan("PartitionReplace.complete"))
   }
 }

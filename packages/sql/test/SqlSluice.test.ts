@@ -5,7 +5,7 @@ import {
   Pipeline,
   RetryPolicy,
   RunLedger,
-  type Sink,
+  Sink,
   SinkError,
   Source,
   Transform
@@ -104,14 +104,12 @@ const failingOnWrite = (
   n: number,
   retryable: boolean,
   writes: Ref.Ref<number>
-): Sink.Sink<Reading, SqlClient.SqlClient> => ({
-  ...sink,
-  write: (partition, batch) =>
+): Sink.Sink<Reading, SqlClient.SqlClient> =>
+  Sink.tapBatches(sink, () =>
     Effect.flatMap(Ref.updateAndGet(writes, increment), (w) =>
       w === n
         ? Effect.fail(new SinkError.SinkError({ operation: "insert", message: `write ${w} failed`, retryable }))
-        : sink.write(partition, batch))
-})
+        : Effect.void))
 
 /**
  * A run whose source reads `lines`, then never ends: `stalled` is done once the source has been read to
@@ -127,11 +125,13 @@ const stallingRun = (name: string, table: string, lines: ReadonlyArray<string>) 
         Stream.concat(Stream.fromEffectDrain(Deferred.succeed(stalled, undefined))),
         Stream.concat(Stream.never)
       ))
-    const pipeline = makePipeline(name, source, {
-      ...sink,
-      write: (partition, batch) =>
-        Effect.andThen(sink.write(partition, batch), Ref.update(writes, increment))
-    })
+    // a batch counts once it is handed to the sink (for a COPY stream, sent to the server)
+    const pipeline = makePipeline(
+      name,
+      source,
+      Sink.tapBatches(sink, () =>
+        Ref.update(writes, increment))
+    )
     return { pipeline, stalled, writes }
   })
 

@@ -33,7 +33,7 @@
  *
  * @internal
  */
-import { Deferred, Effect, type Semaphore } from "effect"
+import { Cause, Deferred, Effect, Exit, type Semaphore, Stream } from "effect"
 import type { SqlConnection } from "effect/sql"
 import {
   AuthenticationError,
@@ -188,57 +188,90 @@ export const copyFrom = (
   }))
 }
 
-const run = (session: Session, statement: string, frames: ReadonlyArray<Uint8Array>) =>
-  Effect.callback<number, SqlError>((resume) => {
-    type Phase = "start" | "copy" | "complete" | "error"
-    let phase: Phase = "start"
-    let rows = 0
-    let failure: SqlError | undefined
-    let done = false
-    let aborted = false
-    let drained: (() => void) | undefined
-
-    const finish = (effect: Effect.Effect<number, SqlError>): void => {
-      if (done) return
-      done = true
-      if (session.consumer === consumer) session.consumer = undefined
-      if (aborted) drained?.()
-      else resume(effect)
-    }
-    const desync = (message: string): void => session.fatal(connectionError(message))
-
-    const consumer: Consumer = {
-      onMessage: (message) => {
-        switch (message._tag) {
-          case "CopyInResponse":
-            if (phase !== "start") return desync(`Unexpected CopyInResponse during ${phase}`)
-            phase = "copy"
-            return
-          case "CommandComplete": {
-            if (phase !== "copy") return desync(`Unexpected CommandComplete during ${phase}`)
-            const tag = message.commandTag ?? ""
-            rows = tag.startsWith("COPY ") ? Number(tag.slice(5)) : 0
-            phase = "complete"
-            return
-          }
-          case "ErrorResponse":
-            if (phase === "error") return
-            failure = new SqlError({ reason: classify(message.fields ?? {}, "copy") })
-            phase = "error"
-            return
-          case "ReadyForQuery":
-            if (phase === "complete") return finish(Effect.succeed(rows))
-            if (phase === "error") return finish(Effect.fail(failure!))
-            return desync(`Unexpected ReadyForQuery during ${phase}`)
-          default:
-            return desync(`Unexpected ${message._tag} during COPY`)
+/**
+ * The COPY's side of the session: it becomes the session's consumer and follows the backend's
+ * answers (`CopyInResponse`, then `CommandComplete` or `ErrorResponse`, then `ReadyForQuery`),
+ * calling `finish` once, with the rows copied or the failure. A message out of order is a
+ * protocol desync, fatal to the session.
+ */
+const install = (session: Session, finish: (exit: Exit.Exit<number, SqlError>) => void): Consumer => {
+  type Phase = "start" | "copy" | "complete" | "error"
+  let phase: Phase = "start"
+  let rows = 0
+  let failure: SqlError | undefined
+  let done = false
+  const end = (exit: Exit.Exit<number, SqlError>): void => {
+    if (done) return
+    done = true
+    if (session.consumer === consumer) session.consumer = undefined
+    finish(exit)
+  }
+  const desync = (message: string): void => session.fatal(connectionError(message))
+  const consumer: Consumer = {
+    onMessage: (message) => {
+      switch (message._tag) {
+        case "CopyInResponse":
+          if (phase !== "start") return desync(`Unexpected CopyInResponse during ${phase}`)
+          phase = "copy"
+          return
+        case "CommandComplete": {
+          if (phase !== "copy") return desync(`Unexpected CommandComplete during ${phase}`)
+          const tag = message.commandTag ?? ""
+          rows = tag.startsWith("COPY ") ? Number(tag.slice(5)) : 0
+          phase = "complete"
+          return
         }
-      },
-      onFatal: (error) => finish(Effect.fail(error))
-    }
+        case "ErrorResponse":
+          if (phase === "error") return
+          failure = new SqlError({ reason: classify(message.fields ?? {}, "copy") })
+          phase = "error"
+          return
+        case "ReadyForQuery":
+          if (phase === "complete") return end(Exit.succeed(rows))
+          if (phase === "error") return end(Exit.fail(failure!))
+          return desync(`Unexpected ReadyForQuery during ${phase}`)
+        default:
+          return desync(`Unexpected ${message._tag} during COPY`)
+      }
+    },
+    onFatal: (error) => end(Exit.fail(error))
+  }
+  session.consumer = consumer
+  session.session.parser.readField = undefined
+  return consumer
+}
 
-    session.consumer = consumer
-    session.session.parser.readField = undefined
+const writeFailed = (session: Session, cause: unknown): void =>
+  session.fatal(
+    new SqlError({
+      reason: new ConnectionError({ cause, message: "PgCopy: Failed to write COPY data", operation: "copy" })
+    })
+  )
+
+/**
+ * After an interruption while the server still works on a COPY whose data is all sent: waits a
+ * moment for it to finish, then cancels it, and drains to `ReadyForQuery` (or closes the
+ * connection when the server does not answer).
+ */
+const abandon = (session: Session, settled: Deferred.Deferred<number, SqlError>): Effect.Effect<void> => {
+  const timer = setTimeout(() => session.fatal(connectionError("COPY cancellation timed out")), abortTimeoutMillis)
+  const wait = Effect.ensuring(Effect.ignore(Deferred.await(settled)), Effect.sync(() => clearTimeout(timer)))
+  return Effect.andThen(
+    Effect.raceFirst(Effect.ignore(Deferred.await(settled)), sleep(abortGraceMillis)),
+    Effect.suspend(() => Deferred.isDoneUnsafe(settled) ? wait : Effect.andThen(session.cancel, wait))
+  )
+}
+
+/** Waits for the server's answer to a `CopyFail`, closing the connection when it does not come. */
+const settle = (session: Session, settled: Deferred.Deferred<number, SqlError>): Effect.Effect<void> => {
+  const timer = setTimeout(() => session.fatal(connectionError("COPY abort timed out")), abortTimeoutMillis)
+  return Effect.ensuring(Effect.ignore(Deferred.await(settled)), Effect.sync(() => clearTimeout(timer)))
+}
+
+const run = (session: Session, statement: string, frames: ReadonlyArray<Uint8Array>) =>
+  Effect.uninterruptibleMask((restore) => {
+    const settled = Deferred.makeUnsafe<number, SqlError>()
+    install(session, (exit) => Deferred.doneUnsafe(settled, exit))
     const socket = session.session.socket
     try {
       // One Query, the data and CopyDone, without waiting for CopyInResponse: if the statement
@@ -249,26 +282,102 @@ const run = (session: Session, statement: string, frames: ReadonlyArray<Uint8Arr
       socket.write(copyDone)
       socket.uncork()
     } catch (cause) {
-      session.fatal(
-        new SqlError({
-          reason: new ConnectionError({ cause, message: "PgCopy: Failed to write COPY data", operation: "copy" })
-        })
-      )
+      writeFailed(session, cause)
     }
+    return restore(Deferred.await(settled)).pipe(
+      Effect.onInterrupt(() => abandon(session, settled))
+    )
+  })
 
-    return Effect.suspend(() => {
-      if (done) return Effect.void
-      aborted = true
-      const signal = Deferred.makeUnsafe<void>()
-      drained = () => Deferred.doneUnsafe(signal, Effect.void)
-      const timer = setTimeout(
-        () => session.fatal(connectionError("COPY cancellation timed out")),
-        abortTimeoutMillis
-      )
-      const wait = Effect.ensuring(Deferred.await(signal), Effect.sync(() => clearTimeout(timer)))
-      return Effect.andThen(
-        Effect.raceFirst(Deferred.await(signal), sleep(abortGraceMillis)),
-        Effect.suspend(() => Deferred.isDoneUnsafe(signal) ? wait : Effect.andThen(session.cancel, wait))
-      )
+/** A `CopyFail` message: the server aborts the COPY with `reason` and answers `ReadyForQuery`. */
+const copyFail = (reason: string): Uint8Array => frame(0x66, Buffer.from(`${reason}\u0000`, "utf8"))
+
+/** Bytes the socket may hold unsent before a streamed COPY waits for it to drain. */
+const streamBuffer = 8 * 1024 * 1024
+
+/** Waits until the socket has sent what it holds, or the COPY has ended. */
+const drain = (socket: Duplex, settled: Deferred.Deferred<number, SqlError>): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    const done = () => resume(Effect.void)
+    socket.once("drain", done)
+    socket.once("close", done)
+    const check = setInterval(() => {
+      if (Deferred.isDoneUnsafe(settled)) done()
+    }, 50)
+    return Effect.sync(() => {
+      socket.off("drain", done)
+      socket.off("close", done)
+      clearInterval(check)
     })
   })
+
+/**
+ * Runs `statement` (a `COPY … FROM STDIN`) on the target with the frames of `chunks` as its
+ * data, sent as they come: the server loads the first rows while later ones are still being
+ * produced, and one COPY carries the whole stream. Succeeds with the number of rows copied.
+ *
+ * **Details**
+ *
+ * Frames go to the socket as soon as a chunk arrives; when more than 8 MiB wait unsent, the
+ * stream is paused until the socket drains. When the server rejects a row, the stream stops
+ * being pulled and the COPY fails with the server's error. When the stream fails or the fiber
+ * is interrupted while data is still being sent, the COPY is aborted with `CopyFail` (nothing
+ * of it is loaded) and the connection is left idle for the rollback; the stream's failure is
+ * the result.
+ *
+ * @internal
+ */
+export const copyStream = <E, R>(
+  target: Target,
+  statement: string,
+  chunks: Stream.Stream<ReadonlyArray<Uint8Array>, E, R>
+): Effect.Effect<number, SqlError | E, R> => {
+  const session = target.session
+  return session.wire.withPermit(Effect.suspend(() => {
+    if (target.pinned.released) return Effect.fail(connectionError("the pinned connection was released"))
+    if (session.deadWith !== undefined) return Effect.fail(session.deadWith)
+    if (session.consumer !== undefined) return Effect.fail(connectionError("the connection is busy"))
+    return Effect.uninterruptibleMask((restore) => {
+      const settled = Deferred.makeUnsafe<number, SqlError>()
+      install(session, (exit) => Deferred.doneUnsafe(settled, exit))
+      const socket = session.session.socket
+      const send = (frames: ReadonlyArray<Uint8Array>): Effect.Effect<void, typeof stopped> => {
+        // the server has answered already (an error): it discards whatever follows
+        if (Deferred.isDoneUnsafe(settled)) return Effect.fail(stopped)
+        try {
+          for (const data of frames) socket.write(data)
+        } catch (cause) {
+          writeFailed(session, cause)
+          return Effect.fail(stopped)
+        }
+        return socket.writableLength > streamBuffer ? drain(socket, settled) : Effect.void
+      }
+      try {
+        socket.write(queryMessage(statement))
+      } catch (cause) {
+        writeFailed(session, cause)
+      }
+      return Effect.gen(function*() {
+        const streamed = yield* Effect.exit(restore(Stream.runForEach(chunks, send)))
+        if (Exit.isSuccess(streamed) || isStopped(streamed.cause)) {
+          if (!Deferred.isDoneUnsafe(settled)) socket.write(copyDone)
+          return yield* restore(Deferred.await(settled)).pipe(
+            Effect.onInterrupt(() => abandon(session, settled))
+          )
+        }
+        // the stream failed or was interrupted: the COPY is aborted, then the stream's failure stands
+        if (!Deferred.isDoneUnsafe(settled)) {
+          socket.write(copyFail(Cause.hasInterruptsOnly(streamed.cause) ? "interrupted" : "the data stream failed"))
+          yield* settle(session, settled)
+        }
+        return yield* Effect.failCause(streamed.cause as Cause.Cause<E>)
+      })
+    })
+  }))
+}
+
+/** The data stream stopped because the COPY had already ended (a server error). */
+const stopped = Symbol.for("@sluice/sql/PgCopy/stopped")
+
+const isStopped = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((reason) => Cause.isFailReason(reason) && reason.error === stopped)
