@@ -11,7 +11,6 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { PGlite } from "@electric-sql/pglite"
 import { Config, Context, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import type { SqlClient } from "effect/sql"
 import * as Fs from "node:fs"
@@ -229,7 +228,9 @@ const makePglite = Effect.fnUntraced(function*(dataDir: string | undefined) {
   if (dataDir !== undefined) yield* acquireDataDirLock(dataDir)
   const db = yield* Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => PGlite.create(dataDir === undefined ? {} : { dataDir }),
+      // imported when first opened: a process on a PostgreSQL server never loads PGlite
+      try: () =>
+        import("@electric-sql/pglite").then(({ PGlite }) => PGlite.create(dataDir === undefined ? {} : { dataDir })),
       catch: (cause) =>
         new DatabaseUnavailable({
           target,
