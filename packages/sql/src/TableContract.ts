@@ -9,7 +9,8 @@
  *    under `freeze`, and under `discard_*` its values are discarded with their rows or alone;
  * 2. the per-record `check` dead-letters the records that `discard_row` discards, with error type
  *    `ContractViolation` (so loaded + dead-lettered = read holds);
- * 3. `write` classifies each record's undeclared fields (kept on the record by `Contract.open`):
+ * 3. `write` (or `writeBatches`, one COPY for as long as the batches fill the same columns)
+ *    classifies each record's undeclared fields (kept on the record by `Contract.open`):
  *    under `evolve` a field becomes a column (`ALTER TABLE … ADD COLUMN`, type inferred from the
  *    value), under `discard_value` the value is dropped and counted (`Contract.valuesDiscarded`),
  *    and a record that breaks a `freeze` (or changes the type of an evolved column) fails the run
@@ -38,7 +39,7 @@
  */
 import type { Partition } from "@sluice/core"
 import { Contract, type RecordError, type Sink, SinkError } from "@sluice/core"
-import { Effect, Metric } from "effect"
+import { type Cause, Effect, Fiber, Metric, Queue, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import type * as Catalog from "./internal/catalog.ts"
 import { fromSqlError } from "./internal/sinkError.ts"
@@ -291,8 +292,12 @@ export const partitionReplace = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlCl
     return undefined
   }
 
-  const write = Effect.fnUntraced(function*(partition: Partition.PartitionDate, rows: ReadonlyArray<A>) {
-    if (rows.length === 0) return
+  /**
+   * What a batch's rows become under the contract: the columns they fill (the table's present
+   * declared columns, then the undeclared ones they carry) and their values; the columns to add
+   * first and the values discarded, per column. Fails the run on a contract violation.
+   */
+  const plan = Effect.fnUntraced(function*(rows: ReadonlyArray<A>) {
     const current = state
     if (current === undefined) {
       return yield* new SinkError.SinkError({
@@ -329,6 +334,22 @@ export const partitionReplace = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlCl
       }
       judged.push({ values, extras })
     }
+    const extraNames = [...extraColumns.keys()]
+    const columns: Array<Table.Column> = [
+      ...current.present.map((i) => declared[i]!),
+      ...extraNames.map((name) => ({ name, type: extraColumns.get(name)! }))
+    ]
+    const valueRows = judged.map(({ extras, values }) => [
+      ...current.present.map((i) => values[i] === undefined ? (declared[i]!.default ?? null) : values[i]),
+      ...extraNames.map((name) => extras.get(name) ?? null)
+    ])
+    return { current, pending, discarded, columns, valueRows }
+  })
+
+  type Plan = Effect.Success<ReturnType<typeof plan>>
+
+  /** Adds a plan's new columns to the table and counts its discarded values. */
+  const evolve = Effect.fnUntraced(function*({ current, discarded, pending }: Plan) {
     if (pending.size > 0) {
       const added = [...pending].map(([name, type]): TableEvolution.ColumnSpec => ({ name, type }))
       yield* TableEvolution.addColumns(current.relation, added, { evolved: true }).pipe(
@@ -342,23 +363,74 @@ export const partitionReplace = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlCl
     for (const [name, n] of discarded) {
       yield* Metric.update(Contract.forColumn(Contract.valuesDiscarded, table, name), n)
     }
-    const extraNames = [...extraColumns.keys()]
-    const columns: Array<Table.Column> = [
-      ...current.present.map((i) => declared[i]!),
-      ...extraNames.map((name) => ({ name, type: extraColumns.get(name)! }))
-    ]
-    const valueRows = judged.map(({ extras, values }) => [
-      ...current.present.map((i) => values[i] === undefined ? (declared[i]!.default ?? null) : values[i]),
-      ...extraNames.map((name) => extras.get(name) ?? null)
-    ])
-    // the current version's table itself for a versioned table: a view cannot be bulk-loaded by COPY
-    yield* PartitionReplace.make<ReadonlyArray<unknown>>({
+  })
+
+  // the current version's table itself for a versioned table: a view cannot be bulk-loaded by COPY
+  const rowsSink = ({ columns, current }: Plan) =>
+    PartitionReplace.make<ReadonlyArray<unknown>>({
       table: current.relation.base,
       partitionColumn: spec.partitionColumn,
       columns,
-      toRow: (values) => values
-    }).write(partition, valueRows)
+      toRow: (values) => values,
+      load: spec.load
+    })
+
+  const write = Effect.fnUntraced(function*(partition: Partition.PartitionDate, rows: ReadonlyArray<A>) {
+    if (rows.length === 0) return
+    const planned = yield* plan(rows)
+    yield* evolve(planned)
+    yield* rowsSink(planned).write(partition, planned.valueRows)
   })
+
+  /**
+   * One COPY for as long as batches fill the same columns and add none; a batch that adds columns
+   * or fills others ends it (its columns are added between two COPYs) and starts the next.
+   */
+  const writeBatches = <E>(partition: Partition.PartitionDate, batches: Stream.Stream<ReadonlyArray<A>, E>) =>
+    Effect.gen(function*() {
+      let open:
+        | {
+          readonly key: string
+          readonly queue: Queue.Queue<ReadonlyArray<ReadonlyArray<unknown>>, Cause.Done>
+          readonly fiber: Fiber.Fiber<void, SinkError.SinkError>
+        }
+        | undefined
+      const close = Effect.suspend(() => {
+        const current = open
+        open = undefined
+        return current === undefined ? Effect.void : Effect.andThen(Queue.end(current.queue), Fiber.join(current.fiber))
+      })
+      const context = yield* Effect.context<SqlClient.SqlClient>()
+      yield* Stream.runForEach(batches, (rows) =>
+        Effect.gen(function*() {
+          if (rows.length === 0) return
+          const planned = yield* plan(rows)
+          const key = planned.columns.map((column) => `${column.name}:${column.type}`).join(",")
+          if (planned.pending.size > 0 || open?.key !== key) {
+            yield* close
+            yield* evolve(planned)
+            const queue = yield* Queue.bounded<ReadonlyArray<ReadonlyArray<unknown>>, Cause.Done>(2)
+            const sink = rowsSink(planned)
+            const fiber = yield* Effect.forkChild(
+              sink.writeBatches!(partition, Stream.fromQueue(queue)).pipe(
+                Effect.ensuring(Queue.shutdown(queue)),
+                Effect.provideContext(context)
+              )
+            )
+            open = { key, queue, fiber }
+          } else {
+            yield* evolve(planned)
+          }
+          const current = open!
+          if (!(yield* Queue.offer(current.queue, planned.valueRows))) {
+            yield* Fiber.join(current.fiber)
+            return yield* Effect.die(new Error(`the COPY into ${table} stopped reading its batches before their end`))
+          }
+        })).pipe(
+          Effect.andThen(close),
+          Effect.onError(() => open === undefined ? Effect.void : Fiber.interrupt(open.fiber))
+        )
+    })
 
   return {
     target: table,
@@ -367,6 +439,11 @@ export const partitionReplace = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlCl
       prepare(partition).pipe(Effect.withSpan("TableContract.prepare", { attributes: { table } })),
     write: (partition, rows) =>
       write(partition, rows).pipe(Effect.withSpan("TableContract.write", { attributes: { table, rows: rows.length } })),
+    writeBatches: spec.load === "unnest" ? undefined : <E>(
+      partition: Partition.PartitionDate,
+      batches: Stream.Stream<ReadonlyArray<A>, E>
+    ) =>
+      writeBatches(partition, batches).pipe(Effect.withSpan("TableContract.writeBatches", { attributes: { table } })),
     complete: (partition) => base.complete(partition)
   }
 }
