@@ -20,16 +20,28 @@ import {
   runs
 } from "./fixtures.ts"
 
-/** The pipeline in batches of 50, `around(n, write)` deciding what its n-th write (over all attempts) does. */
+/**
+ * The pipeline in batches of 50, `around(n, write)` deciding what its n-th write (over all attempts)
+ * does. When the sink takes streams of batches (one COPY per stream), the n-th batch's `write` is its
+ * handing over to the COPY: `around` then fails or stalls the COPY's stream at that batch.
+ */
 const aroundWrite = (
   pipeline: OrdersPipeline,
   around: <E, R>(n: number, write: Effect.Effect<void, E, R>) => Effect.Effect<void, E | SinkError.SinkError, R>
 ): OrdersPipeline => {
   let writes = 0
+  const { writeBatches } = pipeline.sink
   return {
     ...pipeline,
     batchSize: 50,
-    sink: { ...pipeline.sink, write: (partition, rows) => around(++writes, pipeline.sink.write(partition, rows)) }
+    sink: {
+      ...pipeline.sink,
+      write: (partition, rows) => around(++writes, pipeline.sink.write(partition, rows)),
+      writeBatches: writeBatches === undefined ?
+        undefined :
+        (partition, batches) =>
+          writeBatches(partition, Stream.mapEffect(batches, (rows) => Effect.as(around(++writes, Effect.void), rows)))
+    }
   }
 }
 

@@ -64,11 +64,80 @@ const scaleOf = (text: string): number => {
   return dot === -1 ? 0 : text.length - dot - 1
 }
 
-const significantDigits = (text: string): number => text.replace(".", "").replace(/^0+/, "").length
+/**
+ * Whether `text` is already in canonical form (`canonical(text) === text`): digits with at most one
+ * dot inside, no leading zero before another digit, no trailing fractional zero. `String(n)` of
+ * every accepted amount is, so the hot path skips the regular expressions of {@link canonical}.
+ */
+const isCanonical = (text: string): boolean => {
+  const length = text.length
+  if (length === 0) return false
+  let dot = -1
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 46) {
+      if (dot !== -1 || i === 0 || i === length - 1) return false
+      dot = i
+    } else if (c < 48 || c > 57) {
+      return false
+    }
+  }
+  if (text.charCodeAt(0) === 48 && length > 1 && dot !== 1) return false
+  return dot === -1 || text.charCodeAt(length - 1) !== 48
+}
+
+const canonicalOf = (text: string): string => isCanonical(text) ? text : canonical(text)
+
+/** Number of significant digits of a decimal text: `text.replace(".", "").replace(/^0+/, "").length`. */
+const significantDigits = (text: string): number => {
+  const dot = text.indexOf(".")
+  let zeros = 0
+  for (let i = 0; i < text.length; i++) {
+    if (i === dot) continue
+    if (text.charCodeAt(i) !== 48) break
+    zeros++
+  }
+  return text.length - (dot === -1 ? 0 : 1) - zeros
+}
+
+/**
+ * `String(n)`, without formatting a double for the usual amounts: when `n` is the double nearest
+ * to a decimal `d` with at most 4 decimals below 1e11 (`units / 10000 === n`, computed exactly),
+ * `d` has at most 15 significant digits, so it is the shortest decimal that round-trips to `n`,
+ * i.e. `String(n)`, which is then assembled from integers. Any other number goes to `String`.
+ */
+const formatNumber = (n: number): string => {
+  if (n >= 0 && n < 1e11) {
+    const units = Math.round(n * 10000)
+    if (units / 10000 === n) {
+      let fraction = units % 10000
+      const integer = String((units - fraction) / 10000)
+      if (fraction === 0) return integer
+      let digits = 4
+      while (fraction % 10 === 0) {
+        fraction /= 10
+        digits--
+      }
+      return `${integer}.${String(fraction).padStart(digits, "0")}`
+    }
+  }
+  return String(n)
+}
+
+// A one-entry cache of `String(n)`: the check and the decoding of an amount both format it.
+let lastNumber = 0
+let lastText = "0"
+const numberText = (n: number): string => {
+  if (n !== lastNumber) {
+    lastText = formatNumber(n)
+    lastNumber = n
+  }
+  return lastText
+}
 
 const checkAmountNumber = (n: number): string | true => {
   if (n < 0) return `amount must not be negative, got ${n}`
-  const text = String(n)
+  const text = numberText(n)
   if (text.includes("e")) {
     return n < 1
       ? `amount ${text} has more than ${amountScale} decimals`
@@ -88,14 +157,14 @@ const checkAmountString = (s: string): string | true => {
 
 const AmountFromNumber = Schema.Finite.check(Schema.makeFilter(checkAmountNumber)).pipe(
   Schema.decodeTo(Schema.String, {
-    decode: SchemaGetter.transform((n: number) => canonical(String(n))),
+    decode: SchemaGetter.transform((n: number) => canonicalOf(numberText(n))),
     encode: SchemaGetter.transform((s: string) => Number(s))
   })
 )
 
 const AmountFromString = Schema.String.check(Schema.makeFilter(checkAmountString)).pipe(
   Schema.decodeTo(Schema.String, {
-    decode: SchemaGetter.transform(canonical),
+    decode: SchemaGetter.transform(canonicalOf),
     encode: SchemaGetter.transform((s: string) => s)
   })
 )
@@ -123,6 +192,16 @@ const Text = Schema.String.check(
   Schema.isMaxLength(maxTextLength)
 )
 
+/** `/^[A-Z]{3}$/.test(s)`, without the regular expression. */
+const isCurrencyCode = (s: string): boolean => {
+  if (s.length !== 3) return false
+  for (let i = 0; i < 3; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 65 || c > 90) return false
+  }
+  return true
+}
+
 /**
  * A currency code: three capital letters, `"USD"` when the field is absent.
  *
@@ -130,9 +209,7 @@ const Text = Schema.String.check(
  * @category schemas
  */
 export const Currency = Schema.String.check(
-  Schema.makeFilter((s: string) =>
-    /^[A-Z]{3}$/.test(s) || `expected a currency code like "USD", got ${JSON.stringify(s)}`
-  )
+  Schema.makeFilter((s: string) => isCurrencyCode(s) || `expected a currency code like "USD", got ${JSON.stringify(s)}`)
 ).pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultCurrency)))
 
 /**

@@ -3,14 +3,24 @@
  *
  * {@link fromSchema} parses the payload as JSON, decodes it with an effect `Schema`, then checks
  * business rules. It is synchronous and allocation-light because it runs once per record: the
- * payload goes straight to `JSON.parse`, and the schema's decoder is compiled to JavaScript
- * (effect's `SchemaJITCompiler`; a failed record is decoded again by the interpreter, for its
- * detailed message).
+ * payload goes straight to `JSON.parse`, and the record is decoded by a **fast path** first.
+ *
+ * **Fast path with bail-out.** When the transform is made, the schema's AST is compiled once
+ * (`internal/fastDecode.ts`) into a plain decoder — generated JavaScript, or closures where code
+ * cannot be generated; no `Effect`, no `Exit`, no issues — for a supported subset: primitives and literals, checks (filters), structs (optional keys, excess keys
+ * dropped, or kept by a `Record(String, …)` rest as in `Contract.open`), pure `decodeTo`
+ * transformations, `withDecodingDefaultKey` with an already resolved default, and unions of these.
+ * Per record, the fast decoder returns the decoded value only when it is certain it is exactly what
+ * `Schema.decodeUnknownResult(schema)` returns (same values, same key order); on a failure or
+ * anything unusual it bails out, and the record is decoded by effect's decoder — compiled to
+ * JavaScript where it can be (effect's `SchemaJITCompiler`), interpreted otherwise — which gives
+ * the real success or the detailed failure. A schema outside the subset always takes that path.
  *
  * @since 0.1.0
  */
 import { Result, Schema } from "effect"
 import * as SchemaJITCompiler from "effect/schema/SchemaJITCompiler"
+import * as FastDecode from "./internal/fastDecode.ts"
 import type { PartitionDate } from "./Partition.ts"
 import * as RecordError from "./RecordError.ts"
 import type { RawRecord } from "./Source.ts"
@@ -58,11 +68,22 @@ const recordError = (reason: () => RecordError.RecordErrorReason): RecordError.R
 /** The message of `Schema.fromJsonString` for a payload that is not JSON. */
 const invalidJson = () => recordError(() => new RecordError.InvalidJson({ message: "Expected a valid JSON string" }))
 
-const decodeJson = (payload: string): Result.Result<unknown, RecordError.RecordError> =>
-  Result.try({ try: () => JSON.parse(payload) as unknown, catch: invalidJson })
+/** `JSON.parse`, or `failed` when the payload is not JSON (no closure or `Result` per record). */
+const parseJson = (payload: string): unknown => {
+  try {
+    return JSON.parse(payload)
+  } catch {
+    return failed
+  }
+}
+
+const failed: unique symbol = Symbol("@sluice/core/Transform/failed")
 
 /**
  * A transform that parses JSON, decodes with `schema` and applies `rules` in order.
+ *
+ * Decoding tries the fast path of the module documentation first, and falls back to
+ * `Schema.decodeUnknownResult(schema)` when it bails out; the result is the same either way.
  *
  * @example
  * ```ts
@@ -84,21 +105,31 @@ export const fromSchema = <S extends Schema.Decoder<unknown>>(
 ): Transform<S["Type"]> => {
   SchemaJITCompiler.enable(schema.ast)
   const decode = Schema.decodeUnknownResult(schema as Schema.Decoder<S["Type"]>)
+  const fast = FastDecode.compile(schema.ast)
   const rules = options.rules ?? []
+  const ruleCount = rules.length
   return (record, partition) => {
-    const json = decodeJson(record.payload)
-    if (Result.isFailure(json)) return json
-    const decoded = decode(json.success)
-    if (Result.isFailure(decoded)) {
-      const issue = decoded.failure
-      return Result.fail(recordError(() => new RecordError.SchemaMismatch({ message: issue.message })))
+    const json = parseJson(record.payload)
+    if (json === failed) return Result.fail(invalidJson())
+    let value: S["Type"]
+    const quick = fast !== undefined ? fast(json) : FastDecode.bail
+    if (quick !== FastDecode.bail) {
+      value = quick as S["Type"]
+    } else {
+      const decoded = decode(json)
+      if (Result.isFailure(decoded)) {
+        const issue = decoded.failure
+        return Result.fail(recordError(() => new RecordError.SchemaMismatch({ message: issue.message })))
+      }
+      value = decoded.success
     }
-    for (const r of rules) {
-      const violation = r.check(decoded.success, partition)
+    for (let i = 0; i < ruleCount; i++) {
+      const r = rules[i]!
+      const violation = r.check(value, partition)
       if (violation !== undefined) {
         return Result.fail(recordError(() => new RecordError.RuleViolation({ rule: r.name, message: violation })))
       }
     }
-    return Result.succeed(decoded.success)
+    return Result.succeed(value)
   }
 }
