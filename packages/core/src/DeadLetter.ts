@@ -35,6 +35,15 @@ export interface DeadLetter {
 }
 
 /**
+ * A flat copy of `text` that shares no memory with other strings. A source's lines are slices of
+ * the chunk they were read from, and V8 keeps the whole chunk alive while one slice is; an error
+ * message is a tree of the pieces it was concatenated from. A dead letter can be held for a while
+ * (until its stream of rows is written), so it keeps copies, not slices or trees. JSON round-trips
+ * every JavaScript string exactly (lone surrogates are written as `\uXXXX` escapes).
+ */
+const detached = (text: string): string => JSON.parse(JSON.stringify(text)) as string
+
+/**
  * Builds the dead letter of a record that failed.
  *
  * @since 0.1.0
@@ -53,9 +62,9 @@ export const fromRecordError = (options: {
   partition: options.partition,
   stage: options.stage,
   position: options.record.position,
-  originalRecord: options.record.payload,
+  originalRecord: detached(options.record.payload),
   errorType: options.error.errorType,
-  error: options.error.message,
+  error: detached(options.error.message),
   failedAt: options.failedAt,
   runId: options.runId
 })

@@ -86,7 +86,7 @@ export interface Pipeline<A, R = never> {
 }
 
 /**
- * Defines a pipeline. Defaults: batches of 5,000, streams of 100,000 records (for a sink that
+ * Defines a pipeline. Defaults: batches of 5,000, streams of 1,000,000 records (for a sink that
  * writes streams of batches), a 5% failure-rate threshold, the default retry policy, no lookback.
  *
  * **Gotchas**
@@ -131,7 +131,7 @@ export const make = <A, RS = never, RK = never>(options: {
   transform: options.transform,
   sink: options.sink,
   batchSize: options.batchSize ?? 5_000,
-  streamSize: options.streamSize ?? 100_000,
+  streamSize: options.streamSize ?? 1_000_000,
   failureThreshold: options.failureThreshold ?? 0.05,
   retry: options.retry ?? RetryPolicy.defaultPolicy,
   stage: options.stage ?? "transform",
@@ -437,14 +437,18 @@ const batchWriter = <A, R>(
   }
 }
 
-/** The most dead letters a streaming write holds back until its stream ends. */
+/** The most dead letters a streaming write holds back until its stream ends… */
 const maxHeldDeadLetters = 10_000
+/** …and the most characters of payload and error they may hold (a payload can be large). */
+const maxHeldChars = 4_000_000
 
 /**
  * Batches streamed into `sink.writeBatches`, a stream of at most `streamSize` records at a time:
  * nothing else may use the connection while a stream is written, so dead letters are held back
- * and written when it ends (at the latest after `streamSize` records or {@link maxHeldDeadLetters}
- * dead letters, which bounds what is held in memory).
+ * and written when it ends: after `streamSize` records, {@link maxHeldDeadLetters} dead letters or
+ * {@link maxHeldChars} characters of them, which bounds what is held in memory. The next stream
+ * starts once the previous one and its dead letters are written, in the background: the runner
+ * goes on reading meanwhile.
  */
 const streamWriter = <A, R>(
   partition: PartitionDate,
@@ -458,17 +462,25 @@ const streamWriter = <A, R>(
       readonly queue: Queue.Queue<ReadonlyArray<A>, Cause.Done>
       readonly fiber: Fiber.Fiber<void, SinkError>
     } | undefined
+    /** The last write in the background: a stream, then the dead letters held during it. */
+    let tail: Fiber.Fiber<void, SinkError> | undefined
     let held: Array<DeadLetter.DeadLetter> = []
+    let heldChars = 0
     let records = 0
+    const after = (previous: Fiber.Fiber<void, SinkError> | undefined, effect: Effect.Effect<void, SinkError>) =>
+      previous === undefined ? effect : Effect.andThen(Fiber.join(previous), effect)
+    // a stream starts once everything before it is written; batches queue up meanwhile
     const start = Effect.flatMap(Queue.bounded<ReadonlyArray<A>, Cause.Done>(2), (queue) =>
       Effect.map(
         Effect.forkChild(
-          writeBatches(partition, Stream.fromQueue(queue)).pipe(
-            Effect.ensuring(Queue.shutdown(queue)),
-            Effect.provideContext(context)
+          after(tail, writeBatches(partition, Stream.fromQueue(queue)).pipe(Effect.provideContext(context))).pipe(
+            Effect.ensuring(Queue.shutdown(queue))
           )
         ),
-        (fiber) => (open = { queue, fiber })
+        (fiber) => {
+          tail = fiber
+          return open = { queue, fiber }
+        }
       ))
     // the stream ended before it was told to: its fiber says why, or it is a defect of the sink
     const stopped = (fiber: Fiber.Fiber<void, SinkError>) =>
@@ -476,31 +488,45 @@ const streamWriter = <A, R>(
         Fiber.join(fiber),
         Effect.die(new Error(`sink ${sink.target} stopped reading its batches before their end`))
       )
-    const close = Effect.suspend(() => {
+    /** Ends the open stream, and writes the dead letters held during it once it is written; does not wait. */
+    const rotate = Effect.suspend(() => {
       const current = open
       open = undefined
-      const rows = current === undefined
-        ? Effect.void
-        : Effect.andThen(Queue.end(current.queue), Fiber.join(current.fiber))
       const failed = held
       held = []
+      heldChars = 0
       records = 0
-      return Effect.andThen(rows, failed.length > 0 ? deadLetters.write(failed) : Effect.void)
+      return Effect.andThen(
+        current === undefined ? Effect.void : Queue.end(current.queue),
+        failed.length === 0 ?
+          Effect.void :
+          Effect.map(Effect.forkChild(after(tail, deadLetters.write(failed))), (fiber) => {
+            tail = fiber
+          })
+      )
     })
     return {
       write: (good, bad) =>
         Effect.gen(function*() {
-          for (const deadLetter of bad) held.push(deadLetter)
+          for (const deadLetter of bad) {
+            held.push(deadLetter)
+            heldChars += deadLetter.originalRecord.length + deadLetter.error.length
+          }
           records += good.length + bad.length
           if (good.length > 0) {
             const current = open ?? (yield* start)
             if (!(yield* Queue.offer(current.queue, good))) return yield* stopped(current.fiber)
           }
-          if (records >= streamSize || held.length >= maxHeldDeadLetters) yield* close
+          if (records >= streamSize || held.length >= maxHeldDeadLetters || heldChars >= maxHeldChars) yield* rotate
         }),
-      busy: () => open !== undefined,
-      end: close,
-      abort: Effect.suspend(() => open === undefined ? Effect.void : Fiber.interrupt(open.fiber))
+      busy: () => tail !== undefined,
+      end: Effect.andThen(rotate, Effect.suspend(() => tail === undefined ? Effect.void : Fiber.join(tail))),
+      abort: Effect.suspend(() =>
+        Effect.andThen(
+          open === undefined ? Effect.void : Fiber.interrupt(open.fiber),
+          tail === undefined ? Effect.void : Fiber.interrupt(tail)
+        )
+      )
     }
   })
 

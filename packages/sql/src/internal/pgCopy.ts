@@ -298,17 +298,22 @@ const streamBuffer = 8 * 1024 * 1024
 /** Waits until the socket has sent what it holds, or the COPY has ended. */
 const drain = (socket: Duplex, settled: Deferred.Deferred<number, SqlError>): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
-    const done = () => resume(Effect.void)
-    socket.once("drain", done)
-    socket.once("close", done)
-    const check = setInterval(() => {
-      if (Deferred.isDoneUnsafe(settled)) done()
-    }, 50)
-    return Effect.sync(() => {
+    const cleanup = () => {
       socket.off("drain", done)
       socket.off("close", done)
       clearInterval(check)
-    })
+    }
+    const done = () => {
+      cleanup()
+      resume(Effect.void)
+    }
+    socket.once("drain", done)
+    socket.once("close", done)
+    // the COPY may end (a server error) while the socket still holds data it will never send
+    const check = setInterval(() => {
+      if (Deferred.isDoneUnsafe(settled)) done()
+    }, 50)
+    return Effect.sync(cleanup)
   })
 
 /**
