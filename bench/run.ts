@@ -13,7 +13,9 @@
  *   partition replacement and the aggregate rebuild, in one transaction) on the server and on
  *   embedded PGlite (on disk, with its boot time and memory); `sluice-postgres-unnest` loads with
  *   `unnest` instead of COPY, `sluice-postgres-small-heap` (1M rows and up) caps V8's heap;
- * - `transform`: the same pipeline with a sink that keeps nothing: reading, decoding, routing;
+ * - `transform`: the same pipeline with a sink and dead-letter store that keep nothing, over the
+ *   records read into memory beforehand (up to 1M): decode, rules and routing, the per-record cost;
+ *   `transform-file` reads the file as a run does;
  * - `backfill`: a year of empty partitions on the server, and the time per partition spent outside
  *   SQL (measured on the wire).
  *
@@ -98,7 +100,7 @@ const variants: ReadonlyArray<Variant> = [
     postgres: true,
     unit: "rows/s",
     minSize: 1_000_000,
-    node: ["--max-old-space-size=96", "--max-semi-space-size=4"],
+    node: ["--max-old-space-size=96", "--max-semi-space-size=8"],
     child: "sluice-postgres"
   },
   {
@@ -115,7 +117,18 @@ const variants: ReadonlyArray<Variant> = [
     unit: "rows/s",
     maxSize: 1_000_000
   },
-  { name: "transform", description: "transform alone (no database)", postgres: false, unit: "records/s" },
+  {
+    name: "transform",
+    description: "transform alone: decode + routing, records in memory",
+    postgres: false,
+    unit: "records/s"
+  },
+  {
+    name: "transform-file",
+    description: "the same, reading the file (no database)",
+    postgres: false,
+    unit: "records/s"
+  },
   {
     name: "backfill",
     description: "backfill, 365 empty partitions",

@@ -60,7 +60,7 @@ describe("pnpm bench --smoke", () => {
       assert.isString(results.versions["effect"])
       assert.strictEqual(results.datasets[0]?.records, 2_000)
       const variants = results.results.map((r) => r.variant)
-      assert.includeMembers(variants, ["sluice-pglite", "transform"])
+      assert.includeMembers(variants, ["sluice-pglite", "transform", "transform-file"])
       if (database !== undefined) assert.includeMembers(variants, ["handwritten", "sluice-postgres", "backfill"])
       for (const result of results.results) {
         assert.strictEqual(result.runs.length, 1, result.variant)
