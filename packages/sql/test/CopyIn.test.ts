@@ -2,7 +2,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { PGlite } from "@electric-sql/pglite"
 import { SinkError } from "@sluice/core"
 import { CopyIn, PartitionReplace, Table } from "@sluice/sql"
-import { Arbitrary, Effect, Exit, Fiber, Option, Result, Schema } from "effect"
+import { Arbitrary, Effect, Exit, Fiber, Option, Result, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import type { Duplex } from "node:stream"
 import * as CopyText from "../src/internal/copyText.ts"
@@ -553,4 +553,296 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       assert.deepStrictEqual((yield* Effect.promise(() => db.query("SELECT a, b FROM t"))).rows, [{ a: 1, b: "one" }])
       link.destroy()
     }))
+
+  describe("loads a long text-format COPY in pieces of about 8 MiB inside a transaction", () => {
+    const MiB = 1024 * 1024
+    const alphabet = "abcdefghijklmnopqrstuvwxyz"
+    /** Row `id`'s value, 100 characters (one of them two bytes in UTF-8), as SQL computes it in `exact`. */
+    const value = (id: number) => `v${id}é${alphabet.repeat(4)}`.slice(0, 100)
+    /** Text-format rows `from` until `to`; row `duplicate.at`, when given, has id `duplicate.id`. */
+    const rows = (from: number, to: number, duplicate?: { readonly at: number; readonly id: number }) =>
+      Buffer.from(
+        Array.from({ length: to - from }, (_, i) => {
+          const id = from + i
+          return `${id === duplicate?.at ? duplicate.id : id}\t${value(id)}\n`
+        }).join(""),
+        "utf8"
+      )
+    /** The rows of `big`: how many, how many exactly as written, the ids' range and the characters. */
+    const exact = `SELECT count(*)::int AS rows,
+      (count(*) FILTER (WHERE t = left('v' || id || 'é' || repeat('${alphabet}', 4), 100)))::int AS exact,
+      min(id) AS first, max(id) AS last, sum(length(t))::int AS chars FROM big`
+
+    /** A PGlite with a table `big`, a link to it past startup, and what the link answered and loaded. */
+    const open = Effect.gen(function*() {
+      const db = yield* Effect.acquireRelease(
+        Effect.promise(() => PGlite.create()),
+        (db) => Effect.promise(() => db.close())
+      )
+      yield* Effect.promise(() => db.exec("CREATE TABLE big (id int PRIMARY KEY, t text)"))
+      const link = yield* Effect.acquireRelease(
+        Effect.sync(() => PgliteDuplex.make(db)),
+        (link) => Effect.sync(() => link.destroy())
+      )
+      const state = {
+        /** Every backend message the link sent, in order. */
+        messages: [] as Array<readonly [string, Buffer]>,
+        taken: 0,
+        /** Bytes of CopyData frames written to the link. */
+        written: 0,
+        /** The size of each blob PGlite loaded. */
+        blobs: [] as Array<number>,
+        /** The most data the link held at once (written, acknowledged, not loaded yet). */
+        held: 0
+      }
+      let received = Buffer.alloc(0)
+      const waiting = new Set<() => void>()
+      link.on("data", (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk])
+        let at = 0
+        while (at + 5 <= received.length) {
+          const end = at + 1 + received.readInt32BE(at + 1)
+          if (end > received.length) break
+          state.messages.push([String.fromCharCode(received[at]!), received.subarray(at + 5, end)])
+          at = end
+        }
+        received = received.subarray(at)
+        for (const check of waiting) check()
+      })
+      const handleBlob = db._handleBlob.bind(db)
+      db._handleBlob = (blob) => {
+        const loaded = state.blobs.reduce((sum, size) => sum + size, 0)
+        state.held = Math.max(state.held, state.written - link.writableLength - loaded)
+        if (blob !== undefined) state.blobs.push(blob.size)
+        return handleBlob(blob)
+      }
+      /** The messages the link sent since the last answer, up to the next ReadyForQuery. */
+      const answer = Effect.callback<Array<readonly [string, Buffer]>>((resume) => {
+        const check = () => {
+          const ready = state.messages.findIndex(([type], i) => i >= state.taken && type === "Z")
+          if (ready < 0) return
+          waiting.delete(check)
+          const messages = state.messages.slice(state.taken, ready + 1)
+          state.taken = ready + 1
+          resume(Effect.succeed(messages))
+        }
+        waiting.add(check)
+        check()
+        return Effect.sync(() => waiting.delete(check))
+      })
+      /** Writes `data` as CopyData frames of `size` bytes (rows split across them), pausing as the driver does. */
+      const send = (data: Buffer, size = 65_521) =>
+        Effect.promise(async () => {
+          for (let at = 0; at < data.length; at += size) {
+            const frame = message("d", data.subarray(at, at + size))
+            state.written += frame.length
+            link.write(frame)
+            if (link.writableLength > 8 * MiB) await new Promise((resolve) => link.once("drain", resolve))
+          }
+        })
+      link.write(startup())
+      yield* answer
+      return { db, link, state, answer, send }
+    })
+    const types = (messages: ReadonlyArray<readonly [string, Buffer]>) => messages.map(([type]) => type)
+    const text = (messages: ReadonlyArray<readonly [string, Buffer]>, index: number) =>
+      messages[index]![1].toString("utf8")
+
+    it.live(
+      "answers one COPY for 300k rows (~30 MiB) loaded exactly, holding about one piece at a time",
+      () =>
+        Effect.gen(function*() {
+          const { answer, db, link, send, state } = yield* open
+          const data = rows(0, 300_000)
+          assert.isAbove(data.length, 30 * MiB)
+          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
+          yield* answer
+          yield* send(data)
+          link.write(message("c", Buffer.alloc(0)))
+          const done = yield* answer
+          assert.deepStrictEqual(types(done), ["G", "C", "Z"])
+          assert.strictEqual(text(done, 1), "COPY 300000\0")
+          assert.strictEqual(text(done, 2), "T")
+          link.write(query("COMMIT"))
+          assert.deepStrictEqual(types(yield* answer), ["C", "Z"])
+
+          // pieces of about 8 MiB, whole rows, the last one the rest
+          assert.isAtLeast(state.blobs.length, 4)
+          assert.strictEqual(state.blobs.reduce((sum, size) => sum + size, 0), data.length)
+          for (const size of state.blobs) assert.isAtMost(size, 8 * MiB + 65_521)
+          assert.isAtMost(state.held, 24 * MiB)
+          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [
+            { rows: 300_000, exact: 300_000, first: 0, last: 299_999, chars: 300_000 * 100 }
+          ])
+        }),
+      120_000
+    )
+
+    it.live(
+      "forwards a piece's error at once, then drops the COPY's data and end; the rollback undoes every piece",
+      () =>
+        Effect.gen(function*() {
+          const { answer, db, link, send, state } = yield* open
+          yield* Effect.promise(() => db.exec("INSERT INTO big VALUES (-1, 'before')"))
+          // row 120000 (line 120001, about 12 MiB in: the second piece) repeats id 7
+          const data = rows(0, 280_000, { at: 120_000, id: 7 })
+          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
+          yield* answer
+          yield* send(data.subarray(0, 20 * MiB))
+          const failed = yield* answer
+          assert.deepStrictEqual(types(failed), ["G", "E", "Z"])
+          assert.include(text(failed, 1), "C23505")
+          assert.include(text(failed, 1), "Key (id)=(7) already exists.")
+          assert.include(text(failed, 1), "COPY big, line 120001")
+          assert.strictEqual(text(failed, 2), "E")
+          assert.strictEqual(state.blobs.length, 2)
+
+          // the rest of the data and CopyDone answer nothing; the next statement is answered as usual
+          yield* send(data.subarray(20 * MiB))
+          link.write(Buffer.concat([message("c", Buffer.alloc(0)), query("ROLLBACK")]))
+          const rolledBack = yield* answer
+          assert.deepStrictEqual(types(rolledBack), ["C", "Z"])
+          assert.strictEqual(text(rolledBack, 0), "ROLLBACK\0")
+          assert.strictEqual(state.blobs.length, 2)
+          link.write(query("SELECT count(*) FROM big"))
+          const counted = yield* answer
+          assert.deepStrictEqual(types(counted), ["T", "D", "C", "Z"])
+          assert.strictEqual(text(counted, 3), "I")
+          assert.deepStrictEqual((yield* Effect.promise(() => db.query("SELECT id, t FROM big"))).rows, [
+            { id: -1, t: "before" }
+          ])
+        }),
+      120_000
+    )
+
+    it.live(
+      "a CopyFail after some pieces fails the COPY as before; the rollback undoes the pieces",
+      () =>
+        Effect.gen(function*() {
+          const { answer, db, link, send, state } = yield* open
+          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
+          yield* answer
+          yield* send(rows(0, 200_000))
+          link.write(message("f", Buffer.from("the client gave up\0")))
+          const failed = yield* answer
+          assert.deepStrictEqual(types(failed), ["G", "E", "Z"])
+          assert.include(text(failed, 1), "COPY from stdin failed: the client gave up")
+          assert.include(text(failed, 1), "C57014")
+          assert.strictEqual(text(failed, 2), "E")
+          assert.isAtLeast(state.blobs.length, 2)
+          link.write(query("ROLLBACK"))
+          assert.deepStrictEqual(types(yield* answer), ["C", "Z"])
+          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [
+            { rows: 0, exact: 0, first: null, last: null, chars: null }
+          ])
+        }),
+      120_000
+    )
+
+    it.live(
+      "outside a transaction, or in another format, a long COPY is loaded whole on CopyDone",
+      () =>
+        Effect.gen(function*() {
+          const { answer, db, link, send, state } = yield* open
+          const data = rows(0, 200_000)
+          link.write(query("COPY big (id, t) FROM STDIN"))
+          yield* send(data)
+          link.write(message("c", Buffer.alloc(0)))
+          const done = yield* answer
+          // (PGlite reports its parameters after the session's first statement)
+          assert.deepStrictEqual(types(done).filter((type) => type !== "S"), ["G", "C", "Z"])
+          assert.strictEqual(text(done, 1), "COPY 200000\0")
+          assert.strictEqual(done.at(-1)![1].toString("latin1"), "I")
+          assert.deepStrictEqual(state.blobs, [data.length])
+
+          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN WITH (FORMAT text)")]))
+          yield* answer
+          yield* send(rows(200_000, 300_000))
+          link.write(Buffer.concat([message("c", Buffer.alloc(0)), query("COMMIT")]))
+          const copied = yield* answer
+          assert.deepStrictEqual(types(copied), ["G", "C", "Z"])
+          assert.strictEqual(text(copied, 1), "COPY 100000\0")
+          assert.deepStrictEqual(types(yield* answer), ["C", "Z"])
+          assert.strictEqual(state.blobs.length, 2)
+          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [
+            { rows: 300_000, exact: 300_000, first: 0, last: 299_999, chars: 300_000 * 100 }
+          ])
+        }),
+      120_000
+    )
+
+    it.live(
+      "from a piece with a line \\. or a carriage return on, the rest is loaded whole, as before",
+      () =>
+        Effect.gen(function*() {
+          const { answer, db, link, send, state } = yield* open
+          // an end-of-data line after row 49,999 (~5 MiB in), then ~5 MiB more that PGlite ignores
+          const data = rows(0, 100_000)
+          const marker = data.indexOf("\n50000\t") + 1
+          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
+          yield* answer
+          yield* send(Buffer.concat([data.subarray(0, marker), Buffer.from("\\.\n"), data.subarray(marker)]))
+          link.write(message("c", Buffer.alloc(0)))
+          const ended = yield* answer
+          assert.deepStrictEqual(types(ended), ["G", "C", "Z"])
+          assert.strictEqual(text(ended, 1), "COPY 50000\0")
+          assert.deepStrictEqual(state.blobs, [data.length + 3])
+
+          // line ends \r\n throughout (PostgreSQL takes their style from the first line)
+          link.write(query("COPY big (id, t) FROM STDIN"))
+          yield* send(Buffer.from(rows(100_000, 200_000).toString("utf8").replaceAll("\n", "\r\n")))
+          link.write(Buffer.concat([message("c", Buffer.alloc(0)), query("COMMIT")]))
+          const crlf = yield* answer
+          assert.deepStrictEqual(types(crlf), ["G", "C", "Z"])
+          assert.strictEqual(text(crlf, 1), "COPY 100000\0")
+          assert.deepStrictEqual(types(yield* answer), ["C", "Z"])
+          assert.strictEqual(state.blobs.length, 2)
+          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [
+            { rows: 150_000, exact: 150_000, first: 0, last: 199_999, chars: 150_000 * 100 }
+          ])
+        }),
+      120_000
+    )
+
+    const pglite = backends.find((backend) => backend.name === "pglite")!
+    layer(pglite.layer, suiteOptions)("through the driver (CopyIn.makeStream on PGlite)", (it) => {
+      const streamed = (table: string) =>
+        CopyIn.makeStream<number>({
+          table,
+          columns: [{ name: "id", type: "int" }, { name: "t", type: "text" }],
+          toRow: (id) => [id >= 1_000_000 ? id - 1_000_000 : id, value(id % 1_000_000)]
+        })
+      /** 2,500 batches of 100 rows (~27 MiB); the id of row `duplicate` is 1,000,000 more (row 7 again). */
+      const batches = (duplicate?: number) =>
+        Stream.range(0, 2_499).pipe(
+          Stream.map((b) => Array.from({ length: 100 }, (_, i) => b * 100 + i === duplicate ? 1_000_007 : b * 100 + i))
+        )
+
+      it.effect("a stream of ~27 MiB loads through one COPY in pieces, exactly", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TABLE big (id int PRIMARY KEY, t text)`
+          assert.deepStrictEqual(yield* inTransaction(streamed("big")(batches())), Option.some(250_000))
+          assert.deepStrictEqual(yield* sql.unsafe(exact), [
+            { rows: 250_000, exact: 250_000, first: 0, last: 249_999, chars: 250_000 * 100 }
+          ])
+        }))
+
+      it.effect("a row rejected in a later piece fails the COPY with the server's error; nothing is left", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TABLE big_reject (id int PRIMARY KEY, t text)`
+          const error = yield* inTransaction(streamed("big_reject")(batches(150_000))).pipe(Effect.flip)
+          assert.instanceOf(error, SinkError.SinkError)
+          assert.match(error.message, /duplicate key value violates unique constraint .*\[23505\]$/)
+          assert.strictEqual(yield* countRows("big_reject"), 0)
+          // the connection goes on, for queries and for COPY
+          assert.deepStrictEqual(
+            yield* inTransaction(streamed("big_reject")(Stream.make([1, 2, 3]))),
+            Option.some(3)
+          )
+          assert.strictEqual(yield* countRows("big_reject"), 3)
+        }))
+    })
+  })
 })

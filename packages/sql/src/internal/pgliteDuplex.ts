@@ -16,6 +16,26 @@
  * `CopyFail` becomes the error PostgreSQL raises for it (`57014`, "COPY from stdin failed"),
  * which aborts the transaction as on a server.
  *
+ * A long COPY is loaded in pieces, so the link holds a bounded amount of data whatever the
+ * stream's length: when the COPY is in text format (its statement has no option after
+ * `FROM STDIN`, so no `FORMAT`, `CSV` or `BINARY`) and runs inside a transaction, each time about
+ * 8 MiB of `CopyData` is collected the link runs the COPY from the blob for the data up to its
+ * last newline byte (in text format a raw newline always ends a row: newlines in values are
+ * escaped) and keeps the rest for the next piece. A piece's answer is not forwarded: its row
+ * count is added to a running total, and `CopyDone` runs the last piece (possibly empty) and
+ * forwards its answer with `COPY <total>`, so the client sees exactly one COPY. When a piece
+ * fails, its `ErrorResponse` (the line number in its context counted from the COPY's first row)
+ * and `ReadyForQuery` are forwarded at once, and the COPY's remaining `CopyData` and its
+ * `CopyDone` or `CopyFail` are dropped, as a server drops them after an error during copy-in.
+ * Every piece runs in the client's transaction, so a failure or a `CopyFail` after some pieces
+ * leaves the transaction aborted, and its rollback undoes them. A COPY outside a transaction
+ * (each piece would commit on its own) or in another format is loaded whole on `CopyDone`, as
+ * one piece; so is the rest of a COPY from a piece on that has a line `\.` (the end-of-data
+ * marker, after which the rest is ignored) or a carriage return byte (a line end `\r\n` or
+ * `\r`, whose style PostgreSQL takes from the first line and then requires throughout). While a
+ * chunk of `CopyData` waits to be loaded, the link does not acknowledge its write, so a writer that honours the stream's backpressure (the driver's `copyStream` does)
+ * pauses instead of piling its data up in the link.
+ *
  * @internal
  */
 import type { PGlite } from "@electric-sql/pglite"
@@ -32,7 +52,19 @@ const COPY_FAIL = 0x66
 const SYNC = 0x53
 const FLUSH = 0x48
 
+const COMMAND_COMPLETE = 0x43
+const ERROR_RESPONSE = 0x45
+const NEWLINE = 0x0a
+const RETURN = 0x0d
+
 const copyFromStdin = /^\s*COPY\s[\s\S]*\bFROM\s+STDIN\b/i
+/** A COPY with nothing after `FROM STDIN`: no option, so text format (checked with {@link formatWords}). */
+const plainCopyFromStdin = /^\s*COPY\s[\s\S]*\bFROM\s+STDIN\s*;?\s*$/i
+/** Words that may choose another format; a statement with any of them anywhere is not split. */
+const formatWords = /\b(?:FORMAT|CSV|BINARY)\b/i
+
+/** The `CopyData` collected before a piece of a long COPY is loaded. */
+const pieceBytes = 8 * 1024 * 1024
 
 const frame = (type: number, body: Buffer): Buffer => {
   const bytes = Buffer.alloc(5 + body.length)
@@ -47,11 +79,70 @@ const query = (sql: string): Uint8Array => new Uint8Array(frame(QUERY, Buffer.fr
 /** A `CopyInResponse` for text format (PGlite's COPY reports its own columns later, if at all). */
 const copyInResponse = frame(0x47, Buffer.from([0, 0, 0]))
 
-/** The `COPY … FROM '/dev/blob'` that runs a `COPY … FROM STDIN` query, or `undefined` for other messages. */
-const copyStatement = (message: Buffer): string | undefined => {
+/**
+ * The `COPY … FROM '/dev/blob'` that runs a `COPY … FROM STDIN` query, and whether its data is
+ * surely in text format (it can be split at any newline byte); `undefined` for other messages.
+ */
+const copyStatement = (message: Buffer): { readonly statement: string; readonly text: boolean } | undefined => {
   if (message[0] !== QUERY) return undefined
   const sql = message.subarray(5, message.length - 1).toString("utf8")
-  return copyFromStdin.test(sql) ? sql.replace(/\bFROM\s+STDIN\b/i, "FROM '/dev/blob'") : undefined
+  if (!copyFromStdin.test(sql)) return undefined
+  const text = plainCopyFromStdin.test(sql) && !formatWords.test(sql) && sql.match(/\bFROM\s+STDIN\b/gi)?.length === 1
+  return { statement: sql.replace(/\bFROM\s+STDIN\b/i, "FROM '/dev/blob'"), text }
+}
+
+/** The backend messages of PGlite's output (type byte, int32 length, body), whole. */
+const messagesOf = (output: Buffer): Array<Buffer> => {
+  const messages: Array<Buffer> = []
+  for (let at = 0; at + 5 <= output.length;) {
+    const end = at + 1 + output.readInt32BE(at + 1)
+    messages.push(output.subarray(at, end))
+    at = end
+  }
+  return messages
+}
+
+/** The row count of a `CommandComplete` message `COPY n`, or `undefined` for any other message. */
+const copyCount = (message: Buffer): number | undefined => {
+  if (message[0] !== COMMAND_COMPLETE) return undefined
+  const tag = /^COPY (\d+)\0$/.exec(message.subarray(5).toString("latin1"))
+  return tag === null ? undefined : Number(tag[1])
+}
+
+/**
+ * An `ErrorResponse` whose context (`COPY t, line n`, counted from its piece's first row) counts
+ * from the COPY's first row: `rows` rows, one a line in text format, were loaded before.
+ */
+const shiftLines = (message: Buffer, rows: number): Buffer => {
+  const body = message.subarray(5)
+  const fields: Array<Buffer> = []
+  for (let at = 0; at < body.length && body[at] !== 0;) {
+    const end = body.indexOf(0, at + 1)
+    if (end < 0) return message
+    const code = body[at]!
+    const value = body.toString("utf8", at + 1, end)
+    const shifted = code === 0x57
+      ? value.replace(/^(COPY .*?, line )(\d+)/m, (_, head: string, line: string) => `${head}${Number(line) + rows}`)
+      : value
+    fields.push(Buffer.from([code]), Buffer.from(`${shifted}\u0000`, "utf8"))
+    at = end + 1
+  }
+  fields.push(Buffer.from([0]))
+  return frame(ERROR_RESPONSE, Buffer.concat(fields))
+}
+
+/**
+ * Whether whole rows of text-format data load as a piece exactly as within the whole data: not
+ * when they have an end-of-data marker (`\.` then a line end; or bytes that might be one), after
+ * which the rest of the data is ignored, nor a carriage return byte (in text format only in a
+ * line end `\r\n` or `\r`, whose style PostgreSQL takes from the data's first line).
+ */
+const isPiece = (data: Buffer): boolean => {
+  if (data.includes(RETURN)) return false
+  for (let at = data.indexOf("\\."); at >= 0; at = data.indexOf("\\.", at + 1)) {
+    if (data[at + 2] === NEWLINE) return false
+  }
+  return true
 }
 
 /** The statement that fails like PostgreSQL on `CopyFail` (the message is quoted, `$` dropped). */
@@ -67,8 +158,24 @@ export const make = (db: PGlite): Duplex => {
   let closed = false
   /** This link sent the StartupMessage: the session's transaction is its own. */
   let session = false
-  /** A `COPY … FROM STDIN` in progress: its statement from the blob device and the data so far. */
-  let copy: { readonly statement: string; readonly data: Array<Buffer> } | undefined
+  /** A `COPY … FROM STDIN` in progress. */
+  let copy:
+    | {
+      /** Its statement from the blob device. */
+      readonly statement: string
+      /** Load it in pieces (text format, inside a transaction). */
+      pieces: boolean
+      /** The data collected and not loaded yet, `size` bytes. */
+      data: Array<Buffer>
+      size: number
+      /** Collected data that makes the next piece (more, after a row longer than a piece). */
+      threshold: number
+      /** The rows loaded by earlier pieces. */
+      rows: number
+      /** A piece failed and its error is answered: the COPY's remaining messages are dropped. */
+      failed: boolean
+    }
+    | undefined
 
   const nextMessage = (): Buffer | "ssl" | "cancel" | undefined => {
     if (buffer.length >= 8) {
@@ -102,12 +209,71 @@ export const make = (db: PGlite): Duplex => {
     if (!closed && data.length > 0) duplex.push(Buffer.from(data))
   }
 
+  /** Runs a COPY from the blob device with `data` as the blob, handing PGlite's output to `onRawData`. */
+  const load = (statement: string, data: ReadonlyArray<Buffer>, onRawData: (data: Uint8Array) => void) =>
+    db.runExclusive(async () => {
+      await db._handleBlob(new Blob(data as Array<Buffer>))
+      try {
+        await db.execProtocolRawStream(query(statement), { onRawData })
+      } finally {
+        await db._cleanupBlob()
+      }
+    })
+
+  /** Runs a COPY from the blob device with `data` as the blob, and returns PGlite's whole output. */
+  const loadCaptured = async (statement: string, data: ReadonlyArray<Buffer>): Promise<Buffer> => {
+    const output: Array<Buffer> = []
+    await load(statement, data, (bytes) => output.push(Buffer.from(bytes)))
+    return Buffer.concat(output)
+  }
+
+  /**
+   * Loads the collected data up to its last newline as a piece of the COPY, keeping the rest;
+   * answers the client at once when the piece fails.
+   */
+  const loadPiece = async (current: NonNullable<typeof copy>): Promise<void> => {
+    const collected = Buffer.concat(current.data, current.size)
+    const cut = collected.lastIndexOf(NEWLINE) + 1
+    if (cut === 0) {
+      // no whole row yet: load once a piece more has come
+      current.data = [collected]
+      current.threshold = current.size + pieceBytes
+      return
+    }
+    const piece = collected.subarray(0, cut)
+    if (!isPiece(piece)) {
+      // the rest of the COPY is loaded whole, as PGlite reads it
+      current.data = [collected]
+      current.pieces = false
+      return
+    }
+    current.data = cut < collected.length ? [Buffer.from(collected.subarray(cut))] : []
+    current.size = collected.length - cut
+    current.threshold = pieceBytes
+    const messages = messagesOf(await loadCaptured(current.statement, [piece]))
+    if (messages.some((message) => message[0] === ERROR_RESPONSE)) {
+      const rows = current.rows
+      forward(
+        Buffer.concat(messages.map((message) => message[0] === ERROR_RESPONSE ? shiftLines(message, rows) : message))
+      )
+      current.failed = true
+      current.data = []
+      current.size = 0
+      return
+    }
+    const count = messages.map(copyCount).find((rows) => rows !== undefined)
+    if (count === undefined) throw new Error("PGlite answered a piece of COPY without CommandComplete or ErrorResponse")
+    current.rows += count
+  }
+
   const duplex: Duplex = new Duplex({
     read() {},
     write(chunk: Buffer, _encoding, callback) {
       buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk])
       const messages: Array<Buffer | "ssl" | "cancel"> = []
       for (let message = nextMessage(); message !== undefined; message = nextMessage()) messages.push(message)
+      // CopyData is acknowledged once handled (a piece may be loading): the writer sees backpressure
+      const copyData = messages.some((message) => typeof message !== "string" && message[0] === COPY_DATA)
       chain = chain.then(async () => {
         for (const message of messages) {
           if (closed) return
@@ -124,32 +290,54 @@ export const make = (db: PGlite): Duplex => {
           if (copy !== undefined) {
             const type = message[0]
             if (type === COPY_DATA) {
+              if (copy.failed) continue
               copy.data.push(message.subarray(5))
+              copy.size += message.length - 5
+              if (copy.pieces && copy.size >= copy.threshold) await loadPiece(copy)
               continue
             }
             if (type === SYNC || type === FLUSH) continue
-            const { data, statement } = copy
+            const { data, failed, rows, statement } = copy
             copy = undefined
-            if (type === COPY_DONE) {
-              await db.runExclusive(async () => {
-                await db._handleBlob(new Blob(data))
-                try {
-                  await db.execProtocolRawStream(query(statement), { onRawData: forward })
-                } finally {
-                  await db._cleanupBlob()
-                }
-              })
+            if (failed) {
+              // a piece's error is answered: like a server, drop the COPY's end and go on
+              if (type === COPY_DONE || type === COPY_FAIL) continue
+            } else if (type === COPY_DONE) {
+              if (rows === 0) {
+                await load(statement, data, forward)
+                continue
+              }
+              // the last piece: its answer counts the rows of every piece
+              const messages = messagesOf(await loadCaptured(statement, data))
+              forward(Buffer.concat(messages.map((message) => {
+                if (message[0] === ERROR_RESPONSE) return shiftLines(message, rows)
+                const count = copyCount(message)
+                return count === undefined
+                  ? message
+                  : frame(COMMAND_COMPLETE, Buffer.from(`COPY ${rows + count}\u0000`))
+              })))
               continue
             }
-            const reason = type === COPY_FAIL
-              ? message.subarray(5, message.length - 1).toString("utf8")
-              : `unexpected message type 0x${type?.toString(16)} during COPY from stdin`
-            await db.runExclusive(() => db.execProtocolRawStream(query(copyFailed(reason)), { onRawData: forward }))
-            if (type === COPY_FAIL) continue
+            if (!failed) {
+              const reason = type === COPY_FAIL
+                ? message.subarray(5, message.length - 1).toString("utf8")
+                : `unexpected message type 0x${type?.toString(16)} during COPY from stdin`
+              await db.runExclusive(() => db.execProtocolRawStream(query(copyFailed(reason)), { onRawData: forward }))
+              if (type === COPY_FAIL) continue
+            }
           }
-          const statement = copyStatement(message)
-          if (statement !== undefined) {
-            copy = { statement, data: [] }
+          const copyQuery = copyStatement(message)
+          if (copyQuery !== undefined) {
+            copy = {
+              statement: copyQuery.statement,
+              // outside a transaction, each piece would commit on its own
+              pieces: copyQuery.text && db.isInTransaction(),
+              data: [],
+              size: 0,
+              threshold: pieceBytes,
+              rows: 0,
+              failed: false
+            }
             duplex.push(copyInResponse)
             continue
           }
@@ -158,7 +346,8 @@ export const make = (db: PGlite): Duplex => {
       }).catch((error: unknown) => {
         duplex.destroy(error instanceof Error ? error : new Error(String(error)))
       })
-      callback()
+      if (copyData) chain.then(() => callback())
+      else callback()
     },
     final(callback) {
       chain.then(() => callback(), callback)
