@@ -33,8 +33,9 @@
  * one piece; so is the rest of a COPY from a piece on that has a line `\.` (the end-of-data
  * marker, after which the rest is ignored) or a carriage return byte (a line end `\r\n` or
  * `\r`, whose style PostgreSQL takes from the first line and then requires throughout). While a
- * chunk of `CopyData` waits to be loaded, the link does not acknowledge its write, so a writer that honours the stream's backpressure (the driver's `copyStream` does)
- * pauses instead of piling its data up in the link.
+ * chunk of `CopyData` waits to be loaded, the link does not acknowledge its write, so a writer
+ * that honours the stream's backpressure (the driver's `copyStream` does) pauses instead of piling
+ * its data up in the link.
  *
  * @internal
  */
