@@ -3,16 +3,16 @@
  * daily-revenue app's table, with its primary key), and the partition's revenue per category
  * rebuilt into `analytics.daily_revenue`, in one transaction; bad lines dead-lettered.
  *
- * The Sluice variants run the daily-revenue app's own source, transform and `raw.orders` spec;
+ * The Sluice variants run the daily-revenue app's own source (its JSON Lines files), transform and
+ * `raw.orders` spec;
  * the sink rebuilds `analytics.daily_revenue` only (the app also recomputes customer metrics,
  * which the limit and the hand-written loader do not do), and the pipeline has no key (the
  * duplicate-key check keeps every key of the partition in memory).
  */
-import { DailyRevenue } from "../apps/daily-revenue/src/index.ts"
 import type { Order } from "../apps/daily-revenue/src/Order.ts"
 import { OrderTransform } from "../apps/daily-revenue/src/Order.ts"
-import { Pipeline } from "../packages/core/src/index.ts"
-import { PartitionReplace } from "../packages/sql/src/index.ts"
+import { JsonLinesSource, Pipeline } from "../packages/core/src/index.ts"
+import * as PartitionReplace from "../packages/sql/src/PartitionReplace.ts"
 
 /** The tables, as the app's first migration creates them; dead letters are Sluice's own table. */
 export const ddl: ReadonlyArray<string> = [
@@ -73,10 +73,20 @@ export const sink = (load: "copy" | "unnest" = "copy") =>
     load
   })
 
+/** The daily-revenue pipeline's name. */
+export const name = "daily-revenue"
+
+/**
+ * The daily-revenue app's source for a folder (`DailyRevenue.source`): its JSON Lines files. Made
+ * here rather than imported with the app, so that a run loads only the modules it uses (the
+ * app's index brings its generator and HTTP orders server, which would count in the peak RSS).
+ */
+export const source = (directory: string) => JsonLinesSource.make({ directory })
+
 export const pipeline = (directory: string, load: "copy" | "unnest" = "copy") =>
   Pipeline.make({
-    name: DailyRevenue.name,
-    source: DailyRevenue.source(directory),
+    name,
+    source: source(directory),
     transform: OrderTransform,
     sink: sink(load),
     batchSize: 5_000

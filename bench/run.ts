@@ -13,8 +13,9 @@
  *   partition replacement and the aggregate rebuild, in one transaction) on the server and on
  *   embedded PGlite (on disk, with its boot time and memory); `sluice-postgres-unnest` loads with
  *   `unnest` instead of COPY, `sluice-postgres-small-heap` (1M rows and up) caps V8's heap;
- * - `transform`: the same pipeline with a sink and dead-letter store that keep nothing, over the
- *   records read into memory beforehand (up to 1M): decode, rules and routing, the per-record cost;
+ * - `transform`: the same pipeline with a sink and dead-letter store that keep nothing, over
+ *   records read into memory beforehand (the first 100,000, run again up to the size or 1M):
+ *   decode, rules and routing, the per-record cost;
  *   `transform-file` reads the file as a run does;
  * - `backfill`: a year of empty partitions on the server, and the time per partition spent outside
  *   SQL (measured on the wire).
