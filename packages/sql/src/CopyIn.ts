@@ -57,6 +57,71 @@ export const statement = (table: string, columns: ReadonlyArray<Table.Column>): 
   return `COPY ${quote(table)} (${columns.map((column) => quote(column.name)).join(", ")}) FROM STDIN`
 }
 
+/** What a copier is made of. */
+interface Spec<A> {
+  readonly table: string
+  readonly columns: ReadonlyArray<Table.Column>
+  readonly toRow: (row: A) => ReadonlyArray<unknown>
+  /** The operation named by a `SinkError`; `copy into <table>` by default. */
+  readonly operation?: string | undefined
+}
+
+type Validate = (values: ReadonlyArray<unknown>) => string | undefined
+
+/** The pieces both copiers share: the statement, the batch encoder, the way to the connection. */
+const prepare = <A>(spec: Spec<A>) => {
+  const sql = statement(spec.table, spec.columns)
+  const operation = spec.operation ?? `copy into ${spec.table}`
+  /** A batch as `CopyData` frames, or a `SinkError` naming its row (counted from `first`). */
+  const encode = (rows: ReadonlyArray<A>, validate: Validate | undefined, first = 0) =>
+    Effect.try({
+      try: () =>
+        CopyText.encode({
+          columns: spec.columns,
+          rows,
+          toRow: spec.toRow,
+          check: validate === undefined ? undefined : (values, row) => {
+            const message = validate(values)
+            if (message !== undefined) throw new TypeError(`row ${first + row}: ${message}`)
+          }
+        }),
+      catch: (error) =>
+        new SinkError.SinkError({
+          operation,
+          message: error instanceof Error ? error.message : String(error),
+          retryable: false,
+          cause: error
+        })
+    })
+  /** The COPY's own failures as the sink's. */
+  const mapCopyError = <E>(error: SqlError.SqlError | E) =>
+    SqlError.isSqlError(error) ? fromSqlError(operation)(error) : error
+  /**
+   * Runs `copy` on the current transaction's session (in a transaction of its own when there is
+   * none); `Option.none()` when the client cannot COPY.
+   */
+  const onSession = <E, R>(
+    copy: (target: PgCopy.Target) => Effect.Effect<number, SinkError.SinkError | E, R>
+  ): Effect.Effect<Option.Option<number>, SinkError.SinkError | E, SqlClient.SqlClient | R> =>
+    Effect.flatMap(SqlClient.SqlClient, (client) => {
+      const run: Effect.Effect<Option.Option<number>, SinkError.SinkError | E, SqlClient.SqlClient | R> = Effect
+        .flatMap(
+          Effect.serviceOption(client.transactionService),
+          (current) => {
+            if (Option.isNone(current)) {
+              return client.withTransaction(run).pipe(
+                Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError("transaction")(error) : error)
+              )
+            }
+            const target = PgCopy.targetOf(current.value[0])
+            return target === undefined ? Effect.succeed(Option.none()) : Effect.map(copy(target), Option.some)
+          }
+        )
+      return run
+    })
+  return { sql, encode, mapCopyError, onSession }
+}
+
 /**
  * A copier into `table`: each call copies one batch, in the current transaction (or in a
  * transaction of its own when there is none). Throws `InvalidTableSpec` for a bad table spec.
@@ -92,62 +157,15 @@ export const statement = (table: string, columns: ReadonlyArray<Table.Column>): 
  * @since 0.1.0
  * @category constructors
  */
-export const make = <A>(spec: {
-  readonly table: string
-  readonly columns: ReadonlyArray<Table.Column>
-  readonly toRow: (row: A) => ReadonlyArray<unknown>
-  /** The operation named by a `SinkError`; `copy into <table>` by default. */
-  readonly operation?: string | undefined
-}): Copier<A> => {
-  const sql = statement(spec.table, spec.columns)
-  const operation = spec.operation ?? `copy into ${spec.table}`
-  const fail = (error: unknown) =>
-    new SinkError.SinkError({
-      operation,
-      message: error instanceof Error ? error.message : String(error),
-      retryable: false,
-      cause: error
-    })
-
-  const inTransaction = (
-    target: PgCopy.Target,
-    rows: ReadonlyArray<A>,
-    validate: ((values: ReadonlyArray<unknown>) => string | undefined) | undefined
-  ) =>
-    Effect.try({
-      try: () =>
-        CopyText.encode({
-          columns: spec.columns,
-          rows,
-          toRow: spec.toRow,
-          check: validate === undefined ? undefined : (values, row) => {
-            const message = validate(values)
-            if (message !== undefined) throw new TypeError(`row ${row}: ${message}`)
-          }
-        }),
-      catch: fail
-    }).pipe(
-      Effect.flatMap((frames) => PgCopy.copyFrom(target, sql, frames)),
-      Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError(operation)(error) : error),
-      Effect.map(Option.some)
-    )
-
-  const copy: Copier<A> = (rows, validate) =>
-    Effect.flatMap(
-      SqlClient.SqlClient,
-      (client) =>
-        Effect.flatMap(Effect.serviceOption(client.transactionService), (current) => {
-          if (Option.isNone(current)) {
-            return client.withTransaction(copy(rows, validate)).pipe(
-              Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError("transaction")(error) : error)
-            )
-          }
-          const target = PgCopy.targetOf(current.value[0])
-          if (target === undefined) return Effect.succeed(Option.none())
-          return rows.length === 0 ? Effect.succeed(Option.some(0)) : inTransaction(target, rows, validate)
-        })
+export const make = <A>(spec: Spec<A>): Copier<A> => {
+  const { encode, mapCopyError, onSession, sql } = prepare(spec)
+  return (rows, validate) =>
+    onSession((target) =>
+      rows.length === 0 ? Effect.succeed(0) : encode(rows, validate).pipe(
+        Effect.flatMap((frames) => PgCopy.copyFrom(target, sql, frames)),
+        Effect.mapError(mapCopyError)
+      )
     ).pipe(Effect.withSpan("CopyIn.copy", { attributes: { table: spec.table, rows: rows.length } }))
-  return copy
 }
 
 /**
@@ -195,67 +213,18 @@ export type StreamCopier<A> = <E, R>(
  * @since 0.1.0
  * @category constructors
  */
-export const makeStream = <A>(spec: {
-  readonly table: string
-  readonly columns: ReadonlyArray<Table.Column>
-  readonly toRow: (row: A) => ReadonlyArray<unknown>
-  /** The operation named by a `SinkError`; `copy into <table>` by default. */
-  readonly operation?: string | undefined
-}): StreamCopier<A> => {
-  const sql = statement(spec.table, spec.columns)
-  const operation = spec.operation ?? `copy into ${spec.table}`
-  const fail = (error: unknown) =>
-    new SinkError.SinkError({
-      operation,
-      message: error instanceof Error ? error.message : String(error),
-      retryable: false,
-      cause: error
-    })
-  const encode = (
-    validate: ((values: ReadonlyArray<unknown>) => string | undefined) | undefined,
-    offset: { rows: number }
-  ) =>
-  (rows: ReadonlyArray<A>) =>
-    Effect.try({
-      try: () => {
-        const base = offset.rows
-        offset.rows += rows.length
-        return CopyText.encode({
-          columns: spec.columns,
-          rows,
-          toRow: spec.toRow,
-          check: validate === undefined ? undefined : (values, row) => {
-            const message = validate(values)
-            if (message !== undefined) throw new TypeError(`row ${base + row}: ${message}`)
-          }
-        })
-      },
-      catch: fail
-    })
-
-  const copy: StreamCopier<A> = <E, R>(
-    batches: Stream.Stream<ReadonlyArray<A>, E, R>,
-    validate?: ((values: ReadonlyArray<unknown>) => string | undefined) | undefined
-  ): Effect.Effect<Option.Option<number>, SinkError.SinkError | E, SqlClient.SqlClient | R> =>
-    Effect.flatMap(
-      SqlClient.SqlClient,
-      (client) =>
-        Effect.flatMap(Effect.serviceOption(client.transactionService), (current) => {
-          if (Option.isNone(current)) {
-            return client.withTransaction(copy(batches, validate)).pipe(
-              Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError("transaction")(error) : error)
-            )
-          }
-          const target = PgCopy.targetOf(current.value[0])
-          if (target === undefined) return Effect.succeed(Option.none())
-          const frames = Stream.mapEffect(batches, encode(validate, { rows: 0 }))
-          return PgCopy.copyStream(target, sql, frames).pipe(
-            Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError(operation)(error) : error),
-            Effect.map(Option.some)
-          )
-        })
-    ).pipe(Effect.withSpan("CopyIn.copyStream", { attributes: { table: spec.table } }))
-  return copy
+export const makeStream = <A>(spec: Spec<A>): StreamCopier<A> => {
+  const { encode, mapCopyError, onSession, sql } = prepare(spec)
+  return <E, R>(batches: Stream.Stream<ReadonlyArray<A>, E, R>, validate?: Validate) =>
+    onSession((target) => {
+      let first = 0
+      const frames = Stream.mapEffect(batches, (rows) => {
+        const at = first
+        first += rows.length
+        return encode(rows, validate, at)
+      })
+      return PgCopy.copyStream(target, sql, frames).pipe(Effect.mapError(mapCopyError))
+    }).pipe(Effect.withSpan("CopyIn.copyStream", { attributes: { table: spec.table } }))
 }
 
 /**
