@@ -6,9 +6,10 @@
  * 2. records a `running` run in the {@link RunLedger.RunLedger};
  * 3. in one transaction (the {@link Transactor.Transactor}): prepares the sink (e.g. deletes D),
  *    clears D's dead letters, streams the source's raw records in batches through the transform,
- *    writes good records to the sink and bad ones to the {@link DeadLetter.DeadLetterStore} (a
- *    batch is written while the next one is read and transformed), then completes the sink (e.g.
- *    rebuilds derived tables for D);
+ *    writes good records to the sink and bad ones to the {@link DeadLetter.DeadLetterStore} (in the
+ *    background, while the next records are read and transformed: one `write` per batch, or, for a
+ *    sink with `writeBatches`, streams of batches — one COPY each — with the dead letters written
+ *    between two streams), then completes the sink (e.g. rebuilds derived tables for D);
  * 4. retries the whole attempt on the {@link RetryPolicy.RetryPolicy} when it failed transiently —
  *    the transaction rolled back, so nothing is loaded twice;
  * 5. checks conservation (loaded + dead-lettered = read), raises a failure-rate alert above the
@@ -36,7 +37,7 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Clock, Duration, Effect, Fiber, Metric, Queue, Result, Schema, Stream } from "effect"
+import { Clock, Duration, Effect, Fiber, Metric, Result, Schema, Stream } from "effect"
 import * as DeadLetter from "./DeadLetter.ts"
 import { addDays, isDateString, type PartitionDate, range } from "./Partition.ts"
 import * as PartitionLock from "./PartitionLock.ts"
@@ -44,7 +45,7 @@ import * as PipelineMetrics from "./PipelineMetrics.ts"
 import * as RecordError from "./RecordError.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
 import * as RunLedger from "./RunLedger.ts"
-import type { Sink } from "./Sink.ts"
+import { type Feed, feed, type Sink } from "./Sink.ts"
 import type { SinkError } from "./SinkError.ts"
 import type { Source } from "./Source.ts"
 import type { SourceError } from "./SourceError.ts"
@@ -458,36 +459,29 @@ const streamWriter = <A, R>(
   streamSize: number
 ) =>
   Effect.map(Effect.context<R>(), (context): Writer<A> => {
-    let open: {
-      readonly queue: Queue.Queue<ReadonlyArray<A>, Cause.Done>
-      readonly fiber: Fiber.Fiber<void, SinkError>
-    } | undefined
-    /** The last write in the background: a stream, then the dead letters held during it. */
-    let tail: Fiber.Fiber<void, SinkError> | undefined
+    /** A write in the background: a stream of batches, or the dead letters held during one. */
+    interface Background {
+      readonly await: Effect.Effect<void, SinkError>
+      readonly interrupt: Effect.Effect<void>
+    }
+    let open: Feed<A> | undefined
+    /** The last write in the background; each one starts once the one before it is written. */
+    let tail: Background | undefined
     let held: Array<DeadLetter.DeadLetter> = []
     let heldChars = 0
     let records = 0
-    const after = (previous: Fiber.Fiber<void, SinkError> | undefined, effect: Effect.Effect<void, SinkError>) =>
-      previous === undefined ? effect : Effect.andThen(Fiber.join(previous), effect)
-    // a stream starts once everything before it is written; batches queue up meanwhile
-    const start = Effect.flatMap(Queue.bounded<ReadonlyArray<A>, Cause.Done>(2), (queue) =>
-      Effect.map(
-        Effect.forkChild(
-          after(tail, writeBatches(partition, Stream.fromQueue(queue)).pipe(Effect.provideContext(context))).pipe(
-            Effect.ensuring(Queue.shutdown(queue))
-          )
+    const after = <R2>(previous: Background | undefined, effect: Effect.Effect<void, SinkError, R2>) =>
+      previous === undefined ? effect : Effect.andThen(previous.await, effect)
+    // batches queue up while the stream waits for the writes before it
+    const start = Effect.suspend(() => {
+      const previous = tail
+      return Effect.map(
+        feed<A, R>(sink.target, (batches) => after(previous, writeBatches(partition, batches))).pipe(
+          Effect.provideContext(context)
         ),
-        (fiber) => {
-          tail = fiber
-          return open = { queue, fiber }
-        }
-      ))
-    // the stream ended before it was told to: its fiber says why, or it is a defect of the sink
-    const stopped = (fiber: Fiber.Fiber<void, SinkError>) =>
-      Effect.andThen(
-        Fiber.join(fiber),
-        Effect.die(new Error(`sink ${sink.target} stopped reading its batches before their end`))
+        (started) => (open = tail = started)
       )
+    })
     /** Ends the open stream, and writes the dead letters held during it once it is written; does not wait. */
     const rotate = Effect.suspend(() => {
       const current = open
@@ -497,11 +491,11 @@ const streamWriter = <A, R>(
       heldChars = 0
       records = 0
       return Effect.andThen(
-        current === undefined ? Effect.void : Queue.end(current.queue),
+        current === undefined ? Effect.void : current.close,
         failed.length === 0 ?
           Effect.void :
           Effect.map(Effect.forkChild(after(tail, deadLetters.write(failed))), (fiber) => {
-            tail = fiber
+            tail = { await: Fiber.join(fiber), interrupt: Effect.asVoid(Fiber.interrupt(fiber)) }
           })
       )
     })
@@ -513,18 +507,15 @@ const streamWriter = <A, R>(
             heldChars += deadLetter.originalRecord.length + deadLetter.error.length
           }
           records += good.length + bad.length
-          if (good.length > 0) {
-            const current = open ?? (yield* start)
-            if (!(yield* Queue.offer(current.queue, good))) return yield* stopped(current.fiber)
-          }
+          if (good.length > 0) yield* (open ?? (yield* start)).offer(good)
           if (records >= streamSize || held.length >= maxHeldDeadLetters || heldChars >= maxHeldChars) yield* rotate
         }),
       busy: () => tail !== undefined,
-      end: Effect.andThen(rotate, Effect.suspend(() => tail === undefined ? Effect.void : Fiber.join(tail))),
+      end: Effect.andThen(rotate, Effect.suspend(() => tail === undefined ? Effect.void : tail.await)),
       abort: Effect.suspend(() =>
         Effect.andThen(
-          open === undefined ? Effect.void : Fiber.interrupt(open.fiber),
-          tail === undefined ? Effect.void : Fiber.interrupt(tail)
+          open === undefined ? Effect.void : open.interrupt,
+          tail === undefined ? Effect.void : tail.interrupt
         )
       )
     }

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Ref, Stream } from "effect"
+import { type Cause, Effect, Fiber, Queue, Ref, Stream } from "effect"
 import type { PartitionDate } from "./Partition.ts"
 import type { RecordError } from "./RecordError.ts"
 import type { SinkError } from "./SinkError.ts"
@@ -89,6 +89,71 @@ export const tapBatches = <A, R, R2>(
       )
   }
 }
+
+/**
+ * A stream of batches being written in the background (see {@link feed}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Feed<in A> {
+  /**
+   * Hands a batch to the writer, waiting while it is two batches behind. When the writer has
+   * stopped, fails with its error (or dies, when it stopped reading without one).
+   */
+  readonly offer: (batch: ReadonlyArray<A>) => Effect.Effect<void, SinkError>
+  /** Ends the stream: the writer finishes the batches it has. Does not wait for it. */
+  readonly close: Effect.Effect<void>
+  /** Waits for the writer's outcome (after {@link Feed.close}). */
+  readonly await: Effect.Effect<void, SinkError>
+  /** Stops the writer. */
+  readonly interrupt: Effect.Effect<void>
+}
+
+/**
+ * Starts `write` in the background over a stream of batches that the caller then feeds with
+ * {@link Feed.offer} and ends with {@link Feed.close}: how the runner drives `writeBatches` while it
+ * goes on reading and transforming.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Partition, Sink } from "@sluice/core"
+ *
+ * declare const sink: Sink.Sink<number>
+ * const day = Partition.makeUnsafe("2024-03-01")
+ * const program = Effect.gen(function*() {
+ *   const feed = yield* Sink.feed(sink.target, (batches) => sink.writeBatches!(day, batches))
+ *   yield* feed.offer([1, 2, 3])
+ *   yield* feed.offer([4, 5])
+ *   yield* feed.close
+ *   yield* feed.await
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const feed = <A, R>(
+  target: string,
+  write: (batches: Stream.Stream<ReadonlyArray<A>>) => Effect.Effect<void, SinkError, R>
+): Effect.Effect<Feed<A>, never, R> =>
+  Effect.gen(function*() {
+    const queue = yield* Queue.bounded<ReadonlyArray<A>, Cause.Done>(2)
+    const fiber = yield* Effect.forkChild(Effect.ensuring(write(Stream.fromQueue(queue)), Queue.shutdown(queue)))
+    const outcome = Fiber.join(fiber)
+    return {
+      offer: (batch) =>
+        Effect.flatMap(Queue.offer(queue, batch), (accepted) =>
+          accepted ? Effect.void : Effect.andThen(
+            outcome,
+            Effect.die(new Error(`sink ${target} stopped reading its batches before their end`))
+          )),
+      close: Effect.asVoid(Queue.end(queue)),
+      await: outcome,
+      interrupt: Effect.asVoid(Fiber.interrupt(fiber))
+    }
+  })
 
 /**
  * An in-memory partition-replacing sink, for tests: `rows` maps each partition to its rows.

@@ -38,8 +38,8 @@
  * @since 0.1.0
  */
 import type { Partition } from "@sluice/core"
-import { Contract, type RecordError, type Sink, SinkError } from "@sluice/core"
-import { type Cause, Effect, Fiber, Metric, Queue, Stream } from "effect"
+import { Contract, type RecordError, Sink, SinkError } from "@sluice/core"
+import { Effect, Metric, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import type * as Catalog from "./internal/catalog.ts"
 import { fromSqlError } from "./internal/sinkError.ts"
@@ -388,47 +388,33 @@ export const partitionReplace = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlCl
    */
   const writeBatches = <E>(partition: Partition.PartitionDate, batches: Stream.Stream<ReadonlyArray<A>, E>) =>
     Effect.gen(function*() {
-      let open:
-        | {
-          readonly key: string
-          readonly queue: Queue.Queue<ReadonlyArray<ReadonlyArray<unknown>>, Cause.Done>
-          readonly fiber: Fiber.Fiber<void, SinkError.SinkError>
-        }
-        | undefined
+      let open: { readonly key: string; readonly feed: Sink.Feed<ReadonlyArray<unknown>> } | undefined
       const close = Effect.suspend(() => {
         const current = open
         open = undefined
-        return current === undefined ? Effect.void : Effect.andThen(Queue.end(current.queue), Fiber.join(current.fiber))
+        return current === undefined ? Effect.void : Effect.andThen(current.feed.close, current.feed.await)
       })
-      const context = yield* Effect.context<SqlClient.SqlClient>()
       yield* Stream.runForEach(batches, (rows) =>
         Effect.gen(function*() {
           if (rows.length === 0) return
           const planned = yield* plan(rows)
           const key = planned.columns.map((column) => `${column.name}:${column.type}`).join(",")
-          if (planned.pending.size > 0 || open?.key !== key) {
-            yield* close
-            yield* evolve(planned)
-            const queue = yield* Queue.bounded<ReadonlyArray<ReadonlyArray<unknown>>, Cause.Done>(2)
+          // columns are added between two COPYs, never during one
+          if (planned.pending.size > 0 || open?.key !== key) yield* close
+          yield* evolve(planned)
+          if (open === undefined) {
             const sink = rowsSink(planned)
-            const fiber = yield* Effect.forkChild(
-              sink.writeBatches!(partition, Stream.fromQueue(queue)).pipe(
-                Effect.ensuring(Queue.shutdown(queue)),
-                Effect.provideContext(context)
-              )
-            )
-            open = { key, queue, fiber }
-          } else {
-            yield* evolve(planned)
+            const feed = yield* Sink.feed(table, (valueRows: Stream.Stream<ReadonlyArray<ReadonlyArray<unknown>>>) =>
+              sink.writeBatches === undefined
+                ? Stream.runForEach(valueRows, (batch) =>
+                  sink.write(partition, batch))
+                : sink.writeBatches(partition, valueRows))
+            open = { key, feed }
           }
-          const current = open!
-          if (!(yield* Queue.offer(current.queue, planned.valueRows))) {
-            yield* Fiber.join(current.fiber)
-            return yield* Effect.die(new Error(`the COPY into ${table} stopped reading its batches before their end`))
-          }
+          yield* open.feed.offer(planned.valueRows)
         })).pipe(
           Effect.andThen(close),
-          Effect.onError(() => open === undefined ? Effect.void : Fiber.interrupt(open.fiber))
+          Effect.onError(() => open === undefined ? Effect.void : open.feed.interrupt)
         )
     })
 
