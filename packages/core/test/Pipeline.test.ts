@@ -319,6 +319,26 @@ describe("Pipeline.run with a sink that writes streams of batches", () => {
       }).pipe(Effect.provide(layerMemory))
   )
 
+  it.effect("ends a stream to write its dead letters once they hold millions of characters", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      // 7 bad lines of a million characters between good ones: 4 million characters are held at most
+      const lines = Array.from(
+        { length: 70 },
+        (_, i) => i % 10 === 9 ? `{"huge": "${"x".repeat(1_000_000)}` : line("good", i, partition)
+      )
+      const memory = yield* Sink.memory<Reading>()
+      const { sink, state } = yield* streaming(memory.sink)
+      const store = yield* guardedDeadLetters(() => Effect.map(Ref.get(state), (s) => s.open))
+      const report = yield* Pipeline.run(makePipeline(mapSource(new Map([[partition, lines]])), sink), partition)
+        .pipe(Effect.provideService(DeadLetter.DeadLetterStore, store))
+      assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [70, 63, 7])
+      assert.isAbove((yield* Ref.get(state)).streams, 1, "the stream was ended for the dead letters")
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
+      assert.deepStrictEqual(dead.map((d) => d.originalRecord), lines.filter((_, i) => i % 10 === 9))
+      assert.strictEqual((yield* Ref.get(memory.rows)).get(partition)?.length, 63)
+    }).pipe(Effect.provide(layerMemory)))
+
   it.effect("a stream that fails fails the run with the sink's error", () =>
     Effect.gen(function*() {
       const partition = day(0)
