@@ -295,26 +295,27 @@ const copyFail = (reason: string): Uint8Array => frame(0x66, Buffer.from(`${reas
 /** Bytes the socket may hold unsent before a streamed COPY waits for it to drain. */
 const streamBuffer = 8 * 1024 * 1024
 
-/** Waits until the socket has sent what it holds, or the COPY has ended. */
+/**
+ * Waits until the socket has sent what it holds, or the COPY has ended (a server error: the socket
+ * may then hold data it will never need to send).
+ */
 const drain = (socket: Duplex, settled: Deferred.Deferred<number, SqlError>): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
-    const cleanup = () => {
-      socket.off("drain", done)
-      socket.off("close", done)
-      clearInterval(check)
-    }
-    const done = () => {
-      cleanup()
-      resume(Effect.void)
-    }
-    socket.once("drain", done)
-    socket.once("close", done)
-    // the COPY may end (a server error) while the socket still holds data it will never send
-    const check = setInterval(() => {
-      if (Deferred.isDoneUnsafe(settled)) done()
-    }, 50)
-    return Effect.sync(cleanup)
-  })
+  Effect.raceFirst(
+    Effect.callback<void>((resume) => {
+      const cleanup = () => {
+        socket.off("drain", done)
+        socket.off("close", done)
+      }
+      const done = () => {
+        cleanup()
+        resume(Effect.void)
+      }
+      socket.once("drain", done)
+      socket.once("close", done)
+      return Effect.sync(cleanup)
+    }),
+    Effect.ignore(Deferred.await(settled))
+  )
 
 /**
  * Runs `statement` (a `COPY … FROM STDIN`) on the target with the frames of `chunks` as its
