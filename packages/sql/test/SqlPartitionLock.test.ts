@@ -170,8 +170,11 @@ describe.skipIf(postgresUrl === undefined)("SqlPartitionLock [postgres, two pool
       const { lockA, lockB, sqlB } = yield* twoProcesses
       const scope = yield* hold(lockA, "orders")
       assert.isFalse(yield* isFree(lockB, "orders"))
+      // only this test's database: other suites running at the same time hold advisory locks too
       const killed = yield* sqlB<{ readonly killed: boolean }>`
-        SELECT pg_terminate_backend(pid) AS killed FROM pg_locks WHERE locktype = 'advisory' AND granted`
+        SELECT pg_terminate_backend(pid) AS killed FROM pg_locks
+        WHERE locktype = 'advisory' AND granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
       assert.deepStrictEqual(killed, [{ killed: true }])
       // the server releases the lock once the terminated backend has exited
       const free = yield* isFree(lockB, "orders").pipe(
