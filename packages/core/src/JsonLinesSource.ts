@@ -75,9 +75,50 @@ const pushLine = (state: LineState, raw: string, out: Array<Source.RawRecord>): 
   if (payload.trim() !== "") out.push({ payload, position: state.line })
 }
 
+interface ByteLineState {
+  /** The bytes of the current line read so far, when it began in an earlier chunk. */
+  carry: Array<Uint8Array>
+  line: number
+}
+
+/** Decodes one line; keeps a U+FEFF at a line's start (only the stream's first line drops it). */
+const lineDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
+/** Decodes the first line: drops a leading byte order mark, as a decoder of the whole stream does. */
+const firstLineDecoder = new TextDecoder("utf-8")
+
+const concatBytes = (pieces: ReadonlyArray<Uint8Array>, last: Uint8Array): Uint8Array => {
+  let length = last.length
+  for (const piece of pieces) length += piece.length
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const piece of pieces) {
+    out.set(piece, at)
+    at += piece.length
+  }
+  out.set(last, at)
+  return out
+}
+
+const pushBytesLine = (state: ByteLineState, bytes: Uint8Array, out: Array<Source.RawRecord>): void => {
+  const end = bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.length - 1 : bytes.length
+  const payload = (state.line === 0 ? firstLineDecoder : lineDecoder).decode(bytes.subarray(0, end))
+  state.line++
+  // a line starting with `{` is not blank: no need to trim it
+  if (payload.charCodeAt(0) === 123 || payload.trim() !== "") out.push({ payload, position: state.line })
+}
+
 /**
- * Decodes UTF-8 bytes (invalid sequences become U+FFFD) and splits them into records with
- * {@link linesToRecords}.
+ * Splits UTF-8 bytes into records, one per line, with the same records, positions and
+ * replacement characters as decoding the whole stream and {@link linesToRecords}: invalid
+ * sequences become U+FFFD, a byte order mark at the start of the stream is dropped.
+ *
+ * **Details**
+ *
+ * Lines are split on the bytes (a `\n` byte is never part of a multi-byte character) and each
+ * line is decoded on its own: a line of ASCII becomes a one-byte string even when other lines
+ * hold other characters, which halves its memory and makes `JSON.parse` and everything after
+ * it faster than on slices of a decoded chunk (which are two-byte strings as soon as the chunk
+ * holds one non-ASCII character).
  *
  * @example
  * ```ts
@@ -91,7 +132,38 @@ const pushLine = (state: LineState, raw: string, out: Array<Source.RawRecord>): 
  * @category combinators
  */
 export const bytesToRecords = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Source.RawRecord, E, R> =>
-  linesToRecords(Stream.decodeText(bytes))
+  Stream.mapAccumArray(
+    bytes,
+    (): ByteLineState => ({ carry: [], line: 0 }),
+    (state, chunks) => {
+      const out: Array<Source.RawRecord> = []
+      for (const chunk of chunks) {
+        let from = 0
+        let newline = chunk.indexOf(10)
+        while (newline !== -1) {
+          const piece = chunk.subarray(from, newline)
+          if (state.carry.length === 0) {
+            pushBytesLine(state, piece, out)
+          } else {
+            pushBytesLine(state, concatBytes(state.carry, piece), out)
+            state.carry = []
+          }
+          from = newline + 1
+          newline = chunk.indexOf(10, from)
+        }
+        // the rest of the chunk begins a line: copied, so the chunk is not kept alive by a slice
+        if (from < chunk.length) state.carry.push(chunk.slice(from))
+      }
+      return [state, out]
+    },
+    {
+      onHalt: (state) => {
+        const out: Array<Source.RawRecord> = []
+        if (state.carry.length > 0) pushBytesLine(state, concatBytes(state.carry, new Uint8Array(0)), out)
+        return out
+      }
+    }
+  )
 
 /**
  * The file of a partition in a directory: `<directory>/YYYY-MM-DD.jsonl`.

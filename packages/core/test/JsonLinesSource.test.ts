@@ -78,6 +78,75 @@ describe("JsonLinesSource.linesToRecords", () => {
   })
 })
 
+describe("JsonLinesSource.bytesToRecords", () => {
+  const fromBytes = (chunks: ReadonlyArray<Uint8Array>) =>
+    Effect.runSync(Stream.runCollect(JsonLinesSource.bytesToRecords(Stream.fromIterable(chunks))))
+  /**
+   * The reference: decode all the bytes at once, then split the text. (Node's streaming decoder,
+   * behind `Stream.decodeText`, also drops a BOM that follows a character cut across chunks,
+   * as in `[0xe2] [0x82 0xef 0xbb 0xbf]`; the Encoding standard drops it at the start only.)
+   */
+  const viaText = (bytes: Uint8Array) => collect([new TextDecoder().decode(bytes)].filter((t) => t.length > 0))
+  const encode = (text: string) => Array.from(new TextEncoder().encode(text))
+  /** Pieces of bytes: ASCII, line ends, blanks, multi-byte characters, invalid and cut sequences, BOMs. */
+  const unit = fc.constantFrom<ReadonlyArray<number>>(
+    encode("{"),
+    encode("a"),
+    encode("\""),
+    encode(" "),
+    encode("\t"),
+    encode("\n"),
+    encode("\r"),
+    encode("\r\n"),
+    encode("é"),
+    encode("😀"),
+    encode("\u00a0"),
+    [0xef, 0xbb, 0xbf],
+    [0xff],
+    [0x80],
+    [0xe2, 0x82],
+    [0xf0, 0x9f]
+  )
+
+  it("gives the same records as decoding the whole stream, however the bytes are cut", () => {
+    fc.assert(
+      fc.property(fc.array(unit, { maxLength: 80 }), fc.array(fc.nat(), { maxLength: 12 }), (units, cuts) => {
+        const bytes = Uint8Array.from(units.flat())
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].toSorted((a, b) => a - b)
+        const chunks: Array<Uint8Array> = []
+        let from = 0
+        for (const p of points) {
+          chunks.push(bytes.slice(from, p))
+          from = p
+        }
+        chunks.push(bytes.slice(from))
+        const nonEmpty = chunks.filter((c) => c.length > 0)
+        assert.deepStrictEqual(fromBytes(nonEmpty), viaText(bytes))
+      }),
+      { numRuns: 2_000 }
+    )
+  })
+
+  it("drops a byte order mark at the start of the stream only, even when it is cut", () => {
+    const bom = [0xef, 0xbb, 0xbf]
+    const bytes = Uint8Array.from([...bom, ...encode("{\"a\":1}\n"), ...bom, ...encode("{}\n")])
+    assert.deepStrictEqual(fromBytes([bytes.slice(0, 1), bytes.slice(1, 2), bytes.slice(2)]), [
+      { payload: "{\"a\":1}", position: 1 },
+      { payload: "\uFEFF{}", position: 2 }
+    ])
+  })
+
+  it("a line cut across many chunks, and a last line without a newline", () => {
+    const text = `{"long":"${"x".repeat(1000)}é"}\r\n{"last":true}`
+    const bytes = new TextEncoder().encode(text)
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 7) }, (_, i) => bytes.slice(i * 7, i * 7 + 7))
+    assert.deepStrictEqual(fromBytes(chunks), [
+      { payload: `{"long":"${"x".repeat(1000)}é"}`, position: 1 },
+      { payload: "{\"last\":true}", position: 2 }
+    ])
+  })
+})
+
 describe("JsonLinesSource.make", () => {
   it.effect("reads <dir>/YYYY-MM-DD.jsonl for the partition", () =>
     withDir((dir, fs) =>
