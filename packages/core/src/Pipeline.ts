@@ -500,15 +500,23 @@ const streamWriter = <A, R>(
       )
     })
     return {
+      // No `Effect.gen` here: measured, a generator per batch made V8 promote most records to the
+      // old generation (3× the scavenging time and a larger heap), although none outlives its batch.
       write: (good, bad) =>
-        Effect.gen(function*() {
+        Effect.suspend(() => {
           for (const deadLetter of bad) {
             held.push(deadLetter)
             heldChars += deadLetter.originalRecord.length + deadLetter.error.length
           }
           records += good.length + bad.length
-          if (good.length > 0) yield* (open ?? (yield* start)).offer(good)
-          if (records >= streamSize || held.length >= maxHeldDeadLetters || heldChars >= maxHeldChars) yield* rotate
+          const rotateIfFull = Effect.suspend(() =>
+            records >= streamSize || held.length >= maxHeldDeadLetters || heldChars >= maxHeldChars
+              ? rotate
+              : Effect.void
+          )
+          if (good.length === 0) return rotateIfFull
+          const offer = (stream: Feed<A>) => Effect.andThen(stream.offer(good), rotateIfFull)
+          return open === undefined ? Effect.flatMap(start, offer) : offer(open)
         }),
       busy: () => tail !== undefined,
       end: Effect.andThen(rotate, Effect.suspend(() => tail === undefined ? Effect.void : tail.await)),
