@@ -104,13 +104,26 @@ const other = (type: ColumnType, value: unknown): string => {
 export const format = (type: ColumnType, value: unknown): string =>
   value === null || value === undefined ? nullText : formatters[type](value)
 
-/** Bytes per `CopyData` message, about: large enough to amortize, small enough to stream. */
-const frameBytes = 128 * 1024
+/** Characters per `CopyData` message, about: large enough to amortize, small enough to stream. */
+const frameChars = 32 * 1024
+
+/** A `CopyData` message carrying `text`. */
+const frame = (text: string): Uint8Array => {
+  const length = Buffer.byteLength(text, "utf8")
+  const bytes = Buffer.allocUnsafe(length + 5)
+  bytes[0] = 0x64
+  bytes.writeInt32BE(length + 4, 1)
+  bytes.write(text, 5, "utf8")
+  return bytes
+}
 
 /**
  * Encodes rows as `CopyData` messages, each a whole number of rows. Throws a `TypeError` naming
  * the row and column of a bad value; then `check`, when given, sees the row's values and throws a
  * `TypeError` to reject it.
+ *
+ * Rows are joined into one string per message, encoded to UTF-8 once: one native call per
+ * message instead of one per value (measured: about a third less time per row).
  *
  * @internal
  */
@@ -123,40 +136,29 @@ export const encode = <A>(options: {
   const { check, columns, rows, toRow } = options
   const width = columns.length
   const format = columns.map((column) => formatters[column.type])
-  const fields: Array<string> = Array.from({ length: width }, () => "")
   const frames: Array<Uint8Array> = []
-  let bytes = Buffer.allocUnsafe(frameBytes)
-  let offset = 5
-  const flush = () => {
-    bytes[0] = 0x64
-    bytes.writeInt32BE(offset - 1, 1)
-    frames.push(bytes.subarray(0, offset))
-  }
+  let text = ""
   for (let r = 0; r < rows.length; r++) {
     const values = toRow(rows[r] as A)
     if (values.length !== width) throw new TypeError(`row ${r}: expected ${width} values, got ${values.length}`)
-    // 3 bytes per UTF-16 code unit is the most UTF-8 can take, and a separator per field
-    let most = width
+    let line = ""
     for (let c = 0; c < width; c++) {
       const value = values[c]
+      let field: string
       try {
-        fields[c] = value === null || value === undefined ? nullText : format[c]!(value)
+        field = value === null || value === undefined ? nullText : format[c]!(value)
       } catch (error) {
         throw new TypeError(`row ${r}, column ${columns[c]!.name}: ${(error as Error).message}`, { cause: error })
       }
-      most += fields[c]!.length * 3
+      line = c === 0 ? field : line + "\t" + field
     }
     if (check !== undefined) check(values, r)
-    if (offset + most > bytes.length) {
-      if (offset > 5) flush()
-      bytes = Buffer.allocUnsafe(Math.max(frameBytes, 5 + most))
-      offset = 5
-    }
-    for (let c = 0; c < width; c++) {
-      offset += bytes.write(fields[c]!, offset, "utf8")
-      bytes[offset++] = c === width - 1 ? 0x0a : 0x09
+    text += line + "\n"
+    if (text.length >= frameChars) {
+      frames.push(frame(text))
+      text = ""
     }
   }
-  if (offset > 5) flush()
+  if (text.length > 0) frames.push(frame(text))
   return frames
 }
