@@ -252,26 +252,31 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
   }
 
   const ordinal: Table.Column = { name: ordinalColumn, type: "int" }
-  const write = (partition: Partition.PartitionDate, rows: ReadonlyArray<A>) => {
-    if (rows.length === 0) return Effect.void
-    return Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const now = yield* Clock.currentTimeMillis
-      const arrays = yield* Table.toColumnArrays({ table: log, columns, rows, toRow: spec.toRow })
-      const positions = Array.from({ length: rows.length }, (_, i) => i)
-      const target = [...names, ...(partitionColumn === undefined ? [] : [partitionColumn]), processedAt]
-      const values = [
-        Table.columnList(sql, names),
-        ...(partitionColumn === undefined ? [] : [sql`${Table.date(partition)}`]),
-        sql`GREATEST(${PgTypes.timestamptz(now)}, (SELECT max(${sql(processedAt)}) FROM ${sql(log)}))`
-      ]
-      yield* sql`INSERT INTO ${sql(log)} (${Table.columnList(sql, target)})
+  // made once, not an `Effect.gen` per batch: a generator made per batch and closing over it made V8
+  // promote the batch's records (measured on the runner's stream writer and in a minimal program;
+  // see ARCHITECTURE.md, "What the load costs Node")
+  const writeBatch = Effect.fnUntraced(function*(partition: Partition.PartitionDate, rows: ReadonlyArray<A>) {
+    const sql = yield* SqlClient.SqlClient
+    const now = yield* Clock.currentTimeMillis
+    const arrays = yield* Table.toColumnArrays({ table: log, columns, rows, toRow: spec.toRow })
+    const positions = Array.from({ length: rows.length }, (_, i) => i)
+    const target = [...names, ...(partitionColumn === undefined ? [] : [partitionColumn]), processedAt]
+    const values = [
+      Table.columnList(sql, names),
+      ...(partitionColumn === undefined ? [] : [sql`${Table.date(partition)}`]),
+      sql`GREATEST(${PgTypes.timestamptz(now)}, (SELECT max(${sql(processedAt)}) FROM ${sql(log)}))`
+    ]
+    yield* sql`INSERT INTO ${sql(log)} (${Table.columnList(sql, target)})
         SELECT ${sql.csv(values)}
         FROM (${Table.unnest(sql, [...columns, ordinal], [...arrays, positions])})
           AS batch (${Table.columnList(sql, [...names, ordinalColumn])})
         ORDER BY ${sql(ordinalColumn)}`.pipe(mapSqlError(`append to ${log}`))
-    }).pipe(Effect.withSpan("AppendLog.write", { attributes: { log, rows: rows.length } }))
-  }
+  })
+
+  const write = (partition: Partition.PartitionDate, rows: ReadonlyArray<A>) =>
+    rows.length === 0 ? Effect.void : writeBatch(partition, rows).pipe(
+      Effect.withSpan("AppendLog.write", { attributes: { log, rows: rows.length } })
+    )
 
   return {
     spec,

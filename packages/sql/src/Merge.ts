@@ -349,6 +349,19 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
         VALUES (${qualified(sql, "source", [...p.key, p.orderBy])})`
   }
 
+  // made once, not an `Effect.gen` per batch: a generator made per batch and closing over it made V8
+  // promote the batch's records (measured on the runner's stream writer and in a minimal program;
+  // see ARCHITECTURE.md, "What the load costs Node")
+  const mergeBatch = Effect.fnUntraced(
+    function*(sql: SqlClient.SqlClient, batch: ReadonlyArray<ReadonlyArray<unknown>>) {
+      yield* lockTable(sql, p.table)
+      yield* mergeRows(sql, batch)
+      if (p.tombstones !== undefined && p.deleted !== undefined) {
+        yield* mergeTombstones(sql, p.tombstones, p.deleted, batch)
+      }
+    }
+  )
+
   const write = Effect.fn("Merge.write")(function*(_partition: Partition.PartitionDate, rows: ReadonlyArray<A>) {
     if (rows.length === 0) return
     yield* Effect.annotateCurrentSpan({ table: p.table, rows: rows.length })
@@ -358,13 +371,7 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
     const batch = p.deletedIndex < 0
       ? arrays
       : arrays.map((values, i) => i === p.deletedIndex ? values.map((v) => v === true) : values)
-    yield* Effect.gen(function*() {
-      yield* lockTable(sql, p.table)
-      yield* mergeRows(sql, batch)
-      if (p.tombstones !== undefined && p.deleted !== undefined) {
-        yield* mergeTombstones(sql, p.tombstones, p.deleted, batch)
-      }
-    }).pipe(mapSqlError(`merge into ${p.table}`))
+    yield* mergeBatch(sql, batch).pipe(mapSqlError(`merge into ${p.table}`))
   })
 
   return {

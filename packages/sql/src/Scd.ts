@@ -519,37 +519,42 @@ const make = <A>(resolved: Resolved<A>, strategy: Strategy): Scd<A> => {
     derived: [step]
   })
 
-  const write = (partition: Partition.PartitionDate, records: ReadonlyArray<A>) => {
-    if (records.length === 0) return Effect.void
-    return Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const [last] = yield* sql<{ readonly n: number }>`SELECT coalesce(max(${sql(arrival)}), 0)::int AS n
+  // made once, not an `Effect.gen` per batch: a generator made per batch and closing over it made V8
+  // promote the batch's records (measured on the runner's stream writer and in a minimal program;
+  // see ARCHITECTURE.md, "What the load costs Node")
+  const writeBatch = Effect.fnUntraced(function*(partition: Partition.PartitionDate, records: ReadonlyArray<A>) {
+    const sql = yield* SqlClient.SqlClient
+    const [last] = yield* sql<{ readonly n: number }>`SELECT coalesce(max(${sql(arrival)}), 0)::int AS n
         FROM ${sql(spec.changes)} WHERE ${sql(partitionColumn)} = ${Table.date(partition)}`.pipe(
-        mapSqlError(`insert into ${spec.changes}`)
-      )
-      const base = last?.n ?? 0
-      const rows: Array<ReadonlyArray<unknown>> = []
-      for (let i = 0; i < records.length; i++) {
-        const change = spec.toChange(records[i]!)
-        if (change.values.length !== attributeCount) {
-          return yield* new SinkError.SinkError({
-            operation: `insert into ${spec.changes}`,
-            message: `row ${i}: expected ${attributeCount} attribute values, got ${change.values.length}`,
-            retryable: false
-          })
-        }
-        rows.push([
-          partition,
-          base + i + 1,
-          change.key,
-          millisOf(change.changedAt, partition),
-          ...change.values,
-          change.deleted === true
-        ])
+      mapSqlError(`insert into ${spec.changes}`)
+    )
+    const base = last?.n ?? 0
+    const rows: Array<ReadonlyArray<unknown>> = []
+    for (let i = 0; i < records.length; i++) {
+      const change = spec.toChange(records[i]!)
+      if (change.values.length !== attributeCount) {
+        return yield* new SinkError.SinkError({
+          operation: `insert into ${spec.changes}`,
+          message: `row ${i}: expected ${attributeCount} attribute values, got ${change.values.length}`,
+          retryable: false
+        })
       }
-      yield* inner.write(partition, rows)
-    }).pipe(Effect.withSpan("Scd.write", { attributes: { table: spec.changes, rows: records.length } }))
-  }
+      rows.push([
+        partition,
+        base + i + 1,
+        change.key,
+        millisOf(change.changedAt, partition),
+        ...change.values,
+        change.deleted === true
+      ])
+    }
+    yield* inner.write(partition, rows)
+  })
+
+  const write = (partition: Partition.PartitionDate, records: ReadonlyArray<A>) =>
+    records.length === 0 ? Effect.void : writeBatch(partition, records).pipe(
+      Effect.withSpan("Scd.write", { attributes: { table: spec.changes, rows: records.length } })
+    )
 
   const createTables = Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
