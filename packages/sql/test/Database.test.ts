@@ -3,10 +3,12 @@ import { PGlite } from "@electric-sql/pglite"
 import { Database, Testing } from "@sluice/sql"
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import { SqlClient } from "effect/sql"
+import { spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type { Duplex } from "node:stream"
+import * as Url from "node:url"
 import * as PgliteDuplex from "../src/internal/pgliteDuplex.ts"
 
 const tempDir = Effect.acquireRelease(
@@ -49,6 +51,49 @@ describe("Database.layerPostgres", () => {
         assert.strictEqual(role.reason, "role \"sluice_no_such_role\" does not exist")
       })
   )
+})
+
+/**
+ * The modules of `@electric-sql/pglite` a new Node process resolves while it builds a database
+ * layer and runs `SELECT 1` (or fails to reach the server): `module.registerHooks` records every
+ * resolution.
+ */
+const pgliteModulesLoaded = (backend: "postgres" | "pglite", url: string) => {
+  const index = Url.pathToFileURL(Path.join(import.meta.dirname, "..", "src", "index.ts")).href
+  const script = `
+    import { registerHooks } from "node:module"
+    const resolved = []
+    registerHooks({ resolve: (specifier, context, next) => { const r = next(specifier, context); resolved.push(r.url); return r } })
+    const { Database } = await import(${JSON.stringify(index)})
+    const { Effect, Exit } = await import("effect")
+    const { SqlClient } = await import("effect/sql")
+    const layer = process.env.BACKEND === "pglite" ? Database.layerPglite({}) : Database.layerPostgres(process.env.URL)
+    const exit = await Effect.runPromiseExit(Effect.flatMap(SqlClient.SqlClient, (sql) => sql\`SELECT 1\`).pipe(Effect.provide(layer)))
+    console.log(JSON.stringify({ ok: Exit.isSuccess(exit), pglite: resolved.filter((u) => u.includes("@electric-sql/pglite")) }))
+  `
+  const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: Path.join(import.meta.dirname, "..", "..", ".."),
+    env: { ...process.env, BACKEND: backend, URL: url },
+    encoding: "utf8",
+    timeout: 60_000
+  })
+  const line = child.stdout.split("\n").find((l) => l.startsWith("{"))
+  assert.isDefined(line, `child printed no result: ${child.stderr}`)
+  return JSON.parse(line!) as { readonly ok: boolean; readonly pglite: ReadonlyArray<string> }
+}
+
+describe("Database: PGlite is loaded only when used", () => {
+  it("a process on PostgreSQL never loads @electric-sql/pglite; one on PGlite does", () => {
+    const url = Testing.postgresUrl()
+    // with no server configured, the layer's connection fails: PGlite must not be loaded either way
+    const postgres = pgliteModulesLoaded("postgres", url ?? "postgres://sluice@127.0.0.1:1/none")
+    assert.strictEqual(postgres.ok, url !== undefined)
+    assert.deepStrictEqual(postgres.pglite, [])
+    // the control: the recording sees PGlite when it is used
+    const pglite = pgliteModulesLoaded("pglite", "")
+    assert.isTrue(pglite.ok)
+    assert.isAbove(pglite.pglite.length, 0)
+  }, 120_000)
 })
 
 describe("Database.layerPglite on disk", () => {
