@@ -1,6 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { DeadLetter, type Partition } from "@sluice/core"
-import { Effect } from "effect"
+import { SqlDeadLetterStore } from "@sluice/sql"
+import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { anyString, backends, day, suiteOptions, unique, withSluice } from "./fixtures.ts"
 
@@ -53,162 +54,204 @@ const weirdPayloads: ReadonlyArray<readonly [string, string]> = [
   ["a megabyte with NULs and surrogates", "ab\u0000\uD800\\".repeat(209_716)]
 ]
 
+/** The store under test: dead letters reach the server by COPY (the default), or bound as arrays. */
+const withStore = (backend: (typeof backends)[number], copy: boolean) =>
+  Layer.provideMerge(
+    Layer.effect(DeadLetter.DeadLetterStore, SqlDeadLetterStore.makeWith({ copy })),
+    withSluice(backend)
+  )
+
 for (const backend of backends) {
-  layer(withSluice(backend), suiteOptions)(`SqlDeadLetterStore [${backend.name}]`, (it) => {
-    it.effect("writes and lists dead letters with every field, in partition and position order", () =>
-      Effect.gen(function*() {
-        const store = yield* DeadLetter.DeadLetterStore
-        const pipeline = unique("dl")
-        const written = [
-          deadLetter(pipeline, day(1), 2),
-          deadLetter(pipeline, day(0), 7, { stage: "load", errorType: "InvalidJson", runId: "run-2" }),
-          deadLetter(pipeline, day(1), 1, { errorType: "RuleViolation" }),
-          deadLetter(pipeline, day(0), 3)
-        ]
-        yield* store.write(written)
-        yield* store.write([deadLetter(unique("other"), day(0), 1)])
-        const listed = yield* store.list(pipeline)
-        assert.deepStrictEqual(listed.map(withoutId), [written[3], written[1], written[2], written[0]])
-        assert.strictEqual(new Set(listed.map((d) => d.id)).size, 4, "each dead letter has an id of its own")
-        for (const d of listed) assert.match(d.id, /^\d+$/)
-        assert.deepStrictEqual(
-          (yield* store.list(pipeline, { partition: day(1) })).map((d) => d.position),
-          [1, 2]
-        )
-        assert.deepStrictEqual((yield* store.list(pipeline, { limit: 3 })).map((d) => d.position), [3, 7, 1])
-        assert.deepStrictEqual(yield* store.list(pipeline, { limit: 0 }), [])
-        assert.deepStrictEqual(yield* store.list(unique("nobody")), [])
-      }))
+  for (const copy of [true, false]) {
+    layer(withStore(backend, copy), suiteOptions)(
+      `SqlDeadLetterStore [${backend.name}, ${copy ? "COPY" : "arrays"}]`,
+      (it) => {
+        it.effect("writes and lists dead letters with every field, in partition and position order", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const pipeline = unique("dl")
+            const written = [
+              deadLetter(pipeline, day(1), 2),
+              deadLetter(pipeline, day(0), 7, { stage: "load", errorType: "InvalidJson", runId: "run-2" }),
+              deadLetter(pipeline, day(1), 1, { errorType: "RuleViolation" }),
+              deadLetter(pipeline, day(0), 3)
+            ]
+            yield* store.write(written)
+            yield* store.write([deadLetter(unique("other"), day(0), 1)])
+            const listed = yield* store.list(pipeline)
+            assert.deepStrictEqual(listed.map(withoutId), [written[3], written[1], written[2], written[0]])
+            assert.strictEqual(new Set(listed.map((d) => d.id)).size, 4, "each dead letter has an id of its own")
+            for (const d of listed) assert.match(d.id, /^\d+$/)
+            assert.deepStrictEqual(
+              (yield* store.list(pipeline, { partition: day(1) })).map((d) => d.position),
+              [1, 2]
+            )
+            assert.deepStrictEqual((yield* store.list(pipeline, { limit: 3 })).map((d) => d.position), [3, 7, 1])
+            assert.deepStrictEqual(yield* store.list(pipeline, { limit: 0 }), [])
+            assert.deepStrictEqual(yield* store.list(unique("nobody")), [])
+          }))
 
-    it.effect("keeps failedAt to the millisecond and partitions as written, at calendar edges", () =>
-      Effect.gen(function*() {
-        const store = yield* DeadLetter.DeadLetterStore
-        const pipeline = unique("dl_edges")
-        const partitions = ["0001-01-01", "1969-12-31", "1970-01-01", "2024-02-29", "2024-03-31", "9999-12-31"]
-        const written = partitions.map((p, i) =>
-          deadLetter(pipeline, p as Partition.PartitionDate, 1, {
-            failedAt: [-1, 0, 1, 999, 1_700_000_000_001][i] ?? i
-          })
-        )
-        yield* store.write(written)
-        assert.deepStrictEqual((yield* store.list(pipeline)).map(withoutId), written)
-      }))
+        it.effect("writes several times in one transaction (a run's streams), each dead letter once", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const sql = yield* SqlClient.SqlClient
+            const pipeline = unique("dl_tx")
+            const first = [deadLetter(pipeline, day(0), 1), deadLetter(pipeline, day(0), 2)]
+            const second = [deadLetter(pipeline, day(0), 3, { originalRecord: "x".repeat(100_000) })]
+            yield* sql.withTransaction(
+              Effect.gen(function*() {
+                yield* store.write(first)
+                yield* store.write(second)
+                yield* store.write([])
+              })
+            )
+            assert.deepStrictEqual((yield* store.list(pipeline)).map(withoutId), [...first, ...second])
+            // a rolled back write leaves nothing, and the next transaction starts clean
+            const rolledBack = yield* Effect.flip(
+              sql.withTransaction(Effect.andThen(store.write([deadLetter(pipeline, day(1), 9)]), Effect.fail("abort")))
+            )
+            assert.strictEqual(rolledBack, "abort")
+            yield* store.write([deadLetter(pipeline, day(1), 4)])
+            assert.deepStrictEqual((yield* store.list(pipeline, { partition: day(1) })).map((d) => d.position), [4])
+          }))
 
-    it.effect("counts by error type, most frequent first, ties by name, optionally for one partition", () =>
-      Effect.gen(function*() {
-        const store = yield* DeadLetter.DeadLetterStore
-        const pipeline = unique("dl_count")
-        const types = [
-          "SchemaMismatch",
-          "InvalidJson",
-          "SchemaMismatch",
-          "RuleViolation",
-          "InvalidJson",
-          "DuplicateKey"
-        ]
-        yield* store.write(types.map((errorType, i) => deadLetter(pipeline, day(0), i + 1, { errorType })))
-        yield* store.write([deadLetter(pipeline, day(1), 1, { errorType: "RuleViolation" })])
-        assert.deepStrictEqual(yield* store.countByType(pipeline), [
-          { errorType: "InvalidJson", count: 2 },
-          { errorType: "RuleViolation", count: 2 },
-          { errorType: "SchemaMismatch", count: 2 },
-          { errorType: "DuplicateKey", count: 1 }
-        ])
-        assert.deepStrictEqual(yield* store.countByType(pipeline, { partition: day(1) }), [
-          { errorType: "RuleViolation", count: 1 }
-        ])
-        assert.deepStrictEqual(yield* store.countByType(pipeline, { partition: day(5) }), [])
-      }))
+        it.effect("keeps failedAt to the millisecond and partitions as written, at calendar edges", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const pipeline = unique("dl_edges")
+            const partitions = ["0001-01-01", "1969-12-31", "1970-01-01", "2024-02-29", "2024-03-31", "9999-12-31"]
+            const written = partitions.map((p, i) =>
+              deadLetter(pipeline, p as Partition.PartitionDate, 1, {
+                failedAt: [-1, 0, 1, 999, 1_700_000_000_001][i] ?? i
+              })
+            )
+            yield* store.write(written)
+            assert.deepStrictEqual((yield* store.list(pipeline)).map(withoutId), written)
+          }))
 
-    it.effect("clearPartition removes one pipeline's partition and nothing else", () =>
-      Effect.gen(function*() {
-        const store = yield* DeadLetter.DeadLetterStore
-        const pipeline = unique("dl_clear")
-        const other = unique("dl_clear_other")
-        yield* store.write([
-          deadLetter(pipeline, day(0), 1),
-          deadLetter(pipeline, day(0), 2),
-          deadLetter(pipeline, day(1), 1),
-          deadLetter(other, day(0), 1)
-        ])
-        yield* store.clearPartition(pipeline, day(0))
-        assert.deepStrictEqual((yield* store.list(pipeline)).map((d) => [d.partition, d.position]), [[day(1), 1]])
-        assert.strictEqual((yield* store.list(other)).length, 1)
-        yield* store.clearPartition(pipeline, day(9))
-        yield* store.write([])
-        assert.strictEqual((yield* store.list(pipeline)).length, 1)
-      }))
+        it.effect("counts by error type, most frequent first, ties by name, optionally for one partition", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const pipeline = unique("dl_count")
+            const types = [
+              "SchemaMismatch",
+              "InvalidJson",
+              "SchemaMismatch",
+              "RuleViolation",
+              "InvalidJson",
+              "DuplicateKey"
+            ]
+            yield* store.write(types.map((errorType, i) => deadLetter(pipeline, day(0), i + 1, { errorType })))
+            yield* store.write([deadLetter(pipeline, day(1), 1, { errorType: "RuleViolation" })])
+            assert.deepStrictEqual(yield* store.countByType(pipeline), [
+              { errorType: "InvalidJson", count: 2 },
+              { errorType: "RuleViolation", count: 2 },
+              { errorType: "SchemaMismatch", count: 2 },
+              { errorType: "DuplicateKey", count: 1 }
+            ])
+            assert.deepStrictEqual(yield* store.countByType(pipeline, { partition: day(1) }), [
+              { errorType: "RuleViolation", count: 1 }
+            ])
+            assert.deepStrictEqual(yield* store.countByType(pipeline, { partition: day(5) }), [])
+          }))
 
-    it.effect("writes a batch of 20,000 in one call", () =>
-      Effect.gen(function*() {
-        const store = yield* DeadLetter.DeadLetterStore
-        const pipeline = unique("dl_bulk")
-        yield* store.write(Array.from({ length: 20_000 }, (_, i) => deadLetter(pipeline, day(0), i + 1)))
-        const counts = yield* store.countByType(pipeline)
-        assert.deepStrictEqual(counts, [{ errorType: "SchemaMismatch", count: 20_000 }])
-      }))
+        it.effect("clearPartition removes one pipeline's partition and nothing else", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const pipeline = unique("dl_clear")
+            const other = unique("dl_clear_other")
+            yield* store.write([
+              deadLetter(pipeline, day(0), 1),
+              deadLetter(pipeline, day(0), 2),
+              deadLetter(pipeline, day(1), 1),
+              deadLetter(other, day(0), 1)
+            ])
+            yield* store.clearPartition(pipeline, day(0))
+            assert.deepStrictEqual((yield* store.list(pipeline)).map((d) => [d.partition, d.position]), [[day(1), 1]])
+            assert.strictEqual((yield* store.list(other)).length, 1)
+            yield* store.clearPartition(pipeline, day(9))
+            yield* store.write([])
+            assert.strictEqual((yield* store.list(pipeline)).length, 1)
+          }))
 
-    it.effect("returns every weird payload exactly as written", () =>
-      Effect.gen(function*() {
-        const store = yield* DeadLetter.DeadLetterStore
-        const pipeline = unique("dl_weird")
-        yield* store.write(
-          weirdPayloads.map(([, payload], i) => deadLetter(pipeline, day(0), i + 1, { originalRecord: payload }))
-        )
-        const listed = yield* store.list(pipeline)
-        assert.strictEqual(listed.length, weirdPayloads.length)
-        for (const [i, [what, payload]] of weirdPayloads.entries()) {
-          const got = listed[i]?.originalRecord
-          assert.isTrue(got === payload, `${what}: got ${JSON.stringify(got?.slice(0, 80))}`)
-        }
-      }))
+        it.effect("writes a batch of 20,000 in one call", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const pipeline = unique("dl_bulk")
+            yield* store.write(Array.from({ length: 20_000 }, (_, i) => deadLetter(pipeline, day(0), i + 1)))
+            const counts = yield* store.countByType(pipeline)
+            assert.deepStrictEqual(counts, [{ errorType: "SchemaMismatch", count: 20_000 }])
+          }))
 
-    it.effect("stores ordinary payloads verbatim (readable in SQL) and flags only the escaped ones", () =>
-      Effect.gen(function*() {
-        const store = yield* DeadLetter.DeadLetterStore
-        const sql = yield* SqlClient.SqlClient
-        const pipeline = unique("dl_raw")
-        const payloads = ["{\"a\":\"\\\\0\"}", "emoji 😀", "a\u0000b\\0", "\uD800\\"]
-        yield* store.write(payloads.map((originalRecord, i) => deadLetter(pipeline, day(0), i + 1, { originalRecord })))
-        const raw = yield* sql<{ readonly original_record: string; readonly original_record_escaped: boolean }>`
+        it.effect("returns every weird payload exactly as written", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const pipeline = unique("dl_weird")
+            yield* store.write(
+              weirdPayloads.map(([, payload], i) => deadLetter(pipeline, day(0), i + 1, { originalRecord: payload }))
+            )
+            const listed = yield* store.list(pipeline)
+            assert.strictEqual(listed.length, weirdPayloads.length)
+            for (const [i, [what, payload]] of weirdPayloads.entries()) {
+              const got = listed[i]?.originalRecord
+              assert.isTrue(got === payload, `${what}: got ${JSON.stringify(got?.slice(0, 80))}`)
+            }
+          }))
+
+        it.effect("stores ordinary payloads verbatim (readable in SQL) and flags only the escaped ones", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const sql = yield* SqlClient.SqlClient
+            const pipeline = unique("dl_raw")
+            const payloads = ["{\"a\":\"\\\\0\"}", "emoji 😀", "a\u0000b\\0", "\uD800\\"]
+            yield* store.write(
+              payloads.map((originalRecord, i) => deadLetter(pipeline, day(0), i + 1, { originalRecord }))
+            )
+            const raw = yield* sql<{ readonly original_record: string; readonly original_record_escaped: boolean }>`
           SELECT original_record, original_record_escaped FROM sluice.dead_letters
           WHERE pipeline = ${pipeline} ORDER BY position`
-        assert.deepStrictEqual(raw.map((r) => [r.original_record, r.original_record_escaped]), [
-          [payloads[0], false],
-          [payloads[1], false],
-          ["a\\0b\\\\0", true],
-          ["\\ud800\\\\", true]
-        ])
-      }))
+            assert.deepStrictEqual(raw.map((r) => [r.original_record, r.original_record_escaped]), [
+              [payloads[0], false],
+              [payloads[1], false],
+              ["a\\0b\\\\0", true],
+              ["\\ud800\\\\", true]
+            ])
+          }))
 
-    it.effect("a dead letter whose error text holds a NUL is still written (the text is escaped)", () =>
-      Effect.gen(function*() {
-        const store = yield* DeadLetter.DeadLetterStore
-        const pipeline = unique("dl_error_text")
-        yield* store.write([
-          deadLetter(pipeline, day(0), 1, { error: "bad \u0000 byte", errorType: "Invalid\u0000", stage: "s\uD800" })
-        ])
-        const [stored] = yield* store.list(pipeline)
-        assert.strictEqual(stored?.error, "bad \\0 byte")
-        assert.strictEqual(stored?.errorType, "Invalid\\0")
-        assert.strictEqual(stored?.stage, "s\\ud800")
-      }))
+        it.effect("a dead letter whose error text holds a NUL is still written (the text is escaped)", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const pipeline = unique("dl_error_text")
+            yield* store.write([
+              deadLetter(pipeline, day(0), 1, {
+                error: "bad \u0000 byte",
+                errorType: "Invalid\u0000",
+                stage: "s\uD800"
+              })
+            ])
+            const [stored] = yield* store.list(pipeline)
+            assert.strictEqual(stored?.error, "bad \\0 byte")
+            assert.strictEqual(stored?.errorType, "Invalid\\0")
+            assert.strictEqual(stored?.stage, "s\\ud800")
+          }))
 
-    it.effect.prop(
-      "any string round-trips as an original record",
-      [anyString, anyString],
-      ([a, b]) =>
-        Effect.gen(function*() {
-          const store = yield* DeadLetter.DeadLetterStore
-          const pipeline = unique("dl_prop")
-          yield* store.write([
-            deadLetter(pipeline, day(0), 1, { originalRecord: a }),
-            deadLetter(pipeline, day(0), 2, { originalRecord: b })
-          ])
-          const listed = yield* store.list(pipeline)
-          assert.deepStrictEqual(listed.map((d) => d.originalRecord), [a, b])
-        }),
-      { arbitrary: { runs: 60 } }
+        it.effect.prop(
+          "any string round-trips as an original record",
+          [anyString, anyString],
+          ([a, b]) =>
+            Effect.gen(function*() {
+              const store = yield* DeadLetter.DeadLetterStore
+              const pipeline = unique("dl_prop")
+              yield* store.write([
+                deadLetter(pipeline, day(0), 1, { originalRecord: a }),
+                deadLetter(pipeline, day(0), 2, { originalRecord: b })
+              ])
+              const listed = yield* store.list(pipeline)
+              assert.deepStrictEqual(listed.map((d) => d.originalRecord), [a, b])
+            }),
+          { arbitrary: { runs: 60 } }
+        )
+      }
     )
-  })
+  }
 }
