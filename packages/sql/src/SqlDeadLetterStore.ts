@@ -204,35 +204,25 @@ export const makeWith = (options: { readonly copy: boolean }) =>
                   error_type, error, failed_at, run_id, n)`)
     }
 
-    const write = (deadLetters: ReadonlyArray<DeadLetter.DeadLetter>) => {
-      if (deadLetters.length === 0) return Effect.void
-      return Effect.suspend(() => {
-        const rows = deadLetters.map((d, i) => incomingRow(d, i + 1))
-        return client.withTransaction(
-          Effect.andThen(
-            sql.unsafe(
-              `CREATE TEMPORARY TABLE IF NOT EXISTS ${incomingTable} (${
-                incomingColumns.map((c) => `${c.name} ${c.type === "int" ? "int4" : c.type}`).join(", ")
-              }) ON COMMIT DELETE ROWS`
-            ).pipe(Effect.andThen(sql.unsafe(`TRUNCATE pg_temp.${incomingTable}`)), mapSqlError("write dead letters")),
-            Effect.flatMap(
-              options.copy ? copyIncoming(rows) : Effect.succeedNone,
-              (copied) =>
-                (Option.isSome(copied) ? insertIncoming(sql`pg_temp.${sql(incomingTable)} AS u`) : viaArrays(rows))
-                  .pipe(
-                    mapSqlError("write dead letters")
-                  )
-            )
-          )
-        ).pipe(
-          Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError("write dead letters")(error) : error)
+    /** Made once, not an `Effect.gen` per write (see the runner's stream writer). */
+    const writeRows = Effect.fnUntraced(function*(rows: ReadonlyArray<ReadonlyArray<unknown>>) {
+      yield* sql`CREATE TEMPORARY TABLE IF NOT EXISTS ${sql(incomingTable)} (
+        pipeline text, partition date, stage text, position int4, original_record text,
+        original_record_escaped bool, error_type text, error text, failed_at timestamptz, run_id text, n int4
+      ) ON COMMIT DELETE ROWS`
+      yield* sql`TRUNCATE pg_temp.${sql(incomingTable)}`
+      const copied = options.copy ? yield* copyIncoming(rows) : Option.none()
+      yield* Option.isSome(copied) ? insertIncoming(sql`pg_temp.${sql(incomingTable)} AS u`) : viaArrays(rows)
+    })
+
+    const write = (deadLetters: ReadonlyArray<DeadLetter.DeadLetter>) =>
+      deadLetters.length === 0 ?
+        Effect.void :
+        Effect.suspend(() => client.withTransaction(writeRows(deadLetters.map((d, i) => incomingRow(d, i + 1))))).pipe(
+          Effect.mapError((error) => SqlError.isSqlError(error) ? fromSqlError("write dead letters")(error) : error),
+          Effect.provideService(SqlClient.SqlClient, client),
+          Effect.withSpan("SqlDeadLetterStore.write")
         )
-      }).pipe(
-        Effect.asVoid,
-        Effect.provideService(SqlClient.SqlClient, client),
-        Effect.withSpan("SqlDeadLetterStore.write")
-      )
-    }
 
     /** Both tables, each row with its status (`replayed` for a resolved one). */
     const all = sql.literal(
