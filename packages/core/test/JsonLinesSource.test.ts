@@ -30,6 +30,18 @@ const reasonOf = <A>(exit: Exit.Exit<A, SourceError.SourceError>) => {
   return (error as { readonly error: SourceError.SourceError }).error.reason
 }
 
+/** `input` cut at the given points (taken modulo its length), without empty pieces. */
+const cutAt = <T extends string | Uint8Array>(input: T, cuts: ReadonlyArray<number>): Array<T> => {
+  const points = [...new Set(cuts.map((c) => c % (input.length + 1)))].toSorted((a, b) => a - b)
+  const pieces: Array<T> = []
+  let from = 0
+  for (const p of [...points, input.length]) {
+    if (p > from) pieces.push(input.slice(from, p) as T)
+    from = p
+  }
+  return pieces
+}
+
 describe("JsonLinesSource.linesToRecords", () => {
   it("splits lines, keeps physical positions, handles CRLF, blank lines and a last line without newline", () => {
     const records = collect(["{\"a\":1}\r\n", "\n  \t\r\n{\"a\"", ":2}\n\n{\"a\":3}"])
@@ -55,15 +67,7 @@ describe("JsonLinesSource.linesToRecords", () => {
   it("gives the same records however the text is cut into chunks", () => {
     const text = fc.string({ unit: fc.constantFrom("a", "{", "\"", " ", "\n", "\r", "é", "😀", "\t"), maxLength: 200 })
     fc.assert(fc.property(text, fc.array(fc.nat(), { maxLength: 10 }), (input, cuts) => {
-      const points = [...new Set(cuts.map((c) => c % (input.length + 1)))].toSorted((a, b) => a - b)
-      const chunks: Array<string> = []
-      let from = 0
-      for (const p of points) {
-        chunks.push(input.slice(from, p))
-        from = p
-      }
-      chunks.push(input.slice(from))
-      assert.deepStrictEqual(collect(chunks.filter((c) => c.length > 0)), reference(input))
+      assert.deepStrictEqual(collect(cutAt(input, cuts)), reference(input))
     }))
   })
 
@@ -112,16 +116,7 @@ describe("JsonLinesSource.bytesToRecords", () => {
     fc.assert(
       fc.property(fc.array(unit, { maxLength: 80 }), fc.array(fc.nat(), { maxLength: 12 }), (units, cuts) => {
         const bytes = Uint8Array.from(units.flat())
-        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].toSorted((a, b) => a - b)
-        const chunks: Array<Uint8Array> = []
-        let from = 0
-        for (const p of points) {
-          chunks.push(bytes.slice(from, p))
-          from = p
-        }
-        chunks.push(bytes.slice(from))
-        const nonEmpty = chunks.filter((c) => c.length > 0)
-        assert.deepStrictEqual(fromBytes(nonEmpty), viaText(bytes))
+        assert.deepStrictEqual(fromBytes(cutAt(bytes, cuts)), viaText(bytes))
       }),
       { numRuns: 2_000 }
     )
