@@ -850,3 +850,50 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
     })
   })
 })
+
+describe("COPY text encoding, byte for byte (internal/copyText)", () => {
+  /** What the encoder must send: each value's `format`ted text, joined, as UTF-8 (`Buffer.from`). */
+  const reference = (rows: ReadonlyArray<Row>): Buffer =>
+    Buffer.from(
+      rows.map((row) => row.map((value, c) => CopyText.format(columns[c]!.type, value)).join("\t") + "\n").join(""),
+      "utf8"
+    )
+
+  const bodies = (frames: ReadonlyArray<Uint8Array>): Buffer =>
+    Buffer.concat(frames.map((frame) => {
+      assert.strictEqual(frame[0], 0x64)
+      assert.strictEqual(Buffer.from(frame).readInt32BE(1), frame.length - 1)
+      return frame.subarray(5)
+    }))
+
+  /** Any text: the four escaped characters, non-ASCII, astral, NUL and lone surrogates included. */
+  const anyRow: Arbitrary.Arbitrary<Row> = Arbitrary.all([arbitraryRow, nullable(anyString)]).pipe(
+    Arbitrary.map(([row, text]): Row => [row.length, text, ...row.slice(1)])
+  )
+
+  it.prop(
+    "writes exactly the UTF-8 of the formatted values, any text included",
+    [Arbitrary.array(anyRow, { maxLength: 60 })],
+    ([rows]) => {
+      const frames = CopyText.encode({ columns, rows, toRow: (row) => row })
+      assert.deepStrictEqual(bodies(frames), reference(rows))
+    },
+    { arbitrary: { runs: 300 } }
+  )
+
+  it("writes integers of every size as String does, and the same bytes across frame boundaries", () => {
+    const integers = [0, -0, 7, -7, 10, 99, 100, 2 ** 31, -(2 ** 31), 2 ** 53 - 1, -(2 ** 53 - 1), 123456789012345]
+    const rows: Array<Row> = []
+    for (let i = 0; i < 30_000; i++) {
+      const n = integers[i % integers.length]!
+      rows.push([i, i % 7 === 0 ? "tab\there \\ \n\r é☕ 𝄞 \t" : `row ${i}`, n % 2 ** 31, n, String(n)])
+    }
+    const frames = CopyText.encode({ columns: columns.slice(0, 5), rows, toRow: (row) => row })
+    assert.isAbove(frames.length, 10)
+    for (const frame of frames) assert.strictEqual(frame[frame.length - 1], 0x0a)
+    assert.deepStrictEqual(
+      bodies(frames),
+      Buffer.from(rows.map((row) => row.map((v, c) => CopyText.format(columns[c]!.type, v)).join("\t") + "\n").join(""))
+    )
+  })
+})
