@@ -881,12 +881,17 @@ describe("COPY text encoding, byte for byte (internal/copyText)", () => {
     { arbitrary: { runs: 300 } }
   )
 
-  it("writes integers of every size as String does, and the same bytes across frame boundaries", () => {
+  it("writes integers of every size as String does, long text, and the same bytes across frame boundaries", () => {
     const integers = [0, -0, 7, -7, 10, 99, 100, 2 ** 31, -(2 ** 31), 2 ** 53 - 1, -(2 ** 53 - 1), 123456789012345]
     const rows: Array<Row> = []
     for (let i = 0; i < 30_000; i++) {
       const n = integers[i % integers.length]!
-      rows.push([i, i % 7 === 0 ? "tab\there \\ \n\r é☕ 𝄞 \t" : `row ${i}`, n % 2 ** 31, n, String(n)])
+      const text = i === 5
+        ? "tab\t bs\\ nl\n".repeat(3_000) + "é☕𝄞\ud800" // longer than 16k units: escaped, then measured
+        : i % 7 === 0
+        ? "tab\there \\ \n\r é☕ 𝄞 \t"
+        : `row ${i}`
+      rows.push([i, text, n % 2 ** 31, n, String(n)])
     }
     const frames = CopyText.encode({ columns: columns.slice(0, 5), rows, toRow: (row) => row })
     assert.isAbove(frames.length, 10)

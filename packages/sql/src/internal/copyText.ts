@@ -130,9 +130,19 @@ class FrameWriter {
     this.buffer = grown
   }
 
+  /** Text this long is escaped and measured first, so the buffer grows by what it needs, not 3×. */
+  static readonly long = 16 * 1024
+
+  /** Writes `text` as UTF-8 after reserving exactly its bytes. */
+  measured(text: string): void {
+    this.reserve(Buffer.byteLength(text, "utf8"))
+    this.at += this.buffer.write(text, this.at, "utf8")
+  }
+
   /** A value's text, escaped: at most 3 bytes per UTF-16 unit (an escape is 2, a surrogate pair 4). */
   text(value: string): void {
     const length = value.length
+    if (length > FrameWriter.long) return this.measured(escape(value))
     this.reserve(3 * length)
     const buffer = this.buffer
     let at = this.at
@@ -159,6 +169,7 @@ class FrameWriter {
   /** Text known to need no escaping (a formatted value: digits, `\N`, or already escaped). */
   verbatim(value: string): void {
     const length = value.length
+    if (length > FrameWriter.long) return this.measured(value)
     this.reserve(3 * length)
     const buffer = this.buffer
     let at = this.at
