@@ -9,6 +9,7 @@ import { SinkError } from "@sluice/core"
 import { CopyIn, PartitionReplace } from "@sluice/sql"
 import { Data, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { SqlClient } from "effect/sql"
+import * as PgCopy from "../src/internal/pgCopy.ts"
 import { backends, countRows, day, suiteOptions, unique } from "./fixtures.ts"
 
 interface Row {
@@ -173,5 +174,48 @@ for (const backend of backends) {
         assert.strictEqual(streamed.length, 12_345)
         assert.deepStrictEqual(streamed, yield* read(tables[1]))
       }))
+
+    if (backend.name === "postgres") {
+      it.effect(
+        "waits for the socket to drain while the server stalls, and leaves no listener behind",
+        () =>
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const table = unique("stream_drain")
+            yield* createTable(table)
+            // the server stops reading for a second twice, while the stream has far more than 8 MiB to send
+            const stall = `${table}_stall`
+            yield* sql`CREATE FUNCTION ${sql(stall)}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.id IN (20000, 80000) THEN PERFORM pg_sleep(1); END IF;
+              RETURN NEW;
+            END $$`
+            yield* sql`CREATE TRIGGER stall BEFORE INSERT ON ${sql(table)}
+              FOR EACH ROW EXECUTE FUNCTION ${sql(stall)}()`
+            const copy = copier(table)
+            const padding = "x".repeat(1_000)
+            const batches = Stream.range(0, 59).pipe(
+              Stream.map((b) => batch(b, 2_000).map((row) => ({ ...row, label: row.label + padding })))
+            )
+            const counts = yield* sql.withTransaction(Effect.gen(function*() {
+              const [connection] = Option.getOrThrow(yield* Effect.serviceOption(sql.transactionService))
+              const socket = PgCopy.targetOf(connection)!.session.session.socket
+              const listeners = () => ({ drain: socket.listenerCount("drain"), close: socket.listenerCount("close") })
+              const before = listeners()
+              let drained = 0
+              const onDrain = () => drained++
+              socket.on("drain", onDrain)
+              const copied = yield* copy(batches)
+              socket.off("drain", onDrain)
+              return { before, after: listeners(), copied, drained }
+            }))
+            assert.deepStrictEqual(counts.copied, Option.some(120_000))
+            assert.isAbove(counts.drained, 0)
+            assert.deepStrictEqual(counts.after, counts.before)
+            assert.strictEqual(yield* countRows(table), 120_000)
+          }),
+        { timeout: 30_000 }
+      )
+    }
   })
 }
