@@ -65,6 +65,21 @@ const recordError = (reason: () => RecordError.RecordErrorReason): RecordError.R
   }
 }
 
+/**
+ * `f(input)` without stack traces: effect's decoder reports a failure as a `SchemaError`, an `Error`
+ * whose stack (captured deep in the pipeline, never read: the dead letter keeps the issue's message)
+ * cost about as much as the decoding itself.
+ */
+const withoutStackTrace = <I, O>(f: (input: I) => O, input: I): O => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return f(input)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 /** The message of `Schema.fromJsonString` for a payload that is not JSON. */
 const invalidJson = () => recordError(() => new RecordError.InvalidJson({ message: "Expected a valid JSON string" }))
 
@@ -116,7 +131,7 @@ export const fromSchema = <S extends Schema.Decoder<unknown>>(
     if (quick !== FastDecode.bail) {
       value = quick as S["Type"]
     } else {
-      const decoded = decode(json)
+      const decoded = withoutStackTrace(decode, json)
       if (Result.isFailure(decoded)) {
         const issue = decoded.failure
         return Result.fail(recordError(() => new RecordError.SchemaMismatch({ message: issue.message })))
