@@ -8,7 +8,7 @@ import type { Duplex } from "node:stream"
 import * as CopyText from "../src/internal/copyText.ts"
 import * as PgCopy from "../src/internal/pgCopy.ts"
 import * as PgliteDuplex from "../src/internal/pgliteDuplex.ts"
-import { anyString, backends, countRows, day, suiteOptions, unique } from "./fixtures.ts"
+import { anyString, backends, countRows, day, stallInserts, suiteOptions, unique } from "./fixtures.ts"
 
 /** Every column type, with an `id` to read rows back in order. */
 const columns: ReadonlyArray<Table.Column> = [
@@ -427,12 +427,7 @@ for (const backend of backends) {
             const table = unique("copy_cancel")
             yield* sql`CREATE TABLE ${sql(table)} (id int PRIMARY KEY)`
             // a row deep into the data makes the server wait, so the interruption lands mid-COPY
-            yield* sql.unsafe(`
-            CREATE FUNCTION ${table}_slow() RETURNS trigger LANGUAGE plpgsql AS
-              $$BEGIN IF NEW.id = 100000 THEN PERFORM pg_sleep(10); END IF; RETURN NEW; END$$`)
-            yield* sql.unsafe(
-              `CREATE TRIGGER slow BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_slow()`
-            )
+            yield* stallInserts(table, [100_000], 10)
             const copy = CopyIn.make<number>({ table, columns: [{ name: "id", type: "int" }], toRow: (id) => [id] })
             const rows = Array.from({ length: 200_000 }, (_, i) => i)
             const fiber = yield* Effect.forkChild(inTransaction(copy(rows)))
@@ -442,7 +437,7 @@ for (const backend of backends) {
             assert.isTrue(Exit.hasInterrupts(exit))
             assert.isBelow(Date.now() - started, 5_000, "cancelled, not waited for")
             assert.strictEqual(yield* countRows(table), 0)
-            yield* sql`DROP TRIGGER slow ON ${sql(table)}`
+            yield* sql`DROP TRIGGER stall ON ${sql(table)}`
             assert.deepStrictEqual(yield* inTransaction(copy([1, 2, 3])), Option.some(3))
             assert.strictEqual(yield* countRows(table), 3)
           }),

@@ -10,7 +10,7 @@ import { CopyIn, PartitionReplace } from "@sluice/sql"
 import { Data, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as PgCopy from "../src/internal/pgCopy.ts"
-import { backends, countRows, day, suiteOptions, unique } from "./fixtures.ts"
+import { backends, countRows, day, stallInserts, suiteOptions, unique } from "./fixtures.ts"
 
 interface Row {
   readonly id: number
@@ -184,14 +184,7 @@ for (const backend of backends) {
             const table = unique("stream_drain")
             yield* createTable(table)
             // the server stops reading for a second twice, while the stream has far more than 8 MiB to send
-            const stall = `${table}_stall`
-            yield* sql`CREATE FUNCTION ${sql(stall)}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-              IF NEW.id IN (20000, 80000) THEN PERFORM pg_sleep(1); END IF;
-              RETURN NEW;
-            END $$`
-            yield* sql`CREATE TRIGGER stall BEFORE INSERT ON ${sql(table)}
-              FOR EACH ROW EXECUTE FUNCTION ${sql(stall)}()`
+            yield* stallInserts(table, [20_000, 80_000], 1)
             const copy = copier(table)
             const padding = "x".repeat(1_000)
             const batches = Stream.range(0, 59).pipe(

@@ -11,6 +11,28 @@ export const backends = Testing.backends()
 export const withSluice = (backend: Testing.Backend) => SqlSluice.layer.pipe(Layer.provideMerge(backend.layer))
 
 /**
+ * Makes the server stall while it loads `table` (PostgreSQL): inserting a row whose `id` is one of
+ * `ids` first sleeps `seconds`, so a test can hold a COPY or a statement mid-way. The trigger's
+ * arguments are checked numbers; the function body is fixed.
+ */
+export const stallInserts = (table: string, ids: ReadonlyArray<number>, seconds: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    if (!ids.every(Number.isSafeInteger) || !(seconds >= 0 && seconds < 3600)) {
+      return Effect.die(new Error(`stallInserts: bad ids ${ids.join(", ")} or seconds ${seconds}`))
+    }
+    const stall = `${table}_stall`
+    return Effect.andThen(
+      sql`CREATE FUNCTION ${sql(stall)}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.id::text = ANY (TG_ARGV[1:]) THEN PERFORM pg_sleep(TG_ARGV[0]::float8); END IF;
+          RETURN NEW;
+        END $$`,
+      sql`CREATE TRIGGER stall BEFORE INSERT ON ${sql(table)} FOR EACH ROW
+        EXECUTE FUNCTION ${sql(stall)}(${sql.literal([seconds, ...ids].join(", "))})`
+    )
+  })
+
+/**
  * A suite's database is built once, with the live clock (the pool's timers and the connect timeout must
  * run), and its tests run with the live clock too; a test that drives time provides {@link withTestClock}.
  */
