@@ -139,10 +139,23 @@ class FrameWriter {
     this.at += this.buffer.write(text, this.at, "utf8")
   }
 
-  /** A value's text, escaped: at most 3 bytes per UTF-16 unit (an escape is 2, a surrogate pair 4). */
+  /** A value's text, escaped. */
   text(value: string): void {
+    this.write(value, true)
+  }
+
+  /** Text known to need no escaping (a formatted value: digits, `\N`, or already escaped). */
+  verbatim(value: string): void {
+    this.write(value, false)
+  }
+
+  /**
+   * `value` as UTF-8, escaping the four special characters when `escaping`: at most 3 bytes per
+   * UTF-16 unit (an escape is 2, a surrogate pair 4).
+   */
+  write(value: string, escaping: boolean): void {
     const length = value.length
-    if (length > FrameWriter.long) return this.measured(escape(value))
+    if (length > FrameWriter.long) return this.measured(escaping ? escape(value) : value)
     this.reserve(3 * length)
     const buffer = this.buffer
     let at = this.at
@@ -150,36 +163,15 @@ class FrameWriter {
       const c = value.charCodeAt(i)
       if (c >= 0x80) {
         const rest = i === 0 ? value : value.slice(i)
-        this.at = at + buffer.write(escape(rest), at, "utf8")
+        this.at = at + buffer.write(escaping ? escape(rest) : rest, at, "utf8")
         return
       }
-      if (c === 92) {
+      if (escaping && (c === 92 || (c <= 13 && (c === 9 || c === 10 || c === 13)))) {
         buffer[at++] = 92
-        buffer[at++] = 92
-      } else if (c <= 13 && (c === 9 || c === 10 || c === 13)) {
-        buffer[at++] = 92
-        buffer[at++] = c === 9 ? 116 : c === 10 ? 110 : 114
+        buffer[at++] = c === 92 ? 92 : c === 9 ? 116 : c === 10 ? 110 : 114
       } else {
         buffer[at++] = c
       }
-    }
-    this.at = at
-  }
-
-  /** Text known to need no escaping (a formatted value: digits, `\N`, or already escaped). */
-  verbatim(value: string): void {
-    const length = value.length
-    if (length > FrameWriter.long) return this.measured(value)
-    this.reserve(3 * length)
-    const buffer = this.buffer
-    let at = this.at
-    for (let i = 0; i < length; i++) {
-      const c = value.charCodeAt(i)
-      if (c >= 0x80) {
-        this.at = at + buffer.write(i === 0 ? value : value.slice(i), at, "utf8")
-        return
-      }
-      buffer[at++] = c
     }
     this.at = at
   }
