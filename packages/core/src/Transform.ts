@@ -52,33 +52,23 @@ export const rule = <A>(name: string, check: (record: A, partition: PartitionDat
 })
 
 /**
- * A record error is data, not a bug: its stack trace would say nothing, and capturing one costs
- * more than decoding the record (several µs per error, from inside the pipeline's deep stack).
+ * `f()` without stack traces. A record's failure is data, not a bug: a stack would say nothing, and
+ * capturing one from inside the pipeline's deep stack costs more than decoding the record (several
+ * µs). It is used for record errors, and for effect's decoder, which reports a failure as a
+ * `SchemaError` (an `Error`) whose stack is never read: the dead letter keeps the issue's message.
  */
-const recordError = (reason: () => RecordError.RecordErrorReason): RecordError.RecordError => {
+const withoutStackTrace = <A>(f: () => A): A => {
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
   try {
-    return new RecordError.RecordError({ reason: reason() })
+    return f()
   } finally {
     Error.stackTraceLimit = limit
   }
 }
 
-/**
- * `f(input)` without stack traces: effect's decoder reports a failure as a `SchemaError`, an `Error`
- * whose stack (captured deep in the pipeline, never read: the dead letter keeps the issue's message)
- * cost about as much as the decoding itself.
- */
-const withoutStackTrace = <I, O>(f: (input: I) => O, input: I): O => {
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
-  try {
-    return f(input)
-  } finally {
-    Error.stackTraceLimit = limit
-  }
-}
+const recordError = (reason: () => RecordError.RecordErrorReason): RecordError.RecordError =>
+  withoutStackTrace(() => new RecordError.RecordError({ reason: reason() }))
 
 /** The message of `Schema.fromJsonString` for a payload that is not JSON. */
 const invalidJson = () => recordError(() => new RecordError.InvalidJson({ message: "Expected a valid JSON string" }))
@@ -131,7 +121,7 @@ export const fromSchema = <S extends Schema.Decoder<unknown>>(
     if (quick !== FastDecode.bail) {
       value = quick as S["Type"]
     } else {
-      const decoded = withoutStackTrace(decode, json)
+      const decoded = withoutStackTrace(() => decode(json))
       if (Result.isFailure(decoded)) {
         const issue = decoded.failure
         return Result.fail(recordError(() => new RecordError.SchemaMismatch({ message: issue.message })))
