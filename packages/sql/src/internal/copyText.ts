@@ -176,37 +176,26 @@ class FrameWriter {
     this.at = at
   }
 
-  /** A safe integer's digits (`String(n)`, without the string); int32 arithmetic where it fits. */
+  /** An integer's digits (`String(n)`, without the string for one that fits in 32 bits). */
   integer(n: number): void {
-    this.reserve(17)
+    if (n < -0x7fffffff || n > 0x7fffffff) return this.write(String(n), false)
+    this.reserve(11)
     const buffer = this.buffer
     let at = this.at
-    if (n < 0) {
+    let m = n | 0
+    if (m < 0) {
       buffer[at++] = 45
-      n = -n
-    }
-    if (n <= 0x7fffffff) {
-      let m = n | 0
-      let digits = 1
-      for (let k = m; k >= 10; k = (k / 10) | 0) digits++
-      let i = at + digits
-      this.at = i
-      do {
-        const q = (m / 10) | 0
-        buffer[--i] = 48 + m - q * 10
-        m = q
-      } while (m > 0)
-      return
+      m = -m
     }
     let digits = 1
-    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++
+    for (let k = m; k >= 10; k = (k / 10) | 0) digits++
     let i = at + digits
     this.at = i
     do {
-      const digit = n % 10
-      buffer[--i] = 48 + digit
-      n = (n - digit) / 10
-    } while (n > 0)
+      const q = (m / 10) | 0
+      buffer[--i] = 48 + m - q * 10
+      m = q
+    } while (m > 0)
   }
 
   byte(c: number): void {
