@@ -95,10 +95,13 @@ interface Variant {
 
 /**
  * The V8 options `pnpm sluice` runs with (package.json), so the Sluice variants run with them too:
- * a 16 MB semi-space instead of the default young generation (64 MB semi-spaces on this machine),
- * measured on 10M rows as fast or faster and about 90 MB smaller at peak.
+ * - a 16 MB semi-space instead of the default young generation (64 MB semi-spaces on this
+ *   machine), measured on 10M rows as fast or faster and about 90 MB smaller at peak;
+ * - the old generation grown by 30% of what a full collection leaves live, instead of V8's
+ *   dynamic factor (up to 4×): measured on 10M rows, peak RSS 303 → 187 MB at the same wall
+ *   time, for 89 full collections instead of 35 (7.5 s of background marking instead of 3.1 s).
  */
-const sluiceNode: ReadonlyArray<string> = ["--max-semi-space-size=16"]
+const sluiceNode: ReadonlyArray<string> = ["--max-semi-space-size=16", "--heap-growing-percent=30"]
 
 const variants: ReadonlyArray<Variant> = [
   { name: "limit", description: "psql \\copy + in-database aggregate", postgres: true, unit: "rows/s" },
