@@ -125,8 +125,12 @@ export const makeWith = (options: { readonly copy: boolean }) =>
 
     /**
      * Inserts the rows of `incoming` (one per dead letter, in order `n`): a dead letter resolved before
-     * (e.g. cleared by this run) and written again keeps its id and status, with the new error and
-     * attempts + 1.
+     * (e.g. cleared by this run) and written again takes its row back, with its id and status, the new
+     * error and attempts + 1. The k-th incoming copy of a record (same pipeline, partition, position
+     * and payload) takes the k-th resolved one, by id; resolved rows left unpaired stay resolved. Rows
+     * are paired by an index lookup and joined back by `n`: matching each incoming row against all the
+     * matched rows instead made re-running a partition quadratic in its dead letters (measured: 12.6 s
+     * of the server's time for 10,000).
      */
     const insertIncoming = (incoming: Statement.Fragment) =>
       sql`
@@ -136,24 +140,25 @@ export const makeWith = (options: { readonly copy: boolean }) =>
           ) AS k
           FROM ${incoming}
         ),
+        pairs AS (
+          SELECT n, id FROM (
+            SELECT i.n, i.k, r.id, row_number() OVER (PARTITION BY i.n ORDER BY r.id) AS j
+            FROM incoming i JOIN sluice.dead_letters_resolved r
+              ON r.pipeline = i.pipeline AND r.partition = i.partition AND r.position = i.position
+              AND r.original_record_escaped = i.original_record_escaped AND r.original_record = i.original_record
+          ) c
+          WHERE j = k
+        ),
         matched AS (
-          DELETE FROM sluice.dead_letters_resolved r USING incoming i
-          WHERE i.k = 1 AND r.pipeline = i.pipeline AND r.partition = i.partition AND r.position = i.position
-            AND r.original_record_escaped = i.original_record_escaped AND r.original_record = i.original_record
-          RETURNING r.id, r.status, r.attempts, r.pipeline, r.partition, r.position, r.original_record_escaped,
-                    r.original_record
+          DELETE FROM sluice.dead_letters_resolved r USING pairs p WHERE r.id = p.id
+          RETURNING p.n, r.id, r.status, r.attempts
         )
         INSERT INTO sluice.dead_letters (${columnList})
         SELECT coalesce(m.id, nextval('sluice.dead_letters_id_seq'::regclass)), i.pipeline, i.partition, i.stage,
                i.position, i.original_record, i.original_record_escaped, i.error_type, i.error, i.failed_at,
                i.run_id, coalesce(m.attempts + 1, 1), coalesce(m.status, 'new')
         FROM incoming i
-        LEFT JOIN LATERAL (
-          SELECT * FROM matched m
-          WHERE i.k = 1 AND m.pipeline = i.pipeline AND m.partition = i.partition AND m.position = i.position
-            AND m.original_record_escaped = i.original_record_escaped AND m.original_record = i.original_record
-          ORDER BY m.id LIMIT 1
-        ) m ON true
+        LEFT JOIN matched m ON m.n = i.n
         ORDER BY i.n`
 
     /** A dead letter as a row of `incoming`: storable texts, the record escaped when it must be. */

@@ -183,6 +183,51 @@ for (const backend of backends) {
             assert.deepStrictEqual(counts, [{ errorType: "SchemaMismatch", count: 20_000 }])
           }))
 
+        it.effect("a re-run writing 20,000 cleared dead letters again keeps each one's id and status", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const pipeline = unique("dl_rerun")
+            const all = Array.from({ length: 20_000 }, (_, i) => deadLetter(pipeline, day(0), i + 1))
+            // the same record twice at one position (a line repeated in a source): two dead letters
+            yield* store.write([...all, all[0]!])
+            const first = yield* store.list(pipeline)
+            assert.strictEqual(first.length, 20_001)
+            const discarded = first.filter((d) => d.position % 1000 === 0).map((d) => d.id)
+            assert.strictEqual(yield* store.discard(pipeline, { ids: discarded }), 20)
+            const discardedIds = new Set(discarded)
+            yield* store.clearPartition(pipeline, day(0))
+            // the re-run: every record again, a new one, and another payload at position 7
+            yield* store.write([
+              ...all.map((d) => ({ ...d, runId: "run-2", error: `${d.error}, again` })),
+              deadLetter(pipeline, day(0), 20_001, { runId: "run-2" }),
+              deadLetter(pipeline, day(0), 7, { runId: "run-2", originalRecord: "{\"changed\":true}" })
+            ])
+            const now = yield* store.list(pipeline)
+            assert.strictEqual(now.length, 20_002)
+            const firstIds = new Set(first.map((d) => d.id))
+            const byId = new Map(first.map((d) => [d.id, d]))
+            const reused = now.filter((d) => firstIds.has(d.id))
+            assert.strictEqual(reused.length, 20_000, "one row per cleared record is taken back")
+            for (const d of reused) {
+              const before = byId.get(d.id)!
+              assert.deepStrictEqual(
+                [d.position, d.originalRecord, d.runId, d.attempts, d.status],
+                [before.position, before.originalRecord, "run-2", 2, discardedIds.has(d.id) ? "discarded" : "new"]
+              )
+              assert.strictEqual(d.error, `${before.error}, again`)
+            }
+            assert.strictEqual(reused.filter((d) => d.status === "discarded").length, 20)
+            const fresh = now.filter((d) => !firstIds.has(d.id))
+            assert.deepStrictEqual(
+              fresh.map((d) => [d.position, d.originalRecord, d.attempts, d.status]).sort(),
+              [[20_001, "{\"position\":20001}", 1, "new"], [7, "{\"changed\":true}", 1, "new"]].sort()
+            )
+            // the record written twice before and once now: its second row stays resolved
+            const replayed = yield* store.list(pipeline, { status: ["replayed"] })
+            assert.deepStrictEqual(replayed.map((d) => [d.position, d.attempts]).sort(), [[1, 1]])
+            assert.isTrue(replayed.every((d) => firstIds.has(d.id) && !reused.some((r) => r.id === d.id)))
+          }))
+
         it.effect("returns every weird payload exactly as written", () =>
           Effect.gen(function*() {
             const store = yield* DeadLetter.DeadLetterStore
