@@ -228,6 +228,23 @@ for (const backend of backends) {
             assert.isTrue(replayed.every((d) => firstIds.has(d.id) && !reused.some((r) => r.id === d.id)))
           }))
 
+        it.effect("compresses a large payload once, with lz4 when the server has it and the store copies", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const sql = yield* SqlClient.SqlClient
+            const pipeline = unique("dl_lz4")
+            const payload = "{\"order_id\":\"" + "beauty ".repeat(8_000) + "\"}"
+            yield* store.write([deadLetter(pipeline, day(0), 1, { originalRecord: payload })])
+            const [offered] = yield* sql<{ readonly lz4: boolean }>`
+              SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`
+            const [stored] = yield* sql<{ readonly method: string | null; readonly size: number }>`
+              SELECT pg_column_compression(original_record) AS method, pg_column_size(original_record) AS size
+              FROM sluice.dead_letters WHERE pipeline = ${pipeline}`
+            assert.strictEqual(stored?.method, copy && offered?.lz4 === true ? "lz4" : "pglz")
+            assert.isBelow(stored!.size, payload.length / 10)
+            assert.strictEqual((yield* store.list(pipeline))[0]?.originalRecord, payload)
+          }))
+
         it.effect("returns every weird payload exactly as written", () =>
           Effect.gen(function*() {
             const store = yield* DeadLetter.DeadLetterStore
