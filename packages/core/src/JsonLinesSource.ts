@@ -100,8 +100,11 @@ const concatBytes = (pieces: ReadonlyArray<Uint8Array>, last: Uint8Array): Uint8
 }
 
 const pushBytesLine = (state: ByteLineState, bytes: Uint8Array, out: Array<Source.RawRecord>): void => {
-  const end = bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.length - 1 : bytes.length
-  const payload = (state.line === 0 ? firstLineDecoder : lineDecoder).decode(bytes.subarray(0, end))
+  // a view of the line without its `\r` only when there is one (a view per line is an allocation)
+  const crlf = bytes.length > 0 && bytes[bytes.length - 1] === 13
+  const payload = (state.line === 0 ? firstLineDecoder : lineDecoder).decode(
+    crlf ? bytes.subarray(0, bytes.length - 1) : bytes
+  )
   state.line++
   // a line starting with `{` is not blank: no need to trim it
   if (payload.charCodeAt(0) === 123 || payload.trim() !== "") out.push({ payload, position: state.line })
