@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DeadLetter, Partition, RecordError } from "@sluice/core"
 import { Arbitrary, Schema } from "effect"
+import { anyString } from "./fixtures.ts"
 
 const deadLetterOf = (payload: string, message: string) =>
   DeadLetter.fromRecordError({
@@ -16,15 +17,10 @@ const deadLetterOf = (payload: string, message: string) =>
 const between = (minimum: number, maximum: number) =>
   Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum, maximum })))
 
-/** Any UTF-16 string: lone surrogates, NULs and astral characters included. */
-const anyText = Arbitrary.array(between(0, 0xFFFF), { maxLength: 80 }).pipe(
-  Arbitrary.map((units) => String.fromCharCode(...units))
-)
-
 describe("DeadLetter", () => {
   it.prop(
     "keeps the payload and the error message exactly, whatever they hold",
-    [anyText, anyText, between(0, 40)],
+    [anyString, anyString, between(0, 40)],
     ([payload, message, cut]) => {
       // a payload sliced out of a larger chunk, and a message concatenated from pieces, as sources
       // and errors make them

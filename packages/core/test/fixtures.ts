@@ -9,7 +9,7 @@ import {
   Transactor,
   Transform
 } from "@sluice/core"
-import { Effect, Layer, Schema, Stream } from "effect"
+import { Arbitrary, Effect, Layer, Schema, Stream } from "effect"
 
 export const Reading = Schema.Struct({
   id: Schema.NonEmptyString,
@@ -76,3 +76,37 @@ export const deadLetterSnapshot = (pipeline: string) =>
     const all = yield* store.list(pipeline)
     return all.map((d) => `${d.partition}|${d.position}|${d.errorType}|${d.originalRecord}`).sort()
   })
+
+/**
+ * Strings that are hard to store (in PostgreSQL `text`, say): NUL, lone and reversed surrogates, the escape
+ * character and what escaped text looks like, next to ordinary and astral characters.
+ */
+const tricky = [
+  "\u0000",
+  "\\",
+  "\\0",
+  "\\u0000",
+  "\\ud800",
+  "0",
+  "u",
+  "\uD800",
+  "\uDBFF",
+  "\uDC00",
+  "\uDFFF",
+  "\uD83D\uDE00",
+  "\uDE00\uD83D",
+  "é",
+  "\n",
+  "\"",
+  "'",
+  "{",
+  " "
+] as const
+
+const codeUnit = Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 0xFFFF })))
+
+/** Any JavaScript string (any UTF-16 code units), biased towards the tricky ones. */
+export const anyString: Arbitrary.Arbitrary<string> = Arbitrary.array(
+  Arbitrary.all([Arbitrary.schema(Schema.Boolean), Arbitrary.schema(Schema.Literals(tricky)), codeUnit]),
+  { maxLength: 60 }
+).pipe(Arbitrary.map((parts) => parts.map(([pick, t, unit]) => pick ? t : String.fromCharCode(unit)).join("")))

@@ -1,6 +1,6 @@
 import { Partition } from "@sluice/core"
 import { SqlSluice, Testing } from "@sluice/sql"
-import { Arbitrary, Effect, Layer, Schema } from "effect"
+import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 
@@ -56,36 +56,5 @@ export const countRows = (table: string) =>
       )
   )
 
-/**
- * Strings that are hard to store in PostgreSQL `text`: NUL, lone and reversed surrogates, the escape
- * character and what escaped text looks like, next to ordinary and astral characters.
- */
-const tricky = [
-  "\u0000",
-  "\\",
-  "\\0",
-  "\\u0000",
-  "\\ud800",
-  "0",
-  "u",
-  "\uD800",
-  "\uDBFF",
-  "\uDC00",
-  "\uDFFF",
-  "\uD83D\uDE00",
-  "\uDE00\uD83D",
-  "é",
-  "\n",
-  "\"",
-  "'",
-  "{",
-  " "
-] as const
-
-const codeUnit = Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 0xFFFF })))
-
 /** Any JavaScript string (any UTF-16 code units), biased towards the tricky ones. */
-export const anyString: Arbitrary.Arbitrary<string> = Arbitrary.array(
-  Arbitrary.all([Arbitrary.schema(Schema.Boolean), Arbitrary.schema(Schema.Literals(tricky)), codeUnit]),
-  { maxLength: 60 }
-).pipe(Arbitrary.map((parts) => parts.map(([pick, t, unit]) => pick ? t : String.fromCharCode(unit)).join("")))
+export { anyString } from "../../core/test/fixtures.ts"
