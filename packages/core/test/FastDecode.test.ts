@@ -150,7 +150,14 @@ const schemas = {
     Schema.Struct({
       ["__proto__"]: Schema.optionalKey(Schema.String),
       a: Schema.String
-    })
+    }),
+  // declared keys that every object inherits (not enumerable), in an open record
+  inherited: () =>
+    Contract.open(Schema.Struct({
+      constructor: Schema.optionalKey(Schema.String),
+      toString: Schema.optional(Schema.Number),
+      a: Schema.String
+    }))
 } satisfies Record<string, () => Schema.Decoder<unknown>>
 
 type Case = keyof typeof schemas
@@ -253,7 +260,8 @@ const keysOf: Record<Case, ReadonlyArray<string>> = {
   nested: ["inner", "group", "enum", "nothing", "flag", "any"],
   records: ["rest", "dict", "open"],
   getters: ["nonEmpty", "length", "lazy", "either"],
-  proto: ["__proto__", "a"]
+  proto: ["__proto__", "a"],
+  inherited: ["constructor", "toString", "a"]
 }
 
 /** Objects over the schema's keys (and a few others) with odd values, nested one level. */
@@ -339,6 +347,42 @@ describe("FastDecode", () => {
     for (const [name, input] of inputs) {
       assert.isTrue(agrees(name, input), `${name}: ${JSON.stringify(input)}`)
     }
+  })
+
+  it("an open record keeps the undeclared own keys however the object was built", () => {
+    const withHidden = (input: object, key: string, value: unknown) =>
+      Object.defineProperty(input, key, { value, enumerable: false })
+    const inputs: ReadonlyArray<[Case, unknown]> = [
+      // only declared keys; then one more own key, first, last, or an index
+      ["openOrders", { id: "a", amount: 1, currency: "EUR", points: null }],
+      ["openOrders", { coupon: "X", id: "a", amount: 1 }],
+      ["openOrders", { id: "a", amount: 1, coupon: "X" }],
+      ["openOrders", { id: "a", amount: 1, "7": true }],
+      // an inherited enumerable key is not the record's own
+      ["openOrders", Object.assign(Object.create({ coupon: "inherited" }), { id: "a", amount: 1 })],
+      // a declared key that is present but not enumerable, and an undeclared one that is
+      ["openOrders", withHidden({ id: "a", coupon: "X" }, "amount", 2)],
+      ["openOrders", withHidden({ id: "a", amount: 1 }, "coupon", "hidden")],
+      // declared keys that are present through the prototype only, and one own undeclared key
+      ["inherited", { a: "x", extra: 1 }],
+      ["inherited", { a: "x", constructor: "c", toString: 1, extra: 1 }],
+      ["inherited", { a: "x" }]
+    ]
+    for (const [name, input] of inputs) agrees(name, input)
+    const open = all.openOrders.generated!
+    assert.deepStrictEqual(open({ coupon: "X", id: "a", amount: 1 }), {
+      id: "a",
+      amount: "1",
+      currency: "USD",
+      points: null,
+      coupon: "X"
+    })
+    assert.deepStrictEqual(Object.keys(open({ id: "a", amount: 1, currency: "EUR", points: 3 }) as object), [
+      "id",
+      "amount",
+      "currency",
+      "points"
+    ])
   })
 
   it("bails where it cannot vouch for the result", () => {

@@ -376,10 +376,22 @@ class Generator {
       const decoded = this.present(signature.type, `${input}[${k}]`, body, onFail)
       if (!lenient && skipDeclared !== undefined) body.push(skipDeclared)
       body.push(`if(${k}==="__proto__")P(${out},${k},${decoded});else ${out}[${k}]=${decoded}`)
-      statements.push(
-        `const ${keys}=Object.keys(${input})`,
-        `for(let ${j}=0;${j}<${keys}.length;${j}++){${body.join(";")}}`
-      )
+      const loop = `const ${keys}=Object.keys(${input});for(let ${j}=0;${j}<${keys}.length;${j}++){${body.join(";")}}`
+      if (lenient && skipDeclared !== undefined) {
+        // Most records have only declared keys, and then the loop keeps nothing: find that out
+        // first without allocating (`for…in` walks the enumeration cache, `Object.keys` copies
+        // it). Every own enumerable string key is among the `for…in` keys, so when they are all
+        // declared there is nothing to keep; any other key (inherited ones too) runs the loop.
+        const label = this.label()
+        const f = this.variable()
+        statements.push(
+          `${label}:{for(const ${f} in ${input}){switch(${f}){${
+            properties.map((p) => `case ${JSON.stringify(p.name)}:`).join("")
+          }continue}${loop};break ${label}}}`
+        )
+      } else {
+        statements.push(loop)
+      }
     }
     return out
   }
