@@ -12,6 +12,10 @@
  * - `processed_at` never goes back: a write takes the later of the clock and the log's latest
  *   `processed_at`. A clock set back (by NTP, on another machine, by a test) therefore cannot make a
  *   row appended later count as processed earlier.
+ * - A pipeline appends each stream of batches with one `COPY … FROM STDIN` (`writeBatches`, see
+ *   {@link CopyIn}): the stream's processing time is read once, then every row is copied with it, in
+ *   the stream's order. `write` appends one batch with `INSERT … SELECT` (as does every write with
+ *   `load: "unnest"`, or a client that cannot COPY); either way the log and the view are the same.
  * - The view (e.g. `analytics.events`) ranks each key's rows with
  *   `ROW_NUMBER() OVER (PARTITION BY <key> ORDER BY <orderBy> DESC NULLS LAST, processed_at DESC, seq DESC)`
  *   and keeps rank 1: the row with the greatest declared ordering, the latest appended among equals.
@@ -39,8 +43,9 @@
  */
 import { PgTypes } from "@effect/sql-pg"
 import { type Partition, RecordError, type Sink, type SinkError } from "@sluice/core"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Option, Stream } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
+import * as CopyIn from "./CopyIn.ts"
 import { mapSqlError } from "./internal/sinkError.ts"
 import * as Table from "./Table.ts"
 
@@ -71,6 +76,12 @@ export interface Spec<A> {
   readonly processedAtColumn?: string | undefined
   /** The name of the append-order column; `seq` by default. */
   readonly seqColumn?: string | undefined
+  /**
+   * How a pipeline's streams of batches are appended: `"copy"` (the default; one
+   * `COPY … FROM STDIN` per stream, see {@link CopyIn}) or `"unnest"` (one `INSERT … SELECT`
+   * per batch, as `write` always does). A client that cannot COPY uses `unnest`.
+   */
+  readonly load?: "copy" | "unnest" | undefined
 }
 
 /**
@@ -278,9 +289,55 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
       Effect.withSpan("AppendLog.write", { attributes: { log, rows: rows.length } })
     )
 
+  const copyColumns: ReadonlyArray<Table.Column> = [
+    ...columns,
+    ...(partitionColumn === undefined ? [] : [{ name: partitionColumn, type: "date" as const }]),
+    // the server's own text of the time, read back from it: copied as it is, it stays exact
+    { name: processedAt, type: "text" }
+  ]
+  const width = columns.length
+
+  /**
+   * A stream of batches as one append: its processing time is read once (the later of the clock
+   * and the log's latest, as `write` takes it), then every row is copied with it, in the stream's
+   * order, which is the order of `seq`.
+   */
+  const writeBatches = <E>(partition: Partition.PartitionDate, batches: Stream.Stream<ReadonlyArray<A>, E>) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const now = yield* Clock.currentTimeMillis
+      const [latest] = yield* sql<{ readonly at: string }>`
+        SELECT GREATEST(${PgTypes.timestamptz(now)}, (SELECT max(${sql(processedAt)}) FROM ${sql(log)}))::text AS at`
+        .pipe(mapSqlError(`append to ${log}`))
+      const at = latest!.at
+      const copy = CopyIn.makeStream<A>({
+        table: log,
+        columns: copyColumns,
+        operation: `append to ${log}`,
+        toRow: (row) => {
+          const values = spec.toRow(row)
+          // a row of another width is left as it is, for the encoder to name
+          if (values.length !== width) return values
+          const out = values.slice()
+          if (partitionColumn !== undefined) out.push(partition)
+          out.push(at)
+          return out
+        }
+      })
+      const copied = yield* copy(batches)
+      if (Option.isNone(copied)) yield* Stream.runForEach(batches, (rows) => write(partition, rows))
+    }).pipe(Effect.withSpan("AppendLog.writeBatches", { attributes: { log } }))
+
   return {
     spec,
-    sink: { target: log, prepare: () => Effect.void, write, complete: () => Effect.void, check },
+    sink: {
+      target: log,
+      prepare: () => Effect.void,
+      write,
+      writeBatches: spec.load === "unnest" ? undefined : writeBatches,
+      complete: () => Effect.void,
+      check
+    },
     createLog,
     createView,
     compact

@@ -126,6 +126,16 @@ const append = (log: AppendLog.AppendLog<Row>, rows: ReadonlyArray<Row>) =>
       yield* log.sink.complete(day(0))
     })))
 
+/** What `Pipeline.run` does with a sink that takes streams: the rows as one stream of batches of 2 (one COPY). */
+const appendStream = (log: AppendLog.AppendLog<Row>, rows: ReadonlyArray<Row>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(Effect.gen(function*() {
+      yield* log.sink.prepare(day(0))
+      const batches = Array.from({ length: Math.ceil(rows.length / 2) }, (_, i) => rows.slice(2 * i, 2 * i + 2))
+      yield* log.sink.writeBatches!(day(0), Stream.fromIterable(batches))
+      yield* log.sink.complete(day(0))
+    })))
+
 // ---------------------------------------------------------------------------
 // Arbitraries
 // ---------------------------------------------------------------------------
@@ -147,8 +157,17 @@ const RowArbitrary: Arbitrary.Arbitrary<Row> = Arbitrary.all({
 
 const Batch = Arbitrary.array(RowArbitrary, { maxLength: 6 })
 
-/** One append: a batch of the pool, in its order or shuffled, at a clock time; maybe a compaction after. */
-const Step = Arbitrary.all({ batch: int(0, 3), shuffle: int(0, 4), time: int(0, 3), compact: int(0, 3) })
+/**
+ * One append: a batch of the pool, in its order or shuffled, at a clock time, by batches or as one
+ * stream; maybe a compaction after.
+ */
+const Step = Arbitrary.all({
+  batch: int(0, 3),
+  shuffle: int(0, 4),
+  time: int(0, 3),
+  stream: Arbitrary.schema(Schema.Boolean),
+  compact: int(0, 3)
+})
 
 const shuffled = <A>(items: ReadonlyArray<A>, seed: number): Array<A> =>
   seed === 0 ? [...items] : items
@@ -314,7 +333,7 @@ for (const backend of Testing.backends()) {
             for (const step of steps) {
               const rows = shuffled(pool[step.batch % pool.length]!, step.shuffle)
               yield* TestClock.setTime(step.time * 1_000)
-              yield* append(log, rows)
+              yield* (step.stream ? appendStream : append)(log, rows)
               // processing time never goes back: the later of the clock and the latest in the log
               const processedAt = Math.max(step.time * 1_000, ...appended.map((a) => a.processedAt))
               for (const row of rows) appended.push({ row, processedAt, seq: appended.length })
@@ -341,7 +360,12 @@ for (const backend of Testing.backends()) {
         [
           Arbitrary.array(Arbitrary.all({ rows: Batch, time: int(0, 3) }), { maxLength: 3 }),
           Batch,
-          Arbitrary.all({ first: int(0, 3), second: int(0, 3) })
+          Arbitrary.all({
+            first: int(0, 3),
+            second: int(0, 3),
+            stream: Arbitrary.schema(Schema.Boolean),
+            again: Arbitrary.schema(Schema.Boolean)
+          })
         ],
         ([history, batch, times]) =>
           Effect.gen(function*() {
@@ -352,10 +376,10 @@ for (const backend of Testing.backends()) {
               yield* append(log, rows)
             }
             yield* TestClock.setTime(times.first * 1_000)
-            yield* append(log, batch)
+            yield* (times.stream ? appendStream : append)(log, batch)
             const once = yield* readView(log)
             yield* TestClock.setTime(times.second * 1_000)
-            yield* append(log, batch)
+            yield* (times.again ? appendStream : append)(log, batch)
             assert.deepStrictEqual(yield* readView(log), once)
           }),
         { arbitrary: { runs: 30 } }
@@ -378,6 +402,50 @@ for (const backend of Testing.backends()) {
           const times = yield* sql<{ readonly ms: number }>`
             SELECT (extract(epoch FROM processed_at) * 1000)::int AS ms FROM ${sql(log.spec.log)} ORDER BY seq`
           assert.deepStrictEqual(times.map((t) => t.ms), [3_000, 3_000, 3_000])
+        }))
+
+      it.effect("a stream of batches is one COPY: one processing time, never back, and seq in the stream's order", () =>
+        Effect.gen(function*() {
+          const log = makeLog()
+          yield* create(log)
+          yield* TestClock.setTime(5_000)
+          yield* append(log, [{ k: "a", version: 1, value: "x", deleted: false }])
+          const rows = Array.from(
+            { length: 7 },
+            (_, i): Row => ({ k: `k${i % 3}`, version: 2, value: `v${i}`, deleted: false })
+          )
+          const batches = [rows.slice(0, 3), [], rows.slice(3, 4), rows.slice(4)]
+          const sql = yield* SqlClient.SqlClient
+          // the clock goes back, then moves on past the log's latest while the stream is copied:
+          // batch by batch, each write would read it again
+          yield* TestClock.setTime(4_000)
+          const copies = Stream.fromIterable(batches).pipe(Stream.tap(() => TestClock.adjust("1 second")))
+          yield* sql.withTransaction(log.sink.writeBatches!(day(2), copies))
+          const logged = yield* sql<
+            { readonly value: string; readonly loaded_for: string; readonly ms: number; readonly seq: string }
+          >`SELECT value, loaded_for::text AS loaded_for, (extract(epoch FROM processed_at) * 1000)::int AS ms,
+              seq::text AS seq FROM ${sql(log.spec.log)} ORDER BY seq`
+          assert.deepStrictEqual(logged.map((r) => r.value), ["x", ...rows.map((r) => r.value)])
+          assert.deepStrictEqual(logged.map((r) => r.ms), Array.from({ length: 8 }, () => 5_000))
+          assert.deepStrictEqual(logged.slice(1).map((r) => r.loaded_for), rows.map(() => day(2)))
+          assert.deepStrictEqual(yield* readView(log), [["a", 1, "x"], ["k0", 2, "v6"], ["k1", 2, "v4"], [
+            "k2",
+            2,
+            "v5"
+          ]])
+          // a later clock is taken as it is, to the microsecond the server keeps
+          yield* TestClock.setTime(9_000.5)
+          yield* appendStream(log, [{ k: "a", version: 0, value: "late", deleted: false }])
+          const [last] = yield* sql<{ readonly at: string }>`
+            SELECT to_char(max(processed_at) AT TIME ZONE 'UTC', 'SS.US') AS at FROM ${sql(log.spec.log)}`
+          assert.strictEqual(last?.at, "09.000500")
+        }))
+
+      it.effect("load: unnest appends batch by batch (no stream path), with the same view", () =>
+        Effect.gen(function*() {
+          const log = AppendLog.make<Row>({ ...makeLog().spec, load: "unnest" })
+          assert.isUndefined(log.sink.writeBatches)
+          assert.isDefined(makeLog().sink.writeBatches)
         }))
 
       it.effect("hides a key whose latest row is a delete, and shows it again after a later row", () =>
@@ -460,10 +528,13 @@ for (const backend of Testing.backends()) {
           yield* append(log, [{ k: "a", version: 1, value: "x", deleted: false }])
           const before = { count: yield* logCount(log), view: yield* readView(log) }
           const written = yield* Deferred.make<void>()
+          // the stream path signals once its first batch is on its way into the COPY
           const sink: Sink.Sink<Row, SqlClient.SqlClient> = {
             ...log.sink,
             write: (partition, rows) =>
-              Effect.andThen(log.sink.write(partition, rows), Deferred.succeed(written, void 0))
+              Effect.andThen(log.sink.write(partition, rows), Deferred.succeed(written, void 0)),
+            writeBatches: (partition, batches) =>
+              log.sink.writeBatches!(partition, Stream.tap(batches, () => Deferred.succeed(written, void 0)))
           }
           const lines = [2, 3].map((v) => payload({ k: "a", version: v, value: "y", deleted: false }))
           const stalled = Source.make("stalled", () =>
