@@ -7,6 +7,8 @@
  *   a row is updated only by a version at least as recent as its own, so re-runs and batches
  *   arriving out of order converge on the latest version. A record with a NULL key is rejected by
  *   the sink's `check` and dead-lettered (`MissingKey`); a declared deleted flag deletes the row.
+ *   A pipeline's stream of batches is copied into a temporary table (`COPY … FROM STDIN`, see
+ *   {@link CopyIn}) and merged from it at once, with the same statements and the same result.
  * - {@link recompute}: a derived step of a partition-replaced source table that keeps an aggregate
  *   table keyed by some columns of the source (e.g. metrics per customer from orders) by
  *   recomputing every key the load touched from the source — never by adding deltas — so re-runs
@@ -23,8 +25,9 @@
  */
 import type { Partition, Sink } from "@sluice/core"
 import { RecordError, SinkError } from "@sluice/core"
-import { Effect } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { SqlClient, type Statement } from "effect/sql"
+import * as CopyIn from "./CopyIn.ts"
 import { mapSqlError } from "./internal/sinkError.ts"
 import type { DerivedStep } from "./PartitionReplace.ts"
 import * as Table from "./Table.ts"
@@ -57,6 +60,13 @@ export interface Spec<A> {
   readonly deleted?: string | undefined
   /** The tombstone table; `<table>_tombstones` by default. Only used with `deleted`. */
   readonly tombstones?: string | undefined
+  /**
+   * How a pipeline's streams of batches are merged: `"copy"` (the default; the stream is copied
+   * into a temporary table with `COPY … FROM STDIN`, see {@link CopyIn}, and merged from it with one
+   * statement) or `"unnest"` (one `MERGE … USING (unnest …)` per batch, as `write` always does). A
+   * client that cannot COPY uses `unnest`.
+   */
+  readonly load?: "copy" | "unnest" | undefined
 }
 
 const arrival: Table.Column = { name: "sluice_arrival", type: "int" }
@@ -73,6 +83,8 @@ interface Plan {
   readonly deletedIndex: number
   /** The columns written to the table: every column but `deleted`. */
   readonly stored: ReadonlyArray<string>
+  /** The key columns and the ordering column: never NULL in a merged row. */
+  readonly requiredIndexes: ReadonlyArray<number>
 }
 
 const plan = (spec: Omit<Spec<never>, "toRow">): Plan => {
@@ -113,7 +125,8 @@ const plan = (spec: Omit<Spec<never>, "toRow">): Plan => {
     keyIndexes,
     orderIndex,
     deletedIndex,
-    stored: columns.filter((_, i) => i !== deletedIndex).map((column) => column.name)
+    stored: columns.filter((_, i) => i !== deletedIndex).map((column) => column.name),
+    requiredIndexes: [...keyIndexes, orderIndex]
   }
 }
 
@@ -131,18 +144,30 @@ const lockTable = (sql: SqlClient.SqlClient, table: string) =>
   sql`SELECT pg_advisory_xact_lock(hashtextextended(${`sluice.merge ${table}`}, 0))`
 
 /**
+ * The rows to merge, as a `FROM` item named `batch` with the spec's columns and the arrival order:
+ * a batch's column arrays, or the temporary table a stream was copied into.
+ */
+type Batch = Statement.Fragment
+
+/** A batch's column arrays as a {@link Batch}. */
+const unnestBatch = (sql: SqlClient.SqlClient, p: Plan, arrays: ReadonlyArray<ReadonlyArray<unknown>>): Batch => {
+  const ordinals = Array.from({ length: arrays[0]?.length ?? 0 }, (_, i) => i)
+  return sql`(${Table.unnest(sql, [...p.columns, arrival], [...arrays, ordinals])}) AS batch (${
+    Table.columnList(sql, [...p.columns.map((column) => column.name), arrival.name])
+  })`
+}
+
+/**
  * The batch deduplicated by key: per key the row with the greatest ordering value, ties to the
  * later arrival (`DISTINCT ON … ORDER BY key, orderBy DESC, arrival DESC`).
  */
-const winners = (sql: SqlClient.SqlClient, p: Plan, arrays: ReadonlyArray<ReadonlyArray<unknown>>) => {
-  const names = p.columns.map((column) => column.name)
-  const ordinals = Array.from({ length: arrays[0]?.length ?? 0 }, (_, i) => i)
-  return sql`SELECT DISTINCT ON (${Table.columnList(sql, p.key)}) ${Table.columnList(sql, names)}
-    FROM (${Table.unnest(sql, [...p.columns, arrival], [...arrays, ordinals])}) AS batch (${
-    Table.columnList(sql, [...names, arrival.name])
-  })
+const winners = (sql: SqlClient.SqlClient, p: Plan, batch: Batch) =>
+  sql`SELECT DISTINCT ON (${Table.columnList(sql, p.key)}) ${Table.columnList(sql, p.columns.map((c) => c.name))}
+    FROM ${batch}
     ORDER BY ${Table.columnList(sql, p.key)}, ${sql(p.orderBy)} DESC, ${sql(arrival.name)} DESC`
-}
+
+/** The temporary table a stream of batches is copied into (the session's own, dropped after the merge). */
+const staging = "sluice_merge_staging"
 
 /** A non-retryable failure of the batch itself (a programming error upstream of the sink). */
 const badBatch = (p: Plan, message: string) =>
@@ -302,17 +327,17 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
 
   /** The checks of `check`, on the column arrays: a record with a NULL key is never written. */
   const requireKeys = (arrays: ReadonlyArray<ReadonlyArray<unknown>>) => {
-    for (const i of [...p.keyIndexes, p.orderIndex]) {
+    for (const i of p.requiredIndexes) {
       const row = arrays[i]!.findIndex((value) => value === null)
       if (row >= 0) return Effect.fail(badBatch(p, `row ${row}: ${p.columns[i]!.name} is null`))
     }
     return Effect.void
   }
 
-  const mergeRows = (sql: SqlClient.SqlClient, arrays: ReadonlyArray<ReadonlyArray<unknown>>) => {
+  const mergeRows = (sql: SqlClient.SqlClient, batch: Batch) => {
     const source = p.tombstones === undefined ?
-      winners(sql, p, arrays) :
-      sql`SELECT * FROM (${winners(sql, p, arrays)}) AS w WHERE NOT EXISTS (
+      winners(sql, p, batch) :
+      sql`SELECT * FROM (${winners(sql, p, batch)}) AS w WHERE NOT EXISTS (
         SELECT 1 FROM ${sql(p.tombstones)} AS tomb
         WHERE ${keysEqual(sql, p.key, "tomb", "w")} AND tomb.${sql(p.orderBy)} > w.${sql(p.orderBy)})`
     const newer = sql`target.${sql(p.orderBy)} <= source.${sql(p.orderBy)}`
@@ -336,11 +361,11 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
     sql: SqlClient.SqlClient,
     tombstones: string,
     deleted: string,
-    arrays: ReadonlyArray<ReadonlyArray<unknown>>
+    batch: Batch
   ) => {
     const ob = sql(p.orderBy)
     return sql`MERGE INTO ${sql(tombstones)} AS tomb
-      USING (SELECT * FROM (${winners(sql, p, arrays)}) AS w WHERE NOT EXISTS (
+      USING (SELECT * FROM (${winners(sql, p, batch)}) AS w WHERE NOT EXISTS (
         SELECT 1 FROM ${sql(p.table)} AS live WHERE ${keysEqual(sql, p.key, "live", "w")} AND live.${ob} > w.${ob}
       )) AS source ON ${keysEqual(sql, p.key, "tomb", "source")}
       WHEN MATCHED AND tomb.${ob} <= source.${ob} AND source.${sql(deleted)} THEN UPDATE SET ${ob} = source.${ob}
@@ -353,7 +378,7 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
   // promote the batch's records (measured on the runner's stream writer and in a minimal program;
   // see ARCHITECTURE.md, "What the load costs Node")
   const mergeBatch = Effect.fnUntraced(
-    function*(sql: SqlClient.SqlClient, batch: ReadonlyArray<ReadonlyArray<unknown>>) {
+    function*(sql: SqlClient.SqlClient, batch: Batch) {
       yield* lockTable(sql, p.table)
       yield* mergeRows(sql, batch)
       if (p.tombstones !== undefined && p.deleted !== undefined) {
@@ -371,13 +396,57 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
     const batch = p.deletedIndex < 0
       ? arrays
       : arrays.map((values, i) => i === p.deletedIndex ? values.map((v) => v === true) : values)
-    yield* mergeBatch(sql, batch).pipe(mapSqlError(`merge into ${p.table}`))
+    yield* mergeBatch(sql, unnestBatch(sql, p, batch)).pipe(mapSqlError(`merge into ${p.table}`))
   })
+
+  /** A row's values as the copy sends them: the deleted flag `true` or `false`, as `write` takes it. */
+  const copyRow = p.deletedIndex < 0 ? spec.toRow : (row: A) => {
+    const values = spec.toRow(row)
+    if (values.length !== p.columns.length) return values
+    const out = values.slice()
+    out[p.deletedIndex] = out[p.deletedIndex] === true
+    return out
+  }
+  const copy = CopyIn.makeStream<A>({
+    table: staging,
+    columns: p.columns,
+    toRow: copyRow,
+    operation: `merge into ${p.table}`
+  })
+  /** `write`'s refusal of a NULL key or ordering value, row by row. */
+  const requireKeysOf = (values: ReadonlyArray<unknown>) => {
+    for (const i of p.requiredIndexes) if (values[i] == null) return `${p.columns[i]!.name} is null`
+    return undefined
+  }
+
+  /**
+   * A stream of batches as one merge: copied into a temporary table (the arrival order numbered by
+   * an identity column), then deduplicated and merged with the statements of `write`. Merging the
+   * batches one by one gives the same table: of a key's versions the greatest wins, ties to the
+   * later arrival, whichever batch they came in.
+   */
+  const writeBatches = <E>(partition: Partition.PartitionDate, batches: Stream.Stream<ReadonlyArray<A>, E>) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const definitions = p.columns.map((column) =>
+        sql`${sql(column.name)} ${sql.literal(Table.sqlTypeOf(column.type))}`
+      )
+      yield* sql`CREATE TEMP TABLE ${sql(staging)} (${
+        sql.csv([...definitions, sql`${sql(arrival.name)} bigint GENERATED ALWAYS AS IDENTITY`])
+      }) ON COMMIT DROP`.pipe(mapSqlError(`merge into ${p.table}`))
+      const copied = yield* copy(batches, requireKeysOf)
+      if (Option.isSome(copied)) {
+        yield* mergeBatch(sql, sql`${sql(staging)} AS batch`).pipe(mapSqlError(`merge into ${p.table}`))
+      }
+      yield* sql`DROP TABLE ${sql(staging)}`.pipe(mapSqlError(`merge into ${p.table}`))
+      if (Option.isNone(copied)) yield* Stream.runForEach(batches, (rows) => write(partition, rows))
+    }).pipe(Effect.withSpan("Merge.writeBatches", { attributes: { table: p.table } }))
 
   return {
     target: p.table,
     prepare: () => Effect.void,
     write,
+    writeBatches: spec.load === "unnest" ? undefined : writeBatches,
     complete: () => Effect.void,
     check
   }

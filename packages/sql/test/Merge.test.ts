@@ -146,6 +146,17 @@ const writeBatches = (table: string, batches: ReadonlyArray<ReadonlyArray<Change
     for (const batch of batches) yield* transactor.withTransaction(sink.write(day(0), batch))
   })
 
+/** Writes the batches as one stream through the sink (one COPY into the staging table), in one transaction. */
+const streamBatches = (table: string, batches: ReadonlyArray<ReadonlyArray<Change>>) =>
+  Effect.gen(function*() {
+    const sink = Merge.make(specOf(table))
+    const transactor = yield* Transactor.Transactor
+    yield* transactor.withTransaction(sink.writeBatches!(day(0), Stream.fromIterable(batches)))
+  })
+
+/** Both ways a sink takes batches: one by one (`write`), or as a stream (`writeBatches`). */
+const writers = { write: writeBatches, stream: streamBatches } as const
+
 const change = (
   tenant: string | null,
   id: number | null,
@@ -223,11 +234,11 @@ for (const backend of Testing.backends()) {
     (it) => {
       it.effect.prop(
         "for any sequence of partition runs (re-runs, duplicate keys, any arrival order, deletes, null keys) the table equals the model",
-        [Partitions, RunOrder],
-        ([partitions, order]) =>
+        [Partitions, RunOrder, Arbitrary.schema(Schema.Literals(["copy", "unnest"]))],
+        ([partitions, order, load]) =>
           Effect.gen(function*() {
             const table = yield* freshTable
-            const pipeline = pipelineOf(table, Merge.make(specOf(table)), inMemory(partitions))
+            const pipeline = pipelineOf(table, Merge.make({ ...specOf(table), load }), inMemory(partitions))
             const state = new Map<string, ModelEntry>()
             for (const i of order) {
               const index = i % partitions.length
@@ -267,56 +278,68 @@ for (const backend of Testing.backends()) {
           assert.deepStrictEqual((yield* snapshot(table)).rows, ["a/1@1=10", "a/2@1=14"])
         }))
 
-      it.effect("deduplicates a batch by key: latest version wins, ties to the later arrival, never a MERGE error", () =>
-        Effect.gen(function*() {
-          const table = yield* freshTable
-          yield* writeBatches(table, [[
-            change("a", 1, 3, 30),
-            change("a", 1, 5, 50),
-            change("a", 1, 1, 10),
-            change("a", 1, 5, 51),
-            change("a", 2, 2, 20),
-            change("a", 2, 2, 21),
-            change("a", 2, 2, 22),
-            change("b", 1, 1, 1, true),
-            change("b", 1, 0, 0)
-          ]])
-          assert.deepStrictEqual(yield* snapshot(table), {
-            rows: ["a/1@5=51", "a/2@2=22"],
-            tombstones: ["b/1@1"]
-          })
-          // out of order: an older version changes nothing, an equal one (a re-run) wins, a newer one wins
-          yield* writeBatches(table, [[change("a", 1, 4, 40)], [change("a", 2, 2, 23)], [change("a", 1, 6, 60)]])
-          assert.deepStrictEqual((yield* snapshot(table)).rows, ["a/1@6=60", "a/2@2=23"])
-        }))
+      for (const [via, writeAll] of Object.entries(writers)) {
+        it.effect(`deduplicates a batch by key: latest version wins, ties to the later arrival, never a MERGE error (${via})`, () =>
+          Effect.gen(function*() {
+            const table = yield* freshTable
+            yield* writeAll(table, [[
+              change("a", 1, 3, 30),
+              change("a", 1, 5, 50),
+              change("a", 1, 1, 10),
+              change("a", 1, 5, 51),
+              change("a", 2, 2, 20),
+              change("a", 2, 2, 21),
+              change("a", 2, 2, 22),
+              change("b", 1, 1, 1, true),
+              change("b", 1, 0, 0)
+            ]])
+            assert.deepStrictEqual(yield* snapshot(table), {
+              rows: ["a/1@5=51", "a/2@2=22"],
+              tombstones: ["b/1@1"]
+            })
+            // out of order: an older version changes nothing, an equal one (a re-run) wins, a newer one wins
+            yield* writeAll(table, [[change("a", 1, 4, 40)], [change("a", 2, 2, 23)], [change("a", 1, 6, 60)]])
+            assert.deepStrictEqual((yield* snapshot(table)).rows, ["a/1@6=60", "a/2@2=23"])
+          }))
 
-      it.effect("a deletion leaves a tombstone: an older upsert arriving later does not bring the row back", () =>
-        Effect.gen(function*() {
-          const table = yield* freshTable
-          yield* writeBatches(table, [[change("a", 1, 5, 50)], [change("a", 1, 7, 0, true)]])
-          assert.deepStrictEqual(yield* snapshot(table), { rows: [], tombstones: ["a/1@7"] })
-          // late, older versions: ignored
-          yield* writeBatches(table, [[change("a", 1, 6, 60)], [change("a", 1, 2, 20), change("a", 1, 3, 30)]])
-          assert.deepStrictEqual(yield* snapshot(table), { rows: [], tombstones: ["a/1@7"] })
-          // a deletion of a key never seen also blocks its older versions
-          yield* writeBatches(table, [[change("b", 1, 4, 0, true)], [change("b", 1, 3, 30)]])
-          assert.deepStrictEqual(yield* snapshot(table), { rows: [], tombstones: ["a/1@7", "b/1@4"] })
-          // an older deletion of a live row changes nothing
-          yield* writeBatches(table, [[change("c", 1, 5, 50)], [change("c", 1, 4, 0, true)]])
-          assert.deepStrictEqual((yield* snapshot(table)).rows, ["c/1@5=50"])
-          // a version at least as recent as the deletion brings the key back and removes the tombstone
-          yield* writeBatches(table, [[change("a", 1, 7, 70)], [change("b", 1, 9, 90)]])
-          assert.deepStrictEqual(yield* snapshot(table), { rows: ["a/1@7=70", "b/1@9=90", "c/1@5=50"], tombstones: [] })
-        }))
+        it.effect(`a deletion leaves a tombstone: an older upsert arriving later does not bring the row back (${via})`, () =>
+          Effect.gen(function*() {
+            const table = yield* freshTable
+            yield* writeAll(table, [[change("a", 1, 5, 50)], [change("a", 1, 7, 0, true)]])
+            assert.deepStrictEqual(yield* snapshot(table), { rows: [], tombstones: ["a/1@7"] })
+            // late, older versions: ignored
+            yield* writeAll(table, [[change("a", 1, 6, 60)], [change("a", 1, 2, 20), change("a", 1, 3, 30)]])
+            assert.deepStrictEqual(yield* snapshot(table), { rows: [], tombstones: ["a/1@7"] })
+            // a deletion of a key never seen also blocks its older versions
+            yield* writeAll(table, [[change("b", 1, 4, 0, true)], [change("b", 1, 3, 30)]])
+            assert.deepStrictEqual(yield* snapshot(table), { rows: [], tombstones: ["a/1@7", "b/1@4"] })
+            // an older deletion of a live row changes nothing
+            yield* writeAll(table, [[change("c", 1, 5, 50)], [change("c", 1, 4, 0, true)]])
+            assert.deepStrictEqual((yield* snapshot(table)).rows, ["c/1@5=50"])
+            // a version at least as recent as the deletion brings the key back and removes the tombstone
+            yield* writeAll(table, [[change("a", 1, 7, 70)], [change("b", 1, 9, 90)]])
+            assert.deepStrictEqual(yield* snapshot(table), {
+              rows: ["a/1@7=70", "b/1@9=90", "c/1@5=50"],
+              tombstones: []
+            })
+          }))
 
-      it.effect("write refuses a batch with a NULL key (when called without the runner's check) and writes nothing", () =>
-        Effect.gen(function*() {
-          const table = yield* freshTable
-          const exit = yield* Effect.exit(writeBatches(table, [[change("a", 1, 1, 1), change("a", null, 1, 1)]]))
-          assert.isTrue(Exit.isFailure(exit))
-          assert.match(String(exit), /row 1: id is null/)
-          assert.deepStrictEqual(yield* snapshot(table), { rows: [], tombstones: [] })
-        }))
+        it.effect(`refuses a batch with a NULL key (when called without the runner's check) and writes nothing (${via})`, () =>
+          Effect.gen(function*() {
+            const table = yield* freshTable
+            const exit = yield* Effect.exit(
+              writeAll(table, [[change("b", 1, 1, 1)], [change("a", 1, 1, 1), change("a", null, 1, 1)]])
+            )
+            assert.isTrue(Exit.isFailure(exit))
+            // a stream is one COPY, whose rows are counted across its batches
+            assert.match(String(exit), via === "stream" ? /row 2: id is null/ : /row 1: id is null/)
+            // the first batch of `write` was merged in a transaction of its own; the stream merged nothing
+            assert.deepStrictEqual(yield* snapshot(table), {
+              rows: via === "stream" ? [] : ["b/1@1=1"],
+              tombstones: []
+            })
+          }))
+      }
 
       it.effect("a load failing mid-way (a SQL error in a later batch, or the source) leaves the table as before", () =>
         Effect.gen(function*() {
@@ -363,7 +386,10 @@ for (const backend of Testing.backends()) {
           const signalling: Sink.Sink<Change, SqlClient.SqlClient> = {
             ...sink,
             write: (partition, rows) =>
-              Effect.andThen(sink.write(partition, rows), Deferred.succeed(written, undefined))
+              Effect.andThen(sink.write(partition, rows), Deferred.succeed(written, undefined)),
+            // the stream path: once its first batch is on its way into the COPY
+            writeBatches: (partition, batches) =>
+              sink.writeBatches!(partition, Stream.tap(batches, () => Deferred.succeed(written, undefined)))
           }
           const hangs = (partition: Partition.PartitionDate) =>
             Stream.concat(
