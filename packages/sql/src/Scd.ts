@@ -104,7 +104,7 @@
  */
 import type { Partition, Sink } from "@sluice/core"
 import { RecordError, SinkError } from "@sluice/core"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import { mapSqlError } from "./internal/sinkError.ts"
 import * as PartitionReplace from "./PartitionReplace.ts"
@@ -149,6 +149,11 @@ export interface Spec<A> {
   /** The attribute columns (in both tables; nullable). */
   readonly attributes: ReadonlyArray<Table.Column>
   readonly toChange: (record: A) => Change
+  /**
+   * How the change log is written: `"copy"` (the default; a pipeline's stream of batches is one
+   * `COPY … FROM STDIN`, see {@link PartitionReplace}) or `"unnest"` (`INSERT … SELECT` per batch).
+   */
+  readonly load?: "copy" | "unnest" | undefined
 }
 
 /**
@@ -516,28 +521,31 @@ const make = <A>(resolved: Resolved<A>, strategy: Strategy): Scd<A> => {
     partitionColumn,
     columns: changeColumns,
     toRow: (row) => row,
-    derived: [step]
+    derived: [step],
+    load: spec.load
   })
 
-  // made once, not an `Effect.gen` per batch: a generator made per batch and closing over it made V8
-  // promote the batch's records (measured on the runner's stream writer and in a minimal program;
-  // see ARCHITECTURE.md, "What the load costs Node")
-  const writeBatch = Effect.fnUntraced(function*(partition: Partition.PartitionDate, records: ReadonlyArray<A>) {
-    const sql = yield* SqlClient.SqlClient
-    const [last] = yield* sql<{ readonly n: number }>`SELECT coalesce(max(${sql(arrival)}), 0)::int AS n
+  /** The last arrival number of the partition's change records in the log (0 when it has none). */
+  const lastArrival = (sql: SqlClient.SqlClient, partition: Partition.PartitionDate) =>
+    sql<{ readonly n: number }>`SELECT coalesce(max(${sql(arrival)}), 0)::int AS n
         FROM ${sql(spec.changes)} WHERE ${sql(partitionColumn)} = ${Table.date(partition)}`.pipe(
+      Effect.map(([last]) => last?.n ?? 0),
       mapSqlError(`insert into ${spec.changes}`)
     )
-    const base = last?.n ?? 0
+
+  /** A batch's change records as rows of the change log, numbered from `base + 1`. */
+  const changeRows = (partition: Partition.PartitionDate, records: ReadonlyArray<A>, base: number) => {
     const rows: Array<ReadonlyArray<unknown>> = []
     for (let i = 0; i < records.length; i++) {
       const change = spec.toChange(records[i]!)
       if (change.values.length !== attributeCount) {
-        return yield* new SinkError.SinkError({
-          operation: `insert into ${spec.changes}`,
-          message: `row ${i}: expected ${attributeCount} attribute values, got ${change.values.length}`,
-          retryable: false
-        })
+        return Effect.fail(
+          new SinkError.SinkError({
+            operation: `insert into ${spec.changes}`,
+            message: `row ${i}: expected ${attributeCount} attribute values, got ${change.values.length}`,
+            retryable: false
+          })
+        )
       }
       rows.push([
         partition,
@@ -548,13 +556,41 @@ const make = <A>(resolved: Resolved<A>, strategy: Strategy): Scd<A> => {
         change.deleted === true
       ])
     }
-    yield* inner.write(partition, rows)
+    return Effect.succeed(rows)
+  }
+
+  // made once, not an `Effect.gen` per batch: a generator made per batch and closing over it made V8
+  // promote the batch's records (measured on the runner's stream writer and in a minimal program;
+  // see ARCHITECTURE.md, "What the load costs Node")
+  const writeBatch = Effect.fnUntraced(function*(partition: Partition.PartitionDate, records: ReadonlyArray<A>) {
+    const sql = yield* SqlClient.SqlClient
+    const base = yield* lastArrival(sql, partition)
+    yield* inner.write(partition, yield* changeRows(partition, records, base))
   })
 
   const write = (partition: Partition.PartitionDate, records: ReadonlyArray<A>) =>
     records.length === 0 ? Effect.void : writeBatch(partition, records).pipe(
       Effect.withSpan("Scd.write", { attributes: { table: spec.changes, rows: records.length } })
     )
+
+  /**
+   * A stream of batches into the change log as one COPY (the log's `writeBatches`): arrivals are
+   * numbered on from the partition's last one, read once, in the stream's order.
+   */
+  const writeBatches = inner.writeBatches === undefined ? undefined : <E>(
+    partition: Partition.PartitionDate,
+    batches: Stream.Stream<ReadonlyArray<A>, E>
+  ) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      let next = yield* lastArrival(sql, partition)
+      const rows = Stream.mapEffect(batches, (records) => {
+        const base = next
+        next += records.length
+        return changeRows(partition, records, base)
+      })
+      yield* inner.writeBatches!(partition, rows)
+    }).pipe(Effect.withSpan("Scd.writeBatches", { attributes: { table: spec.changes } }))
 
   const createTables = Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -601,6 +637,7 @@ const make = <A>(resolved: Resolved<A>, strategy: Strategy): Scd<A> => {
       target: spec.dimension,
       prepare: inner.prepare,
       write,
+      writeBatches,
       complete: inner.complete,
       check
     },

@@ -57,7 +57,9 @@ const Run = Arbitrary.all({
   /** Re-deliver the partition's previous batch instead (a plain re-run). */
   rerun: Arbitrary.schema(Schema.Boolean),
   /** Repeat the batch's first records at its end (duplicates in one file). */
-  echo: Arbitrary.schema(Schema.Literals([0, 1, 2]))
+  echo: Arbitrary.schema(Schema.Literals([0, 1, 2])),
+  /** Hand the batches to the sink as one stream (one COPY into the change log), not one by one. */
+  stream: Arbitrary.schema(Schema.Boolean)
 })
 
 const Runs = Arbitrary.array(Run, { minLength: 1, maxLength: 6 })
@@ -73,10 +75,13 @@ const play = (scds: ReadonlyArray<Scd.Scd<Rec>>, runs: Runs) =>
       const previous = final.get(run.partition)
       const batch = run.rerun && previous !== undefined ? previous : [...run.batch, ...run.batch.slice(0, run.echo)]
       final.set(run.partition, batch)
-      for (const scd of scds) yield* load(scd, partitions[run.partition]!, batch)
+      for (const scd of scds) yield* load(scd, partitions[run.partition]!, batch, run.stream)
     }
-    const last = runs[runs.length - 1]!.partition
-    return { log: toLog(final), last: { partition: partitions[last]!, batch: final.get(last)! } }
+    const last = runs[runs.length - 1]!
+    return {
+      log: toLog(final),
+      last: { partition: partitions[last.partition]!, batch: final.get(last.partition)!, stream: !last.stream }
+    }
   })
 
 /**
@@ -86,12 +91,17 @@ const play = (scds: ReadonlyArray<Scd.Scd<Rec>>, runs: Runs) =>
  */
 const idempotent = (
   scd: Scd.Scd<Rec>,
-  last: { readonly partition: (typeof partitions)[number]; readonly batch: ReadonlyArray<Rec> }
+  last: {
+    readonly partition: (typeof partitions)[number]
+    readonly batch: ReadonlyArray<Rec>
+    /** The re-run takes the other path than the last run did. */
+    readonly stream: boolean
+  }
 ) =>
   Effect.gen(function*() {
     const before = yield* dimensionXmin(scd)
     assert.deepStrictEqual(yield* scd.rebuild, { deleted: 0, updated: 0, inserted: 0 }, `rebuild of ${scd.dimension}`)
-    yield* load(scd, last.partition, last.batch)
+    yield* load(scd, last.partition, last.batch, last.stream)
     assert.deepStrictEqual(yield* dimensionXmin(scd), before, `re-run of ${scd.dimension} rewrote rows`)
   })
 
@@ -298,6 +308,20 @@ for (const backend of Testing.backends()) {
         }),
       { timeout: 60_000, arbitrary: { runs: 15 } }
     )
+
+    it.effect("load: unnest writes the change log batch by batch; the default streams it", () =>
+      Effect.sync(() => {
+        const spec = {
+          changes: "raw.c",
+          dimension: "dim.d",
+          key: { name: "id", type: "int" },
+          attributes,
+          toChange
+        } as const
+        assert.isUndefined(Scd.type2<Rec>({ ...spec, tracked, load: "unnest" }).sink.writeBatches)
+        assert.isDefined(Scd.type2<Rec>({ ...spec, tracked }).sink.writeBatches)
+        assert.isDefined(type1.delete.sink.writeBatches)
+      }))
 
     it.effect("a late change lands at its place in history; only its neighbour is rewritten", () =>
       Effect.gen(function*() {

@@ -4,7 +4,7 @@
  */
 import { Partition } from "@sluice/core"
 import { Scd, type Table } from "@sluice/sql"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import type * as Model from "./ScdModel.ts"
 
@@ -74,12 +74,22 @@ export const truncate = (scds: ReadonlyArray<Scd.Scd<Rec>>) =>
     (sql) => sql`TRUNCATE ${sql.csv(scds.flatMap((scd) => [sql`${sql(scd.changes)}`, sql`${sql(scd.dimension)}`]))}`
   )
 
-/** One load of a partition through the sink, in a transaction, in writes of at most 2 records. */
-export const load = (scd: Scd.Scd<Rec>, partition: Partition.PartitionDate, batch: ReadonlyArray<Rec>) =>
+/**
+ * One load of a partition through the sink, in a transaction, in batches of at most 2 records:
+ * written one by one, or (`stream`) as one stream, the way `Pipeline.run` hands them to the sink.
+ */
+export const load = (
+  scd: Scd.Scd<Rec>,
+  partition: Partition.PartitionDate,
+  batch: ReadonlyArray<Rec>,
+  stream = false
+) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql.withTransaction(Effect.gen(function*() {
       yield* scd.sink.prepare(partition)
-      for (let i = 0; i < batch.length; i += 2) yield* scd.sink.write(partition, batch.slice(i, i + 2))
+      const batches = Array.from({ length: Math.ceil(batch.length / 2) }, (_, i) => batch.slice(2 * i, 2 * i + 2))
+      if (stream) yield* scd.sink.writeBatches!(partition, Stream.fromIterable(batches))
+      else for (const rows of batches) yield* scd.sink.write(partition, rows)
       yield* scd.sink.complete(partition)
     })))
 
