@@ -8,6 +8,7 @@ import { Generator } from "@sluice-app/daily-revenue"
 import { Partition } from "@sluice/core"
 import { Effect, FileSystem, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as Http from "node:http"
 import * as Path from "node:path"
 
 const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
@@ -145,6 +146,43 @@ describe("operating a pipeline from the CLI", () => {
           const body = JSON.parse(calendar.body) as { days: ReadonlyArray<{ partition: string; state: string }> }
           assert.deepStrictEqual(body.days.map((d) => d.state), ["done", "done", "done", "missing"])
           assert.include((yield* get("/")).body, "<title>Sluice</title>")
+
+          // another site's page: by DNS rebinding (its own host name) it reads nothing; its POST runs nothing
+          const send = (method: string, path: string, headers: Record<string, string>) =>
+            Effect.promise(() =>
+              new Promise<{ status: number; body: string }>((resolve, reject) => {
+                const request = Http.request(`${address}${path}`, { method, headers }, (response) => {
+                  let body = ""
+                  response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk))
+                  response.on("end", () => resolve({ status: response.statusCode ?? 0, body }))
+                })
+                request.on("error", reject).end()
+              })
+            )
+          const own = new URL(address!).host
+          const rebound = yield* send("GET", "/api/pipelines/daily-revenue/partitions/2024-03-01", {
+            host: "attacker.example:80"
+          })
+          assert.strictEqual(rebound.status, 403)
+          assert.match(rebound.body, /localhost only/)
+          assert.strictEqual(
+            (yield* send("GET", "/metrics", { host: `localhost:${new URL(address!).port}` })).status,
+            200
+          )
+          const rerun = "/api/pipelines/daily-revenue/partitions/2024-03-04/run"
+          const forged = yield* send("POST", rerun, { host: own, origin: "https://attacker.example" })
+          assert.strictEqual(forged.status, 403)
+          assert.match(forged.body, /another site/)
+          assert.strictEqual((yield* send("POST", rerun, { host: own, "sec-fetch-site": "cross-site" })).status, 403)
+          const after = JSON.parse((yield* get("/api/pipelines/daily-revenue/partitions/2024-03-04")).body) as {
+            runs: ReadonlyArray<unknown>
+          }
+          assert.strictEqual(after.runs.length, 0, "a refused POST ran nothing")
+          // the dashboard's own origin, and a client that is not a browser, may re-run
+          const present = "/api/pipelines/daily-revenue/partitions/2024-03-03/run"
+          const sameSite = yield* send("POST", present, { host: own, origin: address! })
+          assert.strictEqual(sameSite.status, 200, sameSite.body)
+          assert.strictEqual((yield* send("POST", present, { host: own })).status, 200)
           yield* handle.kill()
         }).pipe(Effect.scoped)
       }).pipe(Effect.provide(NodeServices.layer)),

@@ -17,7 +17,7 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Calendar, DeadLetter, Partition, type Pipeline, type Replay, RunLedger } from "@sluice/core"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { HttpRouter, type HttpServer, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
@@ -297,6 +297,73 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
 
 class NotFound extends Error {}
 
+/** The host name of a `Host` header or an origin's authority (`[::1]:80` → `::1`), lower-cased. */
+const hostName = (authority: string): string => {
+  const lower = authority.trim().toLowerCase()
+  if (lower.startsWith("[")) return lower.slice(1, lower.indexOf("]") < 0 ? undefined : lower.indexOf("]"))
+  const colon = lower.lastIndexOf(":")
+  return colon < 0 ? lower : lower.slice(0, colon)
+}
+
+const isLoopback = (name: string): boolean =>
+  name === "localhost" || name.endsWith(".localhost") || name === "::1" || /^127(?:\.\d{1,3}){3}$/.test(name)
+
+const safeMethods = new Set(["GET", "HEAD", "OPTIONS"])
+
+/**
+ * Why a request is refused, or `undefined`: the server's defence against other web sites.
+ *
+ * - **DNS rebinding.** Bound to a loopback address (the default), the server answers only requests
+ *   addressed to a loopback name (`Host: localhost`, `127.0.0.1`, `[::1]`, with any port): a page
+ *   of another site whose name was made to resolve to 127.0.0.1 still sends its own name, and would
+ *   otherwise read the dashboard's JSON (dead letters hold the source's payloads). Bound to another
+ *   address, the server was exposed on purpose and every name is accepted.
+ * - **Cross-site requests.** A request that changes something (`POST`: re-run, replay) is refused
+ *   when a browser says it comes from another origin (`Origin` other than the server's own, or
+ *   `Sec-Fetch-Site: cross-site`); clients that are not browsers (curl, scripts) send neither and
+ *   are accepted, as are the dashboard's own buttons.
+ *
+ * @since 0.1.0
+ * @category security
+ */
+export const refusal = (
+  request: { readonly method: string; readonly headers: Readonly<Record<string, string | undefined>> },
+  boundHost: string
+): string | undefined => {
+  const host = request.headers["host"] ?? ""
+  if (isLoopback(boundHost.trim().toLowerCase().replace(/^\[|\]$/g, "")) && !isLoopback(hostName(host))) {
+    return `this server answers requests to localhost only, not to ${JSON.stringify(host)}`
+  }
+  if (safeMethods.has(request.method.toUpperCase())) return undefined
+  const origin = request.headers["origin"]
+  if (origin !== undefined && origin !== "null") {
+    let authority: string
+    try {
+      authority = new URL(origin).host
+    } catch {
+      return `a ${request.method} from the origin ${JSON.stringify(origin)} is refused`
+    }
+    if (authority.toLowerCase() !== host.trim().toLowerCase()) {
+      return `a ${request.method} from another site (${origin}) is refused`
+    }
+  } else if (origin === "null" || request.headers["sec-fetch-site"] === "cross-site") {
+    return `a ${request.method} from another site is refused`
+  }
+  return undefined
+}
+
+/** {@link refusal} as a global middleware: a refused request gets 403 and a JSON error. */
+const guard = (boundHost: string) =>
+  HttpRouter.middleware(
+    (httpEffect) =>
+      Effect.withFiber((fiber) => {
+        const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+        const refused = refusal(request, boundHost)
+        return refused === undefined ? httpEffect : Effect.succeed(jsonResponse({ error: refused }, 403))
+      }),
+    { global: true }
+  )
+
 /**
  * The server on `host:port` (`port` 0 picks a free one; read it from `HttpServer.address`).
  *
@@ -323,7 +390,7 @@ export const layer = (options: {
   HttpServerError.ServeError,
   RunLedger.RunLedger | DeadLetter.DeadLetterStore
 > =>
-  HttpRouter.serve(routes(options.pipelines), {
+  HttpRouter.serve(Layer.merge(routes(options.pipelines), guard(options.host ?? "127.0.0.1")), {
     disableLogger: options.log !== true,
     disableListenLog: options.log === false
   }).pipe(
