@@ -76,7 +76,9 @@ export interface Pipeline<A, R = never> {
   readonly stage: string
   /**
    * The record's key within a partition, if it has one: a second record with the same key in
-   * the same partition is dead-lettered as `DuplicateKey` instead of being loaded twice.
+   * the same partition is dead-lettered as `DuplicateKey` instead of being loaded twice. The run
+   * remembers every key of the partition (about 70 bytes each): leave it out for partitions of
+   * many millions of records, and let the table's primary key refuse duplicates.
    */
   readonly key: ((record: A) => string) | undefined
   /**
