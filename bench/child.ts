@@ -31,7 +31,7 @@ import * as Database from "../packages/sql/src/Database.ts"
 import * as SqlSluice from "../packages/sql/src/SqlSluice.ts"
 import * as Data from "./data.ts"
 import * as DbTime from "./dbTime.ts"
-import { aggregate, ddl, name, pipeline, source as ordersSource } from "./pipeline.ts"
+import { aggregate, ddl, mergedDdl, mergePipeline, name, pipeline, source as ordersSource } from "./pipeline.ts"
 
 interface Args {
   readonly variant: string
@@ -229,10 +229,13 @@ const handwritten = async (args: Args, dataset: Data.Dataset): Promise<Result> =
 
 const services = Layer.mergeAll(NodeFileSystem.layer, noHttp)
 
-const runPipeline = (dataset: Data.Dataset, load: "copy" | "unnest") =>
+const runPipeline = (dataset: Data.Dataset, load: "copy" | "unnest", merge = false) =>
   Effect.gen(function*() {
     const started = performance.now()
-    const run = yield* Pipeline.run(pipeline(dataset.dir, load), Data.partition)
+    const run = yield* Pipeline.run(
+      merge ? mergePipeline(dataset.dir, load) : pipeline(dataset.dir, load),
+      Data.partition
+    )
     return {
       elapsedMs: performance.now() - started,
       loaded: run.loaded,
@@ -241,10 +244,14 @@ const runPipeline = (dataset: Data.Dataset, load: "copy" | "unnest") =>
     }
   })
 
-const sluicePostgres = (args: Args, dataset: Data.Dataset, load: "copy" | "unnest") =>
+const sluicePostgres = (args: Args, dataset: Data.Dataset, load: "copy" | "unnest", merge = false) =>
   Effect.gen(function*() {
     yield* setupTables
-    return yield* runPipeline(dataset, load).pipe(Effect.provide(SqlSluice.layer))
+    if (merge) {
+      const sql = yield* SqlClient.SqlClient
+      for (const statement of mergedDdl) yield* sql.unsafe(statement)
+    }
+    return yield* runPipeline(dataset, load, merge).pipe(Effect.provide(SqlSluice.layer))
   }).pipe(Effect.provide(Layer.merge(Database.layerPostgres(Redacted.make(args.url)), services)))
 
 /** A new PGlite data directory (initdb), copied by each PGlite run: the CLI opens an existing one. */
@@ -450,6 +457,10 @@ const main = Effect.gen(function*() {
       return yield* report(yield* sluicePostgres(args, needData(), "copy"))
     case "sluice-postgres-unnest":
       return yield* report(yield* sluicePostgres(args, needData(), "unnest"))
+    case "sluice-merge":
+      return yield* report(yield* sluicePostgres(args, needData(), "copy", true))
+    case "sluice-merge-unnest":
+      return yield* report(yield* sluicePostgres(args, needData(), "unnest", true))
     case "pglite-template":
       return yield* report(yield* pgliteTemplate(args))
     case "sluice-pglite":

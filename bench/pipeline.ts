@@ -12,6 +12,7 @@
 import type { Order } from "../apps/daily-revenue/src/Order.ts"
 import { OrderTransform } from "../apps/daily-revenue/src/Order.ts"
 import { JsonLinesSource, Pipeline } from "../packages/core/src/index.ts"
+import * as Merge from "../packages/sql/src/Merge.ts"
 import * as PartitionReplace from "../packages/sql/src/PartitionReplace.ts"
 
 /** The tables, as the app's first migration creates them; dead letters are Sluice's own table. */
@@ -35,6 +36,18 @@ export const ddl: ReadonlyArray<string> = [
     revenue numeric NOT NULL,
     order_count integer NOT NULL,
     PRIMARY KEY (date, category)
+  )`
+]
+
+/** The table of the merge variants: the orders upserted by `order_id`. */
+export const mergedDdl: ReadonlyArray<string> = [
+  `CREATE TABLE raw.orders_merged (
+    order_date date NOT NULL,
+    order_id text PRIMARY KEY,
+    customer_id bigint NOT NULL CHECK (customer_id > 0),
+    product_category text NOT NULL,
+    amount numeric NOT NULL CHECK (amount >= 0),
+    currency text NOT NULL
   )`
 ]
 
@@ -89,5 +102,32 @@ export const pipeline = (directory: string, load: "copy" | "unnest" = "copy") =>
     source: source(directory),
     transform: OrderTransform,
     sink: sink(load),
+    batchSize: 5_000
+  })
+
+/**
+ * The same orders upserted by `order_id` into `raw.orders_merged` (`Merge`, the latest arrival
+ * winning: every order has its partition's date as its version), instead of replacing the partition.
+ */
+export const mergePipeline = (directory: string, load: "copy" | "unnest" = "copy") =>
+  Pipeline.make({
+    name: `${name}-merge`,
+    source: source(directory),
+    transform: OrderTransform,
+    sink: Merge.make<Order>({
+      table: "raw.orders_merged",
+      key: ["order_id"],
+      orderBy: "order_date",
+      columns: [
+        { name: "order_date", type: "date" },
+        { name: "order_id", type: "text" },
+        { name: "customer_id", type: "bigint" },
+        { name: "product_category", type: "text" },
+        { name: "amount", type: "numeric" },
+        { name: "currency", type: "text" }
+      ],
+      toRow: (o) => [o.order_date, o.order_id, o.customer_id, o.product_category, o.amount, o.currency],
+      load
+    }),
     batchSize: 5_000
   })

@@ -147,6 +147,21 @@ const variants: ReadonlyArray<Variant> = [
     node: sluiceNode
   },
   {
+    name: "sluice-merge",
+    description: "the same orders upserted by key (Merge: COPY into a temporary table, one MERGE)",
+    postgres: true,
+    unit: "rows/s",
+    node: sluiceNode
+  },
+  {
+    name: "sluice-merge-unnest",
+    description: "the same upsert, one MERGE … USING unnest per batch",
+    postgres: true,
+    unit: "rows/s",
+    maxSize: 1_000_000,
+    node: sluiceNode
+  },
+  {
     name: "sluice-pglite",
     description: "Sluice on PGlite (embedded)",
     postgres: false,

@@ -19,7 +19,7 @@ interface Results {
   readonly results: ReadonlyArray<{
     readonly variant: string
     readonly unit: string
-    readonly runs: ReadonlyArray<{ readonly elapsedMs: number; readonly peakRssMb: number }>
+    readonly runs: ReadonlyArray<{ readonly elapsedMs: number; readonly peakRssMb: number; readonly loaded?: number }>
     readonly median: number
     readonly min: number
     readonly max: number
@@ -61,7 +61,19 @@ describe("pnpm bench --smoke", () => {
       assert.strictEqual(results.datasets[0]?.records, 2_000)
       const variants = results.results.map((r) => r.variant)
       assert.includeMembers(variants, ["sluice-pglite", "transform", "transform-file"])
-      if (database !== undefined) assert.includeMembers(variants, ["handwritten", "sluice-postgres", "backfill"])
+      if (database !== undefined) {
+        assert.includeMembers(variants, [
+          "handwritten",
+          "sluice-postgres",
+          "sluice-merge",
+          "sluice-merge-unnest",
+          "backfill"
+        ])
+        // the upsert loads the same good orders as the partition replacement
+        const loaded = (variant: string) => results.results.find((r) => r.variant === variant)?.runs[0]?.loaded
+        assert.strictEqual(loaded("sluice-merge"), loaded("sluice-postgres"))
+        assert.strictEqual(loaded("sluice-merge-unnest"), loaded("sluice-postgres"))
+      }
       for (const result of results.results) {
         assert.strictEqual(result.runs.length, 1, result.variant)
         assert.isTrue(Number.isFinite(result.median) && result.median > 0, result.variant)
