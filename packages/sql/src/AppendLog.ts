@@ -292,7 +292,7 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
   const copyColumns: ReadonlyArray<Table.Column> = [
     ...columns,
     ...(partitionColumn === undefined ? [] : [{ name: partitionColumn, type: "date" as const }]),
-    // the server's own text of the time, read back from it: copied as it is, it stays exact
+    // the server's own text of the time: copied as it is, it stays exact
     { name: processedAt, type: "text" }
   ]
   const width = columns.length
@@ -306,9 +306,12 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const now = yield* Clock.currentTimeMillis
+      // ISO 8601 in UTC, to the microsecond: read back the same whatever the session's DateStyle and TimeZone
       const [latest] = yield* sql<{ readonly at: string }>`
-        SELECT GREATEST(${PgTypes.timestamptz(now)}, (SELECT max(${sql(processedAt)}) FROM ${sql(log)}))::text AS at`
-        .pipe(mapSqlError(`append to ${log}`))
+        SELECT to_char(
+          GREATEST(${PgTypes.timestamptz(now)}, (SELECT max(${sql(processedAt)}) FROM ${sql(log)})) AT TIME ZONE 'UTC',
+          'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+        ) AS at`.pipe(mapSqlError(`append to ${log}`))
       const at = latest!.at
       const copy = CopyIn.makeStream<A>({
         table: log,

@@ -125,7 +125,9 @@ const probe = (client: PgClient.PgClient, target: string) =>
 
 /**
  * A PostgreSQL server through a connection pool. The connection is checked when the layer is
- * built, so an unreachable server fails fast with {@link DatabaseUnavailable}.
+ * built, so an unreachable server fails fast with {@link DatabaseUnavailable}. Its sessions use
+ * the `DateStyle` `ISO, MDY` (PostgreSQL's default), whatever the server's, database's or role's:
+ * Sluice reads dates back as text. Write date literals in your own SQL as `YYYY-MM-DD`.
  *
  * @example
  * ```ts
@@ -150,7 +152,10 @@ export const layerPostgres = (
         url: redacted,
         connectTimeout: "5 seconds",
         maxConnections: options?.maxConnections ?? 10,
-        applicationName: "sluice"
+        applicationName: "sluice",
+        // dates and instants are read back as text in places (`partition::text`): in ISO form,
+        // whatever the server's, database's or role's DateStyle (e.g. "SQL, DMY" prints 01/03/2024)
+        startupParameters: { datestyle: "ISO" }
       }).pipe(
         Effect.mapError((error) => new DatabaseUnavailable({ target, reason: reasonOf(error), cause: error }))
       )
@@ -244,7 +249,8 @@ const makePglite = Effect.fnUntraced(function*(dataDir: string | undefined) {
     stream: () => PgliteDuplex.make(db),
     username: "postgres",
     database: "postgres",
-    applicationName: "sluice"
+    applicationName: "sluice",
+    startupParameters: { datestyle: "ISO" }
   }).pipe(Effect.mapError((error) => new DatabaseUnavailable({ target, reason: reasonOf(error), cause: error })))
   yield* probe(client, target)
   return client

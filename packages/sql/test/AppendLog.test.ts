@@ -441,6 +441,24 @@ for (const backend of Testing.backends()) {
           assert.strictEqual(last?.at, "09.000500")
         }))
 
+      it.effect("a stream keeps its processing time exact under any DateStyle and TimeZone of the session", () =>
+        Effect.gen(function*() {
+          const log = makeLog()
+          yield* create(log)
+          const sql = yield* SqlClient.SqlClient
+          // (a small step of the test clock: the pool's timers run at every second it passes over)
+          yield* TestClock.setTime(3_600_250)
+          // in the SQL style Kolkata's time prints as "IST", which PostgreSQL reads as Israel's
+          yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql`SET LOCAL DateStyle = 'SQL, DMY'`
+            yield* sql`SET LOCAL TimeZone = 'Asia/Kolkata'`
+            yield* log.sink.writeBatches!(day(0), Stream.make([{ k: "a", version: 1, value: "x", deleted: false }]))
+          }))
+          const [row] = yield* sql<{ readonly at: string }>`
+            SELECT to_char(processed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS at FROM ${sql(log.spec.log)}`
+          assert.strictEqual(row?.at, "1970-01-01 01:00:00.250000")
+        }))
+
       it.effect("load: unnest appends batch by batch (no stream path), with the same view", () =>
         Effect.gen(function*() {
           const log = AppendLog.make<Row>({ ...makeLog().spec, load: "unnest" })

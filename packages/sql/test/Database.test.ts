@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { PGlite } from "@electric-sql/pglite"
-import { Database, Testing } from "@sluice/sql"
+import { Partition, RunLedger } from "@sluice/core"
+import { Database, SqlSluice, Testing } from "@sluice/sql"
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { spawnSync } from "node:child_process"
@@ -36,6 +37,34 @@ describe("Database.layerPostgres", () => {
       assert.strictEqual(error.message, "database unavailable: postgres://sluice@127.0.0.1:1/app: connection refused")
       assert.notInclude(error.target, "s3cret")
     }))
+
+  it.live.skipIf(Testing.postgresUrl() === undefined)(
+    "a database whose DateStyle is not ISO: partitions still read back as YYYY-MM-DD",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* Testing.freshDatabase(Testing.postgresUrl()!)
+        const name = new URL(url).pathname.slice(1)
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`ALTER DATABASE ${sql(name)} SET datestyle = 'SQL, DMY'`
+          yield* sql`ALTER DATABASE ${sql(name)} SET timezone = 'Asia/Kolkata'`
+        }).pipe(Effect.provide(Database.layerPostgres(url, { maxConnections: 1 })))
+        // a connection made after the ALTER: the database's defaults apply, but for DateStyle
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const [row] = yield* sql<{ readonly day: string; readonly style: string; readonly zone: string }>`
+            SELECT '2024-03-01'::date::text AS day, current_setting('datestyle') AS style,
+              current_setting('timezone') AS zone`
+          assert.deepStrictEqual(row, { day: "2024-03-01", style: "ISO, MDY", zone: "Asia/Kolkata" })
+          // the run ledger and the dead-letter store read their partitions back as text
+          const ledger = yield* RunLedger.RunLedger
+          const day = Partition.makeUnsafe("2024-03-01")
+          yield* ledger.start({ runId: "r1", pipeline: "p", partition: day, startedAt: 1_000 })
+          assert.deepStrictEqual((yield* ledger.list("p")).map((r) => r.partition), [day])
+          assert.deepStrictEqual((yield* ledger.list("p", { start: day, end: day })).map((r) => r.partition), [day])
+        }).pipe(Effect.provide(SqlSluice.layer.pipe(Layer.provideMerge(Database.layerPostgres(url)))))
+      }).pipe(Effect.scoped)
+  )
 
   it.live.skipIf(Testing.postgresUrl() === undefined)(
     "a missing database or role is DatabaseUnavailable with the server's reason",
