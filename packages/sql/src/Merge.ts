@@ -166,8 +166,12 @@ const winners = (sql: SqlClient.SqlClient, p: Plan, batch: Batch) =>
     FROM ${batch}
     ORDER BY ${Table.columnList(sql, p.key)}, ${sql(p.orderBy)} DESC, ${sql(arrival.name)} DESC`
 
-/** The temporary table a stream of batches is copied into (the session's own, dropped after the merge). */
-const staging = "sluice_merge_staging"
+/**
+ * The temporary table a stream of batches is copied into: the session's own (named with its
+ * schema, `pg_temp`, so that no table of the search path can stand in for it), dropped after the
+ * merge.
+ */
+const staging = "pg_temp.sluice_merge_staging"
 
 /** A non-retryable failure of the batch itself (a programming error upstream of the sink). */
 const badBatch = (p: Plan, message: string) =>

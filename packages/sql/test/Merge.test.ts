@@ -341,6 +341,22 @@ for (const backend of Testing.backends()) {
           }))
       }
 
+      it.effect("a stream is staged in the session's own temporary table, whatever the search path holds", () =>
+        Effect.gen(function*() {
+          const table = yield* freshTable
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TABLE IF NOT EXISTS public.sluice_merge_staging (decoy int)`
+          yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql`SET LOCAL search_path = public, pg_temp`
+            yield* Merge.make(specOf(table)).writeBatches!(day(0), Stream.make([change("a", 1, 1, 10)]))
+          }))
+          assert.deepStrictEqual((yield* snapshot(table)).rows, ["a/1@1=10"])
+          const [decoys] = yield* sql<
+            { readonly n: number }
+          >`SELECT count(*)::int AS n FROM public.sluice_merge_staging`
+          assert.strictEqual(decoys?.n, 0)
+        }))
+
       it.effect("a load failing mid-way (a SQL error in a later batch, or the source) leaves the table as before", () =>
         Effect.gen(function*() {
           const table = yield* freshTable
