@@ -341,6 +341,25 @@ for (const backend of Testing.backends()) {
           }))
       }
 
+      it.effect("a deleted flag that is null or absent is false, batch by batch and in a stream", () =>
+        Effect.gen(function*() {
+          const table = yield* freshTable
+          const transactor = yield* Transactor.Transactor
+          // only deletions carry the flag: the other records leave it null
+          const sink = Merge.make<Change>({
+            ...specOf(table),
+            toRow: (c) => [c.tenant, c.id, c.version, c.value, c.deleted || null]
+          })
+          yield* transactor.withTransaction(sink.write(day(0), [change("a", 1, 1, 10), change("a", 2, 1, 20, true)]))
+          yield* transactor.withTransaction(
+            sink.writeBatches!(day(0), Stream.make([change("b", 1, 1, 30)], [change("b", 2, 1, 40, true)]))
+          )
+          assert.deepStrictEqual(yield* snapshot(table), {
+            rows: ["a/1@1=10", "b/1@1=30"],
+            tombstones: ["a/2@1", "b/2@1"]
+          })
+        }))
+
       it.effect("a stream is staged in the session's own temporary table, whatever the search path holds", () =>
         Effect.gen(function*() {
           const table = yield* freshTable
