@@ -99,12 +99,32 @@ const concatBytes = (pieces: ReadonlyArray<Uint8Array>, last: Uint8Array): Uint8
   return out
 }
 
-const pushBytesLine = (state: ByteLineState, bytes: Uint8Array, out: Array<Source.RawRecord>): void => {
-  // a view of the line without its `\r` only when there is one (a view per line is an allocation)
-  const crlf = bytes.length > 0 && bytes[bytes.length - 1] === 13
-  const payload = (state.line === 0 ? firstLineDecoder : lineDecoder).decode(
-    crlf ? bytes.subarray(0, bytes.length - 1) : bytes
-  )
+/**
+ * Node's `Buffer` (what its file streams give) decodes a range of itself without a view
+ * (`utf8Slice`), with the replacement characters of `TextDecoder`: about 50 ns and 100 bytes less
+ * per line than a view and `TextDecoder.decode`. Other chunks take the view.
+ */
+interface Utf8Sliceable extends Uint8Array {
+  readonly utf8Slice: (start: number, end: number) => string
+}
+
+const isUtf8Sliceable = (bytes: Uint8Array): bytes is Utf8Sliceable =>
+  typeof (bytes as Partial<Utf8Sliceable>).utf8Slice === "function"
+
+/** Bytes `from` to `end` (exclusive) of `bytes`, one line without its `\n`, as a record. */
+const pushBytesLine = (
+  state: ByteLineState,
+  bytes: Uint8Array,
+  from: number,
+  end: number,
+  out: Array<Source.RawRecord>
+): void => {
+  const to = end > from && bytes[end - 1] === 13 ? end - 1 : end
+  const payload = state.line === 0
+    ? firstLineDecoder.decode(bytes.subarray(from, to))
+    : isUtf8Sliceable(bytes)
+    ? bytes.utf8Slice(from, to)
+    : lineDecoder.decode(bytes.subarray(from, to))
   state.line++
   // a line starting with `{` is not blank: no need to trim it
   if (payload.charCodeAt(0) === 123 || payload.trim() !== "") out.push({ payload, position: state.line })
@@ -144,11 +164,11 @@ export const bytesToRecords = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): St
         let from = 0
         let newline = chunk.indexOf(10)
         while (newline !== -1) {
-          const piece = chunk.subarray(from, newline)
           if (state.carry.length === 0) {
-            pushBytesLine(state, piece, out)
+            pushBytesLine(state, chunk, from, newline, out)
           } else {
-            pushBytesLine(state, concatBytes(state.carry, piece), out)
+            const line = concatBytes(state.carry, chunk.subarray(from, newline))
+            pushBytesLine(state, line, 0, line.length, out)
             state.carry = []
           }
           from = newline + 1
@@ -162,7 +182,10 @@ export const bytesToRecords = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): St
     {
       onHalt: (state) => {
         const out: Array<Source.RawRecord> = []
-        if (state.carry.length > 0) pushBytesLine(state, concatBytes(state.carry, new Uint8Array(0)), out)
+        if (state.carry.length > 0) {
+          const line = concatBytes(state.carry, new Uint8Array(0))
+          pushBytesLine(state, line, 0, line.length, out)
+        }
         return out
       }
     }
