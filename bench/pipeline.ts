@@ -14,6 +14,7 @@ import { OrderTransform } from "../apps/daily-revenue/src/Order.ts"
 import { JsonLinesSource, Pipeline } from "../packages/core/src/index.ts"
 import * as Merge from "../packages/sql/src/Merge.ts"
 import * as PartitionReplace from "../packages/sql/src/PartitionReplace.ts"
+import type * as Table from "../packages/sql/src/Table.ts"
 
 /** The tables, as the app's first migration creates them; dead letters are Sluice's own table. */
 export const ddl: ReadonlyArray<string> = [
@@ -59,19 +60,30 @@ export const aggregate = (partition: string): ReadonlyArray<string> => [
    WHERE order_date = '${partition}' GROUP BY order_date, product_category`
 ]
 
+/** The columns of `raw.orders` (and `raw.orders_merged`), and an order's values for them. */
+const orderColumns: ReadonlyArray<Table.Column> = [
+  { name: "order_date", type: "date" },
+  { name: "order_id", type: "text" },
+  { name: "customer_id", type: "bigint" },
+  { name: "product_category", type: "text" },
+  { name: "amount", type: "numeric" },
+  { name: "currency", type: "text" }
+]
+const orderRow = (o: Order): ReadonlyArray<unknown> => [
+  o.order_date,
+  o.order_id,
+  o.customer_id,
+  o.product_category,
+  o.amount,
+  o.currency
+]
+
 export const sink = (load: "copy" | "unnest" = "copy") =>
   PartitionReplace.make<Order>({
     table: "raw.orders",
     partitionColumn: "order_date",
-    columns: [
-      { name: "order_date", type: "date" },
-      { name: "order_id", type: "text" },
-      { name: "customer_id", type: "bigint" },
-      { name: "product_category", type: "text" },
-      { name: "amount", type: "numeric" },
-      { name: "currency", type: "text" }
-    ],
-    toRow: (o) => [o.order_date, o.order_id, o.customer_id, o.product_category, o.amount, o.currency],
+    columns: orderColumns,
+    toRow: orderRow,
     derived: [
       PartitionReplace.rebuild({
         table: "analytics.daily_revenue",
@@ -118,15 +130,8 @@ export const mergePipeline = (directory: string, load: "copy" | "unnest" = "copy
       table: "raw.orders_merged",
       key: ["order_id"],
       orderBy: "order_date",
-      columns: [
-        { name: "order_date", type: "date" },
-        { name: "order_id", type: "text" },
-        { name: "customer_id", type: "bigint" },
-        { name: "product_category", type: "text" },
-        { name: "amount", type: "numeric" },
-        { name: "currency", type: "text" }
-      ],
-      toRow: (o) => [o.order_date, o.order_id, o.customer_id, o.product_category, o.amount, o.currency],
+      columns: orderColumns,
+      toRow: orderRow,
       load
     }),
     batchSize: 5_000
