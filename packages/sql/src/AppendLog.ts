@@ -262,6 +262,10 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
     })
   }
 
+  /** The processing time of a write at clock time `now`: the later of it and the log's latest. */
+  const processingTime = (sql: SqlClient.SqlClient, now: number) =>
+    sql`GREATEST(${PgTypes.timestamptz(now)}, (SELECT max(${sql(processedAt)}) FROM ${sql(log)}))`
+
   const ordinal: Table.Column = { name: ordinalColumn, type: "int" }
   // made once, not an `Effect.gen` per batch: a generator made per batch and closing over it made V8
   // promote the batch's records (measured on the runner's stream writer and in a minimal program;
@@ -275,7 +279,7 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
     const values = [
       Table.columnList(sql, names),
       ...(partitionColumn === undefined ? [] : [sql`${Table.date(partition)}`]),
-      sql`GREATEST(${PgTypes.timestamptz(now)}, (SELECT max(${sql(processedAt)}) FROM ${sql(log)}))`
+      processingTime(sql, now)
     ]
     yield* sql`INSERT INTO ${sql(log)} (${Table.columnList(sql, target)})
         SELECT ${sql.csv(values)}
@@ -292,7 +296,7 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
   const copyColumns: ReadonlyArray<Table.Column> = [
     ...columns,
     ...(partitionColumn === undefined ? [] : [{ name: partitionColumn, type: "date" as const }]),
-    // the server's own text of the time: copied as it is, it stays exact
+    // the time as ISO 8601 text in UTC, read from the server: copied as it is, it stays exact
     { name: processedAt, type: "text" }
   ]
   const width = columns.length
@@ -309,7 +313,7 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
       // ISO 8601 in UTC, to the microsecond: read back the same whatever the session's DateStyle and TimeZone
       const [latest] = yield* sql<{ readonly at: string }>`
         SELECT to_char(
-          GREATEST(${PgTypes.timestamptz(now)}, (SELECT max(${sql(processedAt)}) FROM ${sql(log)})) AT TIME ZONE 'UTC',
+          ${processingTime(sql, now)} AT TIME ZONE 'UTC',
           'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
         ) AS at`.pipe(mapSqlError(`append to ${log}`))
       const at = latest!.at

@@ -118,6 +118,13 @@ const reasonOf = (error: { readonly message: string; readonly cause?: unknown })
   return detail.split("\n")[0] ?? detail
 }
 
+/**
+ * Every session's settings, sent at startup (they outrank the server's, database's and role's):
+ * dates are read back as text in places (`partition::text`), so they must print in ISO form
+ * (`SQL, DMY` prints 01/03/2024).
+ */
+const sessionParameters = { datestyle: "ISO" }
+
 const probe = (client: PgClient.PgClient, target: string) =>
   client`SELECT 1`.pipe(
     Effect.mapError((error) => new DatabaseUnavailable({ target, reason: reasonOf(error), cause: error }))
@@ -153,9 +160,7 @@ export const layerPostgres = (
         connectTimeout: "5 seconds",
         maxConnections: options?.maxConnections ?? 10,
         applicationName: "sluice",
-        // dates and instants are read back as text in places (`partition::text`): in ISO form,
-        // whatever the server's, database's or role's DateStyle (e.g. "SQL, DMY" prints 01/03/2024)
-        startupParameters: { datestyle: "ISO" }
+        startupParameters: sessionParameters
       }).pipe(
         Effect.mapError((error) => new DatabaseUnavailable({ target, reason: reasonOf(error), cause: error }))
       )
@@ -250,7 +255,7 @@ const makePglite = Effect.fnUntraced(function*(dataDir: string | undefined) {
     username: "postgres",
     database: "postgres",
     applicationName: "sluice",
-    startupParameters: { datestyle: "ISO" }
+    startupParameters: sessionParameters
   }).pipe(Effect.mapError((error) => new DatabaseUnavailable({ target, reason: reasonOf(error), cause: error })))
   yield* probe(client, target)
   return client

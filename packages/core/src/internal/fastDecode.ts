@@ -366,9 +366,9 @@ class Generator {
       const j = this.variable()
       const k = this.variable()
       const body: Array<string> = [`const ${k}=${keys}[${j}]`]
-      const skipDeclared = properties.length === 0
-        ? undefined
-        : `switch(${k}){${properties.map((p) => `case ${JSON.stringify(p.name)}:`).join("")}continue}`
+      /** `case "a":case "b":…` over the declared keys, then `continue`: a key to skip. */
+      const declared = `${properties.map((p) => `case ${JSON.stringify(p.name)}:`).join("")}continue`
+      const skipDeclared = properties.length === 0 ? undefined : `switch(${k}){${declared}}`
       // effect decodes every key with the index signature's type, declared ones too (and fails when
       // one fails), then drops the declared ones; `Unknown` cannot fail, so skip them first.
       const lenient = isLenient(signature.type)
@@ -385,9 +385,7 @@ class Generator {
         const label = this.label()
         const f = this.variable()
         statements.push(
-          `${label}:{for(const ${f} in ${input}){switch(${f}){${
-            properties.map((p) => `case ${JSON.stringify(p.name)}:`).join("")
-          }continue}${loop};break ${label}}}`
+          `${label}:{for(const ${f} in ${input}){switch(${f}){${declared}}${loop};break ${label}}}`
         )
       } else {
         statements.push(loop)
