@@ -134,6 +134,20 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
         ADD COLUMN sequence bigint GENERATED ALWAYS AS (
           CASE WHEN position('@' IN stage) > 0 THEN position END
         ) STORED`
+  }),
+  "0006_dead_letter_position_bigint": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // a stream's sequence outgrows int4 in a long-lived stream (a JetStream sequence is a uint64): the
+    // position becomes int8; `sequence` is computed from it, so it is dropped and added back around the
+    // change of type (PostgreSQL refuses to change a column a generated column reads)
+    yield* sql`
+      ALTER TABLE sluice.dead_letters
+        DROP COLUMN sequence,
+        ALTER COLUMN position TYPE bigint,
+        ADD COLUMN sequence bigint GENERATED ALWAYS AS (
+          CASE WHEN position('@' IN stage) > 0 THEN position END
+        ) STORED`
+    yield* sql`ALTER TABLE sluice.dead_letters_resolved ALTER COLUMN position TYPE bigint`
   })
 }
 

@@ -30,7 +30,7 @@ interface DeadLetterRow {
   readonly pipeline: string
   readonly partition: string
   readonly stage: string
-  readonly position: number
+  readonly position: string | bigint | number
   readonly original_record: string
   readonly original_record_escaped: boolean
   readonly error_type: string
@@ -46,7 +46,7 @@ const toStored = (row: DeadLetterRow): DeadLetter.StoredDeadLetter => ({
   pipeline: row.pipeline,
   partition: row.partition as Partition.PartitionDate,
   stage: row.stage,
-  position: row.position,
+  position: Number(row.position),
   originalRecord: row.original_record_escaped ? TextEscape.unescape(row.original_record) : row.original_record,
   errorType: row.error_type,
   error: row.error,
@@ -68,7 +68,7 @@ const incomingColumns: ReadonlyArray<Table.Column> = [
   { name: "pipeline", type: "text" },
   { name: "partition", type: "date" },
   { name: "stage", type: "text" },
-  { name: "position", type: "int" },
+  { name: "position", type: "bigint" },
   { name: "original_record", type: "text" },
   { name: "original_record_escaped", type: "bool" },
   { name: "error_type", type: "text" },
@@ -197,7 +197,7 @@ export const makeWith = (options: { readonly copy: boolean }) =>
             ${typedArray(column(0), PgTypes.OID.text)}::text[],
             ${typedArray(column(1), PgTypes.OID.date)}::date[],
             ${typedArray(column(2), PgTypes.OID.text)}::text[],
-            ${typedArray(column(3), PgTypes.OID.int4)}::int4[],
+            ${typedArray(column(3).map((p) => BigInt(p as number)), PgTypes.OID.int8)}::int8[],
             ${typedArray(column(4), PgTypes.OID.text)}::text[],
             ${typedArray(column(5), PgTypes.OID.bool)}::bool[],
             ${typedArray(column(6), PgTypes.OID.text)}::text[],
@@ -224,7 +224,7 @@ export const makeWith = (options: { readonly copy: boolean }) =>
     /** Made once, not an `Effect.gen` per write (see the runner's stream writer). */
     const writeRows = Effect.fnUntraced(function*(rows: ReadonlyArray<ReadonlyArray<unknown>>) {
       yield* sql`CREATE TEMPORARY TABLE IF NOT EXISTS ${sql(incomingTable)} (
-        pipeline text, partition date, stage text, position int4, original_record text ${yield* compression},
+        pipeline text, partition date, stage text, position int8, original_record text ${yield* compression},
         original_record_escaped bool, error_type text, error text, failed_at timestamptz, run_id text, n int4
       ) ON COMMIT DELETE ROWS`
       yield* sql`TRUNCATE pg_temp.${sql(incomingTable)}`

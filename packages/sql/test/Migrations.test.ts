@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Migrations, SluiceMigrations } from "@sluice/sql"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { backends, suiteOptions } from "./fixtures.ts"
 
@@ -47,7 +47,7 @@ for (const backend of backends) {
             ["pipeline", "text!"],
             ["partition", "date!"],
             ["stage", "text!"],
-            ["position", "integer!"],
+            ["position", "bigint!"],
             ["original_record", "text!"],
             ["original_record_escaped", "boolean!"],
             ["error_type", "text!"],
@@ -76,6 +76,42 @@ for (const backend of backends) {
           ]
         ) assert.strictEqual(runs.get(name!), type, `sluice.runs.${name}`)
       }))
+
+    it.effect("upgrading a database whose dead letters hold int4 positions keeps them, and their stream columns", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const before = Object.fromEntries(
+          Object.entries(SluiceMigrations.migrations).filter(([key]) => key < "0006")
+        )
+        yield* Migrations.run({ name: "sluice", table: SluiceMigrations.table, migrations: before })
+        yield* sql`
+          INSERT INTO sluice.dead_letters (pipeline, partition, stage, position, original_record, error_type, error,
+                                           failed_at, run_id)
+          VALUES ('p', '2024-03-01', 'transform@orders', 2147483647, '{', 'InvalidJson', 'e', now(), 'r1'),
+                 ('p', '2024-03-01', 'transform', 3, '[', 'InvalidJson', 'e', now(), 'r1')`
+        yield* sql`
+          INSERT INTO sluice.dead_letters_resolved (id, pipeline, partition, stage, position, original_record,
+                                                    original_record_escaped, error_type, error, failed_at,
+                                                    run_id, status, attempts)
+          VALUES (100, 'p', '2024-03-02', 'transform', 9, '!', false, 'InvalidJson', 'e', now(), 'r0', 'new', 1)`
+        assert.deepStrictEqual(yield* SluiceMigrations.run, [[6, "dead_letter_position_bigint"]])
+        const rows = yield* sql<
+          { readonly position: string; readonly stream: string | null; readonly sequence: string | null }
+        >`
+          SELECT position::text AS position, stream, sequence::text AS sequence
+          FROM sluice.dead_letters ORDER BY id`
+        assert.deepStrictEqual(rows, [
+          { position: "2147483647", stream: "orders", sequence: "2147483647" },
+          { position: "3", stream: null, sequence: null }
+        ])
+        yield* sql`UPDATE sluice.dead_letters SET position = position + 1 WHERE stream = 'orders'`
+        const grown = yield* sql<{ readonly sequence: string }>`
+          SELECT sequence::text AS sequence FROM sluice.dead_letters WHERE stream = 'orders'`
+        assert.deepStrictEqual(grown, [{ sequence: "2147483648" }])
+        assert.strictEqual((yield* columnsOf("sluice", "dead_letters_resolved")).get("position"), "bigint!")
+        const resolved = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM sluice.dead_letters_resolved`
+        assert.deepStrictEqual(resolved, [{ n: 1 }])
+      }).pipe(Effect.provide(Layer.fresh(backend.layer))))
 
     it.effect("an app's migration set keeps its own history and applies only what is new", () =>
       Effect.gen(function*() {

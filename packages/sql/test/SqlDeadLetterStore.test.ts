@@ -115,6 +115,31 @@ for (const backend of backends) {
             assert.deepStrictEqual((yield* store.list(pipeline, { partition: day(1) })).map((d) => d.position), [4])
           }))
 
+        it.effect("keeps a stream position beyond int4 (a long-lived stream's sequence), and its sequence column", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const sql = yield* SqlClient.SqlClient
+            const pipeline = unique("dl_big")
+            const positions = [2 ** 31, 2 ** 32 + 7, Number.MAX_SAFE_INTEGER]
+            const written = positions.map((p) =>
+              deadLetter(pipeline, day(0), p, { stage: "transform@orders", failedAt: 1_709_251_200_123 })
+            )
+            yield* store.write(written)
+            assert.deepStrictEqual((yield* store.list(pipeline)).map(withoutId), written)
+            const columns = yield* sql<{ readonly stream: string; readonly sequence: string }>`
+              SELECT stream, sequence::text AS sequence FROM sluice.dead_letters
+              WHERE pipeline = ${pipeline} ORDER BY position`
+            assert.deepStrictEqual(columns, positions.map((p) => ({ stream: "orders", sequence: String(p) })))
+            // a re-run that dead-letters the same records again takes their rows back
+            const ids = (yield* store.list(pipeline)).map((d) => d.id)
+            yield* sql.withTransaction(
+              Effect.andThen(store.clearPartition(pipeline, day(0)), store.write(written))
+            )
+            const again = yield* store.list(pipeline)
+            assert.deepStrictEqual(again.map((d) => d.id), ids)
+            assert.deepStrictEqual(again.map((d) => d.attempts), [2, 2, 2])
+          }))
+
         it.effect("keeps failedAt to the millisecond and partitions as written, at calendar edges", () =>
           Effect.gen(function*() {
             const store = yield* DeadLetter.DeadLetterStore

@@ -31,7 +31,8 @@ const messages = (deliveries: ReadonlyArray<number>, acks: Array<number>) =>
     eventId: `e${id}`,
     payload: payloadOf(id),
     stream: "READINGS",
-    sequence: i + 1,
+    // beyond int4, as in a long-lived stream: positions and the ledger keep the whole sequence
+    sequence: 3_000_000_000 + i + 1,
     publishedAt: Date.UTC(2024, 2, 1),
     ack: Effect.sync(() => {
       acks.push(i + 1)
@@ -106,6 +107,7 @@ for (const backend of backends) {
           const located = yield* sql<{ readonly stream: string; readonly sequence: string; readonly position: number }>`
             SELECT stream, sequence::text AS sequence, position FROM sluice.dead_letters WHERE pipeline = ${name}`
           assert.isTrue(located.every((d) => d.stream === "READINGS" && d.sequence === String(d.position)))
+          assert.isTrue(dead.every((d) => d.position > 3_000_000_000 && d.position <= 3_000_000_000 + all.length))
           assert.strictEqual(yield* (yield* ProcessedEventLedger.ProcessedEventLedger).count(name), distinct.length)
           assert.strictEqual(acks.length, all.length)
           // the batch mode over the same distinct events gives the same rows and dead letters
