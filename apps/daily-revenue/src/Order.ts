@@ -101,43 +101,37 @@ const significantDigits = (text: string): number => {
 }
 
 /**
- * `String(n)`, without formatting a double for the usual amounts: when `n` is the double nearest
- * to a decimal `d` with at most 4 decimals below 1e11 (`units / 10000 === n`, computed exactly),
- * `d` has at most 15 significant digits, so it is the shortest decimal that round-trips to `n`,
- * i.e. `String(n)`, which is then assembled from integers. Any other number goes to `String`.
+ * The units of ten-thousandths of `n` when `n` is the double nearest to a decimal `d` with at most 4
+ * decimals, below 1e11 (`units / 10000 === n`, computed exactly); otherwise -1. Such a `d` has at most
+ * 15 significant digits, so it is the shortest decimal that round-trips to `n`, i.e. `String(n)`:
+ * the amount is valid as it is, and its text is assembled from integers, already canonical.
  */
-const formatNumber = (n: number): string => {
+const exactUnits = (n: number): number => {
   if (n >= 0 && n < 1e11) {
     const units = Math.round(n * 10000)
-    if (units / 10000 === n) {
-      let fraction = units % 10000
-      const integer = String((units - fraction) / 10000)
-      if (fraction === 0) return integer
-      let digits = 4
-      while (fraction % 10 === 0) {
-        fraction /= 10
-        digits--
-      }
-      return `${integer}.${String(fraction).padStart(digits, "0")}`
-    }
+    if (units / 10000 === n) return units
   }
-  return String(n)
+  return -1
 }
 
-// A one-entry cache of `String(n)`: the check and the decoding of an amount both format it.
-let lastNumber = 0
-let lastText = "0"
-const numberText = (n: number): string => {
-  if (n !== lastNumber) {
-    lastText = formatNumber(n)
-    lastNumber = n
+/** The canonical text of `units` ten-thousandths (see {@link exactUnits}). */
+const unitsText = (units: number): string => {
+  let fraction = units % 10000
+  const integer = String((units - fraction) / 10000)
+  if (fraction === 0) return integer
+  let digits = 4
+  while (fraction % 10 === 0) {
+    fraction /= 10
+    digits--
   }
-  return lastText
+  return `${integer}.${String(fraction).padStart(digits, "0")}`
 }
 
 const checkAmountNumber = (n: number): string | true => {
+  // the usual amount (at most 4 decimals, below 1e11) is valid without formatting it
+  if (exactUnits(n) !== -1) return true
   if (n < 0) return `amount must not be negative, got ${n}`
-  const text = numberText(n)
+  const text = String(n)
   if (text.includes("e")) {
     return n < 1
       ? `amount ${text} has more than ${amountScale} decimals`
@@ -146,6 +140,12 @@ const checkAmountNumber = (n: number): string | true => {
   if (significantDigits(text) > 15) return `amount ${text} has more than 15 significant digits; send it as a string`
   if (scaleOf(text) > amountScale) return `amount ${text} has more than ${amountScale} decimals`
   return true
+}
+
+/** The canonical text of a valid amount: from its units when exact (see {@link exactUnits}), else `String(n)`. */
+const amountText = (n: number): string => {
+  const units = exactUnits(n)
+  return units !== -1 ? unitsText(units) : canonicalOf(String(n))
 }
 
 const checkAmountString = (s: string): string | true => {
@@ -157,7 +157,7 @@ const checkAmountString = (s: string): string | true => {
 
 const AmountFromNumber = Schema.Finite.check(Schema.makeFilter(checkAmountNumber)).pipe(
   Schema.decodeTo(Schema.String, {
-    decode: SchemaGetter.transform((n: number) => canonicalOf(numberText(n))),
+    decode: SchemaGetter.transform(amountText),
     encode: SchemaGetter.transform((s: string) => Number(s))
   })
 )

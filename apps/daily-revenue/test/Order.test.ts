@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Contract, Partition } from "@sluice/core"
-import { Result, Schema } from "effect"
+import { Arbitrary, Result, Schema } from "effect"
 import { Amount, Order, OrderTransform } from "../src/Order.ts"
 
 const day = Partition.makeUnsafe("2024-03-01")
@@ -64,6 +64,41 @@ describe("Amount", () => {
     "%j is rejected",
     (input) => assert.isTrue(Result.isFailure(decode(input)))
   )
+
+  /** The rules for a JSON number, written from the module documentation over `String(n)`. */
+  const specified = (n: number): string | undefined => {
+    if (!Number.isFinite(n) || n < 0) return undefined
+    const text = String(n)
+    if (text.includes("e")) return undefined
+    const [integer = "", fraction = ""] = text.split(".")
+    if ((integer + fraction).replace(/^0+/, "").length > 15 || fraction.length > 4) return undefined
+    const canonicalInteger = integer.replace(/^0+(?=\d)/, "")
+    const canonicalFraction = fraction.replace(/0+$/, "")
+    return canonicalFraction === "" ? canonicalInteger : `${canonicalInteger}.${canonicalFraction}`
+  }
+
+  const int = (minimum: number, maximum: number) =>
+    Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum, maximum })))
+  /** Decimals of 0 to 6 places (the usual amounts and their edges), any doubles, and a few edges. */
+  const amounts = Arbitrary.all([
+    int(0, 4),
+    int(0, 6),
+    Arbitrary.all([int(0, 1_000_000), int(0, Number.MAX_SAFE_INTEGER)]),
+    Arbitrary.schema(Schema.Number),
+    Arbitrary.schema(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1e12 }))),
+    int(0, 3)
+  ]).pipe(
+    Arbitrary.map(([pick, scale, [small, large], any, bounded, edge]) =>
+      [small / 10 ** scale, large / 10 ** scale, any, bounded, [-0, 1e11, 1e-4, 99999999999.9999][edge]!][pick]!
+    )
+  )
+
+  it.prop("a JSON number decodes to its exact decimal exactly when the rules allow it", [amounts], ([n]) => {
+    const result = decode(n)
+    const expected = specified(n)
+    if (expected === undefined) assert.isTrue(Result.isFailure(result), `${n} is rejected`)
+    else assert.deepStrictEqual(result, Result.succeed(expected), `${n}`)
+  }, { arbitrary: { runs: 20_000 } })
 
   it("sums of decoded amounts are exact when done in decimal (no float drift)", () => {
     const values = Array.from({ length: 10 }, () => Schema.decodeUnknownSync(Amount)(0.1))
