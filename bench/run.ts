@@ -3,6 +3,11 @@
  * and prints rows/s (median, min–max over the runs), peak RSS and the ratio to the limit; the
  * figures, the machine and the versions go to `bench/results/<date>.json`.
  *
+ * Runs go in rounds: each round runs every variant once, for one size, so a variant's i-th run and
+ * the limit's i-th run are minutes apart whatever the number of variants. A ratio is the median of
+ * the per-round ratios (with their least and greatest): this machine's speed drifts by a fifth within
+ * an hour, and a block of runs per variant compared runs made a quarter of an hour apart.
+ *
  * Variants (each run is a child process of its own, so its peak RSS is its own):
  * - `limit`: `psql \copy` of the clean rows into `raw.orders` (logged, with its primary key), then
  *   the in-database `DELETE` + `INSERT … SELECT … GROUP BY` of the daily aggregate, in one
@@ -217,6 +222,17 @@ const median = (xs: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
+/**
+ * `m`'s rows/s against `other`'s, paired by round (the i-th run of each ran in the same round, minutes
+ * apart): the median, least and greatest of the per-round ratios. `undefined` unless both are rows/s.
+ */
+const pairedRatio = (m: Measured, other: Measured | undefined) => {
+  if (other === undefined || m.unit !== "rows/s" || other.unit !== "rows/s") return undefined
+  const n = Math.min(m.figures.length, other.figures.length)
+  const ratios = Array.from({ length: n }, (_, i) => m.figures[i]! / other.figures[i]!)
+  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), ratios }
+}
+
 const figureOf = (variant: Variant, result: ChildResult): number => {
   switch (variant.unit) {
     case "rows/s":
@@ -292,8 +308,14 @@ const table = (measured: ReadonlyArray<Measured>): string => {
   for (const m of measured) {
     const limit = measured.find((x) => x.variant === "limit" && x.size === m.size)
     const hand = measured.find((x) => x.variant === "handwritten" && x.size === m.size)
-    const ratio = (other: Measured | undefined) =>
-      other === undefined || m.unit !== "rows/s" ? "" : (m.median / other.median).toFixed(2)
+    const ratio = (other: Measured | undefined) => {
+      const paired = pairedRatio(m, other)
+      return paired === undefined
+        ? ""
+        : paired.ratios.length === 1
+        ? paired.median.toFixed(2)
+        : `${paired.median.toFixed(2)} (${paired.min.toFixed(2)}–${paired.max.toFixed(2)})`
+    }
     rows.push([
       m.variant,
       m.size === undefined ? "" : m.size.toLocaleString("en-US"),
@@ -341,64 +363,83 @@ const main = Effect.gen(function*() {
     ? yield* runChild(["pglite-template", "--data", options.data])
     : undefined
 
-  const measured: Array<Measured> = []
-  const measure = (variant: Variant, size: number | undefined) =>
+  /**
+   * One run of a variant at a size. Runs go in rounds, each variant once per round (see the module
+   * documentation), so that a ratio compares runs minutes apart, not a block of runs against another.
+   */
+  const runs = new Map<string, { readonly results: Array<ChildResult>; readonly loads: Array<number> }>()
+  const slot = (variant: Variant, size: number | undefined) => {
+    const key = `${variant.name}@${size ?? ""}`
+    let entry = runs.get(key)
+    if (entry === undefined) {
+      entry = { results: [], loads: [] }
+      runs.set(key, entry)
+    }
+    return entry
+  }
+  const runOnce = (variant: Variant, size: number | undefined, round: number) =>
     Effect.gen(function*() {
-      const loads: Array<number> = []
-      const runs: Array<ChildResult> = []
-      for (let run = 0; run < options.runs; run++) {
-        if (variant.postgres) yield* freshDatabase(admin!, options.url!)
-        yield* waitForQuiet(options.quietLoad)
-        loads.push(load1())
-        const args = [
-          variant.child ?? variant.name,
-          ...(size === undefined ? [] : ["--size", String(size)]),
-          "--data",
-          options.data,
-          ...(options.url === undefined ? [] : ["--url", options.url]),
-          ...(options.mode === "smoke" && variant.sizeless ? ["--partitions", "10"] : [])
-        ]
-        const result = yield* runChild(args, variant.node)
-        const dataset = datasets.find((d) => d.records === size)
-        if (dataset !== undefined && variant.unit === "rows/s" && result["loaded"] !== dataset.good) {
-          return yield* Effect.die(
-            new Error(`${variant.name} loaded ${String(result["loaded"])} rows, not the ${dataset.good} good ones`)
-          )
-        }
-        runs.push(result)
+      if (variant.postgres) yield* freshDatabase(admin!, options.url!)
+      yield* waitForQuiet(options.quietLoad)
+      const load = load1()
+      const args = [
+        variant.child ?? variant.name,
+        ...(size === undefined ? [] : ["--size", String(size)]),
+        "--data",
+        options.data,
+        ...(options.url === undefined ? [] : ["--url", options.url]),
+        ...(options.mode === "smoke" && variant.sizeless ? ["--partitions", "10"] : [])
+      ]
+      const result = yield* runChild(args, variant.node)
+      const dataset = datasets.find((d) => d.records === size)
+      if (dataset !== undefined && variant.unit === "rows/s" && result["loaded"] !== dataset.good) {
+        return yield* Effect.die(
+          new Error(`${variant.name} loaded ${String(result["loaded"])} rows, not the ${dataset.good} good ones`)
+        )
       }
-      const figures = runs.map((r) => figureOf(variant, r))
-      const m: Measured = {
+      const entry = slot(variant, size)
+      entry.results.push(result)
+      entry.loads.push(load)
+      yield* Effect.logInfo(
+        `round ${round + 1}/${options.runs}: ${variant.name}${size === undefined ? "" : ` ${size}`}: ${
+          format(variant.unit, figureOf(variant, result))
+        } ${variant.unit}, peak RSS ${result.peakRssMb} MB, load ${load.toFixed(2)}`
+      )
+    })
+
+  const eligible = (variant: Variant, size: number) =>
+    !variant.sizeless && (variant.maxSize === undefined || size <= variant.maxSize) &&
+    (variant.minSize === undefined || size >= variant.minSize)
+  for (const size of options.sizes) {
+    for (let round = 0; round < options.runs; round++) {
+      for (const variant of selected) if (eligible(variant, size)) yield* runOnce(variant, size, round)
+    }
+  }
+  for (let round = 0; round < options.runs; round++) {
+    for (const variant of selected) if (variant.sizeless) yield* runOnce(variant, undefined, round)
+  }
+
+  const measured: Array<Measured> = []
+  for (const size of [...options.sizes, undefined]) {
+    for (const variant of selected) {
+      const entry = runs.get(`${variant.name}@${size ?? ""}`)
+      if (entry === undefined) continue
+      const figures = entry.results.map((r) => figureOf(variant, r))
+      measured.push({
         variant: variant.name,
         size,
         unit: variant.unit,
         nodeOptions: variant.node ?? [],
-        runs,
+        runs: entry.results,
         figures,
         median: median(figures),
         min: Math.min(...figures),
         max: Math.max(...figures),
-        peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
-        loadAverage: Math.max(...loads)
-      }
-      measured.push(m)
-      yield* Effect.logInfo(
-        `${variant.name}${size === undefined ? "" : ` ${size}`}: ${format(m.unit, m.median)} ${m.unit} (${
-          format(m.unit, m.min)
-        }–${format(m.unit, m.max)}), peak RSS ${m.peakRssMb} MB, load ≤ ${m.loadAverage.toFixed(2)}`
-      )
-    })
-
-  for (const size of options.sizes) {
-    for (const variant of selected) {
-      if (
-        variant.sizeless || (variant.maxSize !== undefined && size > variant.maxSize) ||
-        (variant.minSize !== undefined && size < variant.minSize)
-      ) continue
-      yield* measure(variant, size)
+        peakRssMb: Math.max(...entry.results.map((r) => r.peakRssMb)),
+        loadAverage: Math.max(...entry.loads)
+      })
     }
   }
-  for (const variant of selected) if (variant.sizeless) yield* measure(variant, undefined)
 
   const results = {
     date: new Date().toISOString(),
@@ -437,8 +478,11 @@ const main = Effect.gen(function*() {
       const hand = measured.find((x) => x.variant === "handwritten" && x.size === m.size)
       return {
         ...m,
-        ratioToLimit: limit !== undefined && m.unit === "rows/s" ? m.median / limit.median : undefined,
-        ratioToHandwritten: hand !== undefined && m.unit === "rows/s" ? m.median / hand.median : undefined
+        /** The median of the per-round ratios (see `pairedRatio`), and each round's. */
+        ratioToLimit: pairedRatio(m, limit)?.median,
+        ratiosToLimit: pairedRatio(m, limit)?.ratios,
+        ratioToHandwritten: pairedRatio(m, hand)?.median,
+        ratiosToHandwritten: pairedRatio(m, hand)?.ratios
       }
     })
   }
