@@ -244,7 +244,7 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
         )
         RETURNING 1
       )
-      SELECT count(*)::int AS n FROM superseded`
+      SELECT count(*)::float8 AS n FROM superseded`
     return rows[0]?.n ?? 0
   }).pipe(mapSqlError(`compact ${log}`), Effect.withSpan("AppendLog.compact", { attributes: { log } }))
 

@@ -297,7 +297,7 @@ export const makeWith = (options: { readonly copy: boolean }) =>
       options?: { readonly partition?: Partition.PartitionDate | undefined }
     ) =>
       sql<{ readonly error_type: string; readonly count: number }>`
-      SELECT error_type, count(*)::int4 AS count
+      SELECT error_type, count(*)::float8 AS count
       FROM sluice.dead_letters
       WHERE ${where(pipeline, { partition: options?.partition }, ["new"])}
       GROUP BY error_type
@@ -314,7 +314,7 @@ export const makeWith = (options: { readonly copy: boolean }) =>
         WHERE ${where(pipeline, { ...selection, status: ["new"] }, ["new"])}
         RETURNING 1
       )
-      SELECT count(*)::int4 AS n FROM discarded`.pipe(
+      SELECT count(*)::float8 AS n FROM discarded`.pipe(
         Effect.map((rows) => rows[0]?.n ?? 0),
         mapSqlError("discard dead letters"),
         Effect.withSpan("SqlDeadLetterStore.discard")
@@ -361,7 +361,7 @@ export const makeWith = (options: { readonly copy: boolean }) =>
         WHERE ${old} AND ${options.statuses.includes("replayed") ? sql`true` : sql`false`}
         RETURNING 1
       )
-      SELECT ((SELECT count(*) FROM purged) + (SELECT count(*) FROM purged_resolved))::int4 AS n`.pipe(
+      SELECT ((SELECT count(*) FROM purged) + (SELECT count(*) FROM purged_resolved))::float8 AS n`.pipe(
         Effect.map((rows) => rows[0]?.n ?? 0),
         mapSqlError("purge dead letters"),
         Effect.withSpan("SqlDeadLetterStore.purge")

@@ -46,7 +46,7 @@ export const make = Effect.gen(function*() {
       ),
     count: (pipeline) =>
       sql<{ readonly count: number }>`
-        SELECT count(*)::int4 AS count FROM sluice.processed_events WHERE pipeline = ${pipeline}`.pipe(
+        SELECT count(*)::float8 AS count FROM sluice.processed_events WHERE pipeline = ${pipeline}`.pipe(
         Effect.map((rows) => rows[0]?.count ?? 0),
         mapSqlError("count processed events")
       )

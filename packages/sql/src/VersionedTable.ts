@@ -229,7 +229,7 @@ export const deploy = Effect.fn("VersionedTable.deploy")(function*(
         sql.csv(copied.map((c) => sql`${sql(c.from)}::${sql.literal(Table.sqlTypeOf(c.column.type))}`))
       } FROM ${sql(source)}`
     }
-    const [count] = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(target)}`
+    const [count] = yield* sql<{ readonly n: number }>`SELECT count(*)::float8 AS n FROM ${sql(target)}`
     if (relation.kind === "view") yield* sql`DROP VIEW ${sql(table)}`
     yield* createView
     return { table, from: relation.version, to: version, relation: target, backfilled: count?.n ?? 0, added: [] }
