@@ -96,7 +96,8 @@ export const dump = Effect.fnUntraced(function*(partition?: string) {
     SELECT date::text, category, revenue::text, order_count
     FROM analytics.daily_revenue ${where("date")} ORDER BY date, category`
   const deadLetters = yield* sql`
-    SELECT pipeline, partition::text, stage, position, original_record, original_record_escaped, error_type, error
+    SELECT pipeline, partition::text, stage, position::float8 AS position, original_record, original_record_escaped,
+           error_type, error
     FROM sluice.dead_letters ${where("partition")} ORDER BY partition, position, id`
   return { orders: orders.map(line), revenue: revenue.map(line), deadLetters: deadLetters.map(line) } satisfies Dump
 })
@@ -180,7 +181,7 @@ export const assertLoaded = Effect.fnUntraced(function*(directory: string, day: 
   const deadLetters = yield* sql<
     { readonly position: number; readonly error_type: string; readonly original_record: string }
   >`
-    SELECT position, error_type, original_record FROM sluice.dead_letters
+    SELECT position::float8 AS position, error_type, original_record FROM sluice.dead_letters
     WHERE pipeline = ${DailyRevenue.name} AND partition = ${day.date}::date ORDER BY position`
   assert.strictEqual(deadLetters.length, day.bad, `${day.date}: dead letters`)
   assert.strictEqual(orderIds.length + deadLetters.length, records.size, `${day.date}: loaded + dead-lettered = read`)
