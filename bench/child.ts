@@ -89,16 +89,32 @@ const limit = (args: Args, dataset: Data.Dataset) =>
     const script = [
       "\\timing on",
       "BEGIN;",
-      `DELETE FROM raw.orders WHERE order_date = '${Data.partition}';`,
-      `\\copy raw.orders FROM '${dataset.clean}'`,
-      ...aggregate(Data.partition).map((statement) => `${statement};`),
+      // the partition is a psql variable (-v below), quoted by psql, not pasted into the SQL; `\copy`
+      // takes no variables, so its file name is quoted here as psql reads it (quotes doubled)
+      "DELETE FROM raw.orders WHERE order_date = :'partition';",
+      `\\copy raw.orders FROM '${dataset.clean.replaceAll("'", "''")}'`,
+      ...aggregate(":'partition'").map((statement) => `${statement};`),
       "COMMIT;"
     ].join("\n")
     const time = Fs.existsSync("/usr/bin/time")
     const result = yield* Effect.sync(() =>
       spawnSync(
         time ? "/usr/bin/time" : "psql",
-        [...(time ? ["-f", "MAXRSS %M", "psql"] : []), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", args.url, "-f", "-"],
+        [
+          ...(time ? ["-f", "MAXRSS %M", "psql"] : []),
+          "-X",
+          "-q",
+          "-v",
+          "ON_ERROR_STOP=1",
+          "-v",
+          `partition=${Data.partition}`,
+          "-v",
+          `file=${dataset.clean}`,
+          "-d",
+          args.url,
+          "-f",
+          "-"
+        ],
         { input: script, encoding: "utf8" }
       )
     )
@@ -216,7 +232,7 @@ const handwritten = async (args: Args, dataset: Data.Dataset): Promise<Result> =
   }
   await flush()
   await flushDead()
-  for (const statement of aggregate(Data.partition)) await client.query(statement)
+  for (const statement of aggregate("$1::date")) await client.query(statement, [Data.partition])
   await client.query("COMMIT")
   const elapsedMs = performance.now() - started
   await client.end()

@@ -16,21 +16,22 @@ import * as Merge from "../packages/sql/src/Merge.ts"
 import * as PartitionReplace from "../packages/sql/src/PartitionReplace.ts"
 import type * as Table from "../packages/sql/src/Table.ts"
 
+/** The column definitions of `raw.orders` and `raw.orders_merged`, with the order id's constraint. */
+const orderTableColumns = (orderIdConstraint: "NOT NULL" | "PRIMARY KEY") => `
+    order_date date NOT NULL,
+    order_id text ${orderIdConstraint},
+    customer_id bigint NOT NULL CHECK (customer_id > 0),
+    product_category text NOT NULL,
+    amount numeric NOT NULL CHECK (amount >= 0),
+    currency text NOT NULL`
+
 /** The tables, as the app's first migration creates them; dead letters are Sluice's own table. */
 export const ddl: ReadonlyArray<string> = [
   "DROP SCHEMA IF EXISTS raw CASCADE",
   "DROP SCHEMA IF EXISTS analytics CASCADE",
   "CREATE SCHEMA raw",
   "CREATE SCHEMA analytics",
-  `CREATE TABLE raw.orders (
-    order_date date NOT NULL,
-    order_id text NOT NULL,
-    customer_id bigint NOT NULL CHECK (customer_id > 0),
-    product_category text NOT NULL,
-    amount numeric NOT NULL CHECK (amount >= 0),
-    currency text NOT NULL,
-    PRIMARY KEY (order_date, order_id)
-  )`,
+  `CREATE TABLE raw.orders (${orderTableColumns("NOT NULL")}, PRIMARY KEY (order_date, order_id))`,
   `CREATE TABLE analytics.daily_revenue (
     date date NOT NULL,
     category text NOT NULL,
@@ -42,22 +43,19 @@ export const ddl: ReadonlyArray<string> = [
 
 /** The table of the merge variants: the orders upserted by `order_id`. */
 export const mergedDdl: ReadonlyArray<string> = [
-  `CREATE TABLE raw.orders_merged (
-    order_date date NOT NULL,
-    order_id text PRIMARY KEY,
-    customer_id bigint NOT NULL CHECK (customer_id > 0),
-    product_category text NOT NULL,
-    amount numeric NOT NULL CHECK (amount >= 0),
-    currency text NOT NULL
-  )`
+  `CREATE TABLE raw.orders_merged (${orderTableColumns("PRIMARY KEY")})`
 ]
 
-/** The in-database rebuild of the daily aggregate, as the limit runs it. */
+/**
+ * The in-database rebuild of the daily aggregate, as the limit runs it. `partition` is SQL that
+ * stands for the partition, never its value: a bind parameter (`$1::date`) or a psql variable
+ * (`:'partition'`, which psql quotes).
+ */
 export const aggregate = (partition: string): ReadonlyArray<string> => [
-  `DELETE FROM analytics.daily_revenue WHERE date = '${partition}'`,
+  `DELETE FROM analytics.daily_revenue WHERE date = ${partition}`,
   `INSERT INTO analytics.daily_revenue (date, category, revenue, order_count)
    SELECT order_date, product_category, sum(amount), count(*)::int FROM raw.orders
-   WHERE order_date = '${partition}' GROUP BY order_date, product_category`
+   WHERE order_date = ${partition} GROUP BY order_date, product_category`
 ]
 
 /** The columns of `raw.orders` (and `raw.orders_merged`), and an order's values for them. */
