@@ -2,7 +2,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { DeadLetter, ProcessedEventLedger, Streaming } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
 import { Database, Testing } from "@sluice/sql"
-import { Context, Effect, Fiber, Layer, Schedule } from "effect"
+import { Cause, Context, Effect, Fiber, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -34,16 +34,38 @@ if (!reachable) {
   }
 }
 
-/** Waits (polling) until `check` holds, for at most `seconds`. */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, seconds = 15) =>
-  check.pipe(
-    Effect.flatMap((ok) => ok ? Effect.void : Effect.fail("not yet" as const)),
+/**
+ * Waits (polling every 50 ms) until `observe` gives a value that `done` accepts, for at most `seconds`; on timeout
+ * the test fails naming the condition and the last value seen.
+ */
+const eventually = <A, E, R>(
+  what: string,
+  observe: Effect.Effect<A, E, R>,
+  done: (a: A) => boolean,
+  seconds = 15
+) =>
+  observe.pipe(
+    Effect.flatMap((a) =>
+      done(a)
+        ? Effect.void
+        : Effect.fail(new Error(`not within ${seconds} s: ${what} (last seen: ${JSON.stringify(a)})`))
+    ),
     Effect.retry({ schedule: Schedule.spaced("50 millis"), times: seconds * 20 }),
     Effect.orDie
   )
 
-const settled = (stream: string, consumer: string) =>
-  Effect.map(pending(stream, consumer), (p) => p.pending === 0 && p.ackPending === 0)
+/** `effect`, failing at once with the run's cause if the streaming run `fiber` ends first (it should run until interrupted). */
+const whileRunning = <E>(fiber: Fiber.Fiber<void, E>) => <A, E2, R>(effect: Effect.Effect<A, E2, R>) =>
+  Effect.raceFirst(
+    effect,
+    Effect.flatMap(Fiber.await(fiber), (exit) =>
+      Effect.die(
+        new Error(`the streaming run ended: ${exit._tag === "Success" ? "with success" : Cause.pretty(exit.cause)}`)
+      ))
+  )
+
+const isSettled = (p: { readonly pending: number; readonly ackPending: number }) =>
+  p.pending === 0 && p.ackPending === 0
 
 const publishAll = (subject: string, ids: ReadonlyArray<number>, bypassDedupe = true) =>
   Effect.forEach(ids, (id) => JetStreamSource.publish(subject, payloadOf(id), { eventId: `e${id}`, bypassDedupe }), {
@@ -89,7 +111,7 @@ const killAndRestart = (fresh: string) =>
       Streaming.make({ name, transform, sink, batchSize: 100, batchWindow: "20 millis" }),
       JetStreamSource.source({ stream, consumer })
     ).pipe(Effect.forkChild)
-    yield* eventually(settled(stream, consumer))
+    yield* eventually("the consumer has nothing pending", pending(stream, consumer), isSettled)
     yield* Fiber.interrupt(fiber)
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(table)}`
@@ -126,18 +148,20 @@ const outage = (base: string, fresh: string) =>
       { onEvent: (e) => Effect.sync(() => e._tag === "BreakerTransition" && transitions.push(`${e.from}->${e.to}`)) }
     ).pipe(Effect.forkChild)
     const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
-    yield* eventually(Effect.map(ledger.count(name), (n) => n === first.length))
+    const running = whileRunning(fiber)
+    yield* running(eventually("the ledger holds the first events", ledger.count(name), (n) => n === first.length))
     // the database goes away: no new connections, existing ones terminated
     yield* admin`ALTER DATABASE ${admin(database)} ALLOW_CONNECTIONS false`
     yield* admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${database}`
     yield* publishAll(subject, second)
-    yield* eventually(Effect.sync(() => transitions.includes("Closed->Open")))
+    yield* running(eventually("the breaker opened", Effect.sync(() => transitions), (t) => t.includes("Closed->Open")))
     const during = yield* pending(stream, consumer)
     assert.isAbove(during.pending + during.ackPending, 0, "nothing acked while the database is away")
     yield* Effect.sleep("500 millis")
     yield* admin`ALTER DATABASE ${admin(database)} ALLOW_CONNECTIONS true`
-    yield* eventually(settled(stream, consumer), 30)
-    yield* eventually(Effect.map(ledger.count(name), (n) => n === new Set([...first, ...second]).size))
+    yield* running(eventually("the consumer has nothing pending", pending(stream, consumer), isSettled, 30))
+    const all = new Set([...first, ...second]).size
+    yield* running(eventually("the ledger holds every event", ledger.count(name), (n) => n === all))
     yield* Fiber.interrupt(fiber)
     assert.deepStrictEqual(yield* readIds(table), expectedGood([...first, ...second]))
     assert.include(transitions, "HalfOpen->Closed")
@@ -175,8 +199,8 @@ if (reachable) {
                 Effect.sync(() => e._tag === "BreakerTransition" && transitions.push(`${e.from}->${e.to}`))
             }).pipe(Effect.forkChild)
             const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
-            yield* eventually(Effect.map(ledger.count(name), (n) => n === new Set(ids).size))
-            yield* eventually(settled(stream, consumer))
+            yield* eventually("the ledger holds every event", ledger.count(name), (n) => n === new Set(ids).size)
+            yield* eventually("the consumer has nothing pending", pending(stream, consumer), isSettled)
             yield* Fiber.interrupt(fiber)
             assert.deepStrictEqual(yield* readIds(table), expectedGood(ids))
             const dead = yield* (yield* DeadLetter.DeadLetterStore).list(name)
@@ -209,7 +233,7 @@ if (reachable) {
               const fiber = yield* Streaming.run(pipeline, JetStreamSource.source({ stream, consumer })).pipe(
                 Effect.forkChild
               )
-              yield* eventually(settled(stream, consumer))
+              yield* eventually("the consumer has nothing pending", pending(stream, consumer), isSettled)
               yield* Fiber.interrupt(fiber)
               results.push(yield* readIds(table))
             }
