@@ -4,10 +4,11 @@
  *
  * @since 0.1.0
  */
+import type { SinkError } from "@sluice/core"
 import { Transactor } from "@sluice/core"
-import { Effect, Layer } from "effect"
+import { Cause, Effect, Layer } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
-import { fromSqlError } from "./internal/sinkError.ts"
+import { fromSqlError, isUnavailable } from "./internal/sinkError.ts"
 
 /** Carries the wrapped effect's own failures past the mapping of the transaction's SqlErrors. */
 class Inner<E> {
@@ -16,6 +17,30 @@ class Inner<E> {
     this.error = error
   }
 }
+
+/**
+ * The connection died inside the transaction: the wrapped effect failed (a lost connection) and then
+ * the ROLLBACK failed on the dead connection. effect turns a failed ROLLBACK into a defect and, when a
+ * finalizer fails, every failure of the cause into a defect too. The server rolls back the
+ * transaction of a session that is gone, so both are failures again: the wrapped effect's own, and a
+ * retryable `SinkError` for the ROLLBACK. Any other defect stays a defect.
+ */
+const recoverLostConnection = (cause: Cause.Cause<unknown>): Cause.Cause<unknown> =>
+  Cause.fromReasons(cause.reasons.map((reason) => {
+    if (Cause.isFailReason(reason)) {
+      return reason.error instanceof Inner
+        ? Cause.makeFailReason(reason.error.error)
+        : SqlError.isSqlError(reason.error)
+        ? Cause.makeFailReason(fromSqlError("transaction")(reason.error))
+        : reason
+    }
+    if (!Cause.isDieReason(reason)) return reason
+    if (reason.defect instanceof Inner) return Cause.makeFailReason(reason.defect.error)
+    return SqlError.isSqlError(reason.defect) &&
+        (reason.defect.reason._tag === "ConnectionError" || isUnavailable(reason.defect))
+      ? Cause.makeFailReason(fromSqlError("rollback")(reason.defect))
+      : reason
+  }))
 
 /**
  * Builds the transactor over the current `SqlClient`.
@@ -33,12 +58,8 @@ export const make = Effect.map(SqlClient.SqlClient, (sql) =>
   Transactor.Transactor.of({
     withTransaction: <A, E, R>(self: Effect.Effect<A, E, R>) =>
       sql.withTransaction(Effect.mapError(self, (error) => new Inner(error))).pipe(
-        Effect.mapError((error) =>
-          error instanceof Inner
-            ? error.error as E
-            : SqlError.isSqlError(error)
-            ? fromSqlError("transaction")(error)
-            : error as never
+        Effect.catchCause((cause) =>
+          Effect.failCause(recoverLostConnection(cause) as Cause.Cause<E | SinkError.SinkError>)
         ),
         Effect.withSpan("SqlTransactor.withTransaction")
       )

@@ -94,7 +94,7 @@ for (const backend of backends) {
       }))
 
     if (backend.name === "postgres") {
-      // PGlite runs a statement to completion on the JavaScript thread: there is no running statement to interrupt.
+      // PGlite cannot cancel a statement: it runs each to completion, so there is no running statement to interrupt.
       it.effect("an interrupt during a running statement cancels it on the server and rolls back", () =>
         Effect.gen(function*() {
           const transactor = yield* Transactor.Transactor
@@ -114,6 +114,40 @@ for (const backend of backends) {
           assert.isBelow(performance.now() - started, 5_000, "the statement was cancelled, not waited for")
           assert.deepStrictEqual(yield* ids(table), [])
           assert.strictEqual(yield* sleeping, 0, "nothing is left running on the server")
+        }))
+
+      it.effect("a connection lost inside the transaction is a failure (retryable), not a defect", () =>
+        Effect.gen(function*() {
+          const transactor = yield* Transactor.Transactor
+          const sql = yield* SqlClient.SqlClient
+          const table = unique("tx_lost")
+          yield* createTable(table)
+          const marker = `sluice_lost_${table}`
+          const sleeping = sql<{ readonly pid: number }>`
+            SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE ${`%${marker}%`}
+              AND pid <> pg_backend_pid()`
+          const fiber = yield* Effect.forkChild(Effect.exit(transactor.withTransaction(
+            Effect.andThen(insert(table, 1), sql.unsafe(`SELECT pg_sleep(30) AS ${marker}`)).pipe(
+              Effect.mapError((e) =>
+                new SinkError.SinkError({ operation: "sleep", message: e.message, retryable: true })
+              )
+            )
+          )))
+          const rows = yield* Effect.repeat(sleeping, {
+            until: (rows) => rows.length === 1,
+            schedule: Schedule.spaced("5 millis")
+          })
+          yield* sql`SELECT pg_terminate_backend(${rows[0]!.pid})`
+          const exit = yield* Fiber.join(fiber)
+          assert.isTrue(
+            Exit.isFailure(exit) && !Cause.hasDies(exit.cause),
+            Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""
+          )
+          const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
+          assert.isTrue(
+            error !== undefined && error._tag === "Some" && SinkError.isSinkError(error.value) && error.value.retryable
+          )
+          assert.deepStrictEqual(yield* ids(table), [])
         }))
     }
 
