@@ -16,6 +16,7 @@ import type { SqlClient } from "effect/sql"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as PgliteDuplex from "./internal/pgliteDuplex.ts"
+import * as PgliteSession from "./internal/pgliteSession.ts"
 
 /**
  * The database cannot be reached or opened (connection refused, authentication failed, the
@@ -236,11 +237,11 @@ const acquireDataDirLock = (dataDir: string): Effect.Effect<void, DataDirLocked 
 const makePglite = Effect.fnUntraced(function*(dataDir: string | undefined) {
   const target = dataDir ?? "pglite (in memory)"
   if (dataDir !== undefined) yield* acquireDataDirLock(dataDir)
-  const db = yield* Effect.acquireRelease(
+  const session = yield* Effect.acquireRelease(
     Effect.tryPromise({
-      // imported when first opened: a process on a PostgreSQL server never loads PGlite
-      try: () =>
-        import("@electric-sql/pglite").then(({ PGlite }) => PGlite.create(dataDir === undefined ? {} : { dataDir })),
+      // PGlite runs in a worker thread of its own, which imports it: a process on a PostgreSQL
+      // server never loads PGlite, and this thread runs on while PGlite executes a statement
+      try: () => PgliteSession.open(dataDir),
       catch: (cause) =>
         new DatabaseUnavailable({
           target,
@@ -248,10 +249,10 @@ const makePglite = Effect.fnUntraced(function*(dataDir: string | undefined) {
           cause
         })
     }),
-    (db) => Effect.promise(() => db.close()).pipe(Effect.ignore)
+    (session) => Effect.promise(() => session.close()).pipe(Effect.ignore)
   )
   const client = yield* PgClient.makeClient({
-    stream: () => PgliteDuplex.make(db),
+    stream: () => PgliteDuplex.make(session),
     username: "postgres",
     database: "postgres",
     applicationName: "sluice",

@@ -8,6 +8,7 @@ import type { Duplex } from "node:stream"
 import * as CopyText from "../src/internal/copyText.ts"
 import * as PgCopy from "../src/internal/pgCopy.ts"
 import * as PgliteDuplex from "../src/internal/pgliteDuplex.ts"
+import * as PgliteSession from "../src/internal/pgliteSession.ts"
 import { anyString, backends, countRows, day, stallInserts, suiteOptions, unique } from "./fixtures.ts"
 
 /** Every column type, with an `id` to read rows back in order. */
@@ -518,7 +519,7 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
         (db) => Effect.promise(() => db.close())
       )
       yield* Effect.promise(() => db.exec("CREATE TABLE t (a int, b text)"))
-      const link = PgliteDuplex.make(db)
+      const link = PgliteDuplex.make(PgliteSession.inProcess(db))
       link.write(startup())
       yield* untilReady(link)
 
@@ -572,86 +573,104 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       (count(*) FILTER (WHERE t = left('v' || id || 'é' || repeat('${alphabet}', 4), 100)))::int AS exact,
       min(id) AS first, max(id) AS last, sum(length(t))::int AS chars FROM big`
 
-    /** A PGlite with a table `big`, a link to it past startup, and what the link answered and loaded. */
-    const open = Effect.gen(function*() {
-      const db = yield* Effect.acquireRelease(
-        Effect.promise(() => PGlite.create()),
-        (db) => Effect.promise(() => db.close())
-      )
-      yield* Effect.promise(() => db.exec("CREATE TABLE big (id int PRIMARY KEY, t text)"))
-      const link = yield* Effect.acquireRelease(
-        Effect.sync(() => PgliteDuplex.make(db)),
-        (link) => Effect.sync(() => link.destroy())
-      )
-      const state = {
-        /** Every backend message the link sent, in order. */
-        messages: [] as Array<readonly [string, Buffer]>,
-        taken: 0,
-        /** Bytes of CopyData frames written to the link. */
-        written: 0,
-        /** The size of each blob PGlite loaded. */
-        blobs: [] as Array<number>,
-        /** The most data the link held at once (written, acknowledged, not loaded yet). */
-        held: 0
-      }
-      let received = Buffer.alloc(0)
-      const waiting = new Set<() => void>()
-      link.on("data", (chunk: Buffer) => {
-        received = Buffer.concat([received, chunk])
-        let at = 0
-        while (at + 5 <= received.length) {
-          const end = at + 1 + received.readInt32BE(at + 1)
-          if (end > received.length) break
-          state.messages.push([String.fromCharCode(received[at]!), received.subarray(at + 5, end)])
-          at = end
+    /**
+     * A PGlite with a table `big`, a link to it past startup, and what the link answered and loaded.
+     * `later`: the session answers each COPY piece that many milliseconds late, as a session in a
+     * worker thread answers while this thread runs on.
+     */
+    const openLink = (later = 0) =>
+      Effect.gen(function*() {
+        const db = yield* Effect.acquireRelease(
+          Effect.promise(() => PGlite.create()),
+          (db) => Effect.promise(() => db.close())
+        )
+        yield* Effect.promise(() => db.exec("CREATE TABLE big (id int PRIMARY KEY, t text)"))
+        const session = PgliteSession.inProcess(db)
+        const link = yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            PgliteDuplex.make({
+              ...session,
+              load: async (statement, data, onData) => {
+                const acknowledged = state.written - link.writableLength
+                await new Promise((resolve) => setTimeout(resolve, later))
+                await session.load(statement, data, onData)
+                state.whileLoading = Math.max(state.whileLoading, state.written - link.writableLength - acknowledged)
+              }
+            })
+          ),
+          (link) => Effect.sync(() => link.destroy())
+        )
+        const state = {
+          /** Every backend message the link sent, in order. */
+          messages: [] as Array<readonly [string, Buffer]>,
+          taken: 0,
+          /** Bytes of CopyData frames written to the link. */
+          written: 0,
+          /** The size of each blob PGlite loaded. */
+          blobs: [] as Array<number>,
+          /** The most data the link held at once (written, acknowledged, not loaded yet). */
+          held: 0,
+          /** The most data the link acknowledged while a piece was loading. */
+          whileLoading: 0
         }
-        received = received.subarray(at)
-        for (const check of waiting) check()
-      })
-      const handleBlob = db._handleBlob.bind(db)
-      db._handleBlob = (blob) => {
-        const loaded = state.blobs.reduce((sum, size) => sum + size, 0)
-        state.held = Math.max(state.held, state.written - link.writableLength - loaded)
-        if (blob !== undefined) state.blobs.push(blob.size)
-        return handleBlob(blob)
-      }
-      /** The messages the link sent since the last answer, up to the next ReadyForQuery. */
-      const answer = Effect.callback<Array<readonly [string, Buffer]>>((resume) => {
-        const check = () => {
-          const ready = state.messages.findIndex(([type], i) => i >= state.taken && type === "Z")
-          if (ready < 0) return
-          waiting.delete(check)
-          const messages = state.messages.slice(state.taken, ready + 1)
-          state.taken = ready + 1
-          resume(Effect.succeed(messages))
-        }
-        waiting.add(check)
-        check()
-        return Effect.sync(() => waiting.delete(check))
-      })
-      /** Writes `data` as CopyData frames of `size` bytes (rows split across them), pausing as the driver does. */
-      const send = (data: Buffer, size = 65_521) =>
-        Effect.promise(async () => {
-          for (let at = 0; at < data.length; at += size) {
-            const frame = message("d", data.subarray(at, at + size))
-            state.written += frame.length
-            link.write(frame)
-            if (link.writableLength > 8 * MiB) await new Promise((resolve) => link.once("drain", resolve))
+        let received = Buffer.alloc(0)
+        const waiting = new Set<() => void>()
+        link.on("data", (chunk: Buffer) => {
+          received = Buffer.concat([received, chunk])
+          let at = 0
+          while (at + 5 <= received.length) {
+            const end = at + 1 + received.readInt32BE(at + 1)
+            if (end > received.length) break
+            state.messages.push([String.fromCharCode(received[at]!), received.subarray(at + 5, end)])
+            at = end
           }
+          received = received.subarray(at)
+          for (const check of waiting) check()
         })
-      link.write(startup())
-      yield* answer
-      return { db, link, state, answer, send }
-    })
+        const handleBlob = db._handleBlob.bind(db)
+        db._handleBlob = (blob) => {
+          const loaded = state.blobs.reduce((sum, size) => sum + size, 0)
+          state.held = Math.max(state.held, state.written - link.writableLength - loaded)
+          if (blob !== undefined) state.blobs.push(blob.size)
+          return handleBlob(blob)
+        }
+        /** The messages the link sent since the last answer, up to the next ReadyForQuery. */
+        const answer = Effect.callback<Array<readonly [string, Buffer]>>((resume) => {
+          const check = () => {
+            const ready = state.messages.findIndex(([type], i) => i >= state.taken && type === "Z")
+            if (ready < 0) return
+            waiting.delete(check)
+            const messages = state.messages.slice(state.taken, ready + 1)
+            state.taken = ready + 1
+            resume(Effect.succeed(messages))
+          }
+          waiting.add(check)
+          check()
+          return Effect.sync(() => waiting.delete(check))
+        })
+        /** Writes `data` as CopyData frames of `size` bytes (rows split across them), pausing as the driver does. */
+        const send = (data: Buffer, size = 65_521) =>
+          Effect.promise(async () => {
+            for (let at = 0; at < data.length; at += size) {
+              const frame = message("d", data.subarray(at, at + size))
+              state.written += frame.length
+              link.write(frame)
+              if (link.writableLength > 8 * MiB) await new Promise((resolve) => link.once("drain", resolve))
+            }
+          })
+        link.write(startup())
+        yield* answer
+        return { db, link, state, answer, send }
+      })
     const types = (messages: ReadonlyArray<readonly [string, Buffer]>) => messages.map(([type]) => type)
     const text = (messages: ReadonlyArray<readonly [string, Buffer]>, index: number) =>
       messages[index]![1].toString("utf8")
 
     it.live(
-      "answers one COPY for 300k rows (~30 MiB) loaded exactly, holding about one piece at a time",
+      "answers one COPY for 300k rows (~30 MiB) loaded exactly, holding about two pieces at most",
       () =>
         Effect.gen(function*() {
-          const { answer, db, link, send, state } = yield* open
+          const { answer, db, link, send, state } = yield* openLink()
           const data = rows(0, 300_000)
           assert.isAbove(data.length, 30 * MiB)
           link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
@@ -678,10 +697,34 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
     )
 
     it.live(
+      "acknowledges the next piece's data while a piece loads, holding at most two pieces",
+      () =>
+        Effect.gen(function*() {
+          const { answer, db, link, send, state } = yield* openLink(200)
+          const data = rows(0, 300_000)
+          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
+          yield* answer
+          yield* send(data)
+          link.write(message("c", Buffer.alloc(0)))
+          const done = yield* answer
+          assert.strictEqual(text(done, 1), "COPY 300000\0")
+          link.write(query("COMMIT"))
+          yield* answer
+          // within 200 ms, the writer sends (and the link takes) much of the next piece
+          assert.isAbove(state.whileLoading, 4 * MiB)
+          assert.isAtMost(state.held, 24 * MiB)
+          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [
+            { rows: 300_000, exact: 300_000, first: 0, last: 299_999, chars: 300_000 * 100 }
+          ])
+        }),
+      120_000
+    )
+
+    it.live(
       "forwards a piece's error at once, then drops the COPY's data and end; the rollback undoes every piece",
       () =>
         Effect.gen(function*() {
-          const { answer, db, link, send, state } = yield* open
+          const { answer, db, link, send, state } = yield* openLink()
           yield* Effect.promise(() => db.exec("INSERT INTO big VALUES (-1, 'before')"))
           // row 120000 (line 120001, about 12 MiB in: the second piece) repeats id 7
           const data = rows(0, 280_000, { at: 120_000, id: 7 })
@@ -718,7 +761,7 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       "a CopyFail after some pieces fails the COPY as before; the rollback undoes the pieces",
       () =>
         Effect.gen(function*() {
-          const { answer, db, link, send, state } = yield* open
+          const { answer, db, link, send, state } = yield* openLink()
           link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
           yield* answer
           yield* send(rows(0, 200_000))
@@ -742,7 +785,7 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       "outside a transaction, or in another format, a long COPY is loaded whole on CopyDone",
       () =>
         Effect.gen(function*() {
-          const { answer, db, link, send, state } = yield* open
+          const { answer, db, link, send, state } = yield* openLink()
           const data = rows(0, 200_000)
           link.write(query("COPY big (id, t) FROM STDIN"))
           yield* send(data)
@@ -774,7 +817,7 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       "from a piece with a line \\. or a carriage return on, the rest is loaded whole, as before",
       () =>
         Effect.gen(function*() {
-          const { answer, db, link, send, state } = yield* open
+          const { answer, db, link, send, state } = yield* openLink()
           // an end-of-data line after row 49,999 (~5 MiB in), then ~5 MiB more that PGlite ignores
           const data = rows(0, 100_000)
           const marker = data.indexOf("\n50000\t") + 1

@@ -11,6 +11,7 @@ import * as Path from "node:path"
 import type { Duplex } from "node:stream"
 import * as Url from "node:url"
 import * as PgliteDuplex from "../src/internal/pgliteDuplex.ts"
+import * as PgliteSession from "../src/internal/pgliteSession.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "sluice-pglite-"))),
@@ -83,22 +84,30 @@ describe("Database.layerPostgres", () => {
 })
 
 /**
- * The modules of `@electric-sql/pglite` a new Node process resolves while it builds a database
- * layer and runs `SELECT 1` (or fails to reach the server): `module.registerHooks` records every
- * resolution.
+ * What a new Node process loads while it builds a database layer and runs `SELECT 1` (or fails to
+ * reach the server): the modules of `@electric-sql/pglite` its main thread resolves
+ * (`module.registerHooks` records every resolution), whether it resolved the SQL driver (the
+ * recording works), and the worker threads it started (PGlite runs in one).
  */
 const pgliteModulesLoaded = (backend: "postgres" | "pglite", url: string) => {
   const index = Url.pathToFileURL(Path.join(import.meta.dirname, "..", "src", "index.ts")).href
   const script = `
     import { registerHooks } from "node:module"
     const resolved = []
+    let workers = 0
+    process.on("worker", () => workers++)
     registerHooks({ resolve: (specifier, context, next) => { const r = next(specifier, context); resolved.push(r.url); return r } })
     const { Database } = await import(${JSON.stringify(index)})
     const { Effect, Exit } = await import("effect")
     const { SqlClient } = await import("effect/sql")
     const layer = process.env.BACKEND === "pglite" ? Database.layerPglite({}) : Database.layerPostgres(process.env.URL)
     const exit = await Effect.runPromiseExit(Effect.flatMap(SqlClient.SqlClient, (sql) => sql\`SELECT 1\`).pipe(Effect.provide(layer)))
-    console.log(JSON.stringify({ ok: Exit.isSuccess(exit), pglite: resolved.filter((u) => u.includes("@electric-sql/pglite")) }))
+    console.log(JSON.stringify({
+      ok: Exit.isSuccess(exit),
+      pglite: resolved.filter((u) => u.includes("@electric-sql/pglite")),
+      driver: resolved.some((u) => u.includes("@effect/sql-pg")),
+      workers
+    }))
   `
   const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
     cwd: Path.join(import.meta.dirname, "..", "..", ".."),
@@ -108,21 +117,63 @@ const pgliteModulesLoaded = (backend: "postgres" | "pglite", url: string) => {
   })
   const line = child.stdout.split("\n").find((l) => l.startsWith("{"))
   assert.isDefined(line, `child printed no result: ${child.stderr}`)
-  return JSON.parse(line!) as { readonly ok: boolean; readonly pglite: ReadonlyArray<string> }
+  return JSON.parse(line!) as {
+    readonly ok: boolean
+    readonly pglite: ReadonlyArray<string>
+    readonly driver: boolean
+    readonly workers: number
+  }
 }
 
 describe("Database: PGlite is loaded only when used", () => {
-  it("a process on PostgreSQL never loads @electric-sql/pglite; one on PGlite does", () => {
-    const url = Testing.postgresUrl()
-    // with no server configured, the layer's connection fails: PGlite must not be loaded either way
-    const postgres = pgliteModulesLoaded("postgres", url ?? "postgres://sluice@127.0.0.1:1/none")
-    assert.strictEqual(postgres.ok, url !== undefined)
-    assert.deepStrictEqual(postgres.pglite, [])
-    // the control: the recording sees PGlite when it is used
-    const pglite = pgliteModulesLoaded("pglite", "")
-    assert.isTrue(pglite.ok)
-    assert.isAbove(pglite.pglite.length, 0)
-  }, 120_000)
+  it(
+    "a process on PostgreSQL never loads @electric-sql/pglite nor starts a thread; one on PGlite runs it in a worker thread",
+    () => {
+      const url = Testing.postgresUrl()
+      // with no server configured, the layer's connection fails: PGlite must not be loaded either way
+      const postgres = pgliteModulesLoaded("postgres", url ?? "postgres://sluice@127.0.0.1:1/none")
+      assert.strictEqual(postgres.ok, url !== undefined)
+      assert.deepStrictEqual(postgres.pglite, [])
+      assert.strictEqual(postgres.workers, 0)
+      assert.isTrue(postgres.driver, "the recording sees the modules resolved")
+      // PGlite is loaded by its worker thread, not by the main thread
+      const pglite = pgliteModulesLoaded("pglite", "")
+      assert.isTrue(pglite.ok)
+      assert.strictEqual(pglite.workers, 1)
+      assert.deepStrictEqual(pglite.pglite, [])
+    },
+    120_000
+  )
+})
+
+describe("Database.layerPglite runs PGlite in a worker thread", () => {
+  it.live("this thread's timers run while PGlite executes a statement", () =>
+    Effect.gen(function*() {
+      const sql = Context.get(yield* Layer.build(Database.layerPglite({ dataDir: undefined })), SqlClient.SqlClient)
+      yield* sql`SELECT 1`
+      let ticks = 0
+      const timer = setInterval(() => ticks++, 10)
+      const started = performance.now()
+      yield* sql`SELECT pg_sleep(1)`
+      const elapsed = performance.now() - started
+      clearInterval(timer)
+      assert.isAtLeast(elapsed, 1_000)
+      // in this thread, PGlite would block the event loop for the whole second: no tick at all
+      assert.isAbove(ticks, 20, `${ticks} ticks of 10 ms in ${Math.round(elapsed)} ms`)
+    }).pipe(Effect.scoped))
+
+  it.live("a data directory PGlite cannot open fails with DatabaseUnavailable and PGlite's reason", () =>
+    Effect.gen(function*() {
+      // a data directory of a PostgreSQL version that does not exist
+      const dataDir = Path.join(yield* tempDir, "pglite")
+      Fs.mkdirSync(dataDir)
+      Fs.writeFileSync(Path.join(dataDir, "PG_VERSION"), "9\n")
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(Database.layerPglite({ dataDir }))))
+      assert.instanceOf(error, Database.DatabaseUnavailable)
+      assert.match(error.reason, /^cannot open PGlite: /)
+      assert.strictEqual(error.target, dataDir)
+      assert.isFalse(Fs.existsSync(Path.join(dataDir, "pglite.lock")), "the lock is released")
+    }))
 })
 
 describe("Database.layerPglite on disk", () => {
@@ -212,7 +263,7 @@ describe("PGlite wire link (internal/pgliteDuplex)", () => {
     Effect.gen(function*() {
       const db = yield* pglite
       yield* Effect.promise(() => db.exec("CREATE TABLE t (x int)"))
-      const link = PgliteDuplex.make(db)
+      const link = PgliteDuplex.make(PgliteSession.inProcess(db))
       link.write(Buffer.concat([startup(), query("BEGIN; INSERT INTO t VALUES (1)")]))
       yield* readyFor(link, "T")
       assert.isTrue(db.isInTransaction())
@@ -223,7 +274,7 @@ describe("PGlite wire link (internal/pgliteDuplex)", () => {
 
       // and the cancel link of a driver does not: the session's transaction goes on and commits
       yield* Effect.promise(() => db.exec("BEGIN; INSERT INTO t VALUES (2)"))
-      const cancel = PgliteDuplex.make(db)
+      const cancel = PgliteDuplex.make(PgliteSession.inProcess(db))
       cancel.write(cancelRequest())
       // like a server, the link ends after a cancel request (PGlite has nothing to cancel)
       const endedByItself = Option.isSome(yield* Effect.timeoutOption(closed(cancel), "2 seconds"))

@@ -1,7 +1,8 @@
 /**
  * An in-process PostgreSQL wire-protocol link to PGlite: a `Duplex` that frames the
- * frontend messages written by `@effect/sql-pg` and feeds them to PGlite one at a time,
- * pushing PGlite's raw backend bytes back to the driver. No TCP, no socket server.
+ * frontend messages written by `@effect/sql-pg` and feeds them to PGlite's session
+ * ({@link PgliteSession}, in this thread or in a worker thread) one at a time, pushing PGlite's
+ * raw backend bytes back to the driver. No TCP, no socket server.
  *
  * Every link reaches the same single PGlite session. Only the link that opened it (sent the
  * StartupMessage) owns it: the driver also opens a link of its own to send a `CancelRequest`
@@ -32,15 +33,17 @@
  * (each piece would commit on its own) or in another format is loaded whole on `CopyDone`, as
  * one piece; so is the rest of a COPY from a piece on that has a line `\.` (the end-of-data
  * marker, after which the rest is ignored) or a carriage return byte (a line end `\r\n` or
- * `\r`, whose style PostgreSQL takes from the first line and then requires throughout). While a
- * chunk of `CopyData` waits to be loaded, the link does not acknowledge its write, so a writer
- * that honours the stream's backpressure (the driver's `copyStream` does) pauses instead of piling
- * its data up in the link.
+ * `\r`, whose style PostgreSQL takes from the first line and then requires throughout). One
+ * piece loads while the next is collected (with PGlite in a worker thread, the writer encodes
+ * the next rows meanwhile); a chunk of `CopyData` that completes a piece while the one before is
+ * still loading is not acknowledged until that one has loaded, so a writer that honours the
+ * stream's backpressure (the driver's `copyStream` does) pauses instead of piling its data up in
+ * the link.
  *
  * @internal
  */
-import type { PGlite } from "@electric-sql/pglite"
 import { Duplex } from "node:stream"
+import type * as PgliteSession from "./pgliteSession.ts"
 
 const SSL_REQUEST = 80877103
 const CANCEL_REQUEST = 80877102
@@ -153,12 +156,12 @@ const copyFailed = (reason: string): string =>
   }'; END$sluice$`
 
 /** @internal */
-export const make = (db: PGlite): Duplex => {
+export const make = (session: PgliteSession.Session): Duplex => {
   let buffer: Buffer = Buffer.alloc(0)
   let chain: Promise<void> = Promise.resolve()
   let closed = false
   /** This link sent the StartupMessage: the session's transaction is its own. */
-  let session = false
+  let owner = false
   /** A `COPY … FROM STDIN` in progress. */
   let copy:
     | {
@@ -175,6 +178,8 @@ export const make = (db: PGlite): Duplex => {
       rows: number
       /** A piece failed and its error is answered: the COPY's remaining messages are dropped. */
       failed: boolean
+      /** The piece being loaded, while the next one is collected. */
+      loading: Promise<void> | undefined
     }
     | undefined
 
@@ -194,7 +199,7 @@ export const make = (db: PGlite): Duplex => {
         if (buffer.length < length) return undefined
         const message = buffer.subarray(0, length)
         buffer = buffer.subarray(length)
-        session = true
+        owner = true
         return message
       }
     }
@@ -212,14 +217,7 @@ export const make = (db: PGlite): Duplex => {
 
   /** Runs a COPY from the blob device with `data` as the blob, handing PGlite's output to `onRawData`. */
   const load = (statement: string, data: ReadonlyArray<Buffer>, onRawData: (data: Uint8Array) => void) =>
-    db.runExclusive(async () => {
-      await db._handleBlob(new Blob(data as Array<Buffer>))
-      try {
-        await db.execProtocolRawStream(query(statement), { onRawData })
-      } finally {
-        await db._cleanupBlob()
-      }
-    })
+    session.load(query(statement), data, onRawData)
 
   /** Runs a COPY from the blob device with `data` as the blob, and returns PGlite's whole output. */
   const loadCaptured = async (statement: string, data: ReadonlyArray<Buffer>): Promise<Buffer> => {
@@ -229,10 +227,13 @@ export const make = (db: PGlite): Duplex => {
   }
 
   /**
-   * Loads the collected data up to its last newline as a piece of the COPY, keeping the rest;
-   * answers the client at once when the piece fails.
+   * Starts loading the collected data up to its last newline as a piece of the COPY, keeping the
+   * rest, once the piece before has loaded (so at most one piece loads while the next is
+   * collected); answers the client at once when the piece fails.
    */
   const loadPiece = async (current: NonNullable<typeof copy>): Promise<void> => {
+    await current.loading
+    if (current.failed) return
     const collected = Buffer.concat(current.data, current.size)
     const cut = collected.lastIndexOf(NEWLINE) + 1
     if (cut === 0) {
@@ -251,20 +252,24 @@ export const make = (db: PGlite): Duplex => {
     current.data = cut < collected.length ? [Buffer.from(collected.subarray(cut))] : []
     current.size = collected.length - cut
     current.threshold = pieceBytes
-    const messages = messagesOf(await loadCaptured(current.statement, [piece]))
-    if (messages.some((message) => message[0] === ERROR_RESPONSE)) {
-      const rows = current.rows
-      forward(
-        Buffer.concat(messages.map((message) => message[0] === ERROR_RESPONSE ? shiftLines(message, rows) : message))
-      )
-      current.failed = true
-      current.data = []
-      current.size = 0
-      return
-    }
-    const count = messages.map(copyCount).find((rows) => rows !== undefined)
-    if (count === undefined) throw new Error("PGlite answered a piece of COPY without CommandComplete or ErrorResponse")
-    current.rows += count
+    const rows = current.rows
+    current.loading = loadCaptured(current.statement, [piece]).then((output) => {
+      const messages = messagesOf(output)
+      if (messages.some((message) => message[0] === ERROR_RESPONSE)) {
+        forward(
+          Buffer.concat(messages.map((message) => message[0] === ERROR_RESPONSE ? shiftLines(message, rows) : message))
+        )
+        current.failed = true
+        current.data = []
+        current.size = 0
+        return
+      }
+      const count = messages.map(copyCount).find((rows) => rows !== undefined)
+      if (count === undefined) {
+        throw new Error("PGlite answered a piece of COPY without CommandComplete or ErrorResponse")
+      }
+      current.rows += count
+    })
   }
 
   const duplex: Duplex = new Duplex({
@@ -283,8 +288,8 @@ export const make = (db: PGlite): Duplex => {
             continue
           }
           if (message === "cancel") {
-            // PGlite runs a statement to completion on this thread, so there is nothing left to
-            // cancel; like a server, end the cancel link at once instead of leaving it open.
+            // PGlite runs a statement to completion, so there is nothing left to cancel; like a
+            // server, end the cancel link at once instead of leaving it open.
             duplex.destroy()
             return
           }
@@ -298,6 +303,8 @@ export const make = (db: PGlite): Duplex => {
               continue
             }
             if (type === SYNC || type === FLUSH) continue
+            // the COPY ends (or is abandoned): its last piece in flight first
+            await copy.loading
             const { data, failed, rows, statement } = copy
             copy = undefined
             if (failed) {
@@ -323,7 +330,7 @@ export const make = (db: PGlite): Duplex => {
               const reason = type === COPY_FAIL
                 ? message.subarray(5, message.length - 1).toString("utf8")
                 : `unexpected message type 0x${type?.toString(16)} during COPY from stdin`
-              await db.runExclusive(() => db.execProtocolRawStream(query(copyFailed(reason)), { onRawData: forward }))
+              await session.exec(query(copyFailed(reason)), forward)
               if (type === COPY_FAIL) continue
             }
           }
@@ -332,17 +339,18 @@ export const make = (db: PGlite): Duplex => {
             copy = {
               statement: copyQuery.statement,
               // outside a transaction, each piece would commit on its own
-              pieces: copyQuery.text && db.isInTransaction(),
+              pieces: copyQuery.text && await session.inTransaction(),
               data: [],
               size: 0,
               threshold: pieceBytes,
               rows: 0,
-              failed: false
+              failed: false,
+              loading: undefined
             }
             duplex.push(copyInResponse)
             continue
           }
-          await db.runExclusive(() => db.execProtocolRawStream(new Uint8Array(message), { onRawData: forward }))
+          await session.exec(message, forward)
         }
       }).catch((error: unknown) => {
         duplex.destroy(error instanceof Error ? error : new Error(String(error)))
@@ -357,9 +365,7 @@ export const make = (db: PGlite): Duplex => {
       closed = true
       // The session's link going away mid-transaction must not leave PGlite's single session inside
       // it; any other link (a cancel request) has no transaction of its own to roll back.
-      const rollback = session && db.isInTransaction()
-        ? db.exec("ROLLBACK").then(() => undefined, () => undefined)
-        : Promise.resolve()
+      const rollback = owner ? session.rollback() : Promise.resolve()
       rollback.then(() => callback(error))
     }
   })
