@@ -57,6 +57,9 @@ export type Request =
   | { readonly id: number; readonly op: "rollback" }
   | { readonly id: number; readonly op: "close" }
 
+/** A request without its id (each of the union's members). */
+type RequestBody = Request extends infer R ? R extends { readonly id: number } ? Omit<R, "id"> : never : never
+
 /** An answer of the worker: output of request `id`, its end (with a value), or its failure. @internal */
 export type Answer =
   | { readonly id: number; readonly data: Uint8Array }
@@ -133,7 +136,7 @@ export const open = (dataDir: string | undefined): Promise<Threaded> =>
       }
     })
     const call = <A>(
-      request: Request extends infer R ? R extends { readonly id: number } ? Omit<R, "id"> : never : never,
+      request: RequestBody,
       onData?: (data: Uint8Array) => void,
       transfer: ReadonlyArray<ArrayBuffer> = []
     ): Promise<A> =>
