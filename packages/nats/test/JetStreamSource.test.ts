@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { DeadLetter, ProcessedEventLedger, Streaming } from "@sluice/core"
+import { DeadLetter, ProcessedEventLedger, SinkError, Streaming } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
 import { Database, Testing } from "@sluice/sql"
 import { Cause, Context, Effect, Fiber, Layer, Schedule } from "effect"
@@ -36,7 +36,7 @@ if (!reachable) {
 
 /**
  * Waits (polling every 50 ms) until `observe` gives a value that `done` accepts, for at most `seconds`; on timeout
- * the test fails naming the condition and the last value seen.
+ * the test fails naming the condition and the last value seen. Gives the value accepted.
  */
 const eventually = <A, E, R>(
   what: string,
@@ -47,7 +47,7 @@ const eventually = <A, E, R>(
   observe.pipe(
     Effect.flatMap((a) =>
       done(a)
-        ? Effect.void
+        ? Effect.succeed(a)
         : Effect.fail(new Error(`not within ${seconds} s: ${what} (last seen: ${JSON.stringify(a)})`))
     ),
     Effect.retry({ schedule: Schedule.spaced("50 millis"), times: seconds * 20 }),
@@ -167,6 +167,53 @@ const outage = (base: string, fresh: string) =>
     assert.include(transitions, "HalfOpen->Closed")
   }))
 
+/**
+ * The backend of a commit is terminated while the commit runs a statement (the sink's first write
+ * sleeps): the commit fails with a retryable error, is retried, and the run goes on.
+ */
+const killedMidCommit = Effect.scoped(Effect.gen(function*() {
+  const { stream, subject, consumer } = yield* freshStream("midcommit")
+  const table = unique("readings")
+  const name = unique("stream")
+  yield* createTable(table)
+  yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "30 seconds" })
+  const sql = yield* SqlClient.SqlClient
+  const upsert = yield* upsertSink(table)
+  const marker = `sluice_midcommit_${table}`
+  let writes = 0
+  const sink: Streaming.StreamSink<any> = {
+    target: table,
+    write: (rows) =>
+      Effect.andThen(
+        upsert.write(rows),
+        writes++ === 0
+          ? sql.unsafe(`SELECT pg_sleep(30) AS ${marker}`).pipe(
+            Effect.mapError((e) => new SinkError.SinkError({ operation: "sleep", message: e.message, retryable: true }))
+          )
+          : Effect.void
+      )
+  }
+  yield* publishAll(subject, [1, 2, 3])
+  const failures: Array<string> = []
+  const fiber = yield* Streaming.run(
+    Streaming.make({ name, transform, sink, batchSize: 100, batchWindow: "20 millis" }),
+    JetStreamSource.source({ stream, consumer }),
+    { onEvent: (e) => Effect.sync(() => e._tag === "CommitFailed" && failures.push(e.error)) }
+  ).pipe(Effect.forkChild)
+  const running = whileRunning(fiber)
+  const sleeping = sql<{ readonly pid: number }>`SELECT pid FROM pg_stat_activity
+    WHERE state = 'active' AND query LIKE ${`%${marker}%`} AND pid <> pg_backend_pid()`
+  const [backend] = yield* running(eventually("the first commit is sleeping", sleeping, (rows) => rows.length === 1))
+  yield* sql`SELECT pg_terminate_backend(${backend!.pid})`
+  const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+  yield* running(eventually("the ledger holds every event", ledger.count(name), (n) => n === 3))
+  yield* running(eventually("the consumer has nothing pending", pending(stream, consumer), isSettled))
+  yield* Fiber.interrupt(fiber)
+  assert.deepStrictEqual(yield* readIds(table), expectedGood([1, 2, 3]))
+  assert.strictEqual(failures.length, 1, `one failed commit: ${failures.join("; ")}`)
+  assert.strictEqual(writes, 2)
+}))
+
 if (reachable) {
   for (const backend of Testing.backends()) {
     const services = Layer.mergeAll(sluiceOn(backend.layer), JetStreamSource.JetStream.layer(natsServers))
@@ -251,6 +298,16 @@ if (reachable) {
         Effect.scoped(Effect.gen(function*() {
           const fresh = yield* Testing.freshDatabase(url!)
           yield* killAndRestart(fresh).pipe(Effect.provide(sluiceOn(Database.layerPostgres(fresh))))
+        })).pipe(Effect.provide(JetStreamSource.JetStream.layer(natsServers))),
+      { timeout: 60_000 }
+    )
+
+    it.live(
+      "a backend terminated while a commit runs a statement: the commit is retried and the run goes on",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const fresh = yield* Testing.freshDatabase(url!)
+          yield* killedMidCommit.pipe(Effect.provide(sluiceOn(Database.layerPostgres(fresh))))
         })).pipe(Effect.provide(JetStreamSource.JetStream.layer(natsServers))),
       { timeout: 60_000 }
     )
