@@ -576,9 +576,10 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
     /**
      * A PGlite with a table `big`, a link to it past startup, and what the link answered and loaded.
      * `later`: the session answers each COPY piece that many milliseconds late, as a session in a
-     * worker thread answers while this thread runs on.
+     * worker thread answers while this thread runs on. `lost`: loading a piece fails (as when the
+     * worker thread is gone).
      */
-    const openLink = (later = 0) =>
+    const openLink = (later = 0, lost = false) =>
       Effect.gen(function*() {
         const db = yield* Effect.acquireRelease(
           Effect.promise(() => PGlite.create()),
@@ -593,6 +594,7 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
               load: async (statement, data, onData) => {
                 const acknowledged = state.written - link.writableLength
                 await new Promise((resolve) => setTimeout(resolve, later))
+                if (lost) throw new Error("the PGlite worker exited (code 1)")
                 await session.load(statement, data, onData)
                 state.whileLoading = Math.max(state.whileLoading, state.written - link.writableLength - acknowledged)
               }
@@ -718,6 +720,32 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
           ])
         }),
       120_000
+    )
+
+    it.live(
+      "a piece that cannot be loaded (the session is gone) ends the link with its error, never unhandled",
+      () =>
+        Effect.gen(function*() {
+          const { answer, link } = yield* openLink(0, true)
+          const unhandled: Array<unknown> = []
+          const onUnhandled = (reason: unknown) => unhandled.push(reason)
+          process.on("unhandledRejection", onUnhandled)
+          yield* Effect.addFinalizer(() => Effect.sync(() => process.off("unhandledRejection", onUnhandled)))
+          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
+          yield* answer
+          const ended = Effect.callback<Error | undefined>((resume) => {
+            link.once("error", (error) => resume(Effect.succeed(error)))
+            link.once("close", () => resume(Effect.succeed(undefined)))
+          })
+          // the first piece fails to load while the link collects the next one
+          const data = rows(0, 100_000)
+          for (let at = 0; at < data.length; at += 65_521) link.write(message("d", data.subarray(at, at + 65_521)))
+          const error = yield* ended
+          yield* Effect.sleep("50 millis")
+          assert.strictEqual(error?.message, "the PGlite worker exited (code 1)")
+          assert.deepStrictEqual(unhandled, [])
+        }),
+      60_000
     )
 
     it.live(

@@ -270,6 +270,9 @@ export const make = (session: PgliteSession.Session): Duplex => {
       }
       current.rows += count
     })
+    // a piece that cannot be loaded (the session is gone) ends the link at once, as any failure of
+    // the session does; the next piece or the COPY's end, awaiting it, then stop there
+    current.loading.catch((error: unknown) => duplex.destroy(error instanceof Error ? error : new Error(String(error))))
   }
 
   const duplex: Duplex = new Duplex({
