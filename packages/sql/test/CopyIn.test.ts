@@ -662,8 +662,23 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
           })
         link.write(startup())
         yield* answer
-        return { db, link, state, answer, send }
+        /** Opens a transaction and a `COPY big FROM STDIN` in it. */
+        const beginCopy = Effect.andThen(
+          Effect.sync(() => link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))),
+          answer
+        )
+        /** Copies `data` in a new transaction (left open) and returns the answer to `CopyDone`. */
+        const copyAll = (data: Buffer) =>
+          Effect.gen(function*() {
+            yield* beginCopy
+            yield* send(data)
+            link.write(message("c", Buffer.alloc(0)))
+            return yield* answer
+          })
+        return { db, link, state, answer, send, beginCopy, copyAll }
       })
+    /** What {@link exact} finds after the 300k rows `rows(0, 300_000)`. */
+    const allExact = { rows: 300_000, exact: 300_000, first: 0, last: 299_999, chars: 300_000 * 100 }
     const types = (messages: ReadonlyArray<readonly [string, Buffer]>) => messages.map(([type]) => type)
     const text = (messages: ReadonlyArray<readonly [string, Buffer]>, index: number) =>
       messages[index]![1].toString("utf8")
@@ -672,14 +687,10 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       "answers one COPY for 300k rows (~30 MiB) loaded exactly, holding about two pieces at most",
       () =>
         Effect.gen(function*() {
-          const { answer, db, link, send, state } = yield* openLink()
+          const { answer, copyAll, db, link, state } = yield* openLink()
           const data = rows(0, 300_000)
           assert.isAbove(data.length, 30 * MiB)
-          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
-          yield* answer
-          yield* send(data)
-          link.write(message("c", Buffer.alloc(0)))
-          const done = yield* answer
+          const done = yield* copyAll(data)
           assert.deepStrictEqual(types(done), ["G", "C", "Z"])
           assert.strictEqual(text(done, 1), "COPY 300000\0")
           assert.strictEqual(text(done, 2), "T")
@@ -691,9 +702,7 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
           assert.strictEqual(state.blobs.reduce((sum, size) => sum + size, 0), data.length)
           for (const size of state.blobs) assert.isAtMost(size, 8 * MiB + 65_521)
           assert.isAtMost(state.held, 24 * MiB)
-          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [
-            { rows: 300_000, exact: 300_000, first: 0, last: 299_999, chars: 300_000 * 100 }
-          ])
+          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [allExact])
         }),
       120_000
     )
@@ -702,22 +711,15 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       "acknowledges the next piece's data while a piece loads, holding at most two pieces",
       () =>
         Effect.gen(function*() {
-          const { answer, db, link, send, state } = yield* openLink(200)
-          const data = rows(0, 300_000)
-          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
-          yield* answer
-          yield* send(data)
-          link.write(message("c", Buffer.alloc(0)))
-          const done = yield* answer
+          const { answer, copyAll, db, link, state } = yield* openLink(200)
+          const done = yield* copyAll(rows(0, 300_000))
           assert.strictEqual(text(done, 1), "COPY 300000\0")
           link.write(query("COMMIT"))
           yield* answer
           // within 200 ms, the writer sends (and the link takes) much of the next piece
           assert.isAbove(state.whileLoading, 4 * MiB)
           assert.isAtMost(state.held, 24 * MiB)
-          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [
-            { rows: 300_000, exact: 300_000, first: 0, last: 299_999, chars: 300_000 * 100 }
-          ])
+          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [allExact])
         }),
       120_000
     )
@@ -726,13 +728,12 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       "a piece that cannot be loaded (the session is gone) ends the link with its error, never unhandled",
       () =>
         Effect.gen(function*() {
-          const { answer, link } = yield* openLink(0, true)
+          const { beginCopy, link } = yield* openLink(0, true)
           const unhandled: Array<unknown> = []
           const onUnhandled = (reason: unknown) => unhandled.push(reason)
           process.on("unhandledRejection", onUnhandled)
           yield* Effect.addFinalizer(() => Effect.sync(() => process.off("unhandledRejection", onUnhandled)))
-          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
-          yield* answer
+          yield* beginCopy
           const ended = Effect.callback<Error | undefined>((resume) => {
             link.once("error", (error) => resume(Effect.succeed(error)))
             link.once("close", () => resume(Effect.succeed(undefined)))
@@ -752,12 +753,11 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       "forwards a piece's error at once, then drops the COPY's data and end; the rollback undoes every piece",
       () =>
         Effect.gen(function*() {
-          const { answer, db, link, send, state } = yield* openLink()
+          const { answer, beginCopy, db, link, send, state } = yield* openLink()
           yield* Effect.promise(() => db.exec("INSERT INTO big VALUES (-1, 'before')"))
           // row 120000 (line 120001, about 12 MiB in: the second piece) repeats id 7
           const data = rows(0, 280_000, { at: 120_000, id: 7 })
-          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
-          yield* answer
+          yield* beginCopy
           yield* send(data.subarray(0, 20 * MiB))
           const failed = yield* answer
           assert.deepStrictEqual(types(failed), ["G", "E", "Z"])
@@ -789,9 +789,8 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       "a CopyFail after some pieces fails the COPY as before; the rollback undoes the pieces",
       () =>
         Effect.gen(function*() {
-          const { answer, db, link, send, state } = yield* openLink()
-          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
-          yield* answer
+          const { answer, beginCopy, db, link, send, state } = yield* openLink()
+          yield* beginCopy
           yield* send(rows(0, 200_000))
           link.write(message("f", Buffer.from("the client gave up\0")))
           const failed = yield* answer
@@ -834,9 +833,7 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
           assert.strictEqual(text(copied, 1), "COPY 100000\0")
           assert.deepStrictEqual(types(yield* answer), ["C", "Z"])
           assert.strictEqual(state.blobs.length, 2)
-          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [
-            { rows: 300_000, exact: 300_000, first: 0, last: 299_999, chars: 300_000 * 100 }
-          ])
+          assert.deepStrictEqual((yield* Effect.promise(() => db.query(exact))).rows, [allExact])
         }),
       120_000
     )
@@ -845,12 +842,11 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
       "from a piece with a line \\. or a carriage return on, the rest is loaded whole, as before",
       () =>
         Effect.gen(function*() {
-          const { answer, db, link, send, state } = yield* openLink()
+          const { answer, beginCopy, db, link, send, state } = yield* openLink()
           // an end-of-data line after row 49,999 (~5 MiB in), then ~5 MiB more that PGlite ignores
           const data = rows(0, 100_000)
           const marker = data.indexOf("\n50000\t") + 1
-          link.write(Buffer.concat([query("BEGIN"), query("COPY big (id, t) FROM STDIN")]))
-          yield* answer
+          yield* beginCopy
           yield* send(Buffer.concat([data.subarray(0, marker), Buffer.from("\\.\n"), data.subarray(marker)]))
           link.write(message("c", Buffer.alloc(0)))
           const ended = yield* answer

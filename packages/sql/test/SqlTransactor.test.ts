@@ -94,6 +94,12 @@ for (const backend of backends) {
       }))
 
     if (backend.name === "postgres") {
+      /** The other backends running a statement that mentions `marker`. */
+      const runningWith = (sql: SqlClient.SqlClient, marker: string) =>
+        sql<{ readonly pid: number }>`
+          SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE ${`%${marker}%`}
+            AND pid <> pg_backend_pid()`
+
       // PGlite cannot cancel a statement: it runs each to completion, so there is no running statement to interrupt.
       it.effect("an interrupt during a running statement cancels it on the server and rolls back", () =>
         Effect.gen(function*() {
@@ -102,9 +108,7 @@ for (const backend of backends) {
           const table = unique("tx_cancel")
           yield* createTable(table)
           const marker = `sluice_cancel_${table}`
-          const sleeping = sql<{ readonly n: number }>`
-            SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE ${`%${marker}%`}
-              AND pid <> pg_backend_pid()`.pipe(Effect.map((rows) => rows[0]?.n ?? 0))
+          const sleeping = Effect.map(runningWith(sql, marker), (rows) => rows.length)
           const fiber = yield* Effect.forkChild(transactor.withTransaction(
             Effect.andThen(insert(table, 1), sql.unsafe(`SELECT pg_sleep(30) AS ${marker}`))
           ))
@@ -123,9 +127,7 @@ for (const backend of backends) {
           const table = unique("tx_lost")
           yield* createTable(table)
           const marker = `sluice_lost_${table}`
-          const sleeping = sql<{ readonly pid: number }>`
-            SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE ${`%${marker}%`}
-              AND pid <> pg_backend_pid()`
+          const sleeping = runningWith(sql, marker)
           const fiber = yield* Effect.forkChild(Effect.exit(transactor.withTransaction(
             Effect.andThen(insert(table, 1), sql.unsafe(`SELECT pg_sleep(30) AS ${marker}`)).pipe(
               Effect.mapError((e) =>
