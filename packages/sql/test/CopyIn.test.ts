@@ -709,6 +709,29 @@ describe("PGlite wire link carries COPY FROM STDIN (internal/pgliteDuplex)", () 
     )
 
     it.live(
+      "a row longer than a piece is kept whole: the piece waits for its end",
+      () =>
+        Effect.gen(function*() {
+          const { answer, copyAll, db, link, state } = yield* openLink()
+          const long = "x".repeat(Math.floor(2.5 * pieceBytes))
+          const data = Buffer.concat([rows(0, 5_000), Buffer.from(`5000\t${long}\n`), rows(5_001, 30_000)])
+          const done = yield* copyAll(data)
+          assert.strictEqual(text(done, 1), "COPY 30000\0")
+          link.write(query("COMMIT"))
+          yield* answer
+          // a piece before the long row, one that holds all of it, and the rest
+          assert.isAtLeast(state.blobs.length, 3)
+          assert.strictEqual(state.blobs.reduce((sum, size) => sum + size, 0), data.length)
+          assert.isTrue(state.blobs.some((size) => size > long.length))
+          const counted = yield* Effect.promise(() =>
+            db.query("SELECT count(*)::int AS rows, max(length(t))::int AS longest FROM big")
+          )
+          assert.deepStrictEqual(counted.rows, [{ rows: 30_000, longest: long.length }])
+        }),
+      120_000
+    )
+
+    it.live(
       "acknowledges the next piece's data while a piece loads, holding at most two pieces",
       () =>
         Effect.gen(function*() {
