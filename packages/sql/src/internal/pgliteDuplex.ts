@@ -20,9 +20,9 @@
  * A long COPY is loaded in pieces, so the link holds a bounded amount of data whatever the
  * stream's length: when the COPY is in text format (its statement has no option after
  * `FROM STDIN`, so no `FORMAT`, `CSV` or `BINARY`) and runs inside a transaction, each time about
- * 1 MiB ({@link pieceBytes}) of `CopyData` is collected the link runs the COPY from the blob for the data up to its
- * last newline byte (in text format a raw newline always ends a row: newlines in values are
- * escaped) and keeps the rest for the next piece. A piece's answer is not forwarded: its row
+ * 1 MiB ({@link pieceBytes}) of `CopyData` is collected the link runs the COPY from the blob for
+ * the data up to its last newline byte (in text format a raw newline always ends a row: newlines
+ * in values are escaped) and keeps the rest for the next piece. A piece's answer is not forwarded: its row
  * count is added to a running total, and `CopyDone` runs the last piece (possibly empty) and
  * forwards its answer with `COPY <total>`, so the client sees exactly one COPY. When a piece
  * fails, its `ErrorResponse` (the line number in its context counted from the COPY's first row)
