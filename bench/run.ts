@@ -13,7 +13,8 @@
  *   the in-database `DELETE` + `INSERT … SELECT … GROUP BY` of the daily aggregate, in one
  *   transaction;
  * - `handwritten`: node-postgres reading the same file line by line, validating in plain code,
- *   dead-lettering bad lines to a table, multi-row `INSERT` in batches of 1,000, same transaction;
+ *   dead-lettering bad lines to a table, multi-row `INSERT` in batches of 1,000 (named statements,
+ *   parsed and planned once), same transaction;
  * - `sluice-postgres` / `sluice-pglite`: the daily-revenue pipeline (decode, dead-letter split,
  *   partition replacement and the aggregate rebuild, in one transaction) on the server and on
  *   embedded PGlite (on disk, with its boot time and memory); `sluice-postgres-unnest` loads with
@@ -118,7 +119,7 @@ const sluiceNode: ReadonlyArray<string> = [
 
 const variants: ReadonlyArray<Variant> = [
   { name: "limit", description: "psql \\copy + in-database aggregate", postgres: true, unit: "rows/s" },
-  { name: "handwritten", description: "node-postgres, INSERT × 1,000", postgres: true, unit: "rows/s" },
+  { name: "handwritten", description: "node-postgres, named INSERT × 1,000", postgres: true, unit: "rows/s" },
   {
     name: "sluice-postgres",
     description: "Sluice on PostgreSQL (COPY)",
