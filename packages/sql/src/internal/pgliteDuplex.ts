@@ -22,23 +22,22 @@
  * `FROM STDIN`, so no `FORMAT`, `CSV` or `BINARY`) and runs inside a transaction, each time about
  * 1 MiB ({@link pieceBytes}) of `CopyData` is collected the link runs the COPY from the blob for
  * the data up to its last newline byte (in text format a raw newline always ends a row: newlines
- * in values are escaped) and keeps the rest for the next piece. A piece's answer is not forwarded: its row
- * count is added to a running total, and `CopyDone` runs the last piece (possibly empty) and
- * forwards its answer with `COPY <total>`, so the client sees exactly one COPY. When a piece
+ * in values are escaped) and keeps the rest for the next piece. A piece's answer is not forwarded:
+ * its row count is added to a running total, and `CopyDone` runs the last piece (possibly empty)
+ * and forwards its answer with `COPY <total>`, so the client sees exactly one COPY. When a piece
  * fails, its `ErrorResponse` (the line number in its context counted from the COPY's first row)
  * and `ReadyForQuery` are forwarded at once, and the COPY's remaining `CopyData` and its
  * `CopyDone` or `CopyFail` are dropped, as a server drops them after an error during copy-in.
  * Every piece runs in the client's transaction, so a failure or a `CopyFail` after some pieces
- * leaves the transaction aborted, and its rollback undoes them. A COPY outside a transaction
- * (each piece would commit on its own) or in another format is loaded whole on `CopyDone`, as
- * one piece; so is the rest of a COPY from a piece on that has a line `\.` (the end-of-data
- * marker, after which the rest is ignored) or a carriage return byte (a line end `\r\n` or
- * `\r`, whose style PostgreSQL takes from the first line and then requires throughout). One
- * piece loads while the next is collected (with PGlite in a worker thread, the writer encodes
- * the next rows meanwhile); a chunk of `CopyData` that completes a piece while the one before is
- * still loading is not acknowledged until that one has loaded, so a writer that honours the
- * stream's backpressure (the driver's `copyStream` does) pauses instead of piling its data up in
- * the link.
+ * leaves the transaction aborted, and its rollback undoes them. A COPY outside a transaction (each
+ * piece would commit on its own) or in another format is loaded whole on `CopyDone`, as one piece;
+ * so is the rest of a COPY from a piece on that has a line `\.` (the end-of-data marker, after
+ * which the rest is ignored) or a carriage return byte (a line end `\r\n` or `\r`, whose style
+ * PostgreSQL takes from the first line and then requires throughout). One piece loads while the
+ * next is collected (with PGlite in a worker thread, the writer encodes the next rows meanwhile);
+ * a chunk of `CopyData` that completes a piece while the one before is still loading is not
+ * acknowledged until that one has loaded, so a writer that honours the stream's backpressure (the
+ * driver's `copyStream` does) pauses instead of piling its data up in the link.
  *
  * @internal
  */
@@ -182,7 +181,7 @@ export const make = (session: PgliteSession.Session): Duplex => {
       /** The data collected and not loaded yet, `size` bytes. */
       data: Array<Buffer>
       size: number
-      /** Collected data that makes the next piece (more, after a row longer than a piece). */
+      /** Collected data that makes the next piece (more while a row longer than a piece arrives). */
       threshold: number
       /** The rows loaded by earlier pieces. */
       rows: number
@@ -247,9 +246,10 @@ export const make = (session: PgliteSession.Session): Duplex => {
     const collected = Buffer.concat(current.data, current.size)
     const cut = collected.lastIndexOf(NEWLINE) + 1
     if (cut === 0) {
-      // no whole row yet: load once a piece more has come
+      // no whole row yet: look again once as much again has come (at least a piece), so that a row
+      // of many pieces is copied together a few times, not once per piece
       current.data = [collected]
-      current.threshold = current.size + pieceBytes
+      current.threshold = current.size + Math.max(pieceBytes, current.size)
       return
     }
     const piece = collected.subarray(0, cut)
