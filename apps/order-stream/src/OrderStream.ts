@@ -12,10 +12,10 @@
  * @since 0.1.0
  */
 import { PgTypes } from "@effect/sql-pg"
-import { DailyRevenue, Order } from "@sluice-app/daily-revenue"
+import { DailyRevenue, Order, Tables as OrderTables } from "@sluice-app/daily-revenue"
 import { Contract, SinkError, Streaming, Transform } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
-import { PartitionReplace, VersionedTable } from "@sluice/sql"
+import { PartitionReplace, Table, VersionedTable } from "@sluice/sql"
 import { Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 
@@ -82,6 +82,10 @@ export const liveTables: Tables = { orders: "raw.orders", dailyRevenue: "analyti
  * batch wins) and rebuilds `tables.dailyRevenue` for the dates touched, with the batch app's revenue
  * definition (`DailyRevenue.revenueOf`). Runs in the batch's transaction.
  *
+ * Its record check is the batch app's (`Table.storable` over the columns of `raw.orders`): an order
+ * whose text PostgreSQL cannot store exactly (a NUL character, a lone UTF-16 surrogate) is
+ * dead-lettered as `RuleViolation storable_text`, not left to fail every commit of its batch.
+ *
  * @since 0.1.0
  * @category sinks
  */
@@ -94,6 +98,19 @@ export const sinkFor = (tables: Tables): Streaming.StreamSink<Order.Order, SqlCl
   })
   return {
     target: tables.orders,
+    check: Table.storable(
+      tables.orders,
+      OrderTables.orders.columns,
+      (o: Order.Order) => [
+        o.order_date,
+        o.order_id,
+        o.customer_id,
+        o.product_category,
+        o.amount,
+        o.currency,
+        o.loyalty_points
+      ]
+    ),
     write: (orders) =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

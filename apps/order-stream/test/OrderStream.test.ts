@@ -175,5 +175,56 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           assert.deepStrictEqual(consumers.map((c) => c.name), [consumer], "the replay consumers are deleted")
         })))
     })
+    layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] sink check`, (it) => {
+      it.effect("dead-letters an order PostgreSQL cannot store exactly (NUL, lone surrogate); loads the rest", () =>
+        Effect.scoped(Effect.gen(function*() {
+          yield* DailyRevenue.setup
+          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
+          const stream = `FIXSTREAM_NUL_${id}`.toUpperCase()
+          const subject = `fixstream.nul.${id}`
+          const consumer = `fixstream-nul-${id}`
+          const js = yield* JetStreamSource.JetStream
+          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          const order = (orderId: string) =>
+            JSON.stringify({
+              order_id: orderId,
+              customer_id: 1,
+              product_category: "books",
+              amount: "10.00",
+              order_date: "2031-05-01"
+            })
+          const good = `good-${id}`
+          yield* OrderStream.publish([
+            { eventId: `${id}-nul`, payload: order("A\u0000B") },
+            { eventId: `${id}-good`, payload: order(good) },
+            { eventId: `${id}-surrogate`, payload: order("S\ud800S") }
+          ], { stream, subject })
+          yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
+          const name = `${OrderStream.name}-${id}`
+          const fiber = yield* Streaming.run(
+            Streaming.make({ ...OrderStream.make({ batchSize: 10, batchWindow: "50 millis" }), name }),
+            JetStreamSource.source({ stream, consumer })
+          ).pipe(Effect.forkChild)
+          yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
+            Effect.flatMap((info) =>
+              info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
+            ),
+            Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 200 }),
+            Effect.orDie
+          )
+          assert.isUndefined(fiber.pollUnsafe(), "the run goes on")
+          yield* Fiber.interrupt(fiber)
+          const sql = yield* SqlClient.SqlClient
+          const loaded = yield* sql<{ readonly order_id: string }>`
+            SELECT order_id FROM raw.orders WHERE order_date = '2031-05-01' ORDER BY order_id`
+          assert.deepStrictEqual(loaded.map((r) => r.order_id), [good])
+          const dead = yield* sql<{ readonly position: number; readonly error_type: string; readonly stage: string }>`
+            SELECT position::int AS position, error_type, stage FROM sluice.dead_letters WHERE pipeline = ${name} ORDER BY position`
+          assert.deepStrictEqual(dead.map((d) => [d.position, d.error_type, d.stage]), [
+            [1, "RuleViolation", `load@${stream}`],
+            [3, "RuleViolation", `load@${stream}`]
+          ])
+        })))
+    })
   }
 })

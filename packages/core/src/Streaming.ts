@@ -7,9 +7,10 @@
  *    (whichever comes first);
  * 2. per batch, in ONE transaction (the {@link Transactor.Transactor}): claims the batch's event ids
  *    in the {@link ProcessedEventLedger.ProcessedEventLedger} — an event already claimed (a
- *    redelivery, a duplicate) is skipped — then transforms the new events, writes the good records
- *    to the sink and the bad ones to the {@link DeadLetter.DeadLetterStore} (position = the
- *    message's stream sequence, stage = `<stage>@<stream>`);
+ *    redelivery, a duplicate) is skipped — then transforms the new events, applies the sink's
+ *    record check (`StreamSink.check`, as a batch run does), writes the good records to the sink
+ *    and the bad ones to the {@link DeadLetter.DeadLetterStore} (position = the message's stream
+ *    sequence, stage = `<stage>@<stream>`, or `load@<stream>` for a record the check rejected);
  * 3. acknowledges the batch's messages only after the commit. A crash between commit and ack makes
  *    the source redeliver them, and the ledger skips them: exactly-once effects.
  *
@@ -38,6 +39,7 @@ import { isDateString, type PartitionDate } from "./Partition.ts"
 import type * as Pipeline from "./Pipeline.ts"
 import * as PipelineMetrics from "./PipelineMetrics.ts"
 import * as ProcessedEventLedger from "./ProcessedEventLedger.ts"
+import type { RecordError } from "./RecordError.ts"
 import * as SinkError from "./SinkError.ts"
 import type { SourceError } from "./SourceError.ts"
 import * as Transactor from "./Transactor.ts"
@@ -83,6 +85,13 @@ export interface StreamSource<R = never> {
 export interface StreamSink<in A, R = never> {
   readonly target: string
   readonly write: (rows: ReadonlyArray<A>) => Effect.Effect<void, SinkError.SinkError, R>
+  /**
+   * A per-record check the sink needs before it can write a record, as a batch sink's
+   * (`Sink.check`, e.g. `Table.storable`): the runner applies it to every decoded record, and a
+   * record it rejects is dead-lettered (stage `load@<stream>`) and acknowledged after the commit,
+   * instead of failing the whole micro-batch — over and over, since its messages are redelivered.
+   */
+  readonly check?: ((record: A) => RecordError | undefined) | undefined
 }
 
 /**
@@ -289,10 +298,19 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
     const good: Array<A> = []
     const bad: Array<DeadLetter.DeadLetter> = []
     const outcomes: Array<boolean> = []
+    const check = pipeline.sink.check
     for (const message of unique) {
       if (!claimed.has(message.eventId)) continue
       const partition = pipeline.partitionOf(message)
-      const result = pipeline.transform({ payload: message.payload, position: message.sequence }, partition)
+      let result = pipeline.transform({ payload: message.payload, position: message.sequence }, partition)
+      let stage = pipeline.stage
+      if (check !== undefined && Result.isSuccess(result)) {
+        const rejected = check(result.success)
+        if (rejected !== undefined) {
+          result = Result.fail(rejected)
+          stage = "load"
+        }
+      }
       if (Result.isSuccess(result)) {
         good.push(result.success)
         outcomes.push(false)
@@ -300,7 +318,7 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
         bad.push(DeadLetter.fromRecordError({
           pipeline: pipeline.name,
           partition,
-          stage: `${pipeline.stage}@${message.stream}`,
+          stage: `${stage}@${message.stream}`,
           runId,
           failedAt: now,
           record: { payload: message.payload, position: message.sequence },

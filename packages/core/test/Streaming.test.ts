@@ -3,6 +3,7 @@ import {
   DeadLetter,
   Pipeline,
   ProcessedEventLedger,
+  RecordError,
   Sink,
   SinkError,
   Source,
@@ -72,6 +73,43 @@ describe("Streaming.run", () => {
       assert.deepStrictEqual(dead.map((d) => [d.position, d.stage]), [[4, "transform@TEST"]])
       assert.deepStrictEqual(acks.sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7])
       assert.strictEqual(reports.reduce((n, r) => n + r.skipped, 0), 3)
+    }).pipe(Effect.provide(layer)))
+
+  it.live("dead-letters a record the sink's check rejects (stage load), loads the rest, acks every message", () =>
+    Effect.gen(function*() {
+      const { rows, sink } = yield* memorySink
+      const acks: Array<number> = []
+      // a sink that cannot store "b" (as PostgreSQL cannot store a NUL), and fails the batch if asked to
+      const picky: Streaming.StreamSink<Reading> = {
+        target: "picky",
+        check: (r) =>
+          r.id === "b"
+            ? new RecordError.RecordError({
+              reason: new RecordError.RuleViolation({ rule: "storable_text", message: "id cannot be stored" })
+            })
+            : undefined,
+        write: (batch) =>
+          batch.some((r) => r.id === "b")
+            ? Effect.fail(new SinkError.SinkError({ operation: "write", message: "unstorable", retryable: false }))
+            : sink.write(batch)
+      }
+      const sent: Array<Sent> = [{ id: "a", good: true }, { id: "b", good: true }, { id: "c", good: true }]
+      const pipeline = Streaming.make({
+        name: "readings",
+        transform,
+        sink: picky,
+        batchSize: 3,
+        batchWindow: "10 millis"
+      })
+      const reports: Array<Streaming.BatchReport> = []
+      yield* Streaming.run(pipeline, { location: "memory", messages: Stream.fromIterable(messagesOf(sent, acks)) }, {
+        onEvent: (e) => Effect.sync(() => e._tag === "Committed" && reports.push(e.report))
+      })
+      assert.deepStrictEqual((yield* Ref.get(rows)).map((r) => r.id).sort(), ["a", "c"])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
+      assert.deepStrictEqual(dead.map((d) => [d.position, d.stage, d.errorType]), [[2, "load@TEST", "RuleViolation"]])
+      assert.deepStrictEqual(acks.sort((a, b) => a - b), [1, 2, 3])
+      assert.deepStrictEqual(reports.map((r) => [r.loaded, r.deadLettered]), [[2, 1]])
     }).pipe(Effect.provide(layer)))
 
   it.live("opens the breaker on failed commits, acks nothing until a commit succeeds, then catches up", () =>
