@@ -109,7 +109,13 @@ export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.Sql
             ? { _tag: "Sequence", sequence: fromSeq.value }
             : { _tag: "Time", time: Option.getOrThrow(time) },
           onEvent: logEvent
-        })
+        }).pipe(
+          // a start point the stream has nothing after is a usage error: nothing was created or switched
+          Effect.catchTag(
+            "InvalidStartAt",
+            (error) => Effect.fail(new CliError.InvalidArgument({ message: error.message }))
+          )
+        )
         yield* Console.log(
           `${pipeline}: replay caught up: ${report.received} events, ${report.loaded} loaded, ${report.deadLettered} dead-lettered; readers switched to ${report.tables.orders}, ${report.tables.dailyRevenue}`
         )

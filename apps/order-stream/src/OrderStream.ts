@@ -250,8 +250,13 @@ export const publish = Effect.fn("OrderStream.publish")(function*(
  * 3. Switches the views `raw.orders` and `analytics.daily_revenue` to the fresh versions, both in
  *    one transaction (`VersionedTable.switchTo`): readers see the old versions or the new ones.
  *
- * A failure before the switch leaves the readers on the old versions (the fresh tables stay, for
- * inspection; the next replay takes the next free version). The old versions are kept: switching
+ * The start point is checked first (`JetStreamSource.checkStartAt`): a sequence or a time after the
+ * stream's last message fails with `InvalidStartAt` before anything is created — a replay from there
+ * would switch readers to empty tables.
+ *
+ * A failure before the switch leaves the readers on the old versions. Fresh tables that received
+ * rows stay, for inspection (the next replay takes the next free version); empty ones are dropped
+ * (`VersionedTable.discard`). The old versions are kept: switching
  * back to them (`VersionedTable.switchTo("raw.orders", n)`) is a rollback.
  *
  * **The live consumer**
@@ -284,47 +289,65 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
   const replayConsumer = `${consumer}-replay-${id}`
   const js = yield* JetStreamSource.JetStream
   const sql = yield* SqlClient.SqlClient
-  const orders = yield* VersionedTable.createNext(liveTables.orders)
-  const revenue = yield* VersionedTable.createNext(liveTables.dailyRevenue)
-  const tables: Tables = { orders: orders.relation, dailyRevenue: revenue.relation }
-  const committed: Array<Streaming.BatchReport> = []
+  // nothing is created for a start point the stream has nothing after
+  yield* JetStreamSource.checkStartAt(target, options.startAt)
   yield* Effect.acquireRelease(
     JetStreamSource.ensureConsumer({ stream: target, consumer: replayConsumer, startAt: options.startAt }),
     () => JetStreamSource.deleteConsumer(target, replayConsumer)
   )
-  const run = yield* Streaming.run(
-    Streaming.make({
-      ...make(options.pipeline),
-      name: `${name}@replay-${id}`,
-      sink: (options.sink ?? sinkFor)(tables)
-    }),
-    JetStreamSource.source({ stream: target, consumer: replayConsumer }),
-    {
-      onEvent: (event) =>
-        Effect.andThen(
-          Effect.sync(() => event._tag === "Committed" && committed.push(event.report)),
-          options.onEvent?.(event) ?? Effect.void
-        )
-    }
-  ).pipe(Effect.forkScoped)
-  const caughtUp = Effect.promise(() => js.manager.consumers.info(target, replayConsumer)).pipe(
-    Effect.map((info) => info.num_pending === 0 && info.num_ack_pending === 0)
+  const committed: Array<Streaming.BatchReport> = []
+  const created: Array<readonly [table: string, version: number]> = []
+  let run: Fiber.Fiber<void, Streaming.RunError> | undefined
+  // a failed replay that loaded nothing leaves no empty versions behind (once its run has stopped)
+  const discardEmpty = Effect.andThen(
+    Effect.suspend(() => run === undefined ? Effect.void : Fiber.interrupt(run)),
+    Effect.suspend(() =>
+      committed.some((r) => r.loaded > 0)
+        ? Effect.void
+        : Effect.forEach(created, ([table, version]) => VersionedTable.discard(table, version), { discard: true })
+    ).pipe(Effect.catchCause((cause) => Effect.logWarning("replay: could not drop its fresh versions", cause)))
   )
-  while (!(yield* caughtUp)) {
-    if (run.pollUnsafe() !== undefined) break
-    yield* Effect.sleep("100 millis")
-  }
-  const exit = run.pollUnsafe()
-  if (exit !== undefined && exit._tag === "Failure") return yield* Effect.failCause(exit.cause)
-  yield* Fiber.interrupt(run)
-  yield* sql.withTransaction(Effect.andThen(
-    VersionedTable.switchTo(liveTables.orders, orders.version),
-    VersionedTable.switchTo(liveTables.dailyRevenue, revenue.version)
-  ))
-  return {
-    tables,
-    received: committed.reduce((n, r) => n + r.received, 0),
-    loaded: committed.reduce((n, r) => n + r.loaded, 0),
-    deadLettered: committed.reduce((n, r) => n + r.deadLettered, 0)
-  }
+  return yield* Effect.gen(function*() {
+    const orders = yield* VersionedTable.createNext(liveTables.orders)
+    created.push([liveTables.orders, orders.version])
+    const revenue = yield* VersionedTable.createNext(liveTables.dailyRevenue)
+    created.push([liveTables.dailyRevenue, revenue.version])
+    const tables: Tables = { orders: orders.relation, dailyRevenue: revenue.relation }
+    run = yield* Streaming.run(
+      Streaming.make({
+        ...make(options.pipeline),
+        name: `${name}@replay-${id}`,
+        sink: (options.sink ?? sinkFor)(tables)
+      }),
+      JetStreamSource.source({ stream: target, consumer: replayConsumer }),
+      {
+        onEvent: (event) =>
+          Effect.andThen(
+            Effect.sync(() => event._tag === "Committed" && committed.push(event.report)),
+            options.onEvent?.(event) ?? Effect.void
+          )
+      }
+    ).pipe(Effect.forkScoped)
+    const caughtUp = Effect.promise(() => js.manager.consumers.info(target, replayConsumer)).pipe(
+      Effect.map((info) => info.num_pending === 0 && info.num_ack_pending === 0)
+    )
+    const running = run
+    while (!(yield* caughtUp)) {
+      if (running.pollUnsafe() !== undefined) break
+      yield* Effect.sleep("100 millis")
+    }
+    const exit = running.pollUnsafe()
+    if (exit !== undefined && exit._tag === "Failure") return yield* Effect.failCause(exit.cause)
+    yield* Fiber.interrupt(running)
+    yield* sql.withTransaction(Effect.andThen(
+      VersionedTable.switchTo(liveTables.orders, orders.version),
+      VersionedTable.switchTo(liveTables.dailyRevenue, revenue.version)
+    ))
+    return {
+      tables,
+      received: committed.reduce((n, r) => n + r.received, 0),
+      loaded: committed.reduce((n, r) => n + r.loaded, 0),
+      deadLettered: committed.reduce((n, r) => n + r.deadLettered, 0)
+    }
+  }).pipe(Effect.onError(() => discardEmpty))
 }, Effect.scoped)

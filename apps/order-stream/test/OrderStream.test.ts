@@ -226,5 +226,65 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           ])
         })))
     })
+    layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] replay start`, (it) => {
+      it.effect("refuses a start point after the stream's last message; a failed replay leaves no empty versions", () =>
+        Effect.scoped(Effect.gen(function*() {
+          yield* DailyRevenue.setup
+          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
+          const stream = `FIXSTREAM_REPLAY_${id}`.toUpperCase()
+          const subject = `fixstream.replay.${id}`
+          const js = yield* JetStreamSource.JetStream
+          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          yield* OrderStream.publish(OrderStream.events({ count: 5, seed: 3, badShare: 0, duplicateShare: 0 }), {
+            stream,
+            subject
+          })
+          const sql = yield* SqlClient.SqlClient
+          const relations = sql<{ readonly name: string }>`
+            SELECT schemaname || '.' || tablename AS name FROM pg_tables
+            WHERE tablename LIKE 'orders_v%' OR tablename LIKE 'daily_revenue_v%' ORDER BY 1`
+          const versions = Effect.all([
+            VersionedTable.current("raw.orders"),
+            VersionedTable.current("analytics.daily_revenue")
+          ])
+          const before = yield* versions
+          const pipeline = { batchSize: 25, batchWindow: "20 millis" } as const
+          const refusal = (startAt: JetStreamSource.StartAt) =>
+            OrderStream.replay({ stream, startAt, pipeline }).pipe(
+              Effect.flip,
+              Effect.map((e) => [e._tag, e.message] as const)
+            )
+          const [tag, message] = yield* refusal({ _tag: "Sequence", sequence: 9_999_999 })
+          assert.strictEqual(tag, "InvalidStartAt")
+          assert.match(message, /sequence 9999999: after its last message \(sequence 5,/)
+          assert.strictEqual(
+            (yield* refusal({ _tag: "Time", time: new Date("2099-01-01T00:00:00Z") }))[0],
+            "InvalidStartAt"
+          )
+          assert.strictEqual((yield* refusal({ _tag: "Sequence", sequence: 0 }))[0], "InvalidStartAt")
+          assert.deepStrictEqual(yield* versions, before, "readers are not switched")
+          assert.deepStrictEqual(yield* relations, [], "no version is created")
+
+          // a replay failing before it loaded anything drops the versions it created
+          const failed = yield* OrderStream.replay({
+            stream,
+            startAt: { _tag: "Sequence", sequence: 5 },
+            pipeline,
+            sink: (tables) => ({
+              ...OrderStream.sinkFor(tables),
+              write: () =>
+                Effect.fail(new SinkError.SinkError({ operation: "test", message: "boom", retryable: false }))
+            })
+          }).pipe(Effect.exit)
+          assert.isTrue(Exit.isFailure(failed))
+          assert.deepStrictEqual(yield* versions, before)
+          assert.deepStrictEqual(yield* relations, [], "the empty versions are dropped")
+
+          // the last sequence is a valid start: one event replayed
+          const last = yield* OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: 5 }, pipeline })
+          assert.deepStrictEqual([last.received, last.loaded], [1, 1])
+          assert.deepStrictEqual(last.tables, { orders: "raw.orders_v2", dailyRevenue: "analytics.daily_revenue_v2" })
+        })))
+    })
   }
 })

@@ -122,6 +122,65 @@ export type StartAt =
   | { readonly _tag: "Time"; readonly time: Date }
 
 /**
+ * A start point a consumer cannot start from: a sequence below 1, an invalid time, or a point after
+ * the stream's last message (a consumer from there would read nothing: a replay from it would
+ * rebuild empty tables).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidStartAt extends Schema.TaggedError<InvalidStartAt>("@sluice/nats/InvalidStartAt")(
+  "InvalidStartAt",
+  { stream: Schema.String, message: Schema.String }
+) {}
+
+const describeStartAt = (startAt: StartAt): string =>
+  startAt._tag === "All"
+    ? "the beginning"
+    : startAt._tag === "Sequence"
+    ? `sequence ${startAt.sequence}`
+    : `time ${Number.isNaN(startAt.time.getTime()) ? "(invalid)" : startAt.time.toISOString()}`
+
+/**
+ * Checks that `startAt` is a valid start point of `stream` that still has messages to read: a
+ * sequence is an integer from 1 to the stream's last sequence, a time is at or before its last
+ * message's. Fails with {@link InvalidStartAt} otherwise (e.g. before a replay creates anything),
+ * with a {@link NatsError} when the stream cannot be read (e.g. it does not exist).
+ *
+ * @example
+ * ```ts
+ * import { JetStreamSource } from "@sluice/nats"
+ *
+ * const program = JetStreamSource.checkStartAt("ORDERS", { _tag: "Sequence", sequence: 10 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category management
+ */
+export const checkStartAt = Effect.fn("JetStreamSource.checkStartAt")(function*(stream: string, startAt: StartAt) {
+  const invalid = (why: string) => new InvalidStartAt({ stream, message: `cannot start ${stream} at ${why}` })
+  if (startAt._tag === "Sequence" && !(Number.isSafeInteger(startAt.sequence) && startAt.sequence >= 1)) {
+    return yield* invalid(`${describeStartAt(startAt)}: stream sequences start at 1`)
+  }
+  if (startAt._tag === "Time" && Number.isNaN(startAt.time.getTime())) return yield* invalid("an invalid time")
+  const { manager } = yield* JetStream
+  const { state } = yield* Effect.tryPromise({
+    try: () => manager.streams.info(stream),
+    catch: natsError(`stream info ${stream}`)
+  })
+  if (startAt._tag === "All") return
+  if (state.messages === 0) return yield* invalid(`${describeStartAt(startAt)}: the stream holds no messages`)
+  const beyond = startAt._tag === "Sequence"
+    ? startAt.sequence > state.last_seq
+    : startAt.time.getTime() > Date.parse(state.last_ts)
+  if (beyond) {
+    return yield* invalid(
+      `${describeStartAt(startAt)}: after its last message (sequence ${state.last_seq}, published ${state.last_ts})`
+    )
+  }
+})
+
+/**
  * Creates or updates the durable pull consumer `consumer` of `stream`, with explicit acks.
  *
  * @since 0.1.0

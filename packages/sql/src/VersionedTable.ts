@@ -331,3 +331,38 @@ export const switchTo = Effect.fn("VersionedTable.switchTo")(function*(
     return { table, from: relation?.version, to: version }
   }))
 })
+
+/**
+ * Drops `<table>_v<version>`, a version readers are not on: e.g. the fresh version of a rebuild that
+ * failed before {@link switchTo}. Does nothing (and returns `false`) when it is the current version
+ * or does not exist.
+ *
+ * @example
+ * ```ts
+ * import { VersionedTable } from "@sluice/sql"
+ *
+ * const program = VersionedTable.discard("raw.orders", 4)
+ * ```
+ *
+ * @since 0.1.0
+ * @category deploying
+ */
+export const discard = Effect.fn("VersionedTable.discard")(function*(
+  table: string,
+  version: number
+): Effect.fn.Return<boolean, TableEvolution.TableChangeRefused | SqlError.SqlError, SqlClient.SqlClient> {
+  Table.validateTable(table)
+  const target = Catalog.versionName(table, version)
+  Table.validateTable(target)
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql.withTransaction(Effect.gen(function*() {
+    yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${`sluice.version ${table}`}, 0))`
+    const now = yield* current(table)
+    if (now?.relation === target) return false
+    const [row] = yield* sql<{ readonly found: boolean }>`
+      SELECT to_regclass(${Catalog.quoted(target)}) IS NOT NULL AS found`
+    if (row?.found !== true) return false
+    yield* sql`DROP TABLE ${sql(target)}`
+    return true
+  }))
+})

@@ -205,6 +205,22 @@ for (const backend of backends) {
         assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 1, relation: `${table}_v1` })
       }))
 
+    it.effect("discard drops a version readers are not on, never the current one", () =>
+      Effect.gen(function*() {
+        const table = yield* setup(1)
+        const next = yield* VersionedTable.createNext(table)
+        assert.strictEqual(yield* VersionedTable.discard(table, next.version), true)
+        assert.strictEqual(yield* kindOf(next.relation), null)
+        assert.strictEqual(yield* VersionedTable.discard(table, next.version), false, "already gone")
+        assert.strictEqual(yield* VersionedTable.discard(table, 1), false, "a plain table is version 1")
+        yield* VersionedTable.createNext(table)
+        yield* VersionedTable.switchTo(table, 2)
+        assert.strictEqual(yield* VersionedTable.discard(table, 2), false, "the current version is kept")
+        assert.strictEqual(yield* kindOf(`${table}_v2`), "r")
+        assert.strictEqual(yield* VersionedTable.discard(table, 1), true, "the old version may go")
+        assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 2, relation: `${table}_v2` })
+      }))
+
     it.effect("a deploy that fails (a value that does not cast, a view reading the table) changes nothing", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
