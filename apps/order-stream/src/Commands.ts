@@ -98,9 +98,17 @@ export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.Sql
       if (Option.isSome(fromSeq) === Option.isSome(fromTime)) {
         return yield* new CliError.InvalidArgument({ message: "give exactly one of --from-seq and --from-time" })
       }
+      // checked here, before NATS or the database is reached
+      if (Option.isSome(fromSeq) && fromSeq.value < 1) {
+        return yield* new CliError.InvalidArgument({
+          message: `invalid --from-seq ${fromSeq.value}: stream sequences start at 1`
+        })
+      }
       const time = Option.map(fromTime, (t) => new Date(t))
-      if (Option.isSome(time) && Number.isNaN(time.value.getTime())) {
-        return yield* new CliError.InvalidArgument({ message: `invalid --from-time ${JSON.stringify(fromTime)}` })
+      if (Option.isSome(fromTime) && Option.isSome(time) && Number.isNaN(time.value.getTime())) {
+        return yield* new CliError.InvalidArgument({
+          message: `invalid --from-time ${JSON.stringify(fromTime.value)}: expected an ISO 8601 time`
+        })
       }
       return yield* Effect.gen(function*() {
         yield* DailyRevenue.setup

@@ -1,0 +1,89 @@
+/**
+ * The streaming commands of the `sluice` CLI as a user runs them (`node apps/sluice/src/main.ts …`):
+ * arguments and configuration are refused with one `error:` line and the usage status (2) before
+ * NATS or the database is reached, and an unreachable NATS is named with its address.
+ *
+ * NATS and the database are pointed at ports nothing listens on: a command that got past its checks
+ * would fail differently.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
+
+/** Nothing listens on these. */
+const deadNats = "127.0.0.1:14299"
+const deadDatabase = "postgres://postgres@127.0.0.1:1/fixstream"
+
+interface Result {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const sluice = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const cwd = yield* Effect.acquireRelease(
+      Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "sluice-stream-cli-"))),
+      (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+    )
+    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
+      cwd,
+      env: { DATABASE_URL: deadDatabase, NATS_URL: deadNats, SLUICE_DATA_DIR: undefined, NO_COLOR: "1", ...env },
+      extendEnv: true
+    }))
+    const [stdout, stderr, exitCode] = yield* Effect.all([
+      Stream.mkString(Stream.decodeText(handle.stdout)),
+      Stream.mkString(Stream.decodeText(handle.stderr)),
+      handle.exitCode
+    ], { concurrency: 3 })
+    return { exitCode: Number(exitCode), stdout, stderr } satisfies Result
+  }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+
+/** One line on stderr, `error: …`, matching `pattern`; the expected exit status. */
+const assertError = (args: ReadonlyArray<string>, result: Result, code: number, pattern: RegExp) => {
+  const context = `sluice ${
+    args.join(" ")
+  } → ${result.exitCode}\n--- stdout\n${result.stdout}--- stderr\n${result.stderr}`
+  assert.strictEqual(result.exitCode, code, context)
+  const lines = result.stderr.trimEnd().split("\n")
+  assert.strictEqual(lines.length, 1, context)
+  assert.match(lines[0]!, /^error: /, context)
+  assert.match(lines[0]!, pattern, context)
+}
+
+const cases: ReadonlyArray<
+  readonly [args: ReadonlyArray<string>, env: Record<string, string>, code: number, pattern: RegExp]
+> = [
+  [["replay", "order-stream", "--from-seq", "0"], {}, 2, /^error: invalid --from-seq 0: stream sequences start at 1$/],
+  [
+    ["replay", "order-stream", "--from-seq", "-5"],
+    {},
+    2,
+    /^error: invalid --from-seq -5: stream sequences start at 1$/
+  ],
+  [
+    ["replay", "order-stream", "--from-time", "yesterday"],
+    {},
+    2,
+    /^error: invalid --from-time "yesterday": expected an ISO 8601 time$/
+  ]
+]
+
+describe("the sluice streaming commands", () => {
+  it.live(
+    "refuse bad arguments before reaching NATS or the database (exit 2, one error line)",
+    () =>
+      Effect.gen(function*() {
+        const results = yield* Effect.forEach(cases, ([args, env]) => sluice(args, env), { concurrency: 2 })
+        cases.forEach(([args, , code, pattern], i) => assertError(args, results[i]!, code, pattern))
+      }),
+    { timeout: 60_000 }
+  )
+})
