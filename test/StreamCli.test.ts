@@ -73,12 +73,14 @@ const cases: ReadonlyArray<
     {},
     2,
     /^error: invalid --from-time "yesterday": expected an ISO 8601 time$/
-  ]
+  ],
+  [["publish-orders", "--count", "1"], {}, 1, /^error: NATS unavailable: 127\.0\.0\.1:14299: connection refused$/],
+  [["publish-orders", "--count", "1"], { NATS_URL: "not a url" }, 2, /^error: NATS_URL: invalid NATS URL "not a url"/]
 ]
 
 describe("the sluice streaming commands", () => {
   it.live(
-    "refuse bad arguments before reaching NATS or the database (exit 2, one error line)",
+    "refuse bad arguments and configuration (exit 2), name an unreachable NATS (exit 1), in one error line",
     () =>
       Effect.gen(function*() {
         const results = yield* Effect.forEach(cases, ([args, env]) => sluice(args, env), { concurrency: 2 })

@@ -3,7 +3,8 @@
  * the batch in hand, stops pulling and exits), `replay <pipeline> --from-seq N | --from-time T`
  * and `publish-orders` (sample events with duplicates and bad ones).
  *
- * NATS is at `NATS_URL` (default `127.0.0.1:4222`).
+ * NATS is at `NATS_URL` (default `127.0.0.1:4222`): an unparsable one is a configuration error (exit
+ * 2), an unreachable one fails with `NATS unavailable: <url>: <reason>` (exit 1).
  *
  * @since 0.1.0
  */
@@ -21,6 +22,16 @@ const natsLayer = Layer.unwrap(
   Effect.map(
     Config.String("NATS_URL").pipe(Config.withDefault("127.0.0.1:4222")),
     (servers) => JetStreamSource.JetStream.layer(servers)
+  )
+).pipe(
+  // an unparsable NATS_URL is a configuration error (exit 2); an unreachable one fails the command (exit 1)
+  Layer.catchTag(
+    "InvalidNatsUrl",
+    (error) =>
+      Layer.effect(
+        JetStreamSource.JetStream,
+        Effect.fail(new CliError.InvalidArgument({ message: `NATS_URL: ${error.message}` }))
+      )
   )
 )
 

@@ -38,6 +38,44 @@ export class NatsError extends Schema.TaggedError<NatsError>("@sluice/nats/NatsE
   cause: Schema.optional(Schema.Defect())
 }) {}
 
+/**
+ * NATS cannot be reached at `servers` (nothing listens there, the name does not resolve…).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NatsUnavailable extends Schema.TaggedError<NatsUnavailable>("@sluice/nats/NatsUnavailable")(
+  "NatsUnavailable",
+  { servers: Schema.String, reason: Schema.String, cause: Schema.optional(Schema.Defect()) }
+) {
+  override get message(): string {
+    return `NATS unavailable: ${this.servers}: ${this.reason}`
+  }
+}
+
+/**
+ * The NATS servers are not a comma-separated list of `host:port` or `nats://host:port` URLs: a
+ * configuration error, found before connecting.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidNatsUrl extends Schema.TaggedError<InvalidNatsUrl>("@sluice/nats/InvalidNatsUrl")(
+  "InvalidNatsUrl",
+  { servers: Schema.String }
+) {
+  override get message(): string {
+    return `invalid NATS URL ${JSON.stringify(this.servers)}: expected host:port or nats://host:port, comma-separated`
+  }
+}
+
+/** Whether the client can parse `servers` (it reads a server without a scheme as `nats://…`). */
+const parsable = (servers: string): boolean =>
+  servers.split(",").every((server) => {
+    const s = server.trim()
+    return s.length > 0 && URL.canParse(s.includes("://") ? s : `nats://${s}`)
+  })
+
 const natsError = (operation: string) => (cause: unknown) =>
   new NatsError({ operation, message: cause instanceof Error ? cause.message : String(cause), cause })
 
@@ -54,7 +92,9 @@ export class JetStream extends Context.Service<JetStream, {
   readonly manager: JetStreamManager
 }>()("@sluice/nats/JetStream") {
   /**
-   * Connects to `servers` (e.g. `127.0.0.1:4222`); drains the connection when released.
+   * Connects to `servers` (e.g. `127.0.0.1:4222`); drains the connection when released. Fails
+   * with {@link InvalidNatsUrl} before connecting when `servers` cannot be parsed, with
+   * {@link NatsUnavailable} (naming `servers`) when the connection fails.
    *
    * @example
    * ```ts
@@ -70,14 +110,16 @@ export class JetStream extends Context.Service<JetStream, {
    * @since 0.1.0
    * @category layers
    */
-  static readonly layer = (servers: string): Layer.Layer<JetStream, NatsError> =>
+  static readonly layer = (servers: string): Layer.Layer<JetStream, NatsError | NatsUnavailable | InvalidNatsUrl> =>
     Layer.effect(
       JetStream,
       Effect.gen(function*() {
+        if (!parsable(servers)) return yield* new InvalidNatsUrl({ servers })
         const connection = yield* Effect.acquireRelease(
           Effect.tryPromise({
             try: () => connect({ servers, timeout: 2_000, reconnect: true, maxReconnectAttempts: -1 }),
-            catch: natsError(`connect ${servers}`)
+            catch: (cause) =>
+              new NatsUnavailable({ servers, reason: cause instanceof Error ? cause.message : String(cause), cause })
           }),
           (nc) => Effect.promise(() => nc.drain().catch(() => undefined))
         )

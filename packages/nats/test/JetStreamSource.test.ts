@@ -323,3 +323,26 @@ if (reachable) {
     )
   })
 }
+
+describe("JetStream.layer", () => {
+  const failure = (servers: string) =>
+    Effect.gen(function*() {
+      yield* JetStreamSource.JetStream
+    }).pipe(Effect.provide(JetStreamSource.JetStream.layer(servers)), Effect.flip)
+
+  it.live("names NATS and its address when nothing answers there", () =>
+    Effect.gen(function*() {
+      const error = yield* failure("127.0.0.1:14299")
+      assert.strictEqual(error._tag, "NatsUnavailable")
+      assert.strictEqual(error.message, "NATS unavailable: 127.0.0.1:14299: connection refused")
+    }))
+
+  it.live("refuses servers it cannot parse before connecting", () =>
+    Effect.gen(function*() {
+      for (const servers of ["not a url", "127.0.0.1:99999", "127.0.0.1:4222,", ""]) {
+        const error = yield* failure(servers)
+        assert.strictEqual(error._tag, "InvalidNatsUrl", servers)
+        assert.include(error.message, JSON.stringify(servers))
+      }
+    }))
+})
