@@ -211,12 +211,14 @@ describe("the sluice CLI", () => {
           sluice(cwd, ["backfill", "daily-revenue", "--start", "2024-03-05", "--end", "2024-03-01"]),
           sluice(cwd, ["run", "nope", "--date", "2024-03-01"]),
           // without --start, a backfill starts at the pipeline's declared start date
-          sluice(cwd, ["backfill", "daily-revenue", "--end", "2024-01-03", "--dry-run"])
+          sluice(cwd, ["backfill", "daily-revenue", "--end", "2024-01-03", "--dry-run"]),
+          // a flag effect's parser refuses: one line too, not the help page
+          sluice(cwd, ["run", "daily-revenue", "--date", "2024-03-01", "--concurrency", "2"])
         ])
         const noDatabase = sluice(elsewhere, ["status", "daily-revenue"], {
           DATABASE_URL: "postgres://postgres@127.0.0.1:5999/sluice"
         })
-        const [[badDate, endBeforeStart, unknownPipeline, defaultStart], unreachable] = yield* Effect.all(
+        const [[badDate, endBeforeStart, unknownPipeline, defaultStart, unknownFlag], unreachable] = yield* Effect.all(
           [inTurn, noDatabase],
           { concurrency: 2 }
         )
@@ -229,6 +231,9 @@ describe("the sluice CLI", () => {
         assertOneLineError(unknownPipeline, /unknown pipeline "nope"; known pipelines: .*daily-revenue/)
         assert.notStrictEqual(unreachable.exitCode, 0, describeResult(["status"], unreachable))
         assertOneLineError(unreachable, /database unavailable: postgres:\/\/postgres@127\.0\.0\.1:5999\/sluice/)
+        assert.strictEqual(unknownFlag.exitCode, 2, describeResult(["run", "--concurrency"], unknownFlag))
+        assertOneLineError(unknownFlag, /Unrecognized flag: --concurrency .*\(usage: sluice run --help\)/)
+        assert.strictEqual(unknownFlag.stdout, "", "no help page")
         assert.strictEqual(defaultStart.exitCode, 0, describeResult(["backfill", "--dry-run"], defaultStart))
         assert.deepStrictEqual(defaultStart.stdout.trim().split("\n"), [
           "plan (all): 3 partition(s) of daily-revenue, concurrency 2",

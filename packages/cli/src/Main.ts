@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer, Ref } from "effect"
-import { Command } from "effect/cli"
+import { Cause, Console, Effect, Exit, Layer, Ref } from "effect"
+import { CliOutput, Command } from "effect/cli"
 import { ExitCode, ExitStatus } from "./Commands.ts"
 
 const usageTags = new Set(["InvalidArgument", "UnknownPipeline", "ShowHelp", "MalformedConfig"])
@@ -22,6 +22,21 @@ const describe = (error: unknown): { readonly line: string; readonly code: numbe
     : ExitStatus.failed
   return { line: `error: ${message.split("\n")[0]}`, code }
 }
+
+/**
+ * Help and `--version` as effect presents them; an invalid invocation (a missing or malformed flag, an
+ * unknown option) as one line naming the problem and where the usage is, not the whole help page.
+ */
+const presenter = CliOutput.layerPresenter({
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? Console.error(
+        `error: ${(event.errors[0]?.message ?? "invalid arguments").split("\n")[0]} (usage: ${
+          event.commandPath.join(" ")
+        } --help)`
+      )
+      : CliOutput.defaultPresenter.present(event)
+})
 
 /**
  * Runs `command` with `argv`, providing `layer` (built lazily, so a database that cannot be
@@ -50,6 +65,7 @@ export const run = <Name extends string, I, E, R, ROut, ER, RL>(
     const exitCode = yield* Ref.make<number>(ExitStatus.ok)
     yield* Command.runWith(command, { version: options.version })(argv).pipe(
       Effect.provide(layer),
+      Effect.provide(presenter),
       Effect.provideService(ExitCode, exitCode),
       Effect.catchCause((cause) => {
         if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
