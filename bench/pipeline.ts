@@ -41,9 +41,10 @@ export const ddl: ReadonlyArray<string> = [
   )`
 ]
 
-/** The table of the merge variants: the orders upserted by `order_id`. */
+/** The table of the merge variants: the orders upserted by `order_id`, with `Merge`'s partition column. */
 export const mergedDdl: ReadonlyArray<string> = [
-  `CREATE TABLE raw.orders_merged (${orderTableColumns("PRIMARY KEY")})`
+  `CREATE TABLE raw.orders_merged (${orderTableColumns("PRIMARY KEY")},
+    ${Merge.partitionColumn} date NOT NULL DEFAULT '-infinity')`
 ]
 
 /**

@@ -115,6 +115,30 @@ for (const backend of Testing.backends()) {
         })
     )
 
+    it.effect("two versions tied on updated_at: the later day's wins, whichever day is run last", () =>
+      Effect.gen(function*() {
+        yield* reset
+        const fs = yield* FileSystem.FileSystem
+        const directory = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-events-" })
+        const line = (event_type: string) =>
+          JSON.stringify({
+            event_id: "t1",
+            event_type,
+            user_id: 9,
+            occurred_at: `${dates[0]}T10:00:00Z`,
+            updated_at: `${dates[0]}T12:00:00Z`
+          }) + "\n"
+        yield* fs.writeFileString(`${directory}/${dates[0]}.jsonl`, line("click"))
+        yield* fs.writeFileString(`${directory}/${dates[1]}.jsonl`, line("signup"))
+        const pipeline = Events.make(directory, { retry, lookback: 0 })
+        const types: Array<string> = []
+        for (const date of [dates[0]!, dates[1]!, dates[0]!, dates[0]!]) {
+          yield* Pipeline.run(pipeline, date)
+          types.push((yield* readView).map((e) => e.event_type).join())
+        }
+        assert.deepStrictEqual(types, ["click", "signup", "signup", "signup"])
+      }))
+
     it.effect("without lookback, lines re-delivered after their day's run are missed", () =>
       Effect.gen(function*() {
         yield* reset

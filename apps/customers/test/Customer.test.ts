@@ -20,6 +20,8 @@ describe("ChangedAt", () => {
       ["2024-03-01T09:30:00Z", "2024-03-01T09:30:00.000Z"],
       ["2024-03-01T10:30:00+01:00", "2024-03-01T09:30:00.000Z"],
       ["2024-03-01T04:30:00.250-05:00", "2024-03-01T09:30:00.250Z"],
+      ["2024-03-01T09:30:00.1Z", "2024-03-01T09:30:00.100Z"],
+      ["2024-03-01T09:30:00.123Z", "2024-03-01T09:30:00.123Z"],
       ["2024-03-01T09:30Z", "2024-03-01T09:30:00.000Z"]
     ] as const
   )("decodes %s as %s", (input, iso) => {
@@ -36,10 +38,20 @@ describe("ChangedAt", () => {
     "2024-03-01T24:00:00Z",
     "2024-03-01T09:60:00Z",
     "2024-03-01T09:30:00+15:00",
+    "2024-03-01T09:30:00.Z",
     "yesterday"
   ])("rejects %s", (input) => {
     assert.isTrue(Result.isFailure(decode(input)))
   })
+
+  it.each(["2024-03-13T01:00:00.1239Z", "2024-03-13T01:00:00.1231Z", "2024-03-13T02:00:00.123456+01:00"])(
+    "rejects %s, finer than the millisecond the changes are ordered by, and says so",
+    (input) => {
+      const result = decode(input)
+      assert.isTrue(Result.isFailure(result))
+      if (Result.isFailure(result)) assert.include(String(result.failure), "at most 3 fractional digits")
+    }
+  )
 })
 
 describe("CustomerTransform", () => {
@@ -81,6 +93,19 @@ describe("CustomerTransform", () => {
     ] as const
   )("rejects %j with %s", (payload, errorType) => {
     assert.strictEqual(outcome(payload), errorType)
+  })
+
+  it("rejects (to be dead-lettered), never rounds, two changes a fraction of a millisecond apart", () => {
+    const changes = ["2024-03-01T01:00:00.1239Z", "2024-03-01T01:00:00.1231Z"].map((changed_at, i) =>
+      run({ ...base, changed_at, city: `City ${i}` })
+    )
+    for (const result of changes) {
+      assert.isTrue(Result.isFailure(result))
+      if (Result.isFailure(result)) {
+        assert.strictEqual(result.failure.errorType, "SchemaMismatch")
+        assert.include(result.failure.message, "at most 3 fractional digits")
+      }
+    }
   })
 
   it("rejects invalid JSON", () => {

@@ -1,8 +1,8 @@
 /**
  * The customers pipeline: the customer feed of day D (see {@link Customer}) is decoded and
  * merged into `raw.customers` by `customer_id`: the latest change of a customer wins by
- * `updated_at` (ties to the later arrival), whatever the order the changes and the days arrive
- * in; a deletion deletes the customer and leaves a tombstone in `raw.customers_tombstones`, so a
+ * `updated_at` (ties to the later day, then to the later line of the day), whatever the order the
+ * changes and the days arrive in; a deletion deletes the customer and leaves a tombstone in `raw.customers_tombstones`, so a
  * late, older change does not bring it back; a change without a `customer_id` is dead-lettered
  * (`MissingKey`).
  *

@@ -7,7 +7,8 @@
  * - `analytics.daily_revenue(date, category, revenue, order_count)`: rebuilt per date from `raw.orders`.
  * - `analytics.customer_metrics(customer_id, total_orders, lifetime_value, last_order_date)`: recomputed
  *   per touched customer from `raw.orders` ({@link CustomerMetrics}).
- * - `raw.customers` (and `raw.customers_tombstones`): merged by `customer_id` ({@link CustomersMerge}).
+ * - `raw.customers` (and `raw.customers_tombstones`): merged by `customer_id` ({@link CustomersMerge}), with
+ *   `Merge`'s own column `sluice_partition` (the day whose load wrote the version).
  *
  * `amount` and `revenue` are `numeric`: money is kept exactly, never as a float.
  *
@@ -94,5 +95,7 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
         updated_at timestamptz NOT NULL
       )`
     yield* Merge.createTombstoneTable(CustomersMerge.spec)
-  })
+  }),
+  // the partition of each version (ties on updated_at go to the later day), added to existing tables too
+  "0004_merge_customers_by_partition": Merge.migrate(CustomersMerge.spec)
 }

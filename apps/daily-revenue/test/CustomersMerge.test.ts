@@ -33,15 +33,17 @@ const snapshot = Effect.gen(function*() {
 const reset = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`TRUNCATE raw.customers, raw.customers_tombstones`)
 
 /**
- * The model of the merge over the feed's lines in arrival order, on plain JSON (independent of the
- * app's schema and of SQL): per customer, the change with the greatest `updated_at` wins, ties to
- * the later arrival; a deletion is a change too. Returns the number of changes without an id.
+ * The model of the merge over the feed's lines of day `day` in arrival order, on plain JSON
+ * (independent of the app's schema and of SQL): per customer, the change with the greatest
+ * `updated_at` wins, ties to the later day, then to the later arrival; a deletion is a change too.
+ * Returns the number of changes without an id.
  */
 interface Version {
   readonly at: number
+  readonly day: string
   readonly row: string | undefined
 }
-const applyModel = (state: Map<number, Version>, lines: ReadonlyArray<string>): number => {
+const applyModel = (state: Map<number, Version>, lines: ReadonlyArray<string>, day: string): number => {
   let missing = 0
   for (const line of lines) {
     const c = JSON.parse(line) as Record<string, unknown>
@@ -52,10 +54,11 @@ const applyModel = (state: Map<number, Version>, lines: ReadonlyArray<string>): 
     }
     const at = Date.parse(c.updated_at as string)
     const current = state.get(id)
-    if (current !== undefined && current.at > at) continue
+    if (current !== undefined && (current.at > at || (current.at === at && current.day > day))) continue
     const iso = new Date(at).toISOString()
     state.set(id, {
       at,
+      day,
       row: c.deleted === true ? undefined : [id, c.name, c.email ?? "∅", c.city, iso].join("|")
     })
   }
@@ -117,7 +120,7 @@ for (const backend of Testing.backends()) {
             const state = new Map<number, Version>()
             for (const i of order) {
               const report = yield* Pipeline.run(pipeline, day(i))
-              const missing = applyModel(state, CustomerFeed.day(day(i), { seed }))
+              const missing = applyModel(state, CustomerFeed.day(day(i), { seed }), day(i))
               assert.strictEqual(report.deadLettered, missing)
               assert.strictEqual(report.loaded + report.deadLettered, report.read)
               const dead = yield* (yield* DeadLetter.DeadLetterStore).countByType(CustomersMerge.name, {
@@ -140,7 +143,8 @@ for (const backend of Testing.backends()) {
           yield* Pipeline.run(files, day(0))
           yield* Pipeline.run(files, day(1))
           const state = new Map<number, Version>()
-          applyModel(state, [...CustomerFeed.day(day(0), { seed: 5 }), ...CustomerFeed.day(day(1), { seed: 5 })])
+          applyModel(state, CustomerFeed.day(day(0), { seed: 5 }), day(0))
+          applyModel(state, CustomerFeed.day(day(1), { seed: 5 }), day(1))
           assert.deepStrictEqual(yield* snapshot, modelSnapshot(state))
           // day 2: customer 7 deleted at noon, then a change of the morning arrives
           const lines = [
@@ -151,12 +155,34 @@ for (const backend of Testing.backends()) {
           ].map((l) => JSON.stringify(l))
           yield* fs.writeFileString(`${directory}/${day(2)}.jsonl`, lines.join("\n") + "\n")
           yield* Pipeline.run(files, day(2))
-          applyModel(state, lines)
+          applyModel(state, lines, day(2))
           const after = yield* snapshot
           assert.deepStrictEqual(after, modelSnapshot(state))
           assert.isFalse(after.rows.some((r) => r.startsWith("7|")))
           assert.include(after.tombstones, `7|${day(2)}T12:00:00.000Z`)
           assert.include(after.rows, `8|Grace Hopper|∅|Zürich|${day(2)}T09:00:00.000Z`)
+        }))
+
+      it.effect("re-running an older day never undoes a newer day's change with the same updated_at", () =>
+        Effect.gen(function*() {
+          yield* reset
+          const fs = yield* FileSystem.FileSystem
+          const directory = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-customers-" })
+          const at = `${day(0)}T10:00:00Z`
+          const write = (i: number, city: string) =>
+            fs.writeFileString(
+              `${directory}/${day(i)}.jsonl`,
+              JSON.stringify({ customer_id: 2, name: "Bob", city, updated_at: at }) + "\n"
+            )
+          yield* write(0, "Bergen")
+          yield* write(1, "Tie")
+          const files = CustomersMerge.make(directory, { retry: noRetry })
+          const cities: Array<string> = []
+          for (const i of [0, 1, 0, 1, 0]) {
+            yield* Pipeline.run(files, day(i))
+            cities.push((yield* snapshot).rows[0]!.split("|")[3]!)
+          }
+          assert.deepStrictEqual(cities, ["Bergen", "Tie", "Tie", "Tie", "Tie"])
         }))
     }
   )

@@ -4,11 +4,11 @@
  *
  * **How it works**
  *
- * - The log (e.g. `raw.events_log`) has the spec's columns and two of its own: `processed_at`, the
- *   time of the write taken from effect's `Clock` (never `CURRENT_TIMESTAMP`, so `TestClock` drives
- *   it), and `seq`, an identity column that numbers rows in the order they were appended (within a
- *   batch, in the batch's order). Optionally a date column receives the partition of the run that
- *   appended the row.
+ * - The log (e.g. `raw.events_log`) has the spec's columns and three of its own: the partition of
+ *   the run that appended the row (a `date` column, `sluice_partition` unless the spec names it),
+ *   `processed_at`, the time of the write taken from effect's `Clock` (never `CURRENT_TIMESTAMP`, so
+ *   `TestClock` drives it), and `seq`, an identity column that numbers rows in the order they were
+ *   appended (within a batch, in the batch's order).
  * - `processed_at` never goes back: a write takes the later of the clock and the log's latest
  *   `processed_at`. A clock set back (by NTP, on another machine, by a test) therefore cannot make a
  *   row appended later count as processed earlier.
@@ -17,8 +17,12 @@
  *   the stream's order. `write` appends one batch with `INSERT … SELECT` (as does every write with
  *   `load: "unnest"`, or a client that cannot COPY); either way the log and the view are the same.
  * - The view (e.g. `analytics.events`) ranks each key's rows with
- *   `ROW_NUMBER() OVER (PARTITION BY <key> ORDER BY <orderBy> DESC NULLS LAST, processed_at DESC, seq DESC)`
- *   and keeps rank 1: the row with the greatest declared ordering, the latest appended among equals.
+ *   `ROW_NUMBER() OVER (PARTITION BY <key> ORDER BY <orderBy> DESC NULLS LAST, <partition> DESC, seq DESC)`
+ *   and keeps rank 1: the row with the greatest declared ordering; among equals, the row of the
+ *   later partition, then the later record of that partition (its loads append its records in their
+ *   order, so the latest load's last one). Ties are thus broken by where a record comes from, never
+ *   by when it was appended: the view does not depend on the order partitions are run in, nor on
+ *   which of two concurrent loads (a backfill) commits first.
  *   It exposes the spec's columns only — not `processed_at`, `seq`, the partition or the deleted flag.
  * - Hard deletes: with a declared `deleted` column (`bool`), a row whose flag is true is a delete
  *   marker (a tombstone); a key whose latest row is a tombstone is hidden by the view. A later row
@@ -26,18 +30,21 @@
  *
  * **Idempotence**
  *
- * Appending a batch again leaves the view exactly as it was: for every key of the batch, the copy of
- * the row that won before wins again (same ordering; the copies are processed no earlier than every
- * row already in the log and keep the batch's order), and the view shows no column that differs
- * between copies (hence `processed_at` is not in the view). More generally re-appending any sequence of
- * batches in the same order changes nothing, so re-runs (and lookback rebuilds) of partitions whose
- * source did not change are no-ops for readers; only the log grows, until {@link AppendLog.compact}.
+ * Appending a partition's batch again leaves the view exactly as it was: for every key of the batch,
+ * the copy of the row that won before wins again (same ordering and partition; the copies are
+ * appended after every row already in the log and keep the batch's order), and the view shows no
+ * column that differs between copies (hence `processed_at` is not in the view). So re-runs (and
+ * lookback rebuilds) of partitions whose source did not change are no-ops for readers, in any order;
+ * only the log grows, until {@link AppendLog.compact}.
  *
  * **Gotchas**
  *
- * Two *different* rows of a key that tie on the declared ordering are told apart by when they were
- * appended: the later wins. Re-running an old partition then makes its row the latest. Declare an
- * ordering that distinguishes versions (an update timestamp, a version number) and this never happens.
+ * - Two *different* rows of a key that tie on the declared ordering are told apart by their
+ *   partition, then by their order in it: the row of the later partition wins, whichever ran last.
+ *   Within one partition the latest load wins: a re-run whose source changed takes the place of the
+ *   partition's earlier rows on a tie.
+ * - A log created before it kept the partition of its rows gets the column (`DEFAULT '-infinity'`)
+ *   from {@link AppendLog.createLog}: its old rows lose every tie against rows appended after.
  *
  * @since 0.1.0
  */
@@ -70,7 +77,10 @@ export interface Spec<A> {
   readonly orderBy?: ReadonlyArray<string> | undefined
   /** A `bool` column marking deletes: a key whose latest row has it true is hidden. NULL is false. */
   readonly deleted?: string | undefined
-  /** A `date` column, not among `columns`, receiving the partition of the run that appended the row. */
+  /**
+   * The `date` column, not among `columns`, receiving the partition of the run that appended the
+   * row; `sluice_partition` by default. Of a key's rows that tie on `orderBy`, the later partition's wins.
+   */
   readonly partitionColumn?: string | undefined
   /** The name of the processing-time column; `processed_at` by default. */
   readonly processedAtColumn?: string | undefined
@@ -94,7 +104,10 @@ export interface AppendLog<A> {
   readonly spec: Spec<A>
   /** Appends a run's records to the log (nothing to prepare or complete: a load never deletes). */
   readonly sink: Sink.Sink<A, SqlClient.SqlClient>
-  /** `CREATE TABLE IF NOT EXISTS` the log (and its schema), with the indexes serving the view and the writes. */
+  /**
+   * `CREATE TABLE IF NOT EXISTS` the log (and its schema), with the indexes serving the view and the
+   * writes; adds the partition column to a log created without it (`ADD COLUMN IF NOT EXISTS`).
+   */
   readonly createLog: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
   /** `CREATE OR REPLACE VIEW` the dedup view (and its schema). */
   readonly createView: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
@@ -167,8 +180,8 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
   }
   const processedAt = spec.processedAtColumn ?? "processed_at"
   const seq = spec.seqColumn ?? "seq"
-  const partitionColumn = spec.partitionColumn
-  const own = [processedAt, seq, ...(partitionColumn === undefined ? [] : [partitionColumn])]
+  const partitionColumn = spec.partitionColumn ?? "sluice_partition"
+  const own = [processedAt, seq, partitionColumn]
   for (const name of own) {
     Table.validateColumn(log, name)
     if (columns.some((column) => column.name === name)) fail(`${name} is a column of the log's own`)
@@ -182,13 +195,18 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
   const viewNames = names.filter((name) => name !== deleted)
   const schemaOf = (table: string) => table.includes(".") ? table.slice(0, table.indexOf(".")) : undefined
   const tableName = log.slice(log.indexOf(".") + 1)
+  /** An index's name, in the log's schema (if it names one). */
+  const qualify = (name: string) => {
+    const schema = schemaOf(log)
+    return schema === undefined ? name : `${schema}.${name}`
+  }
 
   /** The window ordering of a key's rows, latest first. */
   const window = (sql: SqlClient.SqlClient): Statement.Fragment =>
     sql`PARTITION BY ${Table.columnList(sql, spec.key)} ORDER BY ${
       sql.csv([
         ...orderBy.map((name) => sql`${sql(name)} DESC NULLS LAST`),
-        sql`${sql(processedAt)} DESC`,
+        sql`${sql(partitionColumn)} DESC`,
         sql`${sql(seq)} DESC`
       ])
     }`
@@ -210,17 +228,23 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
           spec.key.includes(column.name) ? sql` NOT NULL` : sql``
         }`
       ),
-      ...(partitionColumn === undefined ? [] : [sql`${sql(partitionColumn)} date NOT NULL`]),
+      sql`${sql(partitionColumn)} date NOT NULL`,
       sql`${sql(processedAt)} timestamptz NOT NULL`,
       sql`${sql(seq)} bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY`
     ]
     yield* sql`CREATE TABLE IF NOT EXISTS ${sql(log)} (${sql.csv(definitions)})`
+    // a log created before it kept the partition of its rows: they lose every tie
+    yield* sql`ALTER TABLE ${sql(log)} ADD COLUMN IF NOT EXISTS ${
+      sql(partitionColumn)
+    } date NOT NULL DEFAULT '-infinity'`
     yield* sql`CREATE INDEX IF NOT EXISTS ${sql(`${tableName}_processed_at_idx`)} ON ${sql(log)} (${sql(processedAt)})`
-    yield* sql`CREATE INDEX IF NOT EXISTS ${sql(`${tableName}_latest_idx`)} ON ${sql(log)} (${
+    // the index of the view's ranking (`<table>_latest_idx` ranked by processing time before)
+    yield* sql`DROP INDEX IF EXISTS ${sql(qualify(`${tableName}_latest_idx`))}`
+    yield* sql`CREATE INDEX IF NOT EXISTS ${sql(`${tableName}_ranking_idx`)} ON ${sql(log)} (${
       sql.csv([
         ...spec.key.map((name) => sql`${sql(name)}`),
         ...orderBy.map((name) => sql`${sql(name)} DESC NULLS LAST`),
-        sql`${sql(processedAt)} DESC`,
+        sql`${sql(partitionColumn)} DESC`,
         sql`${sql(seq)} DESC`
       ])
     })`
@@ -275,12 +299,8 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
     const now = yield* Clock.currentTimeMillis
     const arrays = yield* Table.toColumnArrays({ table: log, columns, rows, toRow: spec.toRow })
     const positions = Array.from({ length: rows.length }, (_, i) => i)
-    const target = [...names, ...(partitionColumn === undefined ? [] : [partitionColumn]), processedAt]
-    const values = [
-      Table.columnList(sql, names),
-      ...(partitionColumn === undefined ? [] : [sql`${Table.date(partition)}`]),
-      processingTime(sql, now)
-    ]
+    const target = [...names, partitionColumn, processedAt]
+    const values = [Table.columnList(sql, names), sql`${Table.date(partition)}`, processingTime(sql, now)]
     yield* sql`INSERT INTO ${sql(log)} (${Table.columnList(sql, target)})
         SELECT ${sql.csv(values)}
         FROM (${Table.unnest(sql, [...columns, ordinal], [...arrays, positions])})
@@ -295,7 +315,7 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
 
   const copyColumns: ReadonlyArray<Table.Column> = [
     ...columns,
-    ...(partitionColumn === undefined ? [] : [{ name: partitionColumn, type: "date" as const }]),
+    { name: partitionColumn, type: "date" },
     // the time as ISO 8601 text in UTC, read from the server: copied as it is, it stays exact
     { name: processedAt, type: "text" }
   ]
@@ -326,8 +346,7 @@ export const make = <A>(spec: Spec<A>): AppendLog<A> => {
           // a row of another width is left as it is, for the encoder to name
           if (values.length !== width) return values
           const out = values.slice()
-          if (partitionColumn !== undefined) out.push(partition)
-          out.push(at)
+          out.push(partition, at)
           return out
         }
       })

@@ -4,8 +4,9 @@
  *
  * - {@link make}: a record sink. Each batch is deduplicated by key (latest wins by a declared
  *   ordering column, ties to the later arrival), then merged with `MERGE INTO … USING (unnest …)`:
- *   a row is updated only by a version at least as recent as its own, so re-runs and batches
- *   arriving out of order converge on the latest version. A record with a NULL key is rejected by
+ *   a row is updated only by a version at least as recent as its own — compared by the ordering
+ *   column, then by the partition that wrote it (kept in the table's {@link partitionColumn}) — so
+ *   re-runs and partitions run in any order converge on the same table. A record with a NULL key is rejected by
  *   the sink's `check` and dead-lettered (`MissingKey`); a declared deleted flag deletes the row.
  *   A pipeline's stream of batches is copied into a temporary table (`COPY … FROM STDIN`, see
  *   {@link CopyIn}) and merged from it at once, with the same statements and the same result.
@@ -49,7 +50,8 @@ export interface Spec<A> {
   readonly toRow: (row: A) => ReadonlyArray<unknown>
   /**
    * The column that orders the versions of a key (e.g. `updated_at`): the greatest wins, within a
-   * batch and against the row already in the table. Ties go to the later arrival.
+   * batch and against the row already in the table. Ties go to the later partition (see
+   * {@link partitionColumn}), then, within a partition, to the later arrival.
    */
   readonly orderBy: string
   /**
@@ -70,6 +72,18 @@ export interface Spec<A> {
 }
 
 const arrival: Table.Column = { name: "sluice_arrival", type: "int" }
+
+/**
+ * The strategy's own column in the merged table and in its tombstone table: the partition whose
+ * load wrote the row's version (`date NOT NULL DEFAULT '-infinity'`, added by {@link migrate}). It
+ * breaks ties on the ordering column: of two versions with the same ordering value, the one of the
+ * later partition wins, so re-running an older partition never undoes a newer one. A row written
+ * before the column existed holds `-infinity` and loses every tie.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const partitionColumn = "sluice_partition"
 
 interface Plan {
   readonly table: string
@@ -112,8 +126,10 @@ const plan = (spec: Omit<Spec<never>, "toRow">): Plan => {
     tombstones = spec.tombstones ?? `${table}_tombstones`
     Table.validateTable(tombstones)
   }
-  if (columns.some((column) => column.name === arrival.name)) {
-    throw new Table.InvalidTableSpec({ table, reason: `${arrival.name} is reserved` })
+  for (const reserved of [arrival.name, partitionColumn]) {
+    if (columns.some((column) => column.name === reserved)) {
+      throw new Table.InvalidTableSpec({ table, reason: `${reserved} is reserved` })
+    }
   }
   return {
     table,
@@ -158,13 +174,27 @@ const unnestBatch = (sql: SqlClient.SqlClient, p: Plan, arrays: ReadonlyArray<Re
 }
 
 /**
- * The batch deduplicated by key: per key the row with the greatest ordering value, ties to the
- * later arrival (`DISTINCT ON … ORDER BY key, orderBy DESC, arrival DESC`).
+ * The batch of `partition` deduplicated by key: per key the row with the greatest ordering value,
+ * ties to the later arrival (`DISTINCT ON … ORDER BY key, orderBy DESC, arrival DESC`), with the
+ * partition as {@link partitionColumn}.
  */
-const winners = (sql: SqlClient.SqlClient, p: Plan, batch: Batch) =>
-  sql`SELECT DISTINCT ON (${Table.columnList(sql, p.key)}) ${Table.columnList(sql, p.columns.map((c) => c.name))}
+const winners = (sql: SqlClient.SqlClient, p: Plan, batch: Batch, partition: Partition.PartitionDate) =>
+  sql`SELECT DISTINCT ON (${Table.columnList(sql, p.key)}) ${Table.columnList(sql, p.columns.map((c) => c.name))},
+      ${Table.date(partition)}::date AS ${sql(partitionColumn)}
     FROM ${batch}
     ORDER BY ${Table.columnList(sql, p.key)}, ${sql(p.orderBy)} DESC, ${sql(arrival.name)} DESC`
+
+/**
+ * The version of a row of `alias`, as a row value compared with `<=`: the ordering value, then the
+ * partition that wrote it (never NULL: the ordering value is required, the partition column is
+ * `NOT NULL`).
+ */
+const versionOf = (sql: SqlClient.SqlClient, p: Plan, alias: string) =>
+  sql`(${sql.literal(alias)}.${sql(p.orderBy)}, ${sql.literal(alias)}.${sql(partitionColumn)})`
+
+/** The definition of {@link partitionColumn}, for `CREATE TABLE` and `ADD COLUMN`. */
+const partitionColumnDefinition = (sql: SqlClient.SqlClient) =>
+  sql`${sql(partitionColumn)} date NOT NULL DEFAULT '-infinity'`
 
 /**
  * The temporary table a stream of batches is copied into: the session's own (named with its
@@ -187,14 +217,14 @@ export const tombstoneTable = (spec: Omit<Spec<never>, "toRow">): string | undef
 
 /**
  * Creates the tombstone table of a spec with a `deleted` column (idempotent; nothing without one):
- * the key columns and the ordering column of every deleted key, with the types of the spec. Run it
- * in the app's migration that creates the table.
+ * the key columns and the ordering column of every deleted key, with the types of the spec, and
+ * {@link partitionColumn} (added to a tombstone table created without it). {@link migrate} runs it.
  *
  * **Details**
  *
- * A tombstone is the version (ordering value) at which a key was deleted. It stays until a version
- * at least as recent brings the key back, so a late, older version never resurrects a deleted row.
- * Tombstones are never pruned: one small row per deleted key.
+ * A tombstone is the version (ordering value, then partition) at which a key was deleted. It stays
+ * until a version at least as recent brings the key back, so a late, older version never resurrects
+ * a deleted row. Tombstones are never pruned: one small row per deleted key.
  *
  * @example
  * ```ts
@@ -218,7 +248,8 @@ export const tombstoneTable = (spec: Omit<Spec<never>, "toRow">): string | undef
  * const migration = Effect.gen(function*() {
  *   const sql = yield* SqlClient.SqlClient
  *   yield* sql`CREATE TABLE raw.customers (customer_id bigint PRIMARY KEY, name text, updated_at timestamptz NOT NULL)`
- *   yield* Merge.createTombstoneTable(spec) // raw.customers_tombstones (customer_id, updated_at)
+ *   // raw.customers_tombstones (customer_id, updated_at, sluice_partition)
+ *   yield* Merge.createTombstoneTable(spec)
  * })
  * ```
  *
@@ -234,9 +265,57 @@ export const createTombstoneTable = (spec: Omit<Spec<never>, "toRow">) => {
       const column = p.columns.find((c) => c.name === name)!
       return sql`${sql(name)} ${sql.literal(Table.sqlTypeOf(column.type))} NOT NULL`
     })
-    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(p.tombstones)} (${sql.csv(definitions)}, PRIMARY KEY (${
-      Table.columnList(sql, p.key)
-    }))`
+    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(p.tombstones)} (${
+      sql.csv([...definitions, partitionColumnDefinition(sql)])
+    }, PRIMARY KEY (${Table.columnList(sql, p.key)}))`
+    yield* sql`ALTER TABLE ${sql(p.tombstones)} ADD COLUMN IF NOT EXISTS ${partitionColumnDefinition(sql)}`
+  })
+}
+
+/**
+ * Adds what the strategy keeps beside the app's columns (idempotent): {@link partitionColumn} in
+ * the table, and with a `deleted` column the tombstone table ({@link createTombstoneTable}). Run it
+ * in the app's migrations, after the table is created.
+ *
+ * **Details**
+ *
+ * The column is added with `ADD COLUMN IF NOT EXISTS … DEFAULT '-infinity'`, so a table merged
+ * before the column existed is upgraded in place (PostgreSQL stores the default once, it does not
+ * rewrite the table): its rows lose every tie against a version a load merges after the upgrade.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ * import { Merge } from "@sluice/sql"
+ *
+ * const spec = {
+ *   table: "raw.customers",
+ *   key: ["customer_id"],
+ *   orderBy: "updated_at",
+ *   columns: [
+ *     { name: "customer_id", type: "bigint" },
+ *     { name: "name", type: "text" },
+ *     { name: "updated_at", type: "timestamptz" }
+ *   ]
+ * } as const
+ *
+ * const migration = Effect.gen(function*() {
+ *   const sql = yield* SqlClient.SqlClient
+ *   yield* sql`CREATE TABLE raw.customers (customer_id bigint PRIMARY KEY, name text, updated_at timestamptz NOT NULL)`
+ *   yield* Merge.migrate(spec) // + sluice_partition
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrate = (spec: Omit<Spec<never>, "toRow">) => {
+  const p = plan(spec)
+  return Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE ${sql(p.table)} ADD COLUMN IF NOT EXISTS ${partitionColumnDefinition(sql)}`
+    yield* createTombstoneTable(spec)
   })
 }
 
@@ -249,16 +328,25 @@ export const createTombstoneTable = (spec: Omit<Spec<never>, "toRow">) => {
  * arrival — there is never a "MERGE command cannot affect row a second time"), then runs
  *
  * ```sql
- * MERGE INTO table AS target USING (<winners of the batch>) AS source ON <key>
- * WHEN MATCHED AND target.orderBy <= source.orderBy AND source.deleted THEN DELETE
- * WHEN MATCHED AND target.orderBy <= source.orderBy AND <a column differs> THEN UPDATE SET …
+ * MERGE INTO table AS target USING (<winners of the batch, with the partition>) AS source ON <key>
+ * WHEN MATCHED AND (target.orderBy, target.sluice_partition) <= (source.orderBy, source.sluice_partition)
+ *   AND source.deleted THEN DELETE
+ * WHEN MATCHED AND (target.orderBy, target.sluice_partition) <= (source.orderBy, source.sluice_partition)
+ *   AND <a column or the partition differs> THEN UPDATE SET …
  * WHEN NOT MATCHED AND NOT source.deleted THEN INSERT …
  * ```
  *
  * With `deleted`, a second `MERGE` keeps the tombstones, and a winner older than its key's
  * tombstone is ignored. The outcome is the same as applying every record one by one, in arrival
  * order, with "a version replaces the key's version when it is at least as recent; a deletion is
- * a version too". `prepare` and `complete` do nothing: the partition only selects the records.
+ * a version too", where a version is the pair (ordering value, partition of the load).
+ *
+ * Ties on the ordering value are thus broken by a stable order, not by which run came last: the
+ * later partition wins, then, within a partition, the later record (a load writes its records in
+ * their order, and a batch's duplicates go to the later arrival). Re-running partitions in any
+ * order gives the same table; re-running a partition whose source changed lets its new records
+ * take the place of its old ones on a tie, as a re-run replaces what the partition wrote.
+ * `prepare` and `complete` do nothing.
  *
  * The sink's `check` rejects a record with a NULL key column (`MissingKey`) or a NULL ordering
  * value (`RuleViolation`), so the runner dead-letters it at stage `load`; `write` fails without
@@ -266,10 +354,9 @@ export const createTombstoneTable = (spec: Omit<Spec<never>, "toRow">) => {
  *
  * **Gotchas**
  *
- * - Ties between runs go to the later run: give versions distinct ordering values if a re-run of
- *   an old partition must not win over a newer one with the same value.
  * - A merge never removes a key because a re-run no longer contains it; only a deletion does.
- * - With `deleted`, the tombstone table must exist ({@link createTombstoneTable}).
+ * - The table needs {@link partitionColumn}, and with `deleted` the tombstone table: run
+ *   {@link migrate} in the app's migrations.
  * - Give the table a primary key (or unique index) on `key`: the merge looks keys up by it.
  *
  * @example
@@ -304,7 +391,9 @@ export const createTombstoneTable = (spec: Omit<Spec<never>, "toRow">) => {
 export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
   const p = plan(spec)
   const keyNames = p.key.join(", ")
-  const updated = p.stored.filter((name) => !p.key.includes(name))
+  /** The columns an update sets: the non-key columns and the partition of the version. */
+  const versioned = [...p.stored.filter((name) => !p.key.includes(name)), partitionColumn]
+  const inserted = [...p.stored, partitionColumn]
 
   const storable = Table.storable(p.table, p.columns, spec.toRow)
   const check = (record: A): RecordError.RecordError | undefined => {
@@ -338,23 +427,23 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
     return Effect.void
   }
 
-  const mergeRows = (sql: SqlClient.SqlClient, batch: Batch) => {
+  const mergeRows = (sql: SqlClient.SqlClient, batch: Batch, partition: Partition.PartitionDate) => {
     const source = p.tombstones === undefined ?
-      winners(sql, p, batch) :
-      sql`SELECT * FROM (${winners(sql, p, batch)}) AS w WHERE NOT EXISTS (
+      winners(sql, p, batch, partition) :
+      sql`SELECT * FROM (${winners(sql, p, batch, partition)}) AS w WHERE NOT EXISTS (
         SELECT 1 FROM ${sql(p.tombstones)} AS tomb
-        WHERE ${keysEqual(sql, p.key, "tomb", "w")} AND tomb.${sql(p.orderBy)} > w.${sql(p.orderBy)})`
-    const newer = sql`target.${sql(p.orderBy)} <= source.${sql(p.orderBy)}`
+        WHERE ${keysEqual(sql, p.key, "tomb", "w")} AND ${versionOf(sql, p, "tomb")} > ${versionOf(sql, p, "w")})`
+    const newer = sql`${versionOf(sql, p, "target")} <= ${versionOf(sql, p, "source")}`
     const deleted = p.deleted === undefined ? undefined : sql`source.${sql(p.deleted)}`
     return sql`MERGE INTO ${sql(p.table)} AS target
       USING (${source}) AS source ON ${keysEqual(sql, p.key, "target", "source")}
       ${deleted === undefined ? sql`` : sql`WHEN MATCHED AND ${newer} AND ${deleted} THEN DELETE`}
-      WHEN MATCHED AND ${newer} AND (${qualified(sql, "target", updated)}) IS DISTINCT FROM (${
-      qualified(sql, "source", updated)
-    }) THEN UPDATE SET ${sql.csv(updated.map((name) => sql`${sql(name)} = source.${sql(name)}`))}
+      WHEN MATCHED AND ${newer} AND (${qualified(sql, "target", versioned)}) IS DISTINCT FROM (${
+      qualified(sql, "source", versioned)
+    }) THEN UPDATE SET ${sql.csv(versioned.map((name) => sql`${sql(name)} = source.${sql(name)}`))}
       WHEN NOT MATCHED ${deleted === undefined ? sql`` : sql`AND NOT ${deleted}`} THEN INSERT (${
-      Table.columnList(sql, p.stored)
-    }) VALUES (${qualified(sql, "source", p.stored)})`
+      Table.columnList(sql, inserted)
+    }) VALUES (${qualified(sql, "source", inserted)})`
   }
 
   /**
@@ -365,33 +454,38 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
     sql: SqlClient.SqlClient,
     tombstones: string,
     deleted: string,
-    batch: Batch
+    batch: Batch,
+    partition: Partition.PartitionDate
   ) => {
-    const ob = sql(p.orderBy)
+    const version = [p.orderBy, partitionColumn]
+    const newer = sql`${versionOf(sql, p, "tomb")} <= ${versionOf(sql, p, "source")}`
     return sql`MERGE INTO ${sql(tombstones)} AS tomb
-      USING (SELECT * FROM (${winners(sql, p, batch)}) AS w WHERE NOT EXISTS (
-        SELECT 1 FROM ${sql(p.table)} AS live WHERE ${keysEqual(sql, p.key, "live", "w")} AND live.${ob} > w.${ob}
+      USING (SELECT * FROM (${winners(sql, p, batch, partition)}) AS w WHERE NOT EXISTS (
+        SELECT 1 FROM ${sql(p.table)} AS live
+        WHERE ${keysEqual(sql, p.key, "live", "w")} AND ${versionOf(sql, p, "live")} > ${versionOf(sql, p, "w")}
       )) AS source ON ${keysEqual(sql, p.key, "tomb", "source")}
-      WHEN MATCHED AND tomb.${ob} <= source.${ob} AND source.${sql(deleted)} THEN UPDATE SET ${ob} = source.${ob}
-      WHEN MATCHED AND tomb.${ob} <= source.${ob} THEN DELETE
-      WHEN NOT MATCHED AND source.${sql(deleted)} THEN INSERT (${Table.columnList(sql, [...p.key, p.orderBy])})
-        VALUES (${qualified(sql, "source", [...p.key, p.orderBy])})`
+      WHEN MATCHED AND ${newer} AND source.${sql(deleted)} THEN UPDATE SET ${
+      sql.csv(version.map((name) => sql`${sql(name)} = source.${sql(name)}`))
+    }
+      WHEN MATCHED AND ${newer} THEN DELETE
+      WHEN NOT MATCHED AND source.${sql(deleted)} THEN INSERT (${Table.columnList(sql, [...p.key, ...version])})
+        VALUES (${qualified(sql, "source", [...p.key, ...version])})`
   }
 
   // made once, not an `Effect.gen` per batch: a generator made per batch and closing over it made V8
   // promote the batch's records (measured on the runner's stream writer and in a minimal program;
   // see ARCHITECTURE.md, "What the load costs Node")
   const mergeBatch = Effect.fnUntraced(
-    function*(sql: SqlClient.SqlClient, batch: Batch) {
+    function*(sql: SqlClient.SqlClient, batch: Batch, partition: Partition.PartitionDate) {
       yield* lockTable(sql, p.table)
-      yield* mergeRows(sql, batch)
+      yield* mergeRows(sql, batch, partition)
       if (p.tombstones !== undefined && p.deleted !== undefined) {
-        yield* mergeTombstones(sql, p.tombstones, p.deleted, batch)
+        yield* mergeTombstones(sql, p.tombstones, p.deleted, batch, partition)
       }
     }
   )
 
-  const write = Effect.fn("Merge.write")(function*(_partition: Partition.PartitionDate, rows: ReadonlyArray<A>) {
+  const write = Effect.fn("Merge.write")(function*(partition: Partition.PartitionDate, rows: ReadonlyArray<A>) {
     if (rows.length === 0) return
     yield* Effect.annotateCurrentSpan({ table: p.table, rows: rows.length })
     const sql = yield* SqlClient.SqlClient
@@ -400,7 +494,7 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
     const batch = p.deletedIndex < 0
       ? arrays
       : arrays.map((values, i) => i === p.deletedIndex ? values.map((v) => v === true) : values)
-    yield* mergeBatch(sql, unnestBatch(sql, p, batch)).pipe(mapSqlError(`merge into ${p.table}`))
+    yield* mergeBatch(sql, unnestBatch(sql, p, batch), partition).pipe(mapSqlError(`merge into ${p.table}`))
   })
 
   /** A row's values as the copy sends them: the deleted flag `true` or `false`, as `write` takes it. */
@@ -427,7 +521,7 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
    * A stream of batches as one merge: copied into a temporary table (the arrival order numbered by
    * an identity column), then deduplicated and merged with the statements of `write`. Merging the
    * batches one by one gives the same table: of a key's versions the greatest wins, ties to the
-   * later arrival, whichever batch they came in.
+   * later arrival, whichever batch they came in (all of them are of one partition).
    */
   const writeBatches = <E>(partition: Partition.PartitionDate, batches: Stream.Stream<ReadonlyArray<A>, E>) =>
     Effect.gen(function*() {
@@ -440,7 +534,7 @@ export const make = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlClient> => {
       }) ON COMMIT DROP`.pipe(mapSqlError(`merge into ${p.table}`))
       const copied = yield* copy(batches, requireKeysOf)
       if (Option.isSome(copied)) {
-        yield* mergeBatch(sql, sql`${sql(staging)} AS batch`).pipe(mapSqlError(`merge into ${p.table}`))
+        yield* mergeBatch(sql, sql`${sql(staging)} AS batch`, partition).pipe(mapSqlError(`merge into ${p.table}`))
       }
       yield* sql`DROP TABLE ${sql(staging)}`.pipe(mapSqlError(`merge into ${p.table}`))
       if (Option.isNone(copied)) yield* Stream.runForEach(batches, (rows) => write(partition, rows))

@@ -119,7 +119,12 @@ import * as Table from "./Table.ts"
 export interface Change {
   /** The business key; `null` or `undefined` is dead-lettered as `MissingKey`. */
   readonly key: unknown
-  /** When the change happened: a `Date` or epoch milliseconds; absent: the partition's day, 00:00 UTC. */
+  /**
+   * When the change happened: a `Date` or epoch milliseconds; absent: the partition's day, 00:00 UTC.
+   * Changes are ordered to the millisecond: an app whose source sends finer instants should reject
+   * them (as the customers sample does) rather than round them, or two changes a fraction of a
+   * millisecond apart tie and go to the later arrival.
+   */
   readonly changedAt?: Date | number | undefined
   /** One value per attribute, in the order of `attributes` (ignored for a delete). */
   readonly values: ReadonlyArray<unknown>

@@ -32,15 +32,19 @@ type ViewRow = readonly [k: string, version: number | null, value: string]
 
 interface Appended {
   readonly row: Row
-  readonly processedAt: number
+  /** The index of the partition of the run that appended it. */
+  readonly partition: number
   readonly seq: number
 }
 
-/** `a` is later than `b`: greater version (null lowest), then later processed, then appended later. */
+/**
+ * `a` is later than `b`: greater version (null lowest), then later partition, then appended later
+ * (never by processing time).
+ */
 const later = (a: Appended, b: Appended): boolean => {
   const va = a.row.version ?? -Infinity
   const vb = b.row.version ?? -Infinity
-  return va !== vb ? va > vb : a.processedAt !== b.processedAt ? a.processedAt > b.processedAt : a.seq > b.seq
+  return va !== vb ? va > vb : a.partition !== b.partition ? a.partition > b.partition : a.seq > b.seq
 }
 
 /** The latest row of each key, without the keys whose latest row is a delete, ordered by key. */
@@ -118,22 +122,22 @@ const logCount = (log: AppendLog.AppendLog<Row>) =>
 const day = (offset: number) => Partition.addDays(Partition.makeUnsafe("2024-03-01"), offset)
 
 /** What `Pipeline.run` does with the sink: prepare, write in batches of 2, complete, in one transaction. */
-const append = (log: AppendLog.AppendLog<Row>, rows: ReadonlyArray<Row>) =>
+const append = (log: AppendLog.AppendLog<Row>, rows: ReadonlyArray<Row>, partition = day(0)) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql.withTransaction(Effect.gen(function*() {
-      yield* log.sink.prepare(day(0))
-      for (let i = 0; i < rows.length; i += 2) yield* log.sink.write(day(0), rows.slice(i, i + 2))
-      yield* log.sink.complete(day(0))
+      yield* log.sink.prepare(partition)
+      for (let i = 0; i < rows.length; i += 2) yield* log.sink.write(partition, rows.slice(i, i + 2))
+      yield* log.sink.complete(partition)
     })))
 
 /** What `Pipeline.run` does with a sink that takes streams: the rows as one stream of batches of 2 (one COPY). */
-const appendStream = (log: AppendLog.AppendLog<Row>, rows: ReadonlyArray<Row>) =>
+const appendStream = (log: AppendLog.AppendLog<Row>, rows: ReadonlyArray<Row>, partition = day(0)) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql.withTransaction(Effect.gen(function*() {
-      yield* log.sink.prepare(day(0))
+      yield* log.sink.prepare(partition)
       const batches = Array.from({ length: Math.ceil(rows.length / 2) }, (_, i) => rows.slice(2 * i, 2 * i + 2))
-      yield* log.sink.writeBatches!(day(0), Stream.fromIterable(batches))
-      yield* log.sink.complete(day(0))
+      yield* log.sink.writeBatches!(partition, Stream.fromIterable(batches))
+      yield* log.sink.complete(partition)
     })))
 
 // ---------------------------------------------------------------------------
@@ -158,11 +162,12 @@ const RowArbitrary: Arbitrary.Arbitrary<Row> = Arbitrary.all({
 const Batch = Arbitrary.array(RowArbitrary, { maxLength: 6 })
 
 /**
- * One append: a batch of the pool, in its order or shuffled, at a clock time, by batches or as one
- * stream; maybe a compaction after.
+ * One append: a batch of the pool, in its order or shuffled, for a partition, at a clock time, by
+ * batches or as one stream; maybe a compaction after.
  */
 const Step = Arbitrary.all({
   batch: int(0, 3),
+  partition: int(0, 2),
   shuffle: int(0, 4),
   time: int(0, 3),
   stream: Arbitrary.schema(Schema.Boolean),
@@ -249,12 +254,12 @@ const filesAsOf = (days: ReadonlyArray<Day>, asOf: number): Files =>
     ])
   )
 
-/** The good records of the files, in the order "each day alone" appends them. */
-const recordsInOrder = (files: Files): Array<Row> =>
-  [...files].sort(([a], [b]) => a.localeCompare(b)).flatMap(([, lines]) =>
+/** The good records of the files, in the order "each day alone" appends them, with their day's index. */
+const recordsInOrder = (files: Files): Array<{ readonly row: Row; readonly partition: number }> =>
+  [...files].sort(([a], [b]) => a.localeCompare(b)).flatMap(([date, lines]) =>
     lines.flatMap((line) => {
       try {
-        return [JSON.parse(line) as Row]
+        return [{ row: JSON.parse(line) as Row, partition: Partition.daysBetween(day(0), Partition.makeUnsafe(date)) }]
       } catch {
         return []
       }
@@ -305,6 +310,7 @@ for (const backend of Testing.backends()) {
     (it) => {
       const sequences = reusable()
       const twice = reusable()
+      const reruns = reusable()
       const lookbackDaily = reusable()
       const lookbackAlone = reusable()
 
@@ -333,10 +339,8 @@ for (const backend of Testing.backends()) {
             for (const step of steps) {
               const rows = shuffled(pool[step.batch % pool.length]!, step.shuffle)
               yield* TestClock.setTime(step.time * 1_000)
-              yield* (step.stream ? appendStream : append)(log, rows)
-              // processing time never goes back: the later of the clock and the latest in the log
-              const processedAt = Math.max(step.time * 1_000, ...appended.map((a) => a.processedAt))
-              for (const row of rows) appended.push({ row, processedAt, seq: appended.length })
+              yield* (step.stream ? appendStream : append)(log, rows, day(step.partition))
+              for (const row of rows) appended.push({ row, partition: step.partition, seq: appended.length })
               assert.deepStrictEqual(yield* readView(log), modelView(appended))
               if (step.compact === 0) {
                 const before = yield* logCount(log)
@@ -354,6 +358,85 @@ for (const backend of Testing.backends()) {
           }),
         { arbitrary: { runs: 25 } }
       )
+
+      it.effect.prop(
+        "re-running partitions in any order, at any clock time, leaves the view of running each once",
+        [
+          Arbitrary.array(Batch, { minLength: 1, maxLength: 3 }),
+          Arbitrary.array(
+            Arbitrary.all({ partition: int(0, 2), time: int(0, 3), stream: Arbitrary.schema(Schema.Boolean) }),
+            {
+              minLength: 1,
+              maxLength: 7
+            }
+          )
+        ],
+        ([sources, runs]) =>
+          Effect.gen(function*() {
+            yield* reruns.fresh
+            const log = reruns.log
+            const ran = new Set<number>()
+            for (const run of runs) {
+              const index = run.partition % sources.length
+              const before = yield* readView(log)
+              yield* TestClock.setTime(run.time * 1_000)
+              yield* (run.stream ? appendStream : append)(log, sources[index]!, day(index))
+              if (ran.has(index)) assert.deepStrictEqual(yield* readView(log), before, "a re-run changes nothing")
+              ran.add(index)
+            }
+            // the view of each partition that ran, run once, in the order of the days
+            const once = [...ran].sort((a, b) => a - b).flatMap((index) =>
+              sources[index]!.map((row) => ({ row, partition: index }))
+            )
+            assert.deepStrictEqual(yield* readView(log), modelView(once.map((a, seq) => ({ ...a, seq }))))
+          }),
+        { arbitrary: { runs: 30 } }
+      )
+
+      it.effect("a tie on the ordering goes to the later partition, not to the run that came last", () =>
+        Effect.gen(function*() {
+          const log = makeLog()
+          yield* create(log)
+          const click = { k: "t1", version: 12, value: "click", deleted: false }
+          const signup = { k: "t1", version: 12, value: "signup", deleted: false }
+          yield* append(log, [click], day(0))
+          assert.deepStrictEqual(yield* readView(log), [["t1", 12, "click"]])
+          yield* append(log, [signup], day(1))
+          assert.deepStrictEqual(yield* readView(log), [["t1", 12, "signup"]])
+          yield* TestClock.setTime(60_000)
+          yield* append(log, [click], day(0))
+          yield* appendStream(log, [click], day(0))
+          assert.deepStrictEqual(yield* readView(log), [["t1", 12, "signup"]])
+          // a deletion of the later partition hides the key, whichever partition runs last
+          yield* append(log, [{ ...click, deleted: true }], day(2))
+          yield* append(log, [signup], day(1))
+          assert.deepStrictEqual(yield* readView(log), [])
+        }))
+
+      it.effect("createLog upgrades a log created before it kept the partition: its rows lose every tie", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const log = AppendLog.make<Row>({ ...makeLog().spec, partitionColumn: undefined })
+          const table = log.spec.log
+          const index = `${table.slice(table.indexOf(".") + 1)}_latest_idx`
+          // the log and its index as they were created before
+          yield* sql`CREATE TABLE ${sql(table)} (k text NOT NULL, version int, value text, deleted bool,
+            processed_at timestamptz NOT NULL, seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY)`
+          yield* sql`CREATE INDEX ${sql(index)} ON ${
+            sql(table)
+          } (k, version DESC NULLS LAST, processed_at DESC, seq DESC)`
+          yield* sql`INSERT INTO ${sql(table)} (k, version, value, deleted, processed_at)
+            VALUES ('a', 1, 'old', false, now()), ('b', 1, 'old', false, now())`
+          yield* create(log)
+          yield* create(log)
+          yield* append(log, [{ k: "a", version: 1, value: "new", deleted: false }])
+          assert.deepStrictEqual(yield* readView(log), [["a", 1, "new"], ["b", 1, "old"]])
+          const indexes = yield* sql<{ readonly name: string }>`
+            SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'raw' AND tablename = ${
+            table.slice(table.indexOf(".") + 1)
+          } ORDER BY 1`
+          assert.notInclude(indexes.map((i) => i.name), index)
+        }))
 
       it.effect.prop(
         "appending the same batch twice leaves the view unchanged, whatever the clock says",
@@ -594,7 +677,7 @@ for (const backend of Testing.backends()) {
             assert.deepStrictEqual(view, yield* readView(alone.log))
             assert.deepStrictEqual(
               view,
-              modelView(recordsInOrder(filesAsOf(days, last)).map((row, seq) => ({ row, processedAt: 0, seq })))
+              modelView(recordsInOrder(filesAsOf(days, last)).map((appended, seq) => ({ ...appended, seq })))
             )
             assert.deepStrictEqual(yield* deadLetters(daily.name), yield* deadLetters(alone.name))
             // a re-run with lookback changes nothing

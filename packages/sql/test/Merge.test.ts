@@ -53,7 +53,7 @@ const freshTable = Effect.gen(function*() {
   yield* sql`CREATE TABLE ${sql(table)} (
     tenant text NOT NULL, id int NOT NULL, version int NOT NULL, value int NOT NULL CHECK (value >= 0),
     PRIMARY KEY (tenant, id))`
-  yield* Merge.createTombstoneTable(specOf(table))
+  yield* Merge.migrate(specOf(table))
   return table
 })
 
@@ -81,15 +81,18 @@ interface ModelEntry {
   readonly tenant: string
   readonly id: number
   readonly version: number
+  /** The index of the partition whose load wrote the version. */
+  readonly partition: number
   readonly value: number
   readonly deleted: boolean
 }
 
 /**
- * The strategy, record by record in arrival order: a change with a key and a version replaces the
- * key's current version (a row or a deletion) when it is at least as recent. Others are dead letters.
+ * The strategy, record by record in arrival order, for the records of partition `partition`: a
+ * change with a key and a version replaces the key's current version (a row or a deletion) when
+ * (version, partition) is at least as recent. Others are dead letters.
  */
-const applyModel = (state: Map<string, ModelEntry>, changes: ReadonlyArray<Change>): number => {
+const applyModel = (state: Map<string, ModelEntry>, changes: ReadonlyArray<Change>, partition: number): number => {
   let dead = 0
   for (const c of changes) {
     if (c.tenant === null || c.id === null || c.version === null) {
@@ -98,8 +101,11 @@ const applyModel = (state: Map<string, ModelEntry>, changes: ReadonlyArray<Chang
     }
     const k = `${c.tenant}/${c.id}`
     const current = state.get(k)
-    if (current === undefined || current.version <= c.version) {
-      state.set(k, { tenant: c.tenant, id: c.id, version: c.version, value: c.value, deleted: c.deleted })
+    if (
+      current === undefined || current.version < c.version ||
+      (current.version === c.version && current.partition <= partition)
+    ) {
+      state.set(k, { tenant: c.tenant, id: c.id, version: c.version, partition, value: c.value, deleted: c.deleted })
     }
   }
   return dead
@@ -208,7 +214,8 @@ describe("Merge.make (spec)", () => {
       { deleted: "nope" },
       { table: "a.b.c" },
       { table: "t; DROP TABLE x" },
-      { columns: [...columns, { name: "sluice_arrival", type: "int" }] }
+      { columns: [...columns, { name: "sluice_arrival", type: "int" }] },
+      { columns: [...columns, { name: "sluice_partition", type: "date" }] }
     ]
     for (const override of bad) {
       assert.throws(() => Merge.make({ ...base, ...override }), /invalid table spec/)
@@ -244,7 +251,7 @@ for (const backend of Testing.backends()) {
               const index = i % partitions.length
               const batch = partitions[index]!
               const report = yield* Pipeline.run(pipeline, day(index))
-              const dead = applyModel(state, batch)
+              const dead = applyModel(state, batch, index)
               assert.strictEqual(report.read, batch.length)
               assert.strictEqual(report.deadLettered, dead)
               assert.strictEqual(report.loaded + report.deadLettered, report.read)
@@ -340,6 +347,51 @@ for (const backend of Testing.backends()) {
             })
           }))
       }
+
+      for (const load of ["copy", "unnest"] as const) {
+        it.effect(`a tie on the version goes to the later partition, whatever order the partitions run in (${load})`, () =>
+          Effect.gen(function*() {
+            // every key has one version in both partitions: an upsert, or a deletion
+            const partitions = [
+              [change("a", 1, 1, 10), change("b", 1, 1, 0, true), change("c", 1, 1, 30), change("d", 1, 1, 40)],
+              [change("a", 1, 1, 11), change("b", 1, 1, 21), change("c", 1, 1, 0, true), change("d", 1, 1, 40)]
+            ]
+            const expected = { rows: ["a/1@1=11", "b/1@1=21", "d/1@1=40"], tombstones: ["c/1@1"] }
+            for (const order of [[0, 1], [1, 0], [0, 1, 0], [1, 0, 1, 0, 0]]) {
+              const table = yield* freshTable
+              const pipeline = pipelineOf(table, Merge.make({ ...specOf(table), load }), inMemory(partitions))
+              for (const i of order) yield* Pipeline.run(pipeline, day(i))
+              assert.deepStrictEqual(yield* snapshot(table), expected, `run order ${order.join(", ")}`)
+            }
+          }))
+      }
+
+      it.effect("migrate upgrades a table merged before it kept the partition: its rows lose every tie", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const table = `merge_${++counter}`
+          // the table and its tombstones as they were created before the partition column existed
+          yield* sql`CREATE TABLE ${sql(table)} (
+            tenant text NOT NULL, id int NOT NULL, version int NOT NULL, value int NOT NULL, PRIMARY KEY (tenant, id))`
+          yield* sql`CREATE TABLE ${sql(`${table}_tombstones`)} (
+            tenant text NOT NULL, id int NOT NULL, version int NOT NULL, PRIMARY KEY (tenant, id))`
+          yield* sql`INSERT INTO ${sql(table)} VALUES ('a', 1, 1, 10), ('a', 2, 2, 20)`
+          yield* sql`INSERT INTO ${sql(`${table}_tombstones`)} VALUES ('b', 1, 1)`
+          yield* Merge.migrate(specOf(table))
+          yield* Merge.migrate(specOf(table))
+          const transactor = yield* Transactor.Transactor
+          yield* transactor.withTransaction(
+            Merge.make(specOf(table)).write(day(0), [
+              change("a", 1, 1, 11),
+              change("a", 2, 1, 0),
+              change("b", 1, 1, 12)
+            ])
+          )
+          assert.deepStrictEqual(yield* snapshot(table), { rows: ["a/1@1=11", "a/2@2=20", "b/1@1=12"], tombstones: [] })
+          const partitions = yield* sql<{ readonly p: string }>`
+            SELECT ${sql(Merge.partitionColumn)}::text AS p FROM ${sql(table)} ORDER BY tenant, id`
+          assert.deepStrictEqual(partitions.map((r) => r.p), [day(0), "-infinity", day(0)])
+        }))
 
       it.effect("a deleted flag that is null or absent is false, batch by batch and in a stream", () =>
         Effect.gen(function*() {
@@ -449,7 +501,7 @@ for (const backend of Testing.backends()) {
           const pipeline = pipelineOf(table, Merge.make(specOf(table)), inMemory(partitions))
           yield* Effect.all([Pipeline.run(pipeline, day(0)), Pipeline.run(pipeline, day(1))], { concurrency: 2 })
           const state = new Map<string, ModelEntry>()
-          applyModel(state, [...partitions[0]!, ...partitions[1]!].sort((a, b) => a.version! - b.version!))
+          applyModel(state, [...partitions[0]!, ...partitions[1]!].sort((a, b) => a.version! - b.version!), 0)
           assert.deepStrictEqual(yield* snapshot(table), modelSnapshot(state))
         }))
     }
