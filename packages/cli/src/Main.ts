@@ -11,11 +11,23 @@ import { ExitCode, ExitStatus } from "./Commands.ts"
 
 const usageTags = new Set(["InvalidArgument", "UnknownPipeline", "ShowHelp", "MalformedConfig"])
 
+/**
+ * An error's message, or its cause's when it has none of its own (e.g. effect's `ServeError`, whose
+ * cause is Node's `listen EADDRINUSE: address already in use 127.0.0.1:9464`), prefixed by its tag.
+ */
+const messageOf = (error: unknown, depth = 0): string | undefined => {
+  const e = error as { readonly _tag?: unknown; readonly message?: unknown; readonly cause?: unknown } | undefined
+  if (typeof e?.message === "string" && e.message.length > 0) return e.message
+  if (depth > 3 || e?.cause === undefined) return undefined
+  const cause = messageOf(e.cause, depth + 1)
+  return cause === undefined ? undefined : typeof e._tag === "string" ? `${e._tag}: ${cause}` : cause
+}
+
 const describe = (error: unknown): { readonly line: string; readonly code: number } => {
   const e = error as { readonly _tag?: string; readonly message?: string; readonly reason?: { readonly _tag?: string } }
   const tag = e?._tag ?? "Error"
   if (tag === "ShowHelp") return { line: "", code: ExitStatus.usage }
-  const message = typeof e?.message === "string" && e.message.length > 0 ? e.message : String(error)
+  const message = messageOf(error) ?? String(error)
   const reason = e?.reason?._tag
   const code = usageTags.has(tag) || (reason !== undefined && usageTags.has(reason))
     ? ExitStatus.usage
