@@ -218,10 +218,24 @@ describe("the sluice CLI", () => {
         const noDatabase = sluice(elsewhere, ["status", "daily-revenue"], {
           DATABASE_URL: "postgres://postgres@127.0.0.1:5999/sluice"
         })
-        const [[badDate, endBeforeStart, unknownPipeline, defaultStart, unknownFlag], unreachable] = yield* Effect.all(
-          [inTurn, noDatabase],
-          { concurrency: 2 }
+        // a DATABASE_URL that is no PostgreSQL URL is a configuration error, found before connecting
+        const badUrls = Effect.all([
+          sluice(elsewhere, ["status", "daily-revenue"], { DATABASE_URL: "postgres://[s3cret" }),
+          sluice(elsewhere, ["status", "daily-revenue"], { DATABASE_URL: "mysql://app:s3cret@127.0.0.1/app" })
+        ])
+        const [
+          [badDate, endBeforeStart, unknownPipeline, defaultStart, unknownFlag],
+          unreachable,
+          [unparseable, mysql]
+        ] = yield* Effect.all([inTurn, noDatabase, badUrls], { concurrency: 3 })
+        assert.strictEqual(unparseable.exitCode, 2, describeResult(["status"], unparseable))
+        assertOneLineError(unparseable, /DATABASE_URL is not a PostgreSQL URL .*: \(unparseable\): not a URL/)
+        assert.strictEqual(mysql.exitCode, 2, describeResult(["status"], mysql))
+        assertOneLineError(
+          mysql,
+          /DATABASE_URL is not a PostgreSQL URL .*: mysql:\/\/app@127\.0\.0\.1\/app: unsupported protocol/
         )
+        for (const result of [unparseable, mysql]) assert.notInclude(result.stderr + result.stdout, "s3cret")
 
         assert.strictEqual(badDate.exitCode, 2, describeResult(["run"], badDate))
         assertOneLineError(badDate, /invalid --date "2024-02-30"/)

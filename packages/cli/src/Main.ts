@@ -9,7 +9,7 @@ import { Cause, Console, Effect, Exit, Layer, Ref } from "effect"
 import { CliOutput, Command } from "effect/cli"
 import { ExitCode, ExitStatus } from "./Commands.ts"
 
-const usageTags = new Set(["InvalidArgument", "UnknownPipeline", "ShowHelp", "MalformedConfig"])
+const usageTags = new Set(["InvalidArgument", "UnknownPipeline", "ShowHelp", "MalformedConfig", "InvalidDatabaseUrl"])
 
 /**
  * An error's message, or its cause's when it has none of its own (e.g. effect's `ServeError`, whose

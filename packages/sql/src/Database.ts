@@ -48,6 +48,54 @@ export class DatabaseUnavailable extends Schema.TaggedError<DatabaseUnavailable>
 }
 
 /**
+ * `DATABASE_URL` is not a PostgreSQL connection URL (`postgres://user@host:port/db` or
+ * `postgresql://…`): a configuration error, found before any connection is tried. The message
+ * never shows the URL's password; an unparseable URL is not shown at all.
+ *
+ * @example
+ * ```ts
+ * import { Database } from "@sluice/sql"
+ *
+ * new Database.InvalidDatabaseUrl({ url: "mysql://app@db/app", reason: "unsupported protocol \"mysql:\"" }).message
+ * // "DATABASE_URL is not a PostgreSQL URL (postgres://user@host:port/db): mysql://app@db/app: unsupported protocol \"mysql:\""
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidDatabaseUrl extends Schema.TaggedError<InvalidDatabaseUrl>("@sluice/sql/InvalidDatabaseUrl")(
+  "InvalidDatabaseUrl",
+  {
+    /** The URL without its password, or `(unparseable)`. */
+    url: Schema.String,
+    reason: Schema.String
+  }
+) {
+  override get message(): string {
+    return `DATABASE_URL is not a PostgreSQL URL (postgres://user@host:port/db): ${this.url}: ${this.reason}`
+  }
+}
+
+/**
+ * Checks that `url` is a PostgreSQL connection URL, before connecting.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const checkUrl = (url: string): Effect.Effect<void, InvalidDatabaseUrl> => {
+  const parsed = URL.parse(url.trim())
+  if (parsed === null) {
+    return Effect.fail(new InvalidDatabaseUrl({ url: "(unparseable)", reason: "not a URL" }))
+  }
+  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+    return Effect.fail(
+      new InvalidDatabaseUrl({ url: describeUrl(url), reason: `unsupported protocol "${parsed.protocol}"` })
+    )
+  }
+  return Effect.void
+}
+
+/**
  * Another process has the PGlite data directory open. PGlite is a single-process database: two
  * processes writing one data directory corrupt it, so the second one is refused.
  *
@@ -293,7 +341,8 @@ export const layerPglite = (options: {
 /**
  * The database from the environment:
  *
- * - `DATABASE_URL` set: PostgreSQL ({@link layerPostgres});
+ * - `DATABASE_URL` set: PostgreSQL ({@link layerPostgres}), once {@link checkUrl} has found it a
+ *   `postgres:` or `postgresql:` URL (otherwise {@link InvalidDatabaseUrl});
  * - otherwise PGlite in `$SLUICE_DATA_DIR/pglite`, `SLUICE_DATA_DIR` defaulting to `.sluice`
  *   in the working directory ({@link layerPglite}).
  *
@@ -308,10 +357,16 @@ export const layerPglite = (options: {
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Services, DatabaseUnavailable | DataDirLocked | Config.ConfigError> = Layer.unwrap(
+export const layer: Layer.Layer<
+  Services,
+  DatabaseUnavailable | DataDirLocked | InvalidDatabaseUrl | Config.ConfigError
+> = Layer.unwrap(
   Effect.gen(function*() {
     const url = yield* Config.option(Config.Redacted("DATABASE_URL"))
-    if (Option.isSome(url) && Redacted.value(url.value).trim() !== "") return layerPostgres(url.value)
+    if (Option.isSome(url) && Redacted.value(url.value).trim() !== "") {
+      yield* checkUrl(Redacted.value(url.value))
+      return layerPostgres(url.value)
+    }
     const dataDir = yield* Config.String("SLUICE_DATA_DIR").pipe(Config.withDefault(".sluice"))
     return layerPglite({ dataDir: Path.join(dataDir, "pglite") })
   })

@@ -30,6 +30,21 @@ const deadPid = () => {
   throw new Error("no free pid found")
 }
 
+describe("Database.checkUrl", () => {
+  it.effect("accepts postgres: and postgresql: URLs and refuses others without showing a password", () =>
+    Effect.gen(function*() {
+      yield* Database.checkUrl("postgres://app@127.0.0.1:5432/app")
+      yield* Database.checkUrl(" postgresql://app:pw@db/app ")
+      const mysql = yield* Effect.flip(Database.checkUrl("mysql://app:s3cret@db/app"))
+      assert.instanceOf(mysql, Database.InvalidDatabaseUrl)
+      assert.strictEqual(mysql.url, "mysql://app@db/app")
+      assert.notInclude(mysql.message, "s3cret")
+      const garbage = yield* Effect.flip(Database.checkUrl("s3cret"))
+      assert.strictEqual(garbage.url, "(unparseable)")
+      assert.notInclude(garbage.message, "s3cret")
+    }))
+})
+
 describe("Database.layerPostgres", () => {
   it.live("an unreachable server fails fast with DatabaseUnavailable, without the password in the message", () =>
     Effect.gen(function*() {
