@@ -241,16 +241,25 @@ export const make = <R, ROut, LE, LR>(
         const pipeline = yield* open(entry, args.source)
         const ledger = yield* RunLedger.RunLedger
         const mode: Backfill.Mode = args.onlyFailed ? "only-failed" : args.missing ? "missing" : "all"
-        const partitions = Backfill.plan({ start, end, mode, latestRuns: yield* ledger.latest(pipeline.name) })
+        const latestRuns = yield* ledger.latest(pipeline.name)
+        const partitions = Backfill.plan({ start, end, mode, latestRuns })
         // lookback only for dates the backfill does not run itself: each date is built once
         const lookback = Pipeline.lookbackPlan(pipeline, partitions)
         if (args.dryRun) {
           yield* Console.log(
             `plan (${mode}): ${partitions.length} partition(s) of ${pipeline.name}, concurrency ${args.concurrency}`
           )
+          // a lookback date never run before is skipped by the run (lookback rebuilds, it does not backfill)
+          const ran = new Set<string>(latestRuns.map((r) => r.partition))
           for (const p of partitions) {
             const dates = lookback.get(p) ?? []
-            yield* Console.log(`  ${p}${dates.length === 0 ? "" : ` (after its lookback: ${dates.join(", ")})`}`)
+            const rebuilt = dates.filter((d) => ran.has(d))
+            const skipped = dates.filter((d) => !ran.has(d))
+            const notes = [
+              ...(rebuilt.length === 0 ? [] : [`after its lookback: ${rebuilt.join(", ")}`]),
+              ...(skipped.length === 0 ? [] : [`lookback skips, never run: ${skipped.join(", ")}`])
+            ]
+            yield* Console.log(`  ${p}${notes.length === 0 ? "" : ` (${notes.join("; ")})`}`)
           }
           return
         }
