@@ -213,7 +213,11 @@ describe("the sluice CLI", () => {
           // without --start, a backfill starts at the pipeline's declared start date
           sluice(cwd, ["backfill", "daily-revenue", "--end", "2024-01-03", "--dry-run"]),
           // a flag effect's parser refuses: one line too, not the help page
-          sluice(cwd, ["run", "daily-revenue", "--date", "2024-03-01", "--concurrency", "2"])
+          sluice(cwd, ["run", "daily-revenue", "--date", "2024-03-01", "--concurrency", "2"]),
+          // a --source that can be neither a folder nor an http(s) URL: no run is made of it
+          sluice(cwd, ["run", "daily-revenue", "--date", "2024-03-01", "--source", "ftp://example.org/orders"]),
+          sluice(cwd, ["backfill", "daily-revenue", "--end", "2024-01-01", "--source", " "]),
+          sluice(cwd, ["status", "daily-revenue", "--since", "2024-01-01", "--until", "2024-03-01"])
         ])
         const noDatabase = sluice(elsewhere, ["status", "daily-revenue"], {
           DATABASE_URL: "postgres://postgres@127.0.0.1:5999/sluice"
@@ -224,10 +228,19 @@ describe("the sluice CLI", () => {
           sluice(elsewhere, ["status", "daily-revenue"], { DATABASE_URL: "mysql://app:s3cret@127.0.0.1/app" })
         ])
         const [
-          [badDate, endBeforeStart, unknownPipeline, defaultStart, unknownFlag],
+          [badDate, endBeforeStart, unknownPipeline, defaultStart, unknownFlag, ftpSource, blankSource, noRuns],
           unreachable,
           [unparseable, mysql]
         ] = yield* Effect.all([inTurn, noDatabase, badUrls], { concurrency: 3 })
+        assert.strictEqual(ftpSource.exitCode, 2, describeResult(["run", "--source"], ftpSource))
+        assertOneLineError(
+          ftpSource,
+          /--source: "ftp:\/\/example.org\/orders"\. Expected: a folder or an http\(s\) URL/
+        )
+        assert.strictEqual(blankSource.exitCode, 2, describeResult(["backfill", "--source"], blankSource))
+        assertOneLineError(blankSource, /--source.*not an empty value/)
+        assert.strictEqual(noRuns.exitCode, 0, describeResult(["status"], noRuns))
+        assert.include(noRuns.stdout, "0 done, 0 failed, 0 running", "a refused --source makes no run")
         assert.strictEqual(unparseable.exitCode, 2, describeResult(["status"], unparseable))
         assertOneLineError(unparseable, /DATABASE_URL is not a PostgreSQL URL .*: \(unparseable\): not a URL/)
         assert.strictEqual(mysql.exitCode, 2, describeResult(["status"], mysql))

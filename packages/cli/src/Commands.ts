@@ -97,6 +97,21 @@ const summary = (report: Pipeline.RunReport) =>
     percent(report.failureRate)
   }), retries ${report.retries}, ${seconds(report.endedAt - report.startedAt)}`
 
+/**
+ * What a `--source` value is when it can be neither a folder nor an http(s) URL (`an empty value`,
+ * `a "ftp:" URL`), or `undefined` when it can be one. Whether the folder exists is the run's to find (a mount may come later): a missing one is a
+ * failed run, recorded in the ledger.
+ */
+const sourceProblem = (source: string): string | undefined => {
+  if (source.trim() === "") return "an empty value"
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(source)?.[1]?.toLowerCase()
+  if (scheme !== undefined && scheme !== "http" && scheme !== "https") {
+    return `a "${scheme}:" URL`
+  }
+  if (scheme !== undefined && URL.parse(source) === null) return "an unparseable URL"
+  return undefined
+}
+
 /** ` (lookback of D)` for a run triggered by the lookback of D's run. */
 const lookbackNote = (runId: string) => {
   const trigger = Pipeline.triggerOf(runId)
@@ -152,6 +167,10 @@ export const make = <R, ROut, LE, LR>(
   )
   const sourceFlag = Flag.String("source").pipe(
     Flag.withDescription("Where to read: a folder of YYYY-MM-DD.jsonl files or an http(s) URL"),
+    Flag.filter(
+      (source) => sourceProblem(source) === undefined,
+      (source) => `a folder or an http(s) URL, not ${sourceProblem(source)}`
+    ),
     Flag.optional
   )
 
