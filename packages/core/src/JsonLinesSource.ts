@@ -200,8 +200,15 @@ export const bytesToRecords = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): St
 export const fileOf = (directory: string, partition: PartitionDate): string =>
   `${directory.endsWith("/") ? directory.slice(0, -1) : directory}/${partition}.jsonl`
 
+/** Node's own message of a system error (`EISDIR: illegal operation on a directory, read`), if any. */
+const systemMessage = (error: unknown): string | undefined => {
+  const message = (error as { readonly message?: unknown } | undefined)?.message
+  return typeof message === "string" && message.length > 0 ? message : undefined
+}
+
 /**
- * Maps a file-system failure to a source failure reason.
+ * Maps a file-system failure to a source failure reason; `file`, when given, names the file a
+ * failed read was reading (the platform error names only its descriptor).
  *
  * - a missing file is `NotFound` (permanent: the partition has no data);
  * - a bad argument, a denied permission, a path that is a directory (or not a directory) are
@@ -213,13 +220,19 @@ export const fileOf = (directory: string, partition: PartitionDate): string =>
  * @since 0.1.0
  * @category errors
  */
-export const fromPlatformError = (location: string, error: PlatformError.PlatformError): SourceError.SourceError => {
+export const fromPlatformError = (
+  location: string,
+  error: PlatformError.PlatformError,
+  file?: string
+): SourceError.SourceError => {
   const cause = error.reason
+  // a read names the descriptor (`readAlloc 23`): name the file instead, when it is known
+  const target = (where: string | number | undefined) => typeof where === "number" && file !== undefined ? file : where
   const message = cause._tag === "BadArgument"
     ? cause.message
-    : `${cause.module}.${cause.method}${cause.pathOrDescriptor === undefined ? "" : ` ${cause.pathOrDescriptor}`}${
-      cause.description ? `: ${cause.description}` : ""
-    }`
+    : `${cause.module}.${cause.method}${
+      cause.pathOrDescriptor === undefined ? "" : ` ${target(cause.pathOrDescriptor)}`
+    }: ${cause.description || systemMessage(cause.cause) || cause._tag}`
   const reason = (() => {
     if (cause._tag === "BadArgument") return new SourceError.MalformedConfig({ message })
     switch (cause._tag) {
@@ -301,7 +314,7 @@ export const make = (options: {
       const file = fileOf(options.directory, partition)
       return bytesToRecords(
         fs.stream(file, { chunkSize: options.chunkSize ?? 1024 * 1024 }).pipe(
-          Stream.mapError((error) => fromPlatformError(location, error))
+          Stream.mapError((error) => fromPlatformError(location, error, file))
         )
       )
     })))

@@ -193,6 +193,8 @@ describe("JsonLinesSource.make", () => {
         yield* fs.makeDirectory(`${dir}/2024-03-01.jsonl`)
         const exit = yield* Stream.runCollect(JsonLinesSource.make({ directory: dir }).extract(day)).pipe(Effect.exit)
         assert.strictEqual(reasonOf(exit)._tag, "MalformedConfig")
+        // the message names the file and the system's error, not the descriptor the read used
+        assert.match(reasonOf(exit).message, new RegExp(`${dir}/2024-03-01\\.jsonl: EISDIR`))
       })
     ))
 
