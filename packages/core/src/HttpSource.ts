@@ -3,6 +3,9 @@
  *
  * The body is streamed: JSON Lines are split as they arrive, and a JSON array is split into its
  * top-level elements by a small incremental scanner, so neither form is held in memory whole.
+ * Either way the bytes are decoded strictly: a line or element that is not valid UTF-8 keeps its
+ * bytes and is dead-lettered as `InvalidEncoding` (see `Source.invalidUtf8`), never loaded with
+ * U+FFFD in place of the bad bytes.
  * Every failure is mapped to a typed {@link SourceError.SourceError} reason by its type, status
  * or error code (never by message text); the source never retries by itself — the pipeline
  * runner retries the whole attempt when the reason is retryable.
@@ -15,6 +18,7 @@ import * as JsonLinesSource from "./JsonLinesSource.ts"
 import type { PartitionDate } from "./Partition.ts"
 import * as Source from "./Source.ts"
 import * as SourceError from "./SourceError.ts"
+import * as Utf8 from "./Utf8.ts"
 
 /**
  * @since 0.1.0
@@ -213,6 +217,129 @@ const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0
 export const jsonArrayToRecords = <E, R>(
   location: string,
   text: Stream.Stream<string, E, R>
+): Stream.Stream<Source.RawRecord, E | SourceError.SourceError, R> => splitJsonArray(location, text, false)
+
+/**
+ * Splits the bytes of a JSON array into records, as {@link jsonArrayToRecords} splits its text, but
+ * decoding them strictly: an element whose bytes are not valid UTF-8 is not altered (no U+FFFD) but
+ * becomes `Source.invalidUtf8(bytes, position)` — its original bytes, its payload their `\xHH`
+ * escape — and is dead-lettered as `InvalidEncoding`. Invalid bytes outside any element break the
+ * array itself: `InvalidResponse`, as any other malformed body.
+ *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { HttpSource } from "@sluice/core"
+ *
+ * const records = HttpSource.jsonArrayBytesToRecords(
+ *   "example",
+ *   Stream.make(Uint8Array.of(0x5b, 0x22, 0xff, 0x22, 0x2c, 0x31, 0x5d)) // ["\xFF",1]
+ * )
+ * // { payload: "\"\\xFF\"", position: 1, invalidBytes: … }, { payload: "1", position: 2 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const jsonArrayBytesToRecords = <E, R>(
+  location: string,
+  bytes: Stream.Stream<Uint8Array, E, R>
+): Stream.Stream<Source.RawRecord, E | SourceError.SourceError, R> =>
+  splitJsonArray(location, decodeLossless(bytes), true)
+
+// ---------------------------------------------------------------------------
+// Lossless decoding: invalid bytes as lone surrogates
+// ---------------------------------------------------------------------------
+
+/** Decodes valid UTF-8 (throws otherwise), keeping a leading U+FEFF as the scanner skips it as space. */
+const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+
+/**
+ * The text of `bytes` with each byte that is not part of a valid UTF-8 sequence as the lone
+ * surrogate U+DC00 + byte ("surrogateescape"). Strict decoding never gives a lone surrogate, so the
+ * text says exactly which bytes were invalid, and {@link losslessBytes} gives the bytes back.
+ */
+const losslessText = (bytes: Uint8Array): string => {
+  try {
+    return fatalDecoder.decode(bytes)
+  } catch {
+    let out = ""
+    let rest = bytes
+    let bad = Utf8.firstInvalid(rest)
+    while (bad !== -1) {
+      out += fatalDecoder.decode(rest.subarray(0, bad)) + String.fromCharCode(0xdc00 + rest[bad]!)
+      rest = rest.subarray(bad + 1)
+      bad = Utf8.firstInvalid(rest)
+    }
+    return out + fatalDecoder.decode(rest)
+  }
+}
+
+/**
+ * Where the bytes of `bytes` stop being complete: the start of a multi-byte sequence cut at the end
+ * of the chunk (its rest comes with the next chunk), else the end.
+ */
+const completeEnd = (bytes: Uint8Array): number => {
+  const length = bytes.length
+  for (let k = 1; k <= 3 && k <= length; k++) {
+    const b = bytes[length - k]!
+    if (b < 0x80) return length
+    if (b >= 0xc0) return (b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2) > k ? length - k : length
+  }
+  return length
+}
+
+/** {@link losslessText} over a stream of chunks, a sequence cut between two chunks decoded whole. */
+const decodeLossless = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<string, E, R> =>
+  Stream.mapAccumArray(
+    bytes,
+    (): { carry: Uint8Array } => ({ carry: new Uint8Array(0) }),
+    (state, chunks) => {
+      const out: Array<string> = []
+      for (const chunk of chunks) {
+        let whole = chunk
+        if (state.carry.length > 0) {
+          whole = new Uint8Array(state.carry.length + chunk.length)
+          whole.set(state.carry)
+          whole.set(chunk, state.carry.length)
+        }
+        const end = completeEnd(whole)
+        state.carry = whole.slice(end)
+        if (end > 0) out.push(losslessText(whole.subarray(0, end)))
+      }
+      return [state, out]
+    },
+    { onHalt: (state) => state.carry.length > 0 ? [losslessText(state.carry)] : [] }
+  )
+
+/** A lone surrogate: in lossless text, a byte that was not valid UTF-8. */
+const loneSurrogate = /\p{Cs}/u
+const loneSurrogates = /\p{Cs}/gu
+
+const encoder = new TextEncoder()
+
+/** The bytes {@link losslessText} was given. */
+const losslessBytes = (text: string): Uint8Array => {
+  const pieces: Array<Uint8Array> = []
+  let from = 0
+  for (const match of text.matchAll(loneSurrogates)) {
+    pieces.push(encoder.encode(text.slice(from, match.index)), Uint8Array.of(match[0].charCodeAt(0) - 0xdc00))
+    from = match.index + 1
+  }
+  pieces.push(encoder.encode(text.slice(from)))
+  const out = new Uint8Array(pieces.reduce((n, piece) => n + piece.length, 0))
+  let at = 0
+  for (const piece of pieces) {
+    out.set(piece, at)
+    at += piece.length
+  }
+  return out
+}
+
+const splitJsonArray = <E, R>(
+  location: string,
+  text: Stream.Stream<string, E, R>,
+  lossless: boolean
 ): Stream.Stream<Source.RawRecord, E | SourceError.SourceError, R> => {
   const invalid = (message: string) =>
     new SourceError.SourceError({ source: location, reason: new SourceError.InvalidResponse({ message }) })
@@ -230,6 +357,11 @@ export const jsonArrayToRecords = <E, R>(
       (state, chunks) => {
         const out: Array<Source.RawRecord> = []
         const finish = (): string | undefined => {
+          if (lossless && loneSurrogate.test(state.element)) {
+            out.push(Source.invalidUtf8(losslessBytes(state.element), state.position))
+            state.element = ""
+            return undefined
+          }
           const parsed = decodeJson(state.element)
           state.element = ""
           if (Result.isFailure(parsed)) return `element ${state.position} of the JSON array is not valid JSON`
@@ -327,7 +459,7 @@ const bodyRecords = (
   )
   return format === "JsonLines"
     ? JsonLinesSource.bytesToRecords(bytes)
-    : jsonArrayToRecords(location, Stream.decodeText(bytes))
+    : jsonArrayBytesToRecords(location, bytes)
 }
 
 /**

@@ -5,8 +5,9 @@
  * never sits in memory. Lines end with `\n` (a trailing `\r` is dropped, so `\r\n` files read the
  * same); a last line without a newline is a record too. Empty and whitespace-only lines are
  * skipped, but positions stay physical line numbers, so a dead letter's position points at the
- * right line of the file. Bytes that are not valid UTF-8 are decoded to U+FFFD instead of failing
- * the extract: the record then fails its own decoding and is dead-lettered.
+ * right line of the file. A line whose bytes are not valid UTF-8 is never altered (no U+FFFD) nor
+ * fatal to the extract: it becomes a record carrying its original bytes (`Source.invalidUtf8`),
+ * dead-lettered as `InvalidEncoding` with the readable escape of its bytes (`Utf8.escape`).
  *
  * @since 0.1.0
  */
@@ -14,6 +15,7 @@ import { Effect, FileSystem, type PlatformError, Stream } from "effect"
 import type { PartitionDate } from "./Partition.ts"
 import * as Source from "./Source.ts"
 import * as SourceError from "./SourceError.ts"
+import * as Utf8 from "./Utf8.ts"
 
 interface LineState {
   carry: string
@@ -81,10 +83,22 @@ interface ByteLineState {
   line: number
 }
 
-/** Decodes one line; keeps a U+FEFF at a line's start (only the stream's first line drops it). */
-const lineDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
-/** Decodes the first line: drops a leading byte order mark, as a decoder of the whole stream does. */
-const firstLineDecoder = new TextDecoder("utf-8")
+/** Decodes one line strictly; keeps a U+FEFF at a line's start (only the stream's first line drops it). */
+const lineDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+/** Decodes the first line strictly: drops a leading byte order mark, as a decoder of the whole stream does. */
+const firstLineDecoder = new TextDecoder("utf-8", { fatal: true })
+
+/** The text of `bytes`, or `undefined` when they are not valid UTF-8. */
+const decodeStrict = (
+  decoder: { readonly decode: (bytes: Uint8Array) => string },
+  bytes: Uint8Array
+): string | undefined => {
+  try {
+    return decoder.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
 
 const concatBytes = (pieces: ReadonlyArray<Uint8Array>, last: Uint8Array): Uint8Array => {
   let length = last.length
@@ -101,8 +115,10 @@ const concatBytes = (pieces: ReadonlyArray<Uint8Array>, last: Uint8Array): Uint8
 
 /**
  * Node's `Buffer` (what its file streams give) decodes a range of itself without a view
- * (`utf8Slice`), with the replacement characters of `TextDecoder`: about 50 ns and 100 bytes less
- * per line than a view and `TextDecoder.decode`. Other chunks take the view.
+ * (`utf8Slice`): about 50 ns and 100 bytes less per line than a view and `TextDecoder.decode`. It
+ * replaces invalid bytes by U+FFFD, so a line whose text holds one is checked again strictly (a
+ * line of valid UTF-8 may hold U+FFFD too); other lines pay one `indexOf`, which V8 answers without
+ * a scan for a one-byte (Latin-1) string. Other chunks take a view and the strict decoder.
  */
 interface Utf8Sliceable extends Uint8Array {
   readonly utf8Slice: (start: number, end: number) => string
@@ -120,20 +136,25 @@ const pushBytesLine = (
   out: Array<Source.RawRecord>
 ): void => {
   const to = end > from && bytes[end - 1] === 13 ? end - 1 : end
-  const payload = state.line === 0
-    ? firstLineDecoder.decode(bytes.subarray(from, to))
-    : isUtf8Sliceable(bytes)
-    ? bytes.utf8Slice(from, to)
-    : lineDecoder.decode(bytes.subarray(from, to))
+  let payload: string | undefined
+  if (state.line !== 0 && isUtf8Sliceable(bytes)) {
+    payload = bytes.utf8Slice(from, to)
+    if (payload.indexOf("\uFFFD") !== -1 && Utf8.decode(bytes.subarray(from, to)) === undefined) payload = undefined
+  } else {
+    payload = decodeStrict(state.line === 0 ? firstLineDecoder : lineDecoder, bytes.subarray(from, to))
+  }
   state.line++
+  if (payload === undefined) out.push(Source.invalidUtf8(bytes.subarray(from, to), state.line))
   // a line starting with `{` is not blank: no need to trim it
-  if (payload.charCodeAt(0) === 123 || payload.trim() !== "") out.push({ payload, position: state.line })
+  else if (payload.charCodeAt(0) === 123 || payload.trim() !== "") out.push({ payload, position: state.line })
 }
 
 /**
- * Splits UTF-8 bytes into records, one per line, with the same records, positions and
- * replacement characters as decoding the whole stream and {@link linesToRecords}: invalid
- * sequences become U+FFFD, a byte order mark at the start of the stream is dropped.
+ * Splits UTF-8 bytes into records, one per line, with the same records and positions as decoding
+ * the whole stream and {@link linesToRecords} (a byte order mark at the start of the stream is
+ * dropped). Each line is decoded strictly: a line that is not valid UTF-8 becomes
+ * `Source.invalidUtf8(bytes, position)`, its payload the escape of its bytes and its
+ * `invalidBytes` the bytes themselves (the runner dead-letters it as `InvalidEncoding`).
  *
  * **Details**
  *

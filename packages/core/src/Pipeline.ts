@@ -50,7 +50,7 @@ import type { SinkError } from "./SinkError.ts"
 import type { Source } from "./Source.ts"
 import type { SourceError } from "./SourceError.ts"
 import * as Transactor from "./Transactor.ts"
-import type { Transform } from "./Transform.ts"
+import * as Transform from "./Transform.ts"
 
 /**
  * @since 0.1.0
@@ -60,7 +60,7 @@ export interface Pipeline<A, R = never> {
   readonly name: string
   readonly description: string
   readonly source: Source<R>
-  readonly transform: Transform<A>
+  readonly transform: Transform.Transform<A>
   readonly sink: Sink<A, R>
   /** Records per write batch. */
   readonly batchSize: number
@@ -118,7 +118,7 @@ export const make = <A, RS = never, RK = never>(options: {
   readonly name: string
   readonly description?: string | undefined
   readonly source: Source<RS>
-  readonly transform: Transform<A>
+  readonly transform: Transform.Transform<A>
   readonly sink: Sink<A, RK>
   readonly batchSize?: number | undefined
   readonly streamSize?: number | undefined
@@ -585,7 +585,7 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
             const loaded = good.length
             const deadLettered = bad.length
             for (const record of slice) {
-              let result = pipeline.transform(record, partition)
+              let result = Transform.apply(pipeline.transform, record, partition)
               if (keyOf !== undefined && Result.isSuccess(result)) {
                 const key = keyOf(result.success)
                 const first = seen.get(key)

@@ -20,6 +20,20 @@ export class InvalidJson extends Schema.TaggedError<InvalidJson>("@sluice/core/R
 ) {}
 
 /**
+ * The record's bytes are not valid UTF-8 (a lone `0xFF`, a truncated multi-byte sequence, an
+ * overlong encoding, an encoded UTF-16 surrogate…): it cannot be read as text without altering it.
+ * `bytes` are the record's original bytes; its dead letter's original record is their readable,
+ * reversible escape (`Utf8.escape`: invalid bytes as `\xHH`).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidEncoding extends Schema.TaggedError<InvalidEncoding>("@sluice/core/RecordError/InvalidEncoding")(
+  "InvalidEncoding",
+  { bytes: Schema.Uint8Array, message: Schema.String }
+) {}
+
+/**
  * The payload parsed but does not match the record schema (missing field, wrong type, not an object…).
  *
  * @since 0.1.0
@@ -89,6 +103,7 @@ export class ContractViolation
  */
 export const RecordErrorReason = Schema.Union([
   InvalidJson,
+  InvalidEncoding,
   SchemaMismatch,
   RuleViolation,
   DuplicateKey,

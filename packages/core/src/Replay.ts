@@ -17,6 +17,11 @@
  *    that now loads becomes `replayed`, one that still fails stays `new` with the new error and
  *    `attempts + 1`.
  *
+ * An `InvalidEncoding` dead letter (bytes that are not valid UTF-8) is not re-decoded: no code can
+ * read those bytes, only a fixed source can. Its partition is always rebuilt from its source: once
+ * the file (or feed) is fixed, the record loads and the dead letter becomes `replayed`; until then
+ * the rebuild dead-letters it again (`new`, `attempts + 1`).
+ *
  * **Gotchas**
  *
  * A rebuild re-runs the whole partition: its other dead letters (not selected, e.g. of another error
@@ -103,13 +108,18 @@ export const run = Effect.fn("Replay.run")(function*<A, R>(
   for (const [partition, letters] of [...byPartition].sort(([a], [b]) => a.localeCompare(b))) {
     const now = yield* Clock.currentTimeMillis
     const failing: Array<DeadLetter.Attempt> = []
+    let fixableAtSource = false
     for (const d of letters) {
+      if (d.errorType === "InvalidEncoding") {
+        fixableAtSource = true
+        continue
+      }
       const result = pipeline.transform({ payload: d.originalRecord, position: d.position }, partition)
       if (Result.isFailure(result)) {
         failing.push({ id: d.id, errorType: result.failure.errorType, error: result.failure.message, failedAt: now })
       }
     }
-    if (failing.length === letters.length) {
+    if (!fixableAtSource && failing.length === letters.length) {
       yield* store.recordAttempts(pipeline.name, failing)
       partitions.push({
         partition,

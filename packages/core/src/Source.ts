@@ -11,9 +11,15 @@
 import type { Stream } from "effect"
 import type { PartitionDate } from "./Partition.ts"
 import type * as SourceError from "./SourceError.ts"
+import * as Utf8 from "./Utf8.ts"
 
 /**
  * A record as the source gave it: the raw payload text and its 1-based position (line or element).
+ *
+ * A record whose bytes are not valid UTF-8 is not decoded into text (that would alter it): it
+ * carries its original `invalidBytes`, and its payload is their readable escape (`Utf8.escape`).
+ * `Transform.apply` fails it with `InvalidEncoding` without calling the transform, so it is
+ * dead-lettered with the escape as its original record. Build one with {@link invalidUtf8}.
  *
  * @since 0.1.0
  * @category models
@@ -21,7 +27,30 @@ import type * as SourceError from "./SourceError.ts"
 export interface RawRecord {
   readonly payload: string
   readonly position: number
+  /** Set only for a record that is not valid UTF-8: its original bytes. */
+  readonly invalidBytes?: Uint8Array | undefined
 }
+
+/**
+ * The record of bytes that are not valid UTF-8: `payload` is their escape (`Utf8.escape`), and
+ * `invalidBytes` a copy of them (so a slice of a large chunk does not keep the chunk alive).
+ *
+ * @example
+ * ```ts
+ * import { Source } from "@sluice/core"
+ *
+ * const record = Source.invalidUtf8(new Uint8Array([0x7b, 0xff, 0x7d]), 3)
+ * // { payload: "{\\xFF}", position: 3, invalidBytes: Uint8Array [0x7b, 0xff, 0x7d] }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const invalidUtf8 = (bytes: Uint8Array, position: number): RawRecord => ({
+  payload: Utf8.escape(bytes),
+  position,
+  invalidBytes: bytes.slice()
+})
 
 /**
  * @since 0.1.0

@@ -41,9 +41,10 @@ import * as PipelineMetrics from "./PipelineMetrics.ts"
 import * as ProcessedEventLedger from "./ProcessedEventLedger.ts"
 import type { RecordError } from "./RecordError.ts"
 import * as SinkError from "./SinkError.ts"
+import type { RawRecord } from "./Source.ts"
 import type { SourceError } from "./SourceError.ts"
 import * as Transactor from "./Transactor.ts"
-import type { Transform } from "./Transform.ts"
+import * as Transform from "./Transform.ts"
 
 /**
  * A message of an at-least-once source.
@@ -54,7 +55,13 @@ import type { Transform } from "./Transform.ts"
 export interface Message {
   /** The event's id: a redelivery or a duplicate of the event has the same id. */
   readonly eventId: string
+  /** The message's text; for a message that is not valid UTF-8, the escape of its bytes (`Utf8.escape`). */
   readonly payload: string
+  /**
+   * Set only for a message whose bytes are not valid UTF-8: its original bytes. It is dead-lettered
+   * as `InvalidEncoding` (see `Transform.apply`), and acknowledged after its dead letter commits.
+   */
+  readonly invalidBytes?: Uint8Array | undefined
   /** The stream it was read from, and its sequence in that stream. */
   readonly stream: string
   readonly sequence: number
@@ -100,7 +107,7 @@ export interface StreamSink<in A, R = never> {
  */
 export interface StreamingPipeline<A, R = never> {
   readonly name: string
-  readonly transform: Transform<A>
+  readonly transform: Transform.Transform<A>
   readonly sink: StreamSink<A, R>
   /** The partition of a message: the transform's partition argument and its dead letter's partition. */
   readonly partitionOf: (message: Message) => PartitionDate
@@ -152,7 +159,7 @@ export const publicationDate = (message: Message): PartitionDate => {
  */
 export const make = <A, R = never>(options: {
   readonly name: string
-  readonly transform: Transform<A>
+  readonly transform: Transform.Transform<A>
   readonly sink: StreamSink<A, R>
   readonly partitionOf?: ((message: Message) => PartitionDate) | undefined
   readonly stage?: string | undefined
@@ -302,7 +309,10 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
     for (const message of unique) {
       if (!claimed.has(message.eventId)) continue
       const partition = pipeline.partitionOf(message)
-      let result = pipeline.transform({ payload: message.payload, position: message.sequence }, partition)
+      const record: RawRecord = message.invalidBytes === undefined
+        ? { payload: message.payload, position: message.sequence }
+        : { payload: message.payload, position: message.sequence, invalidBytes: message.invalidBytes }
+      let result = Transform.apply(pipeline.transform, record, partition)
       let stage = pipeline.stage
       if (check !== undefined && Result.isSuccess(result)) {
         const rejected = check(result.success)
@@ -321,7 +331,7 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
           stage: `${stage}@${message.stream}`,
           runId,
           failedAt: now,
-          record: { payload: message.payload, position: message.sequence },
+          record,
           error: result.failure
         }))
         outcomes.push(true)

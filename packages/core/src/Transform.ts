@@ -24,12 +24,54 @@ import * as FastDecode from "./internal/fastDecode.ts"
 import type { PartitionDate } from "./Partition.ts"
 import * as RecordError from "./RecordError.ts"
 import type { RawRecord } from "./Source.ts"
+import * as Utf8 from "./Utf8.ts"
 
 /**
  * @since 0.1.0
  * @category models
  */
 export type Transform<A> = (record: RawRecord, partition: PartitionDate) => Result.Result<A, RecordError.RecordError>
+
+/**
+ * Runs `transform` on a record, unless the record is not valid UTF-8 (it carries `invalidBytes`,
+ * see `Source.RawRecord`): that one fails with `InvalidEncoding`, carrying its original bytes, and
+ * the transform never sees its escaped payload. Every runner calls transforms through this, so a
+ * hand-written transform cannot load an invalid record by accident.
+ *
+ * @example
+ * ```ts
+ * import { Partition, Source, Transform } from "@sluice/core"
+ * import { Schema } from "effect"
+ *
+ * const transform = Transform.fromSchema(Schema.Struct({ id: Schema.String }))
+ * const result = Transform.apply(
+ *   transform,
+ *   Source.invalidUtf8(new Uint8Array([0x7b, 0xff]), 1),
+ *   Partition.makeUnsafe("2024-03-01")
+ * )
+ * // Result.fail(RecordError { reason: InvalidEncoding })
+ * ```
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const apply = <A>(
+  transform: Transform<A>,
+  record: RawRecord,
+  partition: PartitionDate
+): Result.Result<A, RecordError.RecordError> =>
+  record.invalidBytes === undefined
+    ? transform(record, partition)
+    : Result.fail(invalidEncoding(record.invalidBytes))
+
+/**
+ * The record error of bytes that are not valid UTF-8.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const invalidEncoding = (bytes: Uint8Array): RecordError.RecordError =>
+  recordError(() => new RecordError.InvalidEncoding({ bytes, message: Utf8.describeInvalid(bytes) }))
 
 /**
  * A business rule: returns a message describing the violation, or `undefined` when the record passes.
@@ -114,6 +156,7 @@ export const fromSchema = <S extends Schema.Decoder<unknown>>(
   const rules = options.rules ?? []
   const ruleCount = rules.length
   return (record, partition) => {
+    if (record.invalidBytes !== undefined) return Result.fail(invalidEncoding(record.invalidBytes))
     const json = parseJson(record.payload)
     if (json === failed) return Result.fail(invalidJson())
     let value: S["Type"]

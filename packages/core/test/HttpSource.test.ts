@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { HttpSource, Partition, type SourceError } from "@sluice/core"
 import { Effect, Exit, Stream } from "effect"
-import { FetchHttpClient, HttpClientError, HttpClientRequest, HttpClientResponse } from "effect/http"
+import { FetchHttpClient, HttpClient, HttpClientError, HttpClientRequest, HttpClientResponse } from "effect/http"
 import * as fc from "fast-check"
 
 const day = Partition.makeUnsafe("2024-03-01")
@@ -80,6 +80,77 @@ describe("HttpSource.jsonArrayToRecords", () => {
   })
 })
 
+describe("HttpSource.jsonArrayBytesToRecords", () => {
+  const encode = (text: string) => [...new TextEncoder().encode(text)]
+  const splitBytes = (chunks: ReadonlyArray<Uint8Array>) =>
+    Effect.runSync(
+      Stream.runCollect(HttpSource.jsonArrayBytesToRecords("test", Stream.fromIterable(chunks))).pipe(Effect.exit)
+    )
+  /** Every way to cut `bytes` in two and in three pieces. */
+  const cuts = (bytes: Uint8Array) =>
+    Array.from({ length: bytes.length + 1 }, (_, i) => i).flatMap((i) =>
+      [[bytes.slice(0, i), bytes.slice(i)]].concat(
+        Array.from(
+          { length: bytes.length - i + 1 },
+          (_, j) => [bytes.slice(0, i), bytes.slice(i, i + j), bytes.slice(i + j)]
+        )
+      ).map((pieces) => pieces.filter((p) => p.length > 0))
+    )
+
+  it("keeps an element that is not valid UTF-8 as its bytes, never U+FFFD, however the body is cut", () => {
+    const bytes = Uint8Array.from([
+      ...encode("[{\"a\": \"é\"}, {\"a\": \""),
+      0xff,
+      ...encode("\"}, \""),
+      0xe2,
+      0x82,
+      ...encode("\", \"😀\", {\"b\":"),
+      0xc0,
+      0xaf,
+      ...encode("}]")
+    ])
+    const expected = Exit.succeed([
+      { payload: "{\"a\":\"é\"}", position: 1 },
+      {
+        payload: "{\"a\": \"\\xFF\"}",
+        position: 2,
+        invalidBytes: Uint8Array.from([...encode("{\"a\": \""), 0xff, ...encode("\"}")])
+      },
+      { payload: "\"\\xE2\\x82\"", position: 3, invalidBytes: Uint8Array.from([0x22, 0xe2, 0x82, 0x22]) },
+      { payload: "\"😀\"", position: 4 },
+      {
+        payload: "{\"b\":\\xC0\\xAF}",
+        position: 5,
+        invalidBytes: Uint8Array.from([...encode("{\"b\":"), 0xc0, 0xaf, 0x7d])
+      }
+    ])
+    for (const pieces of cuts(bytes)) assert.deepStrictEqual(splitBytes(pieces), expected)
+  })
+
+  it("invalid bytes outside the array break it (InvalidResponse); inside, they belong to an element", () => {
+    assert.strictEqual(failureTag(splitBytes([Uint8Array.of(0xff, 0x5b, 0x5d)])), "InvalidResponse")
+    assert.strictEqual(failureTag(splitBytes([Uint8Array.of(0x5b, 0x31, 0x5d, 0xff)])), "InvalidResponse")
+    assert.deepStrictEqual(
+      splitBytes([Uint8Array.of(0x5b, 0x31, 0xff, 0x2c, 0x32, 0x5d)]),
+      Exit.succeed([{ payload: "1\\xFF", position: 1, invalidBytes: Uint8Array.of(0x31, 0xff) }, {
+        payload: "2",
+        position: 2
+      }])
+    )
+  })
+
+  it("gives the records of the decoded text for valid UTF-8, however the bytes are cut", () => {
+    const json = fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 8 })
+    fc.assert(fc.property(json, fc.array(fc.nat(), { maxLength: 12 }), (values, points) => {
+      const text = JSON.stringify(values)
+      const bytes = new TextEncoder().encode(text)
+      const sorted = [...new Set(points.map((c) => c % (bytes.length + 1)))].toSorted((a, b) => a - b)
+      const pieces = [0, ...sorted].map((from, i) => bytes.slice(from, [...sorted, bytes.length][i]))
+      assert.deepStrictEqual(splitBytes(pieces.filter((p) => p.length > 0)), split([text]))
+    }))
+  })
+})
+
 describe("HttpSource.bodyFormat", () => {
   it("chooses the format from the content type", () => {
     assert.strictEqual(HttpSource.bodyFormat(undefined), "JsonLines")
@@ -139,6 +210,37 @@ describe("HttpSource.make", () => {
         const exit = yield* Stream.runCollect(HttpSource.make({ url: () => url }).extract(day)).pipe(Effect.exit)
         assert.strictEqual(failureTag(exit), "MalformedConfig")
       }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+
+  it.effect.each(["application/json", "application/x-ndjson"])(
+    "a %s body with invalid UTF-8: its record keeps its bytes (dead-lettered), never U+FFFD",
+    (contentType) =>
+      Effect.gen(function*() {
+        const encode = (text: string) => [...new TextEncoder().encode(text)]
+        const [open, separator, close] = contentType === "application/json" ? ["[", ",", "]"] : ["", "\n", "\n"]
+        const body = Uint8Array.from([
+          ...encode(`${open}{"a":"é"}${separator}{"a":"`),
+          0xed,
+          0xa0,
+          0x80,
+          ...encode(`"}${close}`)
+        ])
+        const client = HttpClient.make((request) =>
+          Effect.succeed(
+            HttpClientResponse.fromWeb(request, new Response(body, { headers: { "content-type": contentType } }))
+          )
+        )
+        const records = yield* Stream.runCollect(HttpSource.make({ url: () => "http://127.0.0.1/orders" }).extract(day))
+          .pipe(Effect.provideService(HttpClient.HttpClient, client))
+        assert.deepStrictEqual(records, [
+          { payload: "{\"a\":\"é\"}", position: 1 },
+          {
+            payload: "{\"a\":\"\\xED\\xA0\\x80\"}",
+            position: 2,
+            invalidBytes: Uint8Array.from([...encode("{\"a\":\""), 0xed, 0xa0, 0x80, ...encode("\"}")])
+          }
+        ])
+      })
   )
 
   it.effect("byDate builds <baseUrl><path>?date=YYYY-MM-DD and rejects an invalid base URL", () =>

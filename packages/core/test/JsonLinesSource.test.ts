@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { JsonLinesSource, Partition, SourceError } from "@sluice/core"
+import { JsonLinesSource, Partition, type Source, SourceError, Utf8 } from "@sluice/core"
 import { Effect, Exit, FileSystem, Layer, PlatformError, Stream } from "effect"
 import * as fc from "fast-check"
 
@@ -71,14 +71,16 @@ describe("JsonLinesSource.linesToRecords", () => {
     }))
   })
 
-  it("decodes invalid UTF-8 to U+FFFD instead of failing, and multi-byte characters split across chunks", () => {
+  it("keeps invalid UTF-8 lines as their bytes (never U+FFFD), and multi-byte characters split across chunks", () => {
     const bytes = new TextEncoder().encode("{\"x\":\"é😀\"}\n")
     const chunks = [bytes.slice(0, 8), bytes.slice(8), new Uint8Array([0xff, 0xfe, 0x0a])]
-    const records = Effect.runSync(Stream.runCollect(JsonLinesSource.bytesToRecords(Stream.fromIterable(chunks))))
-    assert.deepStrictEqual(records, [
-      { payload: "{\"x\":\"é😀\"}", position: 1 },
-      { payload: "\uFFFD\uFFFD", position: 2 }
-    ])
+    for (const pieces of [chunks, chunks.map((chunk) => Buffer.from(chunk))]) {
+      const records = Effect.runSync(Stream.runCollect(JsonLinesSource.bytesToRecords(Stream.fromIterable(pieces))))
+      assert.deepStrictEqual(records, [
+        { payload: "{\"x\":\"é😀\"}", position: 1 },
+        { payload: "\\xFF\\xFE", position: 2, invalidBytes: new Uint8Array([0xff, 0xfe]) }
+      ])
+    }
   })
 })
 
@@ -91,6 +93,31 @@ describe("JsonLinesSource.bytesToRecords", () => {
    * as in `[0xe2] [0x82 0xef 0xbb 0xbf]`; the Encoding standard drops it at the start only.)
    */
   const viaText = (bytes: Uint8Array) => collect([new TextDecoder().decode(bytes)].filter((t) => t.length > 0))
+  /**
+   * The reference with invalid UTF-8: split the bytes on `\n` and decode each line strictly; a line
+   * that fails is kept as its bytes (and the escape of them), whatever it holds.
+   */
+  const viaLines = (bytes: Uint8Array) => {
+    const out: Array<Source.RawRecord> = []
+    let from = 0
+    let line = 0
+    while (from <= bytes.length) {
+      const newline = bytes.indexOf(10, from)
+      const end = newline === -1 ? bytes.length : newline
+      if (newline === -1 && end === from) break
+      const to = end > from && bytes[end - 1] === 13 ? end - 1 : end
+      const raw = bytes.slice(from, to)
+      line++
+      try {
+        const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: line !== 1 }).decode(raw)
+        if (text.trim() !== "") out.push({ payload: text, position: line })
+      } catch {
+        out.push({ payload: Utf8.escape(raw), position: line, invalidBytes: raw })
+      }
+      from = end + 1
+    }
+    return out
+  }
   const encode = (text: string) => Array.from(new TextEncoder().encode(text))
   /** Pieces of bytes: ASCII, line ends, blanks, multi-byte characters, invalid and cut sequences, BOMs. */
   const unit = fc.constantFrom<ReadonlyArray<number>>(
@@ -109,17 +136,22 @@ describe("JsonLinesSource.bytesToRecords", () => {
     [0xff],
     [0x80],
     [0xe2, 0x82],
-    [0xf0, 0x9f]
+    [0xf0, 0x9f],
+    [0xc0, 0xaf],
+    [0xed, 0xa0, 0x80],
+    encode("\uFFFD"),
+    encode("\\x41")
   )
 
-  it("gives the same records as decoding the whole stream, however the bytes are cut", () => {
+  it("gives the same records as decoding line by line strictly (the whole stream when valid), however the bytes are cut", () => {
     fc.assert(
       fc.property(fc.array(unit, { maxLength: 80 }), fc.array(fc.nat(), { maxLength: 12 }), (units, cuts) => {
         const bytes = Uint8Array.from(units.flat())
         const chunks = cutAt(bytes, cuts)
-        assert.deepStrictEqual(fromBytes(chunks), viaText(bytes))
+        assert.deepStrictEqual(fromBytes(chunks), viaLines(bytes))
         // Node's Buffers, as its file streams give them, take another way to decode (`utf8Slice`)
-        assert.deepStrictEqual(fromBytes(chunks.map((chunk) => Buffer.from(chunk))), viaText(bytes))
+        assert.deepStrictEqual(fromBytes(chunks.map((chunk) => Buffer.from(chunk))), viaLines(bytes))
+        if (Utf8.firstInvalid(bytes) === -1) assert.deepStrictEqual(fromBytes(chunks), viaText(bytes))
       }),
       { numRuns: 2_000 }
     )

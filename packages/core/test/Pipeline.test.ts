@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   Backfill,
   DeadLetter,
+  JsonLinesSource,
   Partition,
   Pipeline,
   RecordError,
@@ -10,9 +11,10 @@ import {
   Sink,
   SinkError,
   Source,
-  SourceError
+  SourceError,
+  Transform
 } from "@sluice/core"
-import { Arbitrary, Duration, Effect, Exit, Fiber, Ref, Schema, Stream } from "effect"
+import { Arbitrary, Duration, Effect, Exit, Fiber, Ref, Result, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { day, deadLetterSnapshot, Kind, layerMemory, line, mapSource, type Reading, transform } from "./fixtures.ts"
 
@@ -413,4 +415,44 @@ describe("Backfill", () => {
       })
       assert.deepStrictEqual(missing, [day(1), day(3), day(4)])
     }).pipe(Effect.provide(layerMemory)))
+})
+
+describe("Invalid UTF-8", () => {
+  const bytesSource = (bytes: Uint8Array) =>
+    Source.make("bytes", () => JsonLinesSource.bytesToRecords(Stream.make(Buffer.from(bytes))))
+
+  it.effect("a line that is not valid UTF-8 is dead-lettered as InvalidEncoding with its bytes escaped", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const encode = (text: string) => [...new TextEncoder().encode(text)]
+      const bytes = Uint8Array.from([
+        ...encode(`${line("good", 1, partition)}\n{"id":"`),
+        0xff,
+        ...encode(`","value":2,"day":"${partition}"}\n${line("good", 3, partition)}\n`)
+      ])
+      // a transform that takes any text: the runner must not hand it the escape of invalid bytes
+      const anyText: Transform.Transform<string> = (record) => Result.succeed(record.payload)
+      const { rows, sink } = yield* Sink.memory<string>()
+      const pipeline = Pipeline.make({ name: "texts", source: bytesSource(bytes), transform: anyText, sink })
+      const report = yield* Pipeline.run(pipeline, partition)
+      assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [3, 2, 1])
+      const loaded = (yield* Ref.get(rows)).get(partition) ?? []
+      assert.deepStrictEqual(loaded, [line("good", 1, partition), line("good", 3, partition)])
+      const [dead] = yield* (yield* DeadLetter.DeadLetterStore).list("texts")
+      assert.deepStrictEqual([dead!.position, dead!.errorType, dead!.stage], [2, "InvalidEncoding", "transform"])
+      assert.strictEqual(dead!.originalRecord, `{"id":"\\xFF","value":2,"day":"${partition}"}`)
+      assert.strictEqual(dead!.error, "invalid UTF-8: byte 0xFF at offset 7")
+    }).pipe(Effect.provide(layerMemory)))
+
+  it("Transform.apply fails a record with invalid bytes with InvalidEncoding, carrying them", () => {
+    const record = Source.invalidUtf8(Uint8Array.of(0x7b, 0xc0, 0xaf, 0x7d), 4)
+    for (const result of [Transform.apply(transform, record, day(0)), transform(record, day(0))]) {
+      assert.isTrue(Result.isFailure(result))
+      const error = Result.isFailure(result) ? result.failure : undefined
+      assert.strictEqual(error?.errorType, "InvalidEncoding")
+      const reason = error?.reason as RecordError.InvalidEncoding
+      assert.deepStrictEqual(reason.bytes, Uint8Array.of(0x7b, 0xc0, 0xaf, 0x7d))
+    }
+    assert.strictEqual(record.payload, "{\\xC0\\xAF}")
+  })
 })

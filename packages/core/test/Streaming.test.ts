@@ -11,7 +11,7 @@ import {
   Transactor,
   Transform
 } from "@sluice/core"
-import { Deferred, Effect, Fiber, Layer, Ref, Stream } from "effect"
+import { Deferred, Effect, Fiber, Layer, Ref, Result, Stream } from "effect"
 import { type Reading, Reading as ReadingSchema } from "./fixtures.ts"
 
 const transform = Transform.fromSchema(ReadingSchema)
@@ -73,6 +73,44 @@ describe("Streaming.run", () => {
       assert.deepStrictEqual(dead.map((d) => [d.position, d.stage]), [[4, "transform@TEST"]])
       assert.deepStrictEqual(acks.sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7])
       assert.strictEqual(reports.reduce((n, r) => n + r.skipped, 0), 3)
+    }).pipe(Effect.provide(layer)))
+
+  it.live("dead-letters a message that is not valid UTF-8 as InvalidEncoding, whatever the transform, and acks it", () =>
+    Effect.gen(function*() {
+      const loaded: Array<string> = []
+      const acks: Array<number> = []
+      const bytes = Uint8Array.of(0x7b, 0xff, 0x7d)
+      const message = (sequence: number, payload: string, invalidBytes?: Uint8Array): Streaming.Message => ({
+        eventId: `e${sequence}`,
+        payload,
+        ...(invalidBytes === undefined ? {} : { invalidBytes }),
+        stream: "TEST",
+        sequence,
+        publishedAt: Date.UTC(2024, 2, 1),
+        ack: Effect.sync(() => void acks.push(sequence))
+      })
+      // a transform that takes any text: the runner must not hand it the escape of invalid bytes
+      const anyText: Transform.Transform<string> = (record) => Result.succeed(record.payload)
+      const pipeline = Streaming.make({
+        name: "texts",
+        transform: anyText,
+        sink: {
+          target: "memory",
+          write: (batch: ReadonlyArray<string>) => Effect.sync(() => void loaded.push(...batch))
+        },
+        batchSize: 3,
+        batchWindow: "10 millis"
+      })
+      const messages = [message(1, "{}"), message(2, "{\\xFF}", bytes), message(3, "[]")]
+      yield* Streaming.run(pipeline, { location: "memory", messages: Stream.fromIterable(messages) })
+      assert.deepStrictEqual(loaded, ["{}", "[]"])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("texts")
+      assert.deepStrictEqual(dead.map((d) => [d.position, d.errorType, d.originalRecord]), [[
+        2,
+        "InvalidEncoding",
+        "{\\xFF}"
+      ]])
+      assert.deepStrictEqual(acks.sort((a, b) => a - b), [1, 2, 3])
     }).pipe(Effect.provide(layer)))
 
   it.live("dead-letters a record the sink's check rejects (stage load), loads the rest, acks every message", () =>

@@ -12,6 +12,11 @@
  * A message's event id is its `Nats-Msg-Id` header (set by the publisher, also used by JetStream's
  * own de-duplication window), or `<stream>:<sequence>` without one.
  *
+ * A message's bytes are decoded strictly: a message that is not valid UTF-8 is never read with
+ * U+FFFD in place of its bad bytes. It keeps its bytes (`invalidBytes`, its payload their `\xHH`
+ * escape, see core's `Utf8`), the runner dead-letters it as `InvalidEncoding`, and it is
+ * acknowledged, like any message, only after its batch (and so its dead letter) committed.
+ *
  * @since 0.1.0
  */
 import {
@@ -23,7 +28,7 @@ import {
   jetstreamManager
 } from "@nats-io/jetstream"
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node"
-import { SourceError, type Streaming } from "@sluice/core"
+import { SourceError, type Streaming, Utf8 } from "@sluice/core"
 import { Context, Duration, Effect, Layer, Schema, Stream } from "effect"
 
 /**
@@ -278,7 +283,7 @@ export const deleteConsumer = Effect.fn("JetStreamSource.deleteConsumer")(functi
  */
 export const publish = Effect.fn("JetStreamSource.publish")(function*(
   subject: string,
-  payload: string,
+  payload: string | Uint8Array,
   options: { readonly eventId: string; readonly bypassDedupe?: boolean | undefined }
 ) {
   const { client } = yield* JetStream
@@ -290,6 +295,18 @@ export const publish = Effect.fn("JetStreamSource.publish")(function*(
     catch: natsError(`publish ${subject}`)
   })
 })
+
+/** Strict UTF-8: throws on invalid bytes; drops a leading byte order mark, as the client's `string()` does. */
+const strictDecoder = new TextDecoder("utf-8", { fatal: true })
+
+/** A message's text, or `undefined` when its bytes are not valid UTF-8. */
+const decodeStrict = (bytes: Uint8Array): string | undefined => {
+  try {
+    return strictDecoder.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
 
 const sourceError = (location: string) => (cause: unknown) =>
   new SourceError.SourceError({
@@ -341,14 +358,18 @@ export const source = (options: {
         (messages) => Effect.promise(() => Promise.resolve(messages.close()).catch(() => undefined))
       )
       return Stream.fromAsyncIterable(messages, sourceError(location)).pipe(
-        Stream.map((m): Streaming.Message => ({
-          eventId: m.headers?.get("Sluice-Event-Id") || m.headers?.get("Nats-Msg-Id") || `${m.info.stream}:${m.seq}`,
-          payload: m.string(),
-          stream: m.info.stream,
-          sequence: m.seq,
-          publishedAt: Number(m.timestampNanos / 1_000_000n),
-          ack: Effect.sync(() => m.ack())
-        }))
+        Stream.map((m): Streaming.Message => {
+          const text = decodeStrict(m.data)
+          const message: Streaming.Message = {
+            eventId: m.headers?.get("Sluice-Event-Id") || m.headers?.get("Nats-Msg-Id") || `${m.info.stream}:${m.seq}`,
+            payload: text ?? Utf8.escape(m.data),
+            stream: m.info.stream,
+            sequence: m.seq,
+            publishedAt: Number(m.timestampNanos / 1_000_000n),
+            ack: Effect.sync(() => m.ack())
+          }
+          return text === undefined ? { ...message, invalidBytes: m.data.slice() } : message
+        })
       )
     }))
   }

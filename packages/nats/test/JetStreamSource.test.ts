@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { DeadLetter, ProcessedEventLedger, SinkError, Streaming } from "@sluice/core"
+import { DeadLetter, ProcessedEventLedger, SinkError, Streaming, Utf8 } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
 import { Database, Testing } from "@sluice/sql"
 import { Cause, Context, Effect, Fiber, Layer, Schedule } from "effect"
@@ -254,6 +254,55 @@ if (reachable) {
             assert.deepStrictEqual(dead.map((d) => d.originalRecord).sort(), [payloadOf(4), payloadOf(8)].sort())
             assert.isTrue(dead.every((d) => d.stage === `transform@${stream}`))
             assert.include(transitions, "Closed->Open")
+          })))
+
+        it.effect("a message that is not valid UTF-8 is dead-lettered as InvalidEncoding with its bytes, then acked", () =>
+          Effect.scoped(Effect.gen(function*() {
+            const { stream, subject, consumer } = yield* freshStream("utf8")
+            const table = unique("readings")
+            const name = unique("stream")
+            yield* createTable(table)
+            yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "1 second" })
+            const encode = (text: string) => [...new TextEncoder().encode(text)]
+            // a lone 0xFF, an overlong "/", an encoded surrogate: each inside the id's string
+            const invalid = [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80]].map((bad, i) =>
+              Uint8Array.from([...encode(`{"id":"bad${i}`), ...bad, ...encode(`","value":${i}}`)])
+            )
+            yield* publishAll(subject, [1, 2])
+            for (const [i, bytes] of invalid.entries()) {
+              yield* JetStreamSource.publish(subject, bytes, { eventId: `bad${i}`, bypassDedupe: true })
+            }
+            yield* publishAll(subject, [3, 5])
+            // the first commit fails: nothing is acked until the batch, dead letters included, commits
+            const sink = yield* upsertSink(table, 1)
+            const pipeline = Streaming.make({
+              name,
+              transform,
+              sink,
+              batchSize: 100,
+              batchWindow: "20 millis",
+              badRecords: { threshold: 0.9, minimum: 100 }
+            })
+            const fiber = yield* Streaming.run(pipeline, JetStreamSource.source({ stream, consumer })).pipe(
+              Effect.forkChild
+            )
+            const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+            yield* eventually("the ledger holds every event", ledger.count(name), (n) => n === 7).pipe(
+              whileRunning(fiber)
+            )
+            yield* eventually("the consumer has nothing pending", pending(stream, consumer), isSettled).pipe(
+              whileRunning(fiber)
+            )
+            yield* Fiber.interrupt(fiber)
+            assert.deepStrictEqual(yield* readIds(table), ["e1", "e2", "e3", "e5"])
+            const dead = yield* (yield* DeadLetter.DeadLetterStore).list(name)
+            assert.deepStrictEqual(dead.map((d) => [d.errorType, d.originalRecord]), [
+              ["InvalidEncoding", "{\"id\":\"bad0\\xFF\",\"value\":0}"],
+              ["InvalidEncoding", "{\"id\":\"bad1\\xC0\\xAF\",\"value\":1}"],
+              ["InvalidEncoding", "{\"id\":\"bad2\\xED\\xA0\\x80\",\"value\":2}"]
+            ])
+            for (const [i, d] of dead.entries()) assert.deepStrictEqual(Utf8.unescape(d.originalRecord), invalid[i])
+            assert.isTrue(dead.every((d) => d.stage === `transform@${stream}` && d.attempts === 1))
           })))
 
         it.effect("streaming equals batch: the same events give the same rows whatever the batch size", () =>

@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { DeadLetter, type Partition } from "@sluice/core"
+import { DeadLetter, type Partition, Source, Transform, Utf8 } from "@sluice/core"
 import { SqlDeadLetterStore } from "@sluice/sql"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
@@ -303,6 +303,41 @@ for (const backend of backends) {
               ["a\\0b\\\\0", true],
               ["\\ud800\\\\", true]
             ])
+          }))
+
+        it.effect("an InvalidEncoding dead letter round-trips: its escape back, and from it the original bytes", () =>
+          Effect.gen(function*() {
+            const store = yield* DeadLetter.DeadLetterStore
+            const sql = yield* SqlClient.SqlClient
+            const pipeline = unique("dl_utf8")
+            const lines = [
+              [0x7b, 0xff, 0x7d],
+              [0x22, 0xed, 0xa0, 0x80, 0x5c, 0x78, 0x46, 0x46, 0x22],
+              [0x00, 0xc0, 0xaf, 0x5c, 0x30, 0xe2, 0x82]
+            ].map((bytes) => Uint8Array.from(bytes))
+            yield* store.write(lines.map((bytes, i) => {
+              const record = Source.invalidUtf8(bytes, i + 1)
+              return DeadLetter.fromRecordError({
+                pipeline,
+                partition: day(0),
+                stage: "transform",
+                runId: "run-1",
+                failedAt: 1_709_251_200_000,
+                record,
+                error: Transform.invalidEncoding(record.invalidBytes!)
+              })
+            }))
+            const listed = yield* store.list(pipeline)
+            assert.deepStrictEqual(listed.map((d) => [d.errorType, d.originalRecord]), [
+              ["InvalidEncoding", "{\\xFF}"],
+              ["InvalidEncoding", "\"\\xED\\xA0\\x80\\x5CxFF\""],
+              ["InvalidEncoding", "\u0000\\xC0\\xAF\\0\\xE2\\x82"]
+            ])
+            assert.deepStrictEqual(listed.map((d) => Utf8.unescape(d.originalRecord)), lines)
+            const raw = yield* sql<{ readonly escaped: boolean }>`
+              SELECT original_record_escaped AS escaped FROM sluice.dead_letters
+              WHERE pipeline = ${pipeline} ORDER BY position`
+            assert.deepStrictEqual(raw.map((r) => r.escaped), [false, false, true], "stored verbatim but for the NUL")
           }))
 
         it.effect("a dead letter whose error text holds a NUL is still written (the text is escaped)", () =>
