@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Backfill, Calendar, DeadLetter, Partition, Pipeline, Replay, RunLedger } from "@sluice/core"
+import { AbandonedRuns, Backfill, Calendar, DeadLetter, Partition, Pipeline, Replay, RunLedger } from "@sluice/core"
 import { SingleBar } from "cli-progress"
 import { Clock, Config, Console, Context, Duration, Effect, Layer, Option, Ref, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -241,6 +241,8 @@ export const make = <R, ROut, LE, LR>(
         const pipeline = yield* open(entry, args.source)
         const ledger = yield* RunLedger.RunLedger
         const mode: Backfill.Mode = args.onlyFailed ? "only-failed" : args.missing ? "missing" : "all"
+        // a run left running by a dead process is failed (Abandoned), so it is planned again
+        yield* AbandonedRuns.close(pipeline.name)
         const partitions = Backfill.plan({ start, end, mode, latestRuns: yield* ledger.latest(pipeline.name) })
         // lookback only for dates the backfill does not run itself: each date is built once
         const lookback = Pipeline.lookbackPlan(pipeline, partitions)
@@ -332,9 +334,21 @@ export const make = <R, ROut, LE, LR>(
       const entry = yield* lookup(name)
       const sinceDate = Option.isSome(since) ? yield* parseDate("--since", since.value) : undefined
       const untilDate = Option.isSome(until) ? yield* parseDate("--until", until.value) : undefined
+      const end = untilDate ?? (yield* Calendar.lastCompleteDay)
+      const emptyRange = (start: Partition.PartitionDate) =>
+        new CliError.InvalidArgument({
+          message: `the range ${start}..${end} is empty${
+            untilDate === undefined ? ` (--until defaults to the last complete day, ${end})` : ""
+          }`
+        })
+      // a range known without the ledger is checked before the database is opened
+      const knownStart = sinceDate ?? entry.startDate
+      if (knownStart !== undefined && end < knownStart) return yield* emptyRange(knownStart)
       return yield* withServices(Effect.gen(function*() {
         yield* entry.setup
         const ledger = yield* RunLedger.RunLedger
+        // a run left running by a dead process shows failed (Abandoned), not running forever
+        yield* AbandonedRuns.close(name)
         const runs = yield* ledger.list(name)
         const firstRun = runs.reduce<Partition.PartitionDate | undefined>(
           (first, r) => first === undefined || r.partition < first ? r.partition : first,
@@ -345,10 +359,7 @@ export const make = <R, ROut, LE, LR>(
           yield* Console.log(`${name}: no runs yet, and no start date declared (use --since)`)
           return
         }
-        const end = untilDate ?? (yield* Calendar.lastCompleteDay)
-        if (end < start) {
-          return yield* new CliError.InvalidArgument({ message: `the range ${start}..${end} is empty` })
-        }
+        if (end < start) return yield* emptyRange(start)
         const days = Calendar.make({ start, end, runs })
         const rows: Array<ReadonlyArray<string | number>> = []
         for (let i = 0; i < days.length;) {
