@@ -643,30 +643,54 @@ export const make = <R, ROut, LE, LR>(
     "serve",
     {
       port: Flag.Int("port").pipe(Flag.withDescription("Port to listen on"), Flag.withDefault(9464)),
-      host: Flag.String("host").pipe(Flag.withDescription("Address to bind"), Flag.withDefault("127.0.0.1"))
+      host: Flag.String("host").pipe(Flag.withDescription("Address to bind"), Flag.withDefault("127.0.0.1")),
+      source: Flag.String("source").pipe(
+        Flag.withDescription(
+          "Where a pipeline's re-runs and replays read: PIPELINE=LOCATION, as run --source (repeatable; " +
+            "the pipeline's default source otherwise)"
+        ),
+        Flag.atLeast(0)
+      )
     },
-    Effect.fnUntraced(function*({ host, port }) {
+    Effect.fnUntraced(function*({ host, port, source }) {
       if (port < 0 || port > 65_535) {
         return yield* new CliError.InvalidArgument({ message: `--port must be between 0 and 65535, got ${port}` })
+      }
+      const sources = new Map<string, string>()
+      for (const value of source) {
+        const at = value.indexOf("=")
+        if (at <= 0 || at === value.length - 1) {
+          return yield* new CliError.InvalidArgument({
+            message: `invalid --source ${JSON.stringify(value)}: expected PIPELINE=LOCATION`
+          })
+        }
+        const entry = yield* lookup(value.slice(0, at))
+        if (sources.has(entry.name)) {
+          return yield* new CliError.InvalidArgument({ message: `--source given twice for ${entry.name}` })
+        }
+        sources.set(entry.name, value.slice(at + 1))
       }
       return yield* withServices(Effect.gen(function*() {
         for (const entry of entries) yield* entry.setup
         const context = yield* Effect.context<R | Pipeline.Services>()
-        const pipelines = entries.map((entry): Serve.ServedPipeline => ({
-          name: entry.name,
-          description: entry.description,
-          startDate: entry.startDate,
-          rerun: (partition) =>
-            Effect.provideContext(
-              Effect.flatMap(open(entry, Option.none()), (pipeline) => Pipeline.run(pipeline, partition)),
-              context
-            ),
-          replay: (partition) =>
-            Effect.provideContext(
-              Effect.flatMap(open(entry, Option.none()), (pipeline) => Replay.run(pipeline, { partition })),
-              context
-            )
-        }))
+        const pipelines = entries.map((entry): Serve.ServedPipeline => {
+          const source = Option.fromUndefinedOr(sources.get(entry.name))
+          return {
+            name: entry.name,
+            description: entry.description,
+            startDate: entry.startDate,
+            rerun: (partition) =>
+              Effect.provideContext(
+                Effect.flatMap(open(entry, source), (pipeline) => Pipeline.run(pipeline, partition)),
+                context
+              ),
+            replay: (partition) =>
+              Effect.provideContext(
+                Effect.flatMap(open(entry, source), (pipeline) => Replay.run(pipeline, { partition })),
+                context
+              )
+          }
+        })
         return yield* Layer.launch(Serve.layer({ pipelines, port, host }))
       }))
     })
