@@ -61,17 +61,26 @@ const ageUnits: Record<string, Duration.Unit> = {
   w: "weeks"
 }
 
-/** An age such as `30d`, `12h`, `2 weeks` or `90 minutes`. */
+/** The oldest age `dlq purge` accepts: beyond it a cut-off date is meaningless (or overflows). */
+const maxAgeMillis = 1000 * 365.25 * 24 * 60 * 60 * 1000
+
+/** An age such as `30d`, `12h`, `2 weeks` or `90 minutes`, of at most 1000 years. */
 const parseAge = (flag: string, value: string) => {
   const match = /^\s*(\d+)\s*([a-z]+)\s*$/i.exec(value)
   const unit = match === null ? undefined : ageUnits[match[2]!.toLowerCase()] ?? match[2]!.toLowerCase()
-  const duration = match === null ? Option.none() : Duration.fromInput(`${Number(match[1])} ${unit}` as Duration.Input)
-  return Option.isSome(duration)
-    ? Effect.succeed(duration.value)
-    : Effect.fail(
+  if (match === null || Option.isNone(Duration.fromInput(`1 ${unit}` as Duration.Input))) {
+    return Effect.fail(
       new CliError.InvalidArgument({
         message: `invalid ${flag} ${JSON.stringify(value)}: expected an age such as 30d, 12h or "2 weeks"`
       })
+    )
+  }
+  const duration = Duration.fromInput(`${Number(match[1])} ${unit}` as Duration.Input)
+  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.POSITIVE_INFINITY
+  return Option.isSome(duration) && Number.isFinite(millis) && millis <= maxAgeMillis
+    ? Effect.succeed(duration.value)
+    : Effect.fail(
+      new CliError.InvalidArgument({ message: `invalid ${flag} ${JSON.stringify(value)}: at most 1000 years` })
     )
 }
 
@@ -465,10 +474,20 @@ export const make = <R, ROut, LE, LR>(
       return yield* withServices(Effect.gen(function*() {
         yield* entry.setup
         const store = yield* DeadLetter.DeadLetterStore
-        const counts = yield* store.countByType(name, { partition: selection.partition })
+        // the header counts what the filters select, as the list below does
+        const counts = yield* store.countByType(name, { ...selection, status })
         const total = counts.reduce((n, c) => n + c.count, 0)
         const partition = selection.partition
-        yield* Console.log(`${total} dead letter(s) for ${name}${partition === undefined ? "" : ` ${partition}`}`)
+        const filters = [
+          ...(flags.status === "new" ? [] : [`status ${flags.status}`]),
+          ...(selection.errorType === undefined ? [] : [`error type ${selection.errorType}`]),
+          ...(selection.ids === undefined ? [] : [`id ${selection.ids.join(", ")}`])
+        ]
+        yield* Console.log(
+          `${total} dead letter(s) for ${name}${partition === undefined ? "" : ` ${partition}`}${
+            filters.length === 0 ? "" : ` (${filters.join(", ")})`
+          }`
+        )
         if (total > 0) {
           yield* Console.log(Table.format(["error type", "count"], counts.map((c) => [c.errorType, c.count])))
         }
