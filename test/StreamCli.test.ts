@@ -74,6 +74,12 @@ const cases: ReadonlyArray<
     2,
     /^error: invalid --from-time "yesterday": expected an ISO 8601 time$/
   ],
+  [
+    ["stream", "order-stream", "--metrics-port", "70000"],
+    {},
+    2,
+    /^error: --metrics-port must be between 0 and 65535, got 70000$/
+  ],
   [["publish-orders", "--count", "1"], {}, 1, /^error: NATS unavailable: 127\.0\.0\.1:14299: connection refused$/],
   [["publish-orders", "--count", "1"], { NATS_URL: "not a url" }, 2, /^error: NATS_URL: invalid NATS URL "not a url"/]
 ]

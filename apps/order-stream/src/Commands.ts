@@ -1,6 +1,7 @@
 /**
- * The streaming commands of the CLI: `stream <pipeline>` (runs until interrupted; Ctrl-C finishes
- * the batch in hand, stops pulling and exits), `replay <pipeline> --from-seq N | --from-time T`
+ * The streaming commands of the CLI: `stream <pipeline> [--metrics-port N]` (runs until interrupted;
+ * Ctrl-C finishes the batch in hand, stops pulling and exits; with `--metrics-port` it serves its own
+ * metrics at `/metrics`, since a streaming pipeline's metrics live only in its process), `replay <pipeline> --from-seq N | --from-time T`
  * and `publish-orders` (sample events with duplicates and bad ones).
  *
  * NATS is at `NATS_URL` (default `127.0.0.1:4222`): an unparsable one is a configuration error (exit
@@ -9,7 +10,7 @@
  * @since 0.1.0
  */
 import { DailyRevenue } from "@sluice-app/daily-revenue"
-import { CliError } from "@sluice/cli"
+import { CliError, Serve } from "@sluice/cli"
 import { Streaming } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
 import { SqlProcessedEventLedger, type SqlSluice } from "@sluice/sql"
@@ -77,9 +78,29 @@ export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.Sql
 
   const stream = Command.make(
     "stream",
-    { pipeline: pipelineArg },
-    Effect.fnUntraced(function*({ pipeline }) {
+    {
+      pipeline: pipelineArg,
+      metricsPort: Flag.Int("metrics-port").pipe(
+        Flag.withDescription("Serve this process's Prometheus metrics at /metrics on this port (0: any free one)"),
+        Flag.optional
+      ),
+      metricsHost: Flag.String("metrics-host").pipe(
+        Flag.withDescription("Address the metrics server binds (with --metrics-port)"),
+        Flag.withDefault("127.0.0.1")
+      )
+    },
+    Effect.fnUntraced(function*({ pipeline, metricsPort, metricsHost }) {
       yield* check(pipeline)
+      // checked here, before NATS or the database is reached
+      if (Option.isSome(metricsPort) && (metricsPort.value < 0 || metricsPort.value > 65_535)) {
+        return yield* new CliError.InvalidArgument({
+          message: `--metrics-port must be between 0 and 65535, got ${metricsPort.value}`
+        })
+      }
+      // the streaming pipeline's metrics live only in this process: it serves them itself
+      const metrics = Option.isSome(metricsPort)
+        ? Serve.metricsLayer({ port: metricsPort.value, host: metricsHost })
+        : Layer.empty
       return yield* Effect.gen(function*() {
         yield* DailyRevenue.setup
         yield* JetStreamSource.ensureStream({ stream: OrderStream.stream, subjects: [OrderStream.subject] })
@@ -90,9 +111,11 @@ export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.Sql
           JetStreamSource.source({ stream: OrderStream.stream, consumer: OrderStream.consumer }),
           { onEvent: logEvent }
         )
-      }).pipe(Effect.provide(services))
+      }).pipe(Effect.provide(Layer.merge(services, metrics)))
     })
-  ).pipe(Command.withDescription("Consume a stream until interrupted (Ctrl-C drains and exits)"))
+  ).pipe(Command.withDescription(
+    "Consume a stream until interrupted (Ctrl-C drains and exits); --metrics-port serves its /metrics"
+  ))
 
   const replay = Command.make(
     "replay",

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Backfill, Calendar, DeadLetter, Partition, Pipeline, Replay, RunLedger } from "@sluice/core"
+import { AbandonedRuns, Backfill, Calendar, DeadLetter, Partition, Pipeline, Replay, RunLedger } from "@sluice/core"
 import { SingleBar } from "cli-progress"
 import { Clock, Config, Console, Context, Duration, Effect, Layer, Option, Ref, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -61,17 +61,26 @@ const ageUnits: Record<string, Duration.Unit> = {
   w: "weeks"
 }
 
-/** An age such as `30d`, `12h`, `2 weeks` or `90 minutes`. */
+/** The oldest age `dlq purge` accepts: beyond it a cut-off date is meaningless (or overflows). */
+const maxAgeMillis = 1000 * 365.25 * 24 * 60 * 60 * 1000
+
+/** An age such as `30d`, `12h`, `2 weeks` or `90 minutes`, of at most 1000 years. */
 const parseAge = (flag: string, value: string) => {
   const match = /^\s*(\d+)\s*([a-z]+)\s*$/i.exec(value)
   const unit = match === null ? undefined : ageUnits[match[2]!.toLowerCase()] ?? match[2]!.toLowerCase()
-  const duration = match === null ? Option.none() : Duration.fromInput(`${Number(match[1])} ${unit}` as Duration.Input)
-  return Option.isSome(duration)
-    ? Effect.succeed(duration.value)
-    : Effect.fail(
+  if (match === null || Option.isNone(Duration.fromInput(`1 ${unit}` as Duration.Input))) {
+    return Effect.fail(
       new CliError.InvalidArgument({
         message: `invalid ${flag} ${JSON.stringify(value)}: expected an age such as 30d, 12h or "2 weeks"`
       })
+    )
+  }
+  const duration = Duration.fromInput(`${Number(match[1])} ${unit}` as Duration.Input)
+  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.POSITIVE_INFINITY
+  return Option.isSome(duration) && Number.isFinite(millis) && millis <= maxAgeMillis
+    ? Effect.succeed(duration.value)
+    : Effect.fail(
+      new CliError.InvalidArgument({ message: `invalid ${flag} ${JSON.stringify(value)}: at most 1000 years` })
     )
 }
 
@@ -260,6 +269,8 @@ export const make = <R, ROut, LE, LR>(
         const pipeline = yield* open(entry, args.source)
         const ledger = yield* RunLedger.RunLedger
         const mode: Backfill.Mode = args.onlyFailed ? "only-failed" : args.missing ? "missing" : "all"
+        // a run left running by a dead process is failed (Abandoned), so it is planned again
+        yield* AbandonedRuns.close(pipeline.name)
         const latestRuns = yield* ledger.latest(pipeline.name)
         const partitions = Backfill.plan({ start, end, mode, latestRuns })
         // lookback only for dates the backfill does not run itself: each date is built once
@@ -360,9 +371,21 @@ export const make = <R, ROut, LE, LR>(
       const entry = yield* lookup(name)
       const sinceDate = Option.isSome(since) ? yield* parseDate("--since", since.value) : undefined
       const untilDate = Option.isSome(until) ? yield* parseDate("--until", until.value) : undefined
+      const end = untilDate ?? (yield* Calendar.lastCompleteDay)
+      const emptyRange = (start: Partition.PartitionDate) =>
+        new CliError.InvalidArgument({
+          message: `the range ${start}..${end} is empty${
+            untilDate === undefined ? ` (--until defaults to the last complete day, ${end})` : ""
+          }`
+        })
+      // a range known without the ledger is checked before the database is opened
+      const knownStart = sinceDate ?? entry.startDate
+      if (knownStart !== undefined && end < knownStart) return yield* emptyRange(knownStart)
       return yield* withServices(Effect.gen(function*() {
         yield* entry.setup
         const ledger = yield* RunLedger.RunLedger
+        // a run left running by a dead process shows failed (Abandoned), not running forever
+        yield* AbandonedRuns.close(name)
         const runs = yield* ledger.list(name)
         const firstRun = runs.reduce<Partition.PartitionDate | undefined>(
           (first, r) => first === undefined || r.partition < first ? r.partition : first,
@@ -373,10 +396,7 @@ export const make = <R, ROut, LE, LR>(
           yield* Console.log(`${name}: no runs yet, and no start date declared (use --since)`)
           return
         }
-        const end = untilDate ?? (yield* Calendar.lastCompleteDay)
-        if (end < start) {
-          return yield* new CliError.InvalidArgument({ message: `the range ${start}..${end} is empty` })
-        }
+        if (end < start) return yield* emptyRange(start)
         const days = Calendar.make({ start, end, runs })
         const rows: Array<ReadonlyArray<string | number>> = []
         for (let i = 0; i < days.length;) {
@@ -482,10 +502,20 @@ export const make = <R, ROut, LE, LR>(
       return yield* withServices(Effect.gen(function*() {
         yield* entry.setup
         const store = yield* DeadLetter.DeadLetterStore
-        const counts = yield* store.countByType(name, { partition: selection.partition })
+        // the header counts what the filters select, as the list below does
+        const counts = yield* store.countByType(name, { ...selection, status })
         const total = counts.reduce((n, c) => n + c.count, 0)
         const partition = selection.partition
-        yield* Console.log(`${total} dead letter(s) for ${name}${partition === undefined ? "" : ` ${partition}`}`)
+        const filters = [
+          ...(flags.status === "new" ? [] : [`status ${flags.status}`]),
+          ...(selection.errorType === undefined ? [] : [`error type ${selection.errorType}`]),
+          ...(selection.ids === undefined ? [] : [`id ${selection.ids.join(", ")}`])
+        ]
+        yield* Console.log(
+          `${total} dead letter(s) for ${name}${partition === undefined ? "" : ` ${partition}`}${
+            filters.length === 0 ? "" : ` (${filters.join(", ")})`
+          }`
+        )
         if (total > 0) {
           yield* Console.log(Table.format(["error type", "count"], counts.map((c) => [c.errorType, c.count])))
         }
@@ -660,30 +690,54 @@ export const make = <R, ROut, LE, LR>(
     "serve",
     {
       port: Flag.Int("port").pipe(Flag.withDescription("Port to listen on"), Flag.withDefault(9464)),
-      host: Flag.String("host").pipe(Flag.withDescription("Address to bind"), Flag.withDefault("127.0.0.1"))
+      host: Flag.String("host").pipe(Flag.withDescription("Address to bind"), Flag.withDefault("127.0.0.1")),
+      source: Flag.String("source").pipe(
+        Flag.withDescription(
+          "Where a pipeline's re-runs and replays read: PIPELINE=LOCATION, as run --source (repeatable; " +
+            "the pipeline's default source otherwise)"
+        ),
+        Flag.atLeast(0)
+      )
     },
-    Effect.fnUntraced(function*({ host, port }) {
+    Effect.fnUntraced(function*({ host, port, source }) {
       if (port < 0 || port > 65_535) {
         return yield* new CliError.InvalidArgument({ message: `--port must be between 0 and 65535, got ${port}` })
+      }
+      const sources = new Map<string, string>()
+      for (const value of source) {
+        const at = value.indexOf("=")
+        if (at <= 0 || at === value.length - 1) {
+          return yield* new CliError.InvalidArgument({
+            message: `invalid --source ${JSON.stringify(value)}: expected PIPELINE=LOCATION`
+          })
+        }
+        const entry = yield* lookup(value.slice(0, at))
+        if (sources.has(entry.name)) {
+          return yield* new CliError.InvalidArgument({ message: `--source given twice for ${entry.name}` })
+        }
+        sources.set(entry.name, value.slice(at + 1))
       }
       return yield* withServices(Effect.gen(function*() {
         for (const entry of entries) yield* entry.setup
         const context = yield* Effect.context<R | Pipeline.Services>()
-        const pipelines = entries.map((entry): Serve.ServedPipeline => ({
-          name: entry.name,
-          description: entry.description,
-          startDate: entry.startDate,
-          rerun: (partition) =>
-            Effect.provideContext(
-              Effect.flatMap(open(entry, Option.none()), (pipeline) => Pipeline.run(pipeline, partition)),
-              context
-            ),
-          replay: (partition) =>
-            Effect.provideContext(
-              Effect.flatMap(open(entry, Option.none()), (pipeline) => Replay.run(pipeline, { partition })),
-              context
-            )
-        }))
+        const pipelines = entries.map((entry): Serve.ServedPipeline => {
+          const source = Option.fromUndefinedOr(sources.get(entry.name))
+          return {
+            name: entry.name,
+            description: entry.description,
+            startDate: entry.startDate,
+            rerun: (partition) =>
+              Effect.provideContext(
+                Effect.flatMap(open(entry, source), (pipeline) => Pipeline.run(pipeline, partition)),
+                context
+              ),
+            replay: (partition) =>
+              Effect.provideContext(
+                Effect.flatMap(open(entry, source), (pipeline) => Replay.run(pipeline, { partition })),
+                context
+              )
+          }
+        })
         return yield* Layer.launch(Serve.layer({ pipelines, port, host }))
       }))
     })

@@ -396,3 +396,47 @@ export const layer = (options: {
   }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "127.0.0.1" }))
   )
+
+/** This process's effect metrics, as the Prometheus text exposition. */
+const processMetrics = HttpRouter.use(Effect.fnUntraced(function*(router) {
+  yield* router.add(
+    "GET",
+    "/metrics",
+    Effect.map(
+      PrometheusMetrics.format(),
+      (body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+    )
+  )
+  yield* router.add("GET", "/healthz", Effect.succeed(HttpServerResponse.text("ok\n")))
+}))
+
+/**
+ * A server of this process's metrics only, `GET /metrics` (effect's `PrometheusMetrics`: records,
+ * dead letters, alerts, the circuit breaker's state…) and `GET /healthz`, on `host:port`, for a
+ * long-running process whose metrics live only in it (`sluice stream --metrics-port`). Requests are
+ * refused as by {@link layer} ({@link refusal}).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Serve } from "@sluice/cli"
+ *
+ * declare const consume: Effect.Effect<void>
+ * // /metrics is served while the stream is consumed
+ * const program = consume.pipe(Effect.provide(Serve.metricsLayer({ port: 9465 })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const metricsLayer = (options: {
+  readonly port: number
+  readonly host?: string | undefined
+  readonly log?: boolean | undefined
+}): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError> =>
+  HttpRouter.serve(Layer.merge(processMetrics, guard(options.host ?? "127.0.0.1")), {
+    disableLogger: options.log !== true,
+    disableListenLog: options.log === false
+  }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "127.0.0.1" }))
+  )

@@ -145,7 +145,7 @@ export interface Attempt {
  * attempts survive `Pipeline.run` clearing and re-writing a partition's dead letters, in the same
  * transaction as the data (a rolled-back run changes nothing).
  *
- * `countByType` counts `new` dead letters only.
+ * `countByType` counts `new` dead letters unless its selection's `status` says otherwise.
  *
  * @since 0.1.0
  * @category services
@@ -159,9 +159,10 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
     options?: Selection & { readonly limit?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<StoredDeadLetter>, SinkError>
   readonly get: (pipeline: string, id: string) => Effect.Effect<Option.Option<StoredDeadLetter>, SinkError>
+  /** Counts the selected dead letters by error type (`new` ones unless `status` says otherwise). */
   readonly countByType: (
     pipeline: string,
-    options?: { readonly partition?: PartitionDate | undefined }
+    options?: Selection
   ) => Effect.Effect<ReadonlyArray<{ readonly errorType: string; readonly count: number }>, SinkError>
   /** Marks the selected `new` dead letters `discarded`; returns how many. */
   readonly discard: (pipeline: string, selection: Selection) => Effect.Effect<number, SinkError>
@@ -238,7 +239,7 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
         countByType: (pipeline, options) =>
           Effect.map(Ref.get(ref), (all) => {
             const counts = new Map<string, number>()
-            for (const d of all.filter(matches(pipeline, { partition: options?.partition }, ["new"]))) {
+            for (const d of all.filter(matches(pipeline, options ?? {}, ["new"]))) {
               counts.set(d.errorType, (counts.get(d.errorType) ?? 0) + 1)
             }
             return [...counts].map(([errorType, count]) => ({ errorType, count }))

@@ -35,6 +35,14 @@ export class PartitionLock extends Context.Service<PartitionLock, {
     pipeline: string,
     partition: PartitionDate
   ) => Effect.Effect<void, PartitionLocked | SinkError, Scope.Scope>
+  /**
+   * Whether anyone (this process or, where the implementation sees them, other processes) holds the
+   * lock of this pipeline and partition right now. A run marked `running` in the run ledger whose
+   * lock nobody holds is abandoned: its process died.
+   *
+   * @since 0.1.0
+   */
+  readonly isHeld: (pipeline: string, partition: PartitionDate) => Effect.Effect<boolean, SinkError>
 }>()("@sluice/core/PartitionLock") {
   /**
    * An in-process lock (a set of held keys).
@@ -44,9 +52,11 @@ export class PartitionLock extends Context.Service<PartitionLock, {
    */
   static readonly layerMemory = Layer.sync(PartitionLock, () => {
     const held = new Set<string>()
+    const keyOf = (pipeline: string, partition: PartitionDate) => `${pipeline}\u0000${partition}`
     return PartitionLock.of({
+      isHeld: (pipeline, partition) => Effect.sync(() => held.has(keyOf(pipeline, partition))),
       acquire: (pipeline, partition) => {
-        const key = `${pipeline}\u0000${partition}`
+        const key = keyOf(pipeline, partition)
         return Effect.acquireRelease(
           Effect.suspend(() => {
             if (held.has(key)) return Effect.fail(new PartitionLocked({ pipeline, partition }))

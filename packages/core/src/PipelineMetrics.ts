@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Metric } from "effect"
+import { Duration, Metric } from "effect"
 
 /** @since 0.1.0 @category metrics */
 export const recordsRead = Metric.counter("sluice_records_read_total", {
@@ -35,8 +35,40 @@ export const runsFailed = Metric.counter("sluice_runs_failed_total", {
   description: "Runs that failed",
   incremental: true
 })
-/** @since 0.1.0 @category metrics */
-export const runDuration = Metric.timer("sluice_run_duration", { description: "Duration of pipeline runs" })
+/**
+ * The duration of pipeline runs, in seconds (Prometheus's base unit): a histogram whose buckets go from
+ * 10 ms to about 3 days, doubling. Takes a `Duration`. (effect's `Metric.timer` records milliseconds.)
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const runDuration: Metric.Metric<Duration.Duration, Metric.HistogramState> = Metric.mapInput(
+  Metric.histogram("sluice_run_duration_seconds", {
+    description: "Duration of pipeline runs, in seconds",
+    boundaries: Metric.exponentialBoundaries({ start: 0.01, factor: 2, count: 26 })
+  }),
+  (duration: Duration.Duration) => Duration.toSeconds(duration)
+)
+
+/**
+ * The state of a circuit breaker, labelled by `pipeline` and `breaker` (`commit`: the breaker around a
+ * streaming run's commits): 0 closed, 1 half-open (probing), 2 open (not pulling).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const circuitBreakerState = Metric.gauge("sluice_circuit_breaker_state", {
+  description: "State of a circuit breaker: 0 closed, 1 half-open, 2 open"
+})
+
+/**
+ * The value of {@link circuitBreakerState} for a breaker's state.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const circuitBreakerStateValue = (state: "Closed" | "HalfOpen" | "Open"): number =>
+  state === "Closed" ? 0 : state === "HalfOpen" ? 1 : 2
 
 /**
  * Labels a metric with its pipeline.

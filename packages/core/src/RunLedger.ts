@@ -58,6 +58,15 @@ export interface RunRecord extends RunCounts {
 }
 
 /**
+ * The error type of a run closed by {@link RunLedger} `markAbandoned` (or by the start of a later run
+ * of its partition): its process ended without finishing it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const abandonedErrorType = "Abandoned"
+
+/**
  * @since 0.1.0
  * @category services
  */
@@ -71,6 +80,17 @@ export class RunLedger extends Context.Service<RunLedger, {
     }
   ) => Effect.Effect<void, SinkError>
   readonly finish: (runId: string, outcome: RunOutcome) => Effect.Effect<void, SinkError>
+  /**
+   * Closes a run left `running` by a process that died (no one holds its partition lock): it becomes
+   * `failed` with error type {@link abandonedErrorType}. A run that is no longer running is left as
+   * it is; the result says whether the run was closed.
+   *
+   * @since 0.1.0
+   */
+  readonly markAbandoned: (
+    runId: string,
+    abandoned: { readonly endedAt: number; readonly error: string }
+  ) => Effect.Effect<boolean, SinkError>
   /** Every run of a pipeline, newest first, optionally within a date range. */
   readonly list: (
     pipeline: string,
@@ -102,20 +122,34 @@ export class RunLedger extends Context.Service<RunLedger, {
             ).reverse()
         )
       return RunLedger.of({
+        // the caller holds the partition lock: a run of the partition still running is abandoned
         start: (run) =>
-          Ref.update(ref, (runs) => [...runs, {
-            ...run,
-            status: "running" as const,
-            read: 0,
-            loaded: 0,
-            deadLettered: 0,
-            retries: 0,
-            failureRate: 0,
-            alerted: false,
-            endedAt: undefined,
-            errorType: undefined,
-            error: undefined
-          }]),
+          Ref.update(ref, (runs) => [
+            ...runs.map((r) =>
+              r.pipeline === run.pipeline && r.partition === run.partition && r.status === "running"
+                ? {
+                  ...r,
+                  status: "failed" as const,
+                  endedAt: run.startedAt,
+                  errorType: abandonedErrorType,
+                  error: `abandoned: still running when run ${run.runId} started`
+                }
+                : r
+            ),
+            {
+              ...run,
+              status: "running" as const,
+              read: 0,
+              loaded: 0,
+              deadLettered: 0,
+              retries: 0,
+              failureRate: 0,
+              alerted: false,
+              endedAt: undefined,
+              errorType: undefined,
+              error: undefined
+            }
+          ]),
         finish: (runId, outcome) =>
           Ref.update(
             ref,
@@ -124,6 +158,26 @@ export class RunLedger extends Context.Service<RunLedger, {
                 r.runId === runId ? { ...r, ...outcome, errorType: outcome.errorType, error: outcome.error } : r
               )
           ),
+        markAbandoned: (runId, abandoned) =>
+          Ref.modify(ref, (runs) => {
+            const found = runs.some((r) => r.runId === runId && r.status === "running")
+            return [
+              found,
+              found
+                ? runs.map((r) =>
+                  r.runId === runId
+                    ? {
+                      ...r,
+                      status: "failed" as const,
+                      endedAt: abandoned.endedAt,
+                      errorType: abandonedErrorType,
+                      error: abandoned.error
+                    }
+                    : r
+                )
+                : runs
+            ]
+          }),
         list,
         latest: (pipeline) =>
           Effect.map(list(pipeline), (runs) => {

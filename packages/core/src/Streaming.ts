@@ -17,7 +17,8 @@
  * **Circuit breaker**: each commit runs through effect's `CircuitBreaker`. After `breaker.failures`
  * consecutive failed commits the circuit opens: the run stops pulling (the batch in hand stays
  * unacknowledged, nothing is lost), probes again after `breaker.openDuration`, and resumes when a
- * probe commits. A non-retryable failure (e.g. a constraint violation) fails the run.
+ * probe commits. A non-retryable failure (e.g. a constraint violation) fails the run. The gauge
+ * `sluice_circuit_breaker_state{pipeline, breaker="commit"}` shows its state: 0 closed, 1 half-open, 2 open.
  *
  * **Bad-record-rate breaker**: when, over the last `badRecords.window` messages, the share of
  * dead-lettered ones would pass `badRecords.threshold`, the batch is rolled back (not
@@ -420,13 +421,18 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
       tripPolicy: CircuitBreaker.consecutive(pipeline.breaker.failures),
       openDuration: pipeline.breaker.openDuration
     })
+    const breakerState = Metric.withAttributes(metric(PipelineMetrics.circuitBreakerState), { breaker: "commit" })
+    yield* Metric.update(breakerState, PipelineMetrics.circuitBreakerStateValue("Closed"))
     yield* breaker.transitions.pipe(
       Stream.runForEach((t) =>
         Effect.andThen(
-          t.to === "Open"
-            ? Effect.logWarning(`${pipeline.name}: circuit open; not pulling for ${Duration.format(t.retryAfter)}`)
-            : Effect.logInfo(`${pipeline.name}: circuit ${t.from} → ${t.to}`),
-          onEvent({ _tag: "BreakerTransition", from: t.from, to: t.to })
+          Metric.update(breakerState, PipelineMetrics.circuitBreakerStateValue(t.to)),
+          Effect.andThen(
+            t.to === "Open"
+              ? Effect.logWarning(`${pipeline.name}: circuit open; not pulling for ${Duration.format(t.retryAfter)}`)
+              : Effect.logInfo(`${pipeline.name}: circuit ${t.from} → ${t.to}`),
+            onEvent({ _tag: "BreakerTransition", from: t.from, to: t.to })
+          )
         )
       ),
       Effect.forkScoped

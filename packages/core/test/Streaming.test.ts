@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   DeadLetter,
   Pipeline,
+  PipelineMetrics,
   ProcessedEventLedger,
   RecordError,
   Sink,
@@ -11,7 +12,7 @@ import {
   Transactor,
   Transform
 } from "@sluice/core"
-import { Deferred, Effect, Fiber, Layer, Ref, Result, Stream } from "effect"
+import { Deferred, Effect, Fiber, Layer, Metric, Ref, Result, Stream } from "effect"
 import { type Reading, Reading as ReadingSchema } from "./fixtures.ts"
 
 const transform = Transform.fromSchema(ReadingSchema)
@@ -167,6 +168,11 @@ describe("Streaming.run", () => {
         })
       )
       const events: Array<string> = []
+      const gauge: Array<string> = []
+      const breakerState = Metric.withAttributes(PipelineMetrics.circuitBreakerState, {
+        pipeline: "readings",
+        breaker: "commit"
+      })
       const pipeline = Streaming.make({
         name: "readings",
         transform,
@@ -180,8 +186,18 @@ describe("Streaming.run", () => {
         onEvent: (e) =>
           Effect.sync(() => {
             events.push(e._tag === "BreakerTransition" ? `${e.from}->${e.to}` : e._tag)
-          })
+          }).pipe(
+            Effect.andThen(e._tag === "BreakerTransition" ? Metric.value(breakerState) : Effect.succeed(undefined)),
+            Effect.map((state) => {
+              if (e._tag === "BreakerTransition") gauge.push(`${e.to}=${state?.value}`)
+            })
+          )
       }).pipe(Effect.provide(flaky))
+      // the gauge follows the breaker: 0 closed, 1 half-open, 2 open
+      assert.include(gauge, "Open=2")
+      assert.include(gauge, "HalfOpen=1")
+      assert.strictEqual(gauge.at(-1), "Closed=0")
+      assert.strictEqual((yield* Metric.value(breakerState)).value, 0)
       assert.strictEqual((yield* Ref.get(rows)).length, 5)
       assert.deepStrictEqual(acks.length, 5)
       assert.include(events, "Closed->Open")

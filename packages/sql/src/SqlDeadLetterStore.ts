@@ -292,14 +292,11 @@ export const makeWith = (options: { readonly copy: boolean }) =>
           )
         : Effect.succeed(Option.none())
 
-    const countByType = (
-      pipeline: string,
-      options?: { readonly partition?: Partition.PartitionDate | undefined }
-    ) =>
+    const countByType = (pipeline: string, options?: DeadLetter.Selection) =>
       sql<{ readonly error_type: string; readonly count: number }>`
       SELECT error_type, count(*)::float8 AS count
       FROM sluice.dead_letters
-      WHERE ${where(pipeline, { partition: options?.partition }, ["new"])}
+      WHERE ${where(pipeline, options ?? {}, ["new"])}
       GROUP BY error_type
       ORDER BY count DESC, error_type`.pipe(
         Effect.map((rows) => rows.map((row) => ({ errorType: row.error_type, count: row.count }))),

@@ -10,6 +10,9 @@
  * - On PGlite: the in-process lock is enough, because the data directory's lock file already
  *   keeps every other process out (see `Database.layerPglite`).
  *
+ * `isHeld` answers from the in-process keys and, on PostgreSQL, from `pg_locks` (any session of the
+ * database, so a live run in another process counts; a dead process's session has released its locks).
+ *
  * **Gotchas**
  *
  * Provide one lock layer per process: two instances of the layer in one process do not see each
@@ -104,7 +107,29 @@ export const make = Effect.gen(function*() {
           .pipe(Effect.ignore)
     )
 
+  // Whether any session of this database holds the advisory lock of (pipeline, partition): the
+  // two-key form `pg_try_advisory_lock(int4, int4)` shows in `pg_locks` as classid, objid, objsubid 2.
+  const advisoryHeld = (pipeline: string, partition: Partition.PartitionDate) =>
+    sql<{ readonly held: boolean }>`
+      SELECT EXISTS (
+        SELECT 1 FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND objsubid = 2
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND classid = hashtext(${pipeline})::oid AND objid = hashtext(${partition})::oid
+      ) AS held`.pipe(
+      Effect.map((rows) => rows[0]?.held === true),
+      mapSqlError("check the partition lock")
+    )
+
   return PartitionLock.PartitionLock.of({
+    isHeld: (pipeline, partition) =>
+      (held.has(`${pipeline}\u0000${partition}`)
+        ? Effect.succeed(true)
+        : backend === "postgres"
+        ? advisoryHeld(pipeline, partition)
+        : Effect.succeed(false)).pipe(
+          Effect.withSpan("SqlPartitionLock.isHeld", { attributes: { pipeline, partition } })
+        ),
     acquire: (pipeline, partition) =>
       inProcess(pipeline, partition).pipe(
         Effect.andThen(backend === "postgres" ? advisory(pipeline, partition) : Effect.void),

@@ -68,7 +68,9 @@ export const make = Effect.gen(function*() {
       // 'running' is a run whose process died: close it as abandoned.
       yield* sql`
         UPDATE sluice.runs
-        SET status = 'failed', ended_at = ${PgTypes.timestamptz(run.startedAt)}, error_type = 'Abandoned',
+        SET status = 'failed', ended_at = ${
+        PgTypes.timestamptz(run.startedAt)
+      }, error_type = ${RunLedger.abandonedErrorType},
             error = ${`abandoned: still running when run ${run.runId} started`}
         WHERE pipeline = ${run.pipeline} AND partition = ${PgTypes.date(run.partition)} AND status = 'running'
           AND run_id <> ${run.runId}`
@@ -92,6 +94,18 @@ export const make = Effect.gen(function*() {
           error_type = ${PgTypes.text(outcome.errorType ?? null)},
           error = ${PgTypes.text(outcome.error ?? null)}
       WHERE run_id = ${runId}`.pipe(Effect.asVoid, mapSqlError("finish run"), Effect.withSpan("SqlRunLedger.finish"))
+
+  const markAbandoned = (runId: string, abandoned: { readonly endedAt: number; readonly error: string }) =>
+    sql<{ readonly run_id: string }>`
+      UPDATE sluice.runs
+      SET status = 'failed', ended_at = ${PgTypes.timestamptz(abandoned.endedAt)},
+          error_type = ${RunLedger.abandonedErrorType}, error = ${abandoned.error}
+      WHERE run_id = ${runId} AND status = 'running'
+      RETURNING run_id`.pipe(
+      Effect.map((rows) => rows.length > 0),
+      mapSqlError("mark a run abandoned"),
+      Effect.withSpan("SqlRunLedger.markAbandoned")
+    )
 
   const list = (
     pipeline: string,
@@ -121,7 +135,7 @@ export const make = Effect.gen(function*() {
       Effect.withSpan("SqlRunLedger.latest")
     )
 
-  return RunLedger.RunLedger.of({ start, finish, list, latest })
+  return RunLedger.RunLedger.of({ start, finish, markAbandoned, list, latest })
 })
 
 /**

@@ -178,6 +178,23 @@ for (const backend of backends) {
               { errorType: "RuleViolation", count: 1 }
             ])
             assert.deepStrictEqual(yield* store.countByType(pipeline, { partition: day(5) }), [])
+            // the other filters of a selection: error type, ids, status (new only by default)
+            assert.deepStrictEqual(yield* store.countByType(pipeline, { errorType: "RuleViolation" }), [
+              { errorType: "RuleViolation", count: 2 }
+            ])
+            const invalid = (yield* store.list(pipeline, { errorType: "InvalidJson" })).map((d) => d.id)
+            assert.deepStrictEqual(yield* store.countByType(pipeline, { ids: invalid.slice(0, 1) }), [
+              { errorType: "InvalidJson", count: 1 }
+            ])
+            assert.strictEqual(yield* store.discard(pipeline, { ids: invalid }), 2)
+            assert.deepStrictEqual(yield* store.countByType(pipeline, { errorType: "InvalidJson" }), [])
+            assert.deepStrictEqual(yield* store.countByType(pipeline, { status: ["discarded"] }), [
+              { errorType: "InvalidJson", count: 2 }
+            ])
+            assert.strictEqual(
+              (yield* store.countByType(pipeline, { status: DeadLetter.statuses })).reduce((n, c) => n + c.count, 0),
+              7
+            )
           }))
 
         it.effect("clearPartition removes one pipeline's partition and nothing else", () =>

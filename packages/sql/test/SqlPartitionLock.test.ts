@@ -54,6 +54,19 @@ for (const backend of backends) {
         assert.isTrue(yield* isFree(lock, pipeline), "released when its scope closes")
       }))
 
+    it.effect("isHeld is true while the lock is held, for that pipeline and partition only", () =>
+      Effect.gen(function*() {
+        const lock = yield* PartitionLock.PartitionLock
+        const pipeline = unique("lock_held")
+        assert.isFalse(yield* lock.isHeld(pipeline, day(0)))
+        const scope = yield* hold(lock, pipeline)
+        assert.isTrue(yield* lock.isHeld(pipeline, day(0)))
+        assert.isFalse(yield* lock.isHeld(pipeline, day(1)))
+        assert.isFalse(yield* lock.isHeld(unique("lock_held_other"), day(0)))
+        yield* Scope.close(scope, Exit.void)
+        assert.isFalse(yield* lock.isHeld(pipeline, day(0)), "free once released")
+      }))
+
     it.effect("is released when the work holding it fails or dies", () =>
       Effect.gen(function*() {
         const lock = yield* PartitionLock.PartitionLock
@@ -107,10 +120,13 @@ for (const backend of backends) {
           const scope = yield* hold(lock, pipeline)
           assert.strictEqual(yield* advisoryLocks, before + 1)
           const second = yield* SqlPartitionLock.make
+          assert.isTrue(yield* second.isHeld(pipeline, day(0)), "another instance sees the advisory lock")
+          assert.isFalse(yield* second.isHeld(pipeline, day(1)))
           assert.isFalse(yield* isFree(second, pipeline))
           assert.isTrue(yield* isFree(second, pipeline, day(1)))
           yield* Scope.close(scope, Exit.void)
           assert.strictEqual(yield* advisoryLocks, before, "unlocked on release")
+          assert.isFalse(yield* second.isHeld(pipeline, day(0)))
           assert.isTrue(yield* isFree(second, pipeline))
         }))
     }
@@ -170,6 +186,7 @@ describe.skipIf(postgresUrl === undefined)("SqlPartitionLock [postgres, two pool
       const { lockA, lockB, sqlB } = yield* twoProcesses
       const scope = yield* hold(lockA, "orders")
       assert.isFalse(yield* isFree(lockB, "orders"))
+      assert.isTrue(yield* lockB.isHeld("orders", day(0)), "held by a live session of the other pool")
       // only this test's database: other suites running at the same time hold advisory locks too
       const killed = yield* sqlB<{ readonly killed: boolean }>`
         SELECT pg_terminate_backend(pid) AS killed FROM pg_locks
@@ -181,6 +198,7 @@ describe.skipIf(postgresUrl === undefined)("SqlPartitionLock [postgres, two pool
         Effect.repeat({ until: (free) => free, schedule: Schedule.spaced("10 millis"), times: 500 })
       )
       assert.isTrue(free)
+      assert.isFalse(yield* lockB.isHeld("orders", day(0)), "a dead session holds nothing")
       // releasing on the dead connection fails quietly; the pool replaces the connection
       yield* Scope.close(scope, Exit.void)
       assert.isTrue(yield* isFree(lockA, "orders"))

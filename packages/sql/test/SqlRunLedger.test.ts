@@ -192,6 +192,29 @@ for (const backend of backends) {
         assert.strictEqual((yield* ledger.list(other))[0]?.status, "running", "other pipelines are not touched")
       }))
 
+    it.effect("markAbandoned closes a running run as failed (Abandoned), and leaves a finished one as it is", () =>
+      Effect.gen(function*() {
+        const ledger = yield* RunLedger.RunLedger
+        const pipeline = unique("ledger_mark_abandoned")
+        yield* ledger.start({ runId: `${pipeline}-dead`, pipeline, partition: day(0), startedAt: 1_000 })
+        yield* ledger.start({ runId: `${pipeline}-done`, pipeline, partition: day(1), startedAt: 1_100 })
+        yield* ledger.finish(`${pipeline}-done`, succeeded(1_200))
+        yield* ledger.start({ runId: `${pipeline}-live`, pipeline, partition: day(2), startedAt: 1_300 })
+        assert.isTrue(yield* ledger.markAbandoned(`${pipeline}-dead`, { endedAt: 3_000, error: "gone" }))
+        assert.isFalse(yield* ledger.markAbandoned(`${pipeline}-dead`, { endedAt: 4_000, error: "again" }))
+        assert.isFalse(yield* ledger.markAbandoned(`${pipeline}-done`, { endedAt: 4_000, error: "finished" }))
+        assert.isFalse(yield* ledger.markAbandoned(`${pipeline}-nobody`, { endedAt: 4_000, error: "none" }))
+        const byId = new Map((yield* ledger.list(pipeline)).map((r) => [r.runId, r]))
+        const dead = byId.get(`${pipeline}-dead`)
+        assert.deepStrictEqual(
+          [dead?.status, dead?.endedAt, dead?.errorType, dead?.error, dead?.read],
+          ["failed", 3_000, "Abandoned", "gone", 0]
+        )
+        const done = byId.get(`${pipeline}-done`)
+        assert.deepStrictEqual([done?.status, done?.endedAt, done?.errorType], ["succeeded", 1_200, undefined])
+        assert.strictEqual(byId.get(`${pipeline}-live`)?.status, "running", "other runs are not touched")
+      }))
+
     it.effect("starting a run id twice fails with a non-retryable SinkError and changes nothing", () =>
       Effect.gen(function*() {
         const ledger = yield* RunLedger.RunLedger

@@ -1,0 +1,151 @@
+/**
+ * The operations commands check what they are given before acting on it: `dlq purge` refuses an age
+ * beyond 1000 years (or one that overflows) as a usage error, `status` refuses an empty date range
+ * before it connects to the database, and `dlq list`'s header counts what its filters select.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Generator } from "@sluice-app/daily-revenue"
+import { Partition } from "@sluice/core"
+import { Effect, FileSystem, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as Path from "node:path"
+
+const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
+
+/** Nothing listens there: a command that connected would fail with exit 1, not 2. */
+const deadDatabase = "postgres://postgres@127.0.0.1:1/sluice"
+
+/** Runs `sluice <args>` in `cwd` and checks its exit status. */
+const sluice = (cwd: string, args: ReadonlyArray<string>, code: number, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
+      cwd,
+      env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1", ...env },
+      extendEnv: true
+    }))
+    const [stdout, stderr, exitCode] = yield* Effect.all([
+      Stream.mkString(Stream.decodeText(handle.stdout)),
+      Stream.mkString(Stream.decodeText(handle.stderr)),
+      handle.exitCode
+    ], { concurrency: 3 })
+    assert.strictEqual(Number(exitCode), code, `sluice ${args.join(" ")}\n${stdout}\n${stderr}`)
+    return { stdout, stderr }
+  }).pipe(Effect.scoped)
+
+/** A usage error: exit 2, one `error:` line matching `pattern`. */
+const usage = (cwd: string, args: ReadonlyArray<string>, pattern: RegExp, env?: Record<string, string>) =>
+  Effect.map(sluice(cwd, args, 2, env), ({ stderr }) => {
+    assert.strictEqual(stderr.trimEnd().split("\n").length, 1, stderr)
+    assert.match(stderr.trimEnd(), pattern)
+  })
+
+const start = Partition.makeUnsafe("2024-03-01")
+const seed = 3
+const day = Generator.generateDay(start, { seed, badShare: 0.05 }).manifest
+
+describe("the operations commands check their arguments", () => {
+  it.live(
+    "dlq purge refuses an age over 1000 years, status an empty range, before the database",
+    () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-validate-" })
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp, Record<string, string>?]> = [
+          [["dlq", "purge", "--older-than", "400000d"], /^error: invalid --older-than "400000d": at most 1000 years$/],
+          [["dlq", "purge", "daily-revenue", "--older-than", "52200 weeks"], /: at most 1000 years$/],
+          [["dlq", "purge", "--older-than", "99999999999999999999999999d"], /: at most 1000 years$/],
+          [["dlq", "purge", "--older-than", `${"9".repeat(400)}s`], /: at most 1000 years$/],
+          [
+            ["dlq", "purge"],
+            /^error: invalid SLUICE_DLQ_RETENTION "400000d": at most 1000 years$/,
+            { SLUICE_DLQ_RETENTION: "400000d" }
+          ],
+          [
+            ["status", "daily-revenue", "--since", "2024-03-05", "--until", "2024-03-01"],
+            /^error: the range 2024-03-05\.\.2024-03-01 is empty$/
+          ],
+          // no --since: the pipeline's start date (2024-01-01) is known without the ledger
+          [
+            ["status", "daily-revenue", "--until", "2023-12-31"],
+            /^error: the range 2024-01-01\.\.2023-12-31 is empty$/
+          ],
+          [
+            ["status", "daily-revenue", "--since", "2999-01-01"],
+            /^error: the range 2999-01-01\.\.\d{4}-\d{2}-\d{2} is empty \(--until defaults to the last complete day/
+          ]
+        ]
+        for (const [args, pattern, env] of cases) {
+          // on the embedded database: nothing is created; on a server nobody answers: it is never reached
+          yield* usage(cwd, args, pattern, env)
+          yield* usage(cwd, args, pattern, { ...env, DATABASE_URL: deadDatabase })
+        }
+        assert.isFalse(yield* fs.exists(Path.join(cwd, ".sluice")), "no database was opened")
+        // 999 years is accepted
+        const purged = yield* sluice(cwd, ["dlq", "purge", "--older-than", "364800d"], 0)
+        assert.match(purged.stdout, /^0 replayed\/discarded dead letter\(s\) older than .* purged$/m)
+      }).pipe(Effect.provide(NodeServices.layer)),
+    { timeout: 120_000 }
+  )
+
+  it.live(
+    "dlq list's header counts what its filters select: partition, status, error type, id",
+    () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-dlq-list-" })
+        yield* sluice(cwd, [
+          "generate-orders",
+          "--start",
+          start,
+          "--days",
+          "2",
+          "--seed",
+          String(seed),
+          "--bad-share",
+          "0.05"
+        ], 0)
+        // both days, so the pipeline has dead letters outside the selected partition too (exit 3: alerted)
+        const backfill = yield* Effect.map(
+          Effect.flatMap(ChildProcessSpawner.ChildProcessSpawner, (spawner) =>
+            spawner.spawn(
+              ChildProcess.make("node", [main, "backfill", "daily-revenue", "--start", start, "--end", "2024-03-02"], {
+                cwd,
+                env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1" },
+                extendEnv: true
+              })
+            )),
+          (handle) => handle.exitCode
+        ).pipe(Effect.flatten, Effect.scoped)
+        assert.include([0, 3], Number(backfill))
+
+        const byType = new Map<string, number>()
+        for (const bad of day.badLines) {
+          const type = Generator.expectedErrorType[bad.kind]
+          byType.set(type, (byType.get(type) ?? 0) + 1)
+        }
+        const [type, count] = [...byType].sort((a, b) => a[1] - b[1])[0]!
+        assert.isBelow(count, day.bad, "two error types at least")
+        const header = (args: ReadonlyArray<string>) =>
+          Effect.map(
+            sluice(cwd, ["dlq", "list", "daily-revenue", "--date", start, "--limit", "1000", ...args], 0),
+            ({ stdout }) => stdout.split("\n")[0]
+          )
+        const prefix = `dead letter(s) for daily-revenue ${start}`
+        assert.strictEqual(yield* header([]), `${day.bad} ${prefix}`)
+        assert.strictEqual(yield* header(["--error-type", type]), `${count} ${prefix} (error type ${type})`)
+
+        const list =
+          (yield* sluice(cwd, ["dlq", "list", "daily-revenue", "--date", start, "--limit", "1000"], 0)).stdout
+        const id = new RegExp(`^(\\d+)\\s+${start}\\s`, "m").exec(list)?.[1]
+        assert.isDefined(id, list)
+        assert.strictEqual(yield* header(["--id", id!]), `1 ${prefix} (id ${id})`)
+        yield* sluice(cwd, ["dlq", "discard", "daily-revenue", "--id", id!], 0)
+        assert.strictEqual(yield* header([]), `${day.bad - 1} ${prefix}`)
+        assert.strictEqual(yield* header(["--status", "discarded"]), `1 ${prefix} (status discarded)`)
+        assert.strictEqual(yield* header(["--status", "all"]), `${day.bad} ${prefix} (status all)`)
+      }).pipe(Effect.provide(NodeServices.layer)),
+    { timeout: 180_000 }
+  )
+})
