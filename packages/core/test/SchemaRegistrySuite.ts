@@ -160,6 +160,22 @@ export const registrySuite = (it: Vitest.MethodsNonLive<SchemaRegistry.SchemaReg
       assert.strictEqual(SchemaCompatibility.describe((yield* registry.get(b)).definition), "{ id: int }")
     }))
 
+  it.effect("a JSON Schema that accepts anything (`{}`) is refused: it drops every required field", () =>
+    Effect.gen(function*() {
+      const registry = yield* SchemaRegistry.SchemaRegistry
+      const subject = uniqueSubject("anything")
+      yield* registry.register(subject, V1)
+      const anything = Result.getOrThrow(SchemaCompatibility.fromJsonSchema({}))
+      const checked = yield* registry.check(subject, anything)
+      assert.deepStrictEqual(checked.violations.map((v) => `${v.rule} ${v.field}`), [
+        "REQUIRED_FIELD_REMOVED order_id",
+        "REQUIRED_FIELD_REMOVED amount"
+      ])
+      const refused = yield* Effect.flip(registry.register(subject, anything))
+      assert.strictEqual(refused._tag, "SchemaIncompatible")
+      assert.deepStrictEqual((yield* registry.versions(subject)).map((v) => v.version), [1])
+    }))
+
   it.effect("concurrent registrations never share a version", () =>
     Effect.gen(function*() {
       const registry = yield* SchemaRegistry.SchemaRegistry
