@@ -316,14 +316,15 @@ for (const backend of backends) {
               { ...good, b: misfit(text("9223372036854775808")) },
               good
             ]
-            const payloads = lines.map((line, i) => payloadOf(i + 1, line))
+            // and a key that does not fit its int column
+            const payloads = [...lines.map((line, i) => payloadOf(i + 1, line)), payloadOf(3e10, good)]
             const report = yield* run(table, sink, payloads)
-            assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [9, 3, 6])
+            assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [10, 3, 7])
             assert.strictEqual(yield* countRows(table), 3)
             const dead = yield* (yield* DeadLetter.DeadLetterStore).list(table)
             assert.deepStrictEqual(
               dead.map((d) => [d.position, d.stage, d.errorType]).sort((a, b) => Number(a[0]) - Number(b[0])),
-              [2, 3, 4, 6, 7, 8].map((position) => [position, "load", "RuleViolation"])
+              [2, 3, 4, 6, 7, 8, 10].map((position) => [position, "load", "RuleViolation"])
             )
             const errors = new Map(dead.map((d) => [d.position, d.error]))
             assert.match(errors.get(2)!, /^i = 30000000000 is out of the range of int/)
@@ -332,6 +333,7 @@ for (const backend of backends) {
             assert.match(errors.get(6)!, /^d = "2024-02-30" is not a valid date/)
             assert.match(errors.get(7)!, /^ts = 10000000000000000 is out of the range of timestamptz/)
             assert.match(errors.get(8)!, /^b = "9223372036854775808" is out of the range of bigint/)
+            assert.match(errors.get(10)!, /^id = 30000000000 is out of the range of int/)
           }),
         { timeout: 60_000 }
       )
