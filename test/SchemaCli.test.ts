@@ -158,6 +158,6 @@ describe("sluice schema", () => {
           "subject \"payments\" has no version yet; register one with `sluice schema register`"
         )
       }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
-    { timeout: 120_000 }
+    { timeout: 240_000 }
   )
 })
