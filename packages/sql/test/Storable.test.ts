@@ -6,7 +6,7 @@
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { DeadLetter, Pipeline, RetryPolicy, type Sink, Source, Transform } from "@sluice/core"
-import { AppendLog, Merge, PartitionReplace, Scd, Table } from "@sluice/sql"
+import { AppendLog, Merge, PartitionReplace, Scd, Table, TableContract } from "@sluice/sql"
 import { Arbitrary, Effect, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { backends, countRows, day, suiteOptions, unique, withSluice } from "./fixtures.ts"
@@ -271,6 +271,12 @@ describe("Table.unstorable", () => {
     for (const [type, value, expected] of cases) {
       assert.strictEqual(Table.unstorable(type, value), expected, `${type} ${String(value).slice(0, 20)}`)
     }
+  })
+
+  it("a contract's evolved date column takes only valid dates too", () => {
+    assert.isTrue(TableContract.fits("date", "2024-02-29"))
+    assert.isFalse(TableContract.fits("date", "2024-02-30"))
+    assert.isFalse(TableContract.fits("date", "0000-01-01"))
   })
 
   it("storable names the column and the value, with rule storable_value", () => {
