@@ -176,6 +176,21 @@ export const registrySuite = (it: Vitest.MethodsNonLive<SchemaRegistry.SchemaReg
       assert.deepStrictEqual((yield* registry.versions(subject)).map((v) => v.version), [1])
     }))
 
+  it.effect("a blank subject is refused (InvalidSchema), and nothing is stored", () =>
+    Effect.gen(function*() {
+      const registry = yield* SchemaRegistry.SchemaRegistry
+      for (const subject of ["", "  "]) {
+        const registered = yield* Effect.flip(registry.register(subject, V1))
+        const checked = yield* Effect.flip(registry.check(subject, V1))
+        assert.deepStrictEqual([registered._tag, registered.message], [
+          "InvalidSchema",
+          "the subject must not be blank"
+        ])
+        assert.strictEqual(checked._tag, "InvalidSchema")
+      }
+      assert.isFalse((yield* registry.subjects).some((s) => s.subject.trim() === ""))
+    }))
+
   it.effect("concurrent registrations never share a version", () =>
     Effect.gen(function*() {
       const registry = yield* SchemaRegistry.SchemaRegistry
