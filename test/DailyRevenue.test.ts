@@ -107,6 +107,43 @@ for (const backend of Testing.backends()) {
       { timeout: 60_000, arbitrary: { runs: 5 } }
     )
 
+    it.effect("orders whose values do not fit raw.orders are dead-lettered; the day still loads", () =>
+      Effect.gen(function*() {
+        yield* reset
+        const { directory, manifest } = yield* generate({ start: "2024-08-01", days: 1, seed: 5 })
+        const day = manifest.days[0]!
+        const order = (id: string, fields: string) =>
+          `{"order_id":"${id}","customer_id":7,"product_category":"books","order_date":"${day.date}",${fields}}`
+        const misfits = [
+          order("huge-amount", `"amount":"${"9".repeat(200_000)}"`),
+          order("infinite-amount", `"amount":1e400`),
+          order("many-points", `"amount":"1.00","loyalty_points":3e10`)
+        ]
+        const fs = yield* FileSystem.FileSystem
+        const path = `${directory}/${day.file}`
+        yield* fs.writeFileString(path, (yield* fs.readFileString(path)) + misfits.join("\n") + "\n")
+        const report = yield* Pipeline.run(pipelineOn(directory), day.date)
+        assert.deepStrictEqual(
+          [report.read, report.loaded, report.deadLettered],
+          [day.records + 3, day.good, day.bad + 3]
+        )
+        const loaded = yield* dump(day.date)
+        assert.strictEqual(loaded.orders.length, day.good)
+        assert.strictEqual(loaded.deadLetters.length, day.bad + 3)
+        const dead = loaded.deadLetters.map((d) => JSON.parse(d) as ReadonlyArray<unknown>)
+        const ofOrder = (id: string) => dead.find((d) => String(d[4]).includes(`"order_id":"${id}"`))!
+        // [pipeline, partition, stage, position, original_record, escaped, error_type, error]
+        assert.deepStrictEqual([ofOrder("huge-amount")[2], ofOrder("huge-amount")[6]], ["load", "RuleViolation"])
+        assert.match(
+          String(ofOrder("huge-amount")[7]),
+          /^amount = "9+… \(200002 characters\) is more than 131072 digits before the decimal point/
+        )
+        assert.deepStrictEqual([ofOrder("many-points")[2], ofOrder("many-points")[6]], ["load", "RuleViolation"])
+        assert.match(String(ofOrder("many-points")[7]), /^loyalty_points = 30000000000 is out of the range of int/)
+        // an infinite amount is no amount: the transform refuses it first
+        assert.deepStrictEqual(ofOrder("infinite-amount")[2], "transform")
+      }))
+
     it.effect("re-running a day whose file changed replaces that partition only", () =>
       Effect.gen(function*() {
         yield* reset

@@ -81,4 +81,83 @@ describe("sluice schema", () => {
       }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
     { timeout: 60_000 }
   )
+
+  it.live(
+    "bad schema files, blank or unknown subjects and versions are usage errors; `{}` drops required fields",
+    () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-schema-" })
+        const write = (name: string, document: unknown) =>
+          fs.writeFileString(Path.join(cwd, name), JSON.stringify(document))
+        const order = (amount: unknown) => ({
+          type: "object",
+          properties: { order_id: { type: "string" }, amount },
+          required: ["order_id", "amount"]
+        })
+        yield* write("typo.json", order({ type: "strnig" }))
+        yield* write("keyword.json", order({ type: "number", minimun: 0 }))
+        yield* write("orders.json", order({ type: "number" }))
+        yield* write("anything.json", {})
+        const usage = (result: { exitCode: number; stdout: string; stderr: string }, line: string) => {
+          assert.strictEqual(result.exitCode, 2, result.stdout + result.stderr)
+          assert.strictEqual(result.stderr.trim(), `error: ${line}`)
+        }
+
+        usage(
+          yield* sluice(cwd, ["schema", "register", "orders", "typo.json"]),
+          "typo.json: properties.amount.type: unknown type \"strnig\" " +
+            "(known: null, boolean, object, array, number, integer, string)"
+        )
+        usage(
+          yield* sluice(cwd, ["schema", "check", "orders", "keyword.json"]),
+          "keyword.json: properties.amount.minimun: unknown keyword \"minimun\""
+        )
+        usage(yield* sluice(cwd, ["schema", "check", " ", "orders.json"]), "the subject must not be blank")
+        usage(
+          yield* sluice(cwd, ["schema", "show", "orders"]),
+          "no schema registered under subject \"orders\"; `sluice schema list` shows the subjects"
+        )
+        usage(
+          yield* sluice(cwd, ["schema", "check", "orders", "orders.json"]),
+          "no schema registered under subject \"orders\"; `sluice schema list` shows the subjects " +
+            "(`sluice schema register` makes a first version)"
+        )
+
+        const registered = yield* sluice(cwd, ["schema", "register", "orders", "orders.json"])
+        assert.strictEqual(registered.exitCode, 0, registered.stderr)
+        usage(
+          yield* sluice(cwd, ["schema", "show", "orders", "--version", "9"]),
+          "subject \"orders\" has no version 9 (its versions: 1)"
+        )
+        const anything = yield* sluice(cwd, ["schema", "check", "orders", "anything.json"])
+        assert.strictEqual(anything.exitCode, 1, anything.stdout + anything.stderr)
+        assert.deepStrictEqual(anything.stdout.trimEnd().split("\n"), [
+          "incompatible: orders under BACKWARD (checked against version 1), 2 violation(s):",
+          "  - BACKWARD: required field \"order_id\" removed (required field removed, against version 1)",
+          "  - BACKWARD: required field \"amount\" removed (required field removed, against version 1)"
+        ])
+
+        // a subject with a mode but no version yet: nothing to check against, said so
+        yield* SchemaRegistry.SchemaRegistry.use((registry) => registry.setMode("payments", "FULL")).pipe(
+          Effect.provide(
+            SqlSluice.layer.pipe(
+              Layer.provideMerge(Database.layerPglite({ dataDir: Path.join(cwd, ".sluice", "pglite") }))
+            )
+          )
+        )
+        const first = yield* sluice(cwd, ["schema", "check", "payments", "orders.json"])
+        assert.strictEqual(first.exitCode, 0, first.stdout + first.stderr)
+        assert.strictEqual(
+          first.stdout.trim(),
+          "compatible: payments has no version yet, so there is nothing to check against; " +
+            "`sluice schema register` would make this its version 1"
+        )
+        usage(
+          yield* sluice(cwd, ["schema", "show", "payments"]),
+          "subject \"payments\" has no version yet; register one with `sluice schema register`"
+        )
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+    { timeout: 240_000 }
+  )
 })

@@ -39,6 +39,12 @@ const readDefinition = Effect.fnUntraced(function*(file: string) {
   )
 })
 
+/** A blank subject names nothing: refused before anything is read or stored. */
+const validSubject = (subject: string) =>
+  subject.trim() === ""
+    ? Effect.fail(new CliError.InvalidArgument({ message: "the subject must not be blank" }))
+    : Effect.succeed(subject)
+
 const printViolations = (violations: ReadonlyArray<SchemaCompatibility.Violation>) =>
   Effect.forEach(violations, (v) => Console.error(`  - ${v.message}`), { discard: true })
 
@@ -101,13 +107,29 @@ export const make = <LE, LR>(layer: Layer.Layer<SchemaRegistry.SchemaRegistry, L
       )
     },
     Effect.fnUntraced(function*({ subject, version, representation }) {
+      yield* validSubject(subject)
       if (Option.isSome(version) && version.value < 1) {
         return yield* new CliError.InvalidArgument({ message: `--version must be at least 1, got ${version.value}` })
       }
       return yield* withRegistry((registry) =>
         Effect.gen(function*() {
-          const found = yield* registry.get(subject, Option.getOrUndefined(version))
           const all = yield* registry.versions(subject)
+          if (all.length === 0) {
+            const known = (yield* registry.subjects).some((s) => s.subject === subject)
+            return yield* new CliError.InvalidArgument({
+              message: known
+                ? `subject "${subject}" has no version yet; register one with \`sluice schema register\``
+                : `no schema registered under subject "${subject}"; \`sluice schema list\` shows the subjects`
+            })
+          }
+          const found = yield* registry.get(subject, Option.getOrUndefined(version)).pipe(
+            Effect.catchTag("SchemaNotFound", (error) =>
+              Effect.fail(
+                new CliError.InvalidArgument({
+                  message: `${error.message} (its versions: ${all.map((v) => v.version).join(", ")})`
+                })
+              ))
+          )
           const mode = yield* registry.mode(subject)
           yield* Console.log(`subject:     ${found.subject}`)
           yield* Console.log(`version:     ${found.version} of ${all.length}`)
@@ -139,10 +161,25 @@ export const make = <LE, LR>(layer: Layer.Layer<SchemaRegistry.SchemaRegistry, L
     "check",
     { subject: subjectArg, file: fileArg },
     Effect.fnUntraced(function*({ subject, file }) {
+      yield* validSubject(subject)
       const definition = yield* readDefinition(file)
       return yield* withRegistry((registry) =>
         Effect.gen(function*() {
+          const known = (yield* registry.subjects).some((s) => s.subject === subject)
+          if (!known) {
+            return yield* new CliError.InvalidArgument({
+              message: `no schema registered under subject "${subject}"; \`sluice schema list\` shows the subjects ` +
+                `(\`sluice schema register\` makes a first version)`
+            })
+          }
           const result = yield* registry.check(subject, definition)
+          if (result.against.length === 0 && (yield* registry.versions(subject)).length === 0) {
+            yield* Console.log(
+              `compatible: ${subject} has no version yet, so there is nothing to check against; ` +
+                `\`sluice schema register\` would make this its version 1`
+            )
+            return
+          }
           if (result.identical !== undefined) {
             yield* Console.log(`compatible: identical to ${subject} version ${result.identical}`)
           } else if (result.compatible) {
@@ -174,6 +211,7 @@ export const make = <LE, LR>(layer: Layer.Layer<SchemaRegistry.SchemaRegistry, L
       )
     },
     Effect.fnUntraced(function*({ subject, file, mode }) {
+      yield* validSubject(subject)
       const definition = yield* readDefinition(file)
       return yield* withRegistry((registry) =>
         Effect.gen(function*() {

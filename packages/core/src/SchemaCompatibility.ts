@@ -56,6 +56,7 @@
  */
 import { Effect, JsonSchema, Predicate, Result, Schema, SchemaRepresentation } from "effect"
 import * as Engine from "./internal/compatibility.ts"
+import * as Vocabulary from "./internal/jsonSchemaVocabulary.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Modes
@@ -523,9 +524,15 @@ export const fromJson = (json: unknown): Result.Result<Definition, InvalidSchema
  *
  * **Gotchas**
  *
- * Effect's importer rejects keywords it cannot translate (`not`, `if`/`then`/`else`, `contains`,
- * remote `$ref`s…) with a message naming them. `maxLength` becomes a code-point count (the same
- * measure here), `additionalProperties: true` an index signature of any value (the same as none).
+ * The document is checked first against the vocabulary Sluice understands, and refused with the
+ * JSON path of the first problem (`properties.amount.type: unknown type "strnig"`): an unknown
+ * `type`, an unknown keyword (a typo such as `requried` would otherwise constrain nothing), a
+ * keyword with no equivalent here (`not`, `if`/`then`/`else`, `contains`, `dependentRequired`,
+ * `unevaluatedProperties`, `$dynamicRef`…), or a keyword whose value has the wrong form
+ * (`"minLength": "3"`). `format`, `contentEncoding` and `contentMediaType` are accepted as
+ * annotations (they constrain nothing, as in draft 2020-12). `maxLength` becomes a code-point count
+ * (the same measure here), `additionalProperties: true` an index signature of any value (the same
+ * as none).
  *
  * @example
  * ```ts
@@ -551,10 +558,19 @@ export const fromJsonSchema = (document: unknown): Result.Result<Definition, Inv
     try: () => {
       const raw = (Predicate.isBoolean(document) ? (document ? {} : { not: {} }) : document) as JsonSchema.JsonSchema
       const draft07 = Predicate.isString(raw["$schema"]) && raw["$schema"].includes("draft-07")
+      const problem = Vocabulary.firstProblem(document, { draft07 })
+      if (problem !== undefined) {
+        throw new InvalidSchema({
+          message: problem.path === "" ? problem.message : `${problem.path}: ${problem.message}`
+        })
+      }
       const parsed = draft07 ? JsonSchema.fromSchemaDraft07(raw) : JsonSchema.fromSchemaDraft2020_12(raw)
       return SchemaRepresentation.fromJsonSchemaDocument(parsed, { patterns: "apply" })
     },
-    catch: (error) => new InvalidSchema({ message: `cannot import the JSON Schema: ${messageOf(error)}` })
+    catch: (error) =>
+      error instanceof InvalidSchema
+        ? error
+        : new InvalidSchema({ message: `cannot import the JSON Schema: ${messageOf(error)}` })
   }).pipe(Result.flatMap(fromSchema))
 }
 
@@ -763,15 +779,25 @@ export const compare = (
   const sides: Engine.Sides = { w: writer.document.references, r: reader.document.references }
   const issues = Engine.subsumes(writer.document.representation, reader.document.representation, sides)
   const describe = (rep: Rep, refs: SchemaRepresentation.References) => Engine.describe(rep, refs, 1)
-  // Sluice's BACKWARD also keeps every required field: the pipeline's table and its readers rely on it
+  // Sluice's BACKWARD also keeps every required field: the pipeline's table and its readers rely on it;
+  // a struct replaced by a schema that accepts anything (`{}`) drops each of its required fields
   const removed = direction === "BACKWARD"
     ? Engine.subsumes(candidate.document.representation, previous.document.representation, {
       w: candidate.document.references,
       r: previous.document.references
-    }).filter((issue) => issue._tag === "Missing").map((issue) =>
+    }).flatMap((issue) =>
+      issue._tag === "Missing"
+        ? [issue.path]
+        : issue._tag === "Type"
+        ? Engine.requiredFieldsDropped(issue.writer, issue.reader, {
+          replacement: candidate.document.references,
+          struct: previous.document.references
+        }).map((name) => [...issue.path, name])
+        : []
+    ).map((path) =>
       new Violation({
         direction,
-        path: issue.path,
+        path,
         ...(version === undefined ? {} : { version }),
         rule: "REQUIRED_FIELD_REMOVED"
       })

@@ -132,6 +132,7 @@ export type RegisterError = SchemaCompatibility.SchemaIncompatible | SchemaCompa
 /**
  * Storage of schema versions by subject, with compatibility checks.
  *
+ * - A blank subject is refused (`InvalidSchema`) by `register` and `check`.
  * - `register` returns the new version, or the existing one when an identical schema (same
  *   fingerprint) is registered already; `options.mode` sets the subject's mode first (kept only
  *   when the registration succeeds). Two registrations at once never get the same version.
@@ -200,6 +201,7 @@ export class SchemaRegistry extends Context.Service<SchemaRegistry, {
         schema: Input,
         options?: { readonly mode?: SchemaCompatibility.Mode | undefined }
       ) {
+        yield* requireSubject(subject)
         const prepared = yield* prepare(schema)
         return yield* lock.withPermit(Effect.gen(function*() {
           const state = yield* stateOf(subject)
@@ -218,6 +220,7 @@ export class SchemaRegistry extends Context.Service<SchemaRegistry, {
       })
 
       const check = Effect.fn("SchemaRegistry.check")(function*(subject: string, schema: Input) {
+        yield* requireSubject(subject)
         const prepared = yield* prepare(schema)
         const state = yield* stateOf(subject)
         const mode = state?.mode ?? SchemaCompatibility.defaultMode
@@ -271,6 +274,18 @@ export interface Prepared {
   readonly definition: SchemaCompatibility.Definition
   readonly fingerprint: string
 }
+
+/**
+ * Refuses a blank subject (empty, or only white space): it would name nothing. For
+ * implementations of the contract, before `register` and `check`.
+ *
+ * @since 0.1.0
+ * @category implementation
+ */
+export const requireSubject = (subject: string): Effect.Effect<string, SchemaCompatibility.InvalidSchema> =>
+  subject.trim() === ""
+    ? Effect.fail(new SchemaCompatibility.InvalidSchema({ message: "the subject must not be blank" }))
+    : Effect.succeed(subject)
 
 /**
  * Turns an input into a {@link Prepared} candidate. For implementations of the contract.

@@ -456,6 +456,80 @@ describe("SchemaCompatibility: definitions", () => {
     assert.deepStrictEqual(SchemaCompatibility.violations(roundTrip, [{ version: 1, definition: code }], "FULL"), [])
   })
 
+  it("refuses JSON Schema documents with an unknown type or keyword, naming the JSON path", () => {
+    const refusal = (document: unknown) => {
+      const result = SchemaCompatibility.fromJsonSchema(document)
+      assert.isTrue(Result.isFailure(result), JSON.stringify(document))
+      return Result.isFailure(result) ? result.failure.message : ""
+    }
+    const order = (amount: unknown) => ({
+      type: "object",
+      properties: { order_id: { type: "string" }, amount },
+      required: ["order_id", "amount"]
+    })
+    assert.match(refusal(order({ type: "strnig" })), /^properties\.amount\.type: unknown type "strnig"/)
+    assert.match(refusal(order({ type: ["number", "nul"] })), /^properties\.amount\.type\[1\]: unknown type "nul"/)
+    assert.match(
+      refusal(order({ type: "number", minimun: 0 })),
+      /^properties\.amount\.minimun: unknown keyword "minimun"/
+    )
+    assert.match(
+      refusal(order({ type: "string", minLength: "3" })),
+      /^properties\.amount\.minLength: "minLength" must be/
+    )
+    assert.match(
+      refusal(order({ anyOf: [{ type: "number" }, { type: "string", if: { const: "" } }] })),
+      /^properties\.amount\.anyOf\[1\]\.if: unsupported keyword "if"/
+    )
+    assert.match(refusal({ ...order({ type: "number" }), requried: ["amount"] }), /^requried: unknown keyword/)
+    assert.match(refusal({ type: 7 }), /^type: a type must be a string/)
+    assert.match(refusal({ $defs: { Money: { type: "decimal" } } }), /^\$defs\.Money\.type: unknown type "decimal"/)
+    // what Sluice understands still imports, annotations included
+    assert.strictEqual(
+      SchemaCompatibility.describe(Result.getOrThrow(SchemaCompatibility.fromJsonSchema(order({
+        type: "string",
+        format: "decimal",
+        description: "the amount",
+        examples: ["1.50"],
+        deprecated: false
+      })))),
+      "{ order_id: string, amount: string }"
+    )
+  })
+
+  it("replacing a struct by a schema that accepts anything drops each of its required fields", () => {
+    const v1 = Result.getOrThrow(SchemaCompatibility.fromJsonSchema({
+      type: "object",
+      properties: {
+        order_id: { type: "string" },
+        amount: { type: "number" },
+        note: { type: "string" },
+        line: { type: "object", properties: { sku: { type: "string" } }, required: ["sku"] }
+      },
+      required: ["order_id", "amount", "line"]
+    }))
+    const rules = (candidate: unknown, mode: Mode) =>
+      SchemaCompatibility.violations(Result.getOrThrow(SchemaCompatibility.fromJsonSchema(candidate)), [
+        { version: 1, definition: v1 }
+      ], mode).map((v) => `${v.rule} ${v.field}`)
+    for (const anything of [{}, true]) {
+      assert.deepStrictEqual(rules(anything, "BACKWARD"), [
+        "REQUIRED_FIELD_REMOVED order_id",
+        "REQUIRED_FIELD_REMOVED amount",
+        "REQUIRED_FIELD_REMOVED line"
+      ])
+      assert.deepStrictEqual(rules(anything, "FORWARD"), ["TYPE_WIDENED "])
+    }
+    assert.deepStrictEqual(
+      rules({
+        type: "object",
+        properties: { order_id: { type: "string" }, amount: { type: "number" }, line: {} },
+        required: ["order_id", "amount", "line"]
+      }, "BACKWARD"),
+      ["REQUIRED_FIELD_REMOVED line.sku"]
+    )
+  })
+
   it("refuses JSON Schema documents effect cannot import", () => {
     const result = SchemaCompatibility.fromJsonSchema({ type: "string", not: { const: "x" } })
     assert.isTrue(Result.isFailure(result))

@@ -160,6 +160,37 @@ export const registrySuite = (it: Vitest.MethodsNonLive<SchemaRegistry.SchemaReg
       assert.strictEqual(SchemaCompatibility.describe((yield* registry.get(b)).definition), "{ id: int }")
     }))
 
+  it.effect("a JSON Schema that accepts anything (`{}`) is refused: it drops every required field", () =>
+    Effect.gen(function*() {
+      const registry = yield* SchemaRegistry.SchemaRegistry
+      const subject = uniqueSubject("anything")
+      yield* registry.register(subject, V1)
+      const anything = Result.getOrThrow(SchemaCompatibility.fromJsonSchema({}))
+      const checked = yield* registry.check(subject, anything)
+      assert.deepStrictEqual(checked.violations.map((v) => `${v.rule} ${v.field}`), [
+        "REQUIRED_FIELD_REMOVED order_id",
+        "REQUIRED_FIELD_REMOVED amount"
+      ])
+      const refused = yield* Effect.flip(registry.register(subject, anything))
+      assert.strictEqual(refused._tag, "SchemaIncompatible")
+      assert.deepStrictEqual((yield* registry.versions(subject)).map((v) => v.version), [1])
+    }))
+
+  it.effect("a blank subject is refused (InvalidSchema), and nothing is stored", () =>
+    Effect.gen(function*() {
+      const registry = yield* SchemaRegistry.SchemaRegistry
+      for (const subject of ["", "  "]) {
+        const registered = yield* Effect.flip(registry.register(subject, V1))
+        const checked = yield* Effect.flip(registry.check(subject, V1))
+        assert.deepStrictEqual([registered._tag, registered.message], [
+          "InvalidSchema",
+          "the subject must not be blank"
+        ])
+        assert.strictEqual(checked._tag, "InvalidSchema")
+      }
+      assert.isFalse((yield* registry.subjects).some((s) => s.subject.trim() === ""))
+    }))
+
   it.effect("concurrent registrations never share a version", () =>
     Effect.gen(function*() {
       const registry = yield* SchemaRegistry.SchemaRegistry

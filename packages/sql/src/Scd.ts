@@ -422,7 +422,11 @@ const make = <A>(resolved: Resolved<A>, strategy: Strategy): Scd<A> => {
   const desired = tempName("desired", spec.dimension)
   const attributeCount = spec.attributes.length
 
-  const storableAttributes = Table.storable(spec.changes, spec.attributes, (values: ReadonlyArray<unknown>) => values)
+  const storableChange = Table.storable(
+    spec.changes,
+    [spec.key, ...spec.attributes],
+    (change: { readonly key: unknown; readonly values: ReadonlyArray<unknown> }) => [change.key, ...change.values]
+  )
   const check = (record: A): RecordError.RecordError | undefined => {
     const change = spec.toChange(record)
     if (change.key === null || change.key === undefined) {
@@ -439,7 +443,7 @@ const make = <A>(resolved: Resolved<A>, strategy: Strategy): Scd<A> => {
         })
       })
     }
-    return storableAttributes(change.values)
+    return storableChange(change)
   }
 
   const lock = (sql: SqlClient.SqlClient) =>

@@ -85,6 +85,7 @@ export const make = Effect.gen(function*() {
     schema: SchemaRegistry.Input,
     options?: { readonly mode?: SchemaCompatibility.Mode | undefined }
   ) {
+    yield* SchemaRegistry.requireSubject(subject)
     const prepared = yield* SchemaRegistry.prepare(schema)
     const now = PgTypes.timestamptz(yield* Clock.currentTimeMillis)
     return yield* sql.withTransaction(Effect.gen(function*() {
@@ -113,6 +114,7 @@ export const make = Effect.gen(function*() {
   })
 
   const check = Effect.fn("SqlSchemaRegistry.check")(function*(subject: string, schema: SchemaRegistry.Input) {
+    yield* SchemaRegistry.requireSubject(subject)
     const prepared = yield* SchemaRegistry.prepare(schema)
     const [mode, versions] = yield* Effect.all([modeOf(subject), load(subject).pipe(storage("read schemas"))])
     return SchemaRegistry.evaluate({ subject, mode, ...prepared, versions })

@@ -13,7 +13,7 @@
  */
 import { PgTypes } from "@effect/sql-pg"
 import { RecordError, SinkError } from "@sluice/core"
-import { Effect, Schema } from "effect"
+import { Effect, Result, Schema } from "effect"
 import type { SqlClient, Statement } from "effect/sql"
 import { needsEscaping } from "./internal/textEscape.ts"
 import { typedArray } from "./internal/typedArray.ts"
@@ -307,11 +307,210 @@ const unstorableInJson = (value: unknown, depth = 0): string | undefined => {
   return undefined
 }
 
+const INT4_MIN = -2147483648
+const INT4_MAX = 2147483647
+const INT8_MIN = -(2n ** 63n)
+const INT8_MAX = 2n ** 63n - 1n
+/** PostgreSQL's `numeric`: at most 131,072 digits before the point, 16,383 after (and, bound in binary, in all). */
+const NUMERIC_MAX_INTEGER_DIGITS = 131072
+const NUMERIC_MAX_SCALE = 16383
+const NUMERIC_MAX_EXPONENT = 1000
+/** The decimal strings the binary `numeric` codec reads (no spaces; an exponent is fine). */
+const numericPattern = /^([+-])?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/
+const datePattern = /^(\d{4})-(\d{2})-(\d{2})$/
+const int8Pattern = /^-?\d+$/
+/** `timestamptz` bounds in epoch milliseconds: PostgreSQL's first instant (4713-11-24 BC), JavaScript's last. */
+const TIMESTAMP_MIN_MS = -210866803200000
+const TIMESTAMP_MAX_MS = 8.64e15
+
+const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+const monthLengths = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/** Why a decimal string is not a `numeric` PostgreSQL stores, or `undefined`. */
+const unstorableNumeric = (text: string): string | undefined => {
+  if (text === "NaN" || text === "Infinity" || text === "-Infinity") return "not a finite number"
+  const match = numericPattern.exec(text)
+  const integer = match?.[2] ?? ""
+  const fraction = match?.[3] ?? ""
+  if (match === null || integer + fraction === "") return "not a decimal number"
+  // PostgreSQL's text input (COPY) takes exponents up to ±1000 (its NUMERIC_MAX_PRECISION)
+  const exponentText = match[4] ?? "0"
+  if (exponentText.replace(/^[+-]?0*/, "").length > 4 || Math.abs(Number(exponentText)) > NUMERIC_MAX_EXPONENT) {
+    return `an exponent beyond ±${NUMERIC_MAX_EXPONENT}`
+  }
+  const exponent = Number(exponentText)
+  const scale = fraction.length - exponent
+  if (scale > NUMERIC_MAX_SCALE) return `more than ${NUMERIC_MAX_SCALE} digits after the decimal point`
+  const digits = integer + fraction
+  let first = 0
+  while (first < digits.length && digits.charCodeAt(first) === 48) first++
+  const significant = digits.length - first
+  if (significant === 0) return undefined
+  const integerDigits = significant - scale
+  if (integerDigits > NUMERIC_MAX_INTEGER_DIGITS) {
+    return `more than ${NUMERIC_MAX_INTEGER_DIGITS} digits before the decimal point`
+  }
+  if (integerDigits + Math.max(scale, 0) > NUMERIC_MAX_INTEGER_DIGITS) {
+    return `more than ${NUMERIC_MAX_INTEGER_DIGITS} digits`
+  }
+  return undefined
+}
+
+/** Why a string is not a `date` PostgreSQL stores, or `undefined`: a valid `YYYY-MM-DD` (or `±infinity`). */
+const unstorableDate = (text: string): string | undefined => {
+  if (text === "infinity" || text === "-infinity") return undefined
+  const match = datePattern.exec(text)
+  if (match === null) return "not a YYYY-MM-DD date"
+  const year = Number(match[1])
+  const month = Number(match[2])
+  const day = Number(match[3])
+  if (year === 0 || month < 1 || month > 12) return "not a valid date"
+  const length = month === 2 && isLeapYear(year) ? 29 : monthLengths[month - 1]!
+  return day >= 1 && day <= length ? undefined : "not a valid date"
+}
+
+/** Why an integer is out of its column's range, or `undefined` (also for a value of the wrong kind). */
+const unstorableInteger = (value: unknown, type: "int" | "bigint"): string | undefined => {
+  if (type === "int") {
+    if (typeof value !== "number" || !Number.isInteger(value)) return undefined
+    return value >= INT4_MIN && value <= INT4_MAX ? undefined : "out of the range of int (-2^31 to 2^31-1)"
+  }
+  let n: bigint
+  if (typeof value === "bigint") n = value
+  else if (typeof value === "number") {
+    if (!Number.isInteger(value)) return undefined
+    if (!Number.isSafeInteger(value)) return "an integer beyond 2^53, not exact as a number"
+    n = BigInt(value)
+  } else if (typeof value === "string" && int8Pattern.test(value)) {
+    // more than 19 digits is out of range: no need to parse a long string
+    if (value.replace(/^-?0*/, "").length > 19) return "out of the range of bigint (-2^63 to 2^63-1)"
+    n = BigInt(value)
+  } else return undefined
+  return n >= INT8_MIN && n <= INT8_MAX ? undefined : "out of the range of bigint (-2^63 to 2^63-1)"
+}
+
 /**
- * A record check (see core's `Sink.check`) that dead-letters a record whose `text` or `jsonb`
- * values PostgreSQL cannot store exactly: a NUL character (rejected by PostgreSQL) or a lone UTF-16
- * surrogate (it has no UTF-8 form and would be silently replaced by U+FFFD). Without it, one such
- * record would fail the whole load, or be stored altered.
+ * Why PostgreSQL cannot store `value` in a column of `type`, or `undefined` when it can: a value
+ * of the wrong kind, an integer out of `int`/`bigint` range, a `numeric` that is `NaN`, infinite,
+ * not a decimal string or has too many digits, a `date` that is not a valid `YYYY-MM-DD`, an
+ * invalid or out-of-range `timestamptz`, a `jsonb` value with no JSON form. (Text PostgreSQL
+ * cannot store exactly, a NUL or a lone surrogate, is {@link storable}'s `storable_text`.)
+ *
+ * @example
+ * ```ts
+ * import { Table } from "@sluice/sql"
+ *
+ * Table.unstorable("int", 3e10) // "out of the range of int (-2^31 to 2^31-1)"
+ * Table.unstorable("date", "2024-02-30") // "not a valid date"
+ * Table.unstorable("numeric", "19.99") // undefined
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const unstorable = (type: ColumnType, value: unknown): string | undefined => {
+  if (value === null || value === undefined) return undefined
+  switch (type) {
+    case "int":
+    case "bigint":
+      return unstorableInteger(value, type) ?? wrongKind(type, value)
+    case "numeric":
+      if (typeof value === "number" && !Number.isFinite(value)) return "not a finite number"
+      return wrongKind(type, value) ?? (typeof value === "string" ? unstorableNumeric(value) : undefined)
+    case "date":
+      return wrongKind(type, value) ?? unstorableDate(value as string)
+    case "timestamptz": {
+      const kind = wrongKind(type, value)
+      if (kind !== undefined) return kind
+      const ms = value instanceof Date ? value.getTime() : (value as number)
+      if (Number.isNaN(ms)) return "not a valid timestamp"
+      if (ms === Infinity || ms === -Infinity) return undefined
+      return ms >= TIMESTAMP_MIN_MS && ms <= TIMESTAMP_MAX_MS ? undefined : "out of the range of timestamptz"
+    }
+    case "jsonb":
+      return jsonProblem(value, 0)
+    default:
+      return wrongKind(type, value)
+  }
+}
+
+/** Does {@link normalize} take the value (without throwing)? */
+const accepts: Record<ColumnType, (value: unknown) => boolean> = {
+  text: (value) => typeof value === "string",
+  int: (value) => typeof value === "number" && Number.isInteger(value),
+  bigint: (value) =>
+    typeof value === "bigint" || (typeof value === "number" && Number.isSafeInteger(value)) ||
+    (typeof value === "string" && int8Pattern.test(value)),
+  numeric: (value) =>
+    typeof value === "string" || (typeof value === "number" && Number.isFinite(value)) || typeof value === "bigint",
+  date: (value) => typeof value === "string",
+  timestamptz: (value) => value instanceof Date || typeof value === "number",
+  bool: (value) => typeof value === "boolean",
+  jsonb: () => true,
+  "double precision": (value) => typeof value === "number"
+}
+
+const wrongKind = (type: ColumnType, value: unknown): string | undefined =>
+  accepts[type](value) ? undefined : `not a value of type ${type} (a ${kindOf(value)})`
+
+const kindOf = (value: unknown): string =>
+  value instanceof Date ? "Date" : Array.isArray(value) ? "array" : typeof value
+
+/** A value with no JSON form (a bigint, a function, a symbol, a cycle too deep), if any. */
+const jsonProblem = (value: unknown, depth: number): string | undefined => {
+  if (depth > 256) return "nested too deeply (or circular) for JSON"
+  switch (typeof value) {
+    case "bigint":
+    case "function":
+    case "symbol":
+      return `no JSON form (holds a ${typeof value})`
+    case "object": {
+      if (value === null || value instanceof Date) return undefined
+      if (Array.isArray(value)) {
+        for (const item of value) {
+          const found = jsonProblem(item, depth + 1)
+          if (found !== undefined) return found
+        }
+        return undefined
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === "function") return undefined
+      for (const item of Object.values(value)) {
+        const found = jsonProblem(item, depth + 1)
+        if (found !== undefined) return found
+      }
+      return undefined
+    }
+    default:
+      return undefined
+  }
+}
+
+/** A short rendering of a bad value for a message: long strings are cut, with their length. */
+const preview = (value: unknown): string => {
+  const text = value instanceof Date
+    ? `Date(${Number.isNaN(value.getTime()) ? "invalid" : value.toISOString()})`
+    : typeof value === "string"
+    ? JSON.stringify(value)
+    : typeof value === "bigint"
+    ? `${value}n`
+    : typeof value === "number" || typeof value === "boolean"
+    ? String(value)
+    : Result.getOrElse(Result.try(() => JSON.stringify(value) ?? typeof value), () => typeof value)
+  return text.length <= 60 ? text : `${text.slice(0, 40)}… (${text.length} characters)`
+}
+
+/**
+ * A record check (see core's `Sink.check`) that dead-letters a record with a value its column
+ * cannot hold, so that one bad record never fails the whole load (stage `load`, with loaded +
+ * dead-lettered = read still true):
+ *
+ * - `RuleViolation storable_value`: a value PostgreSQL would refuse ({@link unstorable}): an
+ *   integer out of `int`/`bigint` range, a `numeric` that is `NaN`/infinite or has too many digits,
+ *   a `date` that is not a valid `YYYY-MM-DD`, an invalid `timestamptz`, a value of the wrong kind;
+ *   the message names the column and the value;
+ * - `RuleViolation storable_text`: `text` or `jsonb` values PostgreSQL cannot store exactly: a NUL
+ *   character (rejected by PostgreSQL) or a lone UTF-16 surrogate (it has no UTF-8 form and would
+ *   be silently replaced by U+FFFD).
  *
  * @example
  * ```ts
@@ -330,20 +529,32 @@ export const storable = <A>(
   columns: ReadonlyArray<Column>,
   toRow: (row: A) => ReadonlyArray<unknown>
 ): (record: A) => RecordError.RecordError | undefined => {
-  const indexes = columns.flatMap((column, i) => column.type === "text" || column.type === "jsonb" ? [i] : [])
-  if (indexes.length === 0) return () => undefined
   return (record) => {
     const values = toRow(record)
-    for (const i of indexes) {
+    for (let i = 0; i < columns.length; i++) {
+      const column = columns[i]!
       const value = values[i]
-      const bad = columns[i]!.type === "text"
+      if (value === null || value === undefined) continue
+      const problem = unstorable(column.type, value)
+      if (problem !== undefined) {
+        return new RecordError.RecordError({
+          reason: new RecordError.RuleViolation({
+            rule: "storable_value",
+            message: `${column.name} = ${preview(value)} is ${problem}: ${table} cannot store it in its ${
+              sqlTypeOf(column.type)
+            } column`
+          })
+        })
+      }
+      if (column.type !== "text" && column.type !== "jsonb") continue
+      const bad = column.type === "text"
         ? (typeof value === "string" && needsEscaping(value) ? value : undefined)
         : unstorableInJson(value)
       if (bad !== undefined) {
         return new RecordError.RecordError({
           reason: new RecordError.RuleViolation({
             rule: "storable_text",
-            message: `${columns[i]!.name} holds ${
+            message: `${column.name} holds ${
               bad.includes("\u0000") ? "a NUL character" : "a lone UTF-16 surrogate"
             }, which ${table} cannot store exactly`
           })

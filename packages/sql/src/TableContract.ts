@@ -85,7 +85,8 @@ export const fits = (type: Table.ColumnType, value: unknown): boolean => {
     case "bool":
       return typeof value === "boolean"
     case "date":
-      return typeof value === "string" && /^\d{4}-\d{2}-\d{2}$/.test(value)
+      return typeof value === "string" && /^\d{4}-\d{2}-\d{2}$/.test(value) &&
+        Table.unstorable("date", value) === undefined
     case "timestamptz":
       return typeof value === "number" && Number.isFinite(value)
     case "jsonb":

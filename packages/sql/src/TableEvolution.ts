@@ -80,7 +80,9 @@ export const RefusedChange = Schema.Literals([
   "not_null",
   "not_a_table",
   "older_version",
-  "dependent_views"
+  "dependent_views",
+  "lossy_cast",
+  "backfill_failed"
 ])
 
 /**
@@ -101,16 +103,28 @@ export class TableChangeRefused
     "TableChangeRefused",
     {
       table: Schema.String,
-      changes: Schema.Array(Schema.Struct({ column: Schema.String, change: RefusedChange, detail: Schema.String }))
+      changes: Schema.Array(Schema.Struct({
+        column: Schema.String,
+        change: RefusedChange,
+        detail: Schema.String,
+        /** For a `lossy_cast`: the column's type in the current version (as the server spells it). */
+        from: Schema.optionalKey(Schema.String),
+        /** For a `lossy_cast`: its type in the new version. */
+        to: Schema.optionalKey(Schema.String)
+      }))
     }
   )
 {
   override get message(): string {
+    const additive = this.changes.some((c) => notAdditive.has(c.change))
     return `${this.table}: ${
       this.changes.map((c) => `${c.change.replace("_", " ")} of ${c.column} (${c.detail})`).join("; ")
-    } — not additive; declare a new table version instead`
+    }${additive ? " — not additive; declare a new table version instead" : ""}`
   }
 }
+
+/** The changes a new table version makes possible (the others are refusals of a deploy itself). */
+const notAdditive: ReadonlySet<RefusedChange> = new Set(["drop", "rename", "type_change", "not_null"])
 
 /** The text of a value of `type`, for `quote_literal(…)::type`; undefined if the value does not fit. */
 const literalText = (type: Table.ColumnType, value: unknown): string | undefined => {

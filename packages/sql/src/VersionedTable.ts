@@ -12,7 +12,12 @@
  * - The backfill is generated from the spec: each column of the new version is filled from the
  *   column of the previous version named by its `renamedFrom`, else from the column of the same
  *   name, cast to its type (`old::new_type`); a column without a source gets its declared default.
- *   A value that does not cast (e.g. `'abc'::int`) fails the deploy, and nothing changes.
+ *   A value that does not cast (e.g. `'abc'::int`) fails the deploy with a `backfill_failed`
+ *   refusal carrying the server's message, and nothing changes.
+ * - A cast that can lose data — `numeric` to `int`/`bigint` (fractions are rounded),
+ *   `bigint` to `int`, a number to `bool`, `bigint`/`numeric` to `double precision`, a
+ *   timestamp to `date`… (see {@link lossOf}) — is refused as `lossy_cast`, naming the column and
+ *   both types, unless the version lists the column in `allowLossy`.
  * - Deploying the current version again only evolves it additively (`TableEvolution.plan`);
  *   deploying an older one is refused.
  * - Concurrent deploys of one table serialize on a transaction-level advisory lock.
@@ -38,6 +43,7 @@
 import { Effect } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import * as Catalog from "./internal/catalog.ts"
+import { describe as describeSqlError, isUnavailable } from "./internal/sinkError.ts"
 import * as Table from "./Table.ts"
 import * as TableEvolution from "./TableEvolution.ts"
 
@@ -52,6 +58,11 @@ export interface Version extends TableEvolution.Spec {
   readonly version: number
   /** Secondary indexes of the version's table, each a list of columns. */
   readonly indexes?: ReadonlyArray<ReadonlyArray<string>> | undefined
+  /**
+   * Columns (by their name in this version) whose cast from the previous version may lose data
+   * (see {@link lossOf}), and is wanted anyway. Without it such a deploy is refused (`lossy_cast`).
+   */
+  readonly allowLossy?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -89,6 +100,70 @@ const validateVersion = (spec: Version): void => {
 
 const refused = (table: string, column: string, change: TableEvolution.RefusedChange, detail: string) =>
   new TableEvolution.TableChangeRefused({ table, changes: [{ column, change, detail }] })
+
+/** The family of a SQL type as `format_type` spells it (`numeric(12,2)`, `character varying(20)`…). */
+const familyOf = (sqlType: string) => {
+  const base = sqlType.replace(/\(.*\)/, "").replace(/\[\]$/, "").trim()
+  switch (base) {
+    case "smallint":
+    case "integer":
+    case "bigint":
+    case "numeric":
+    case "real":
+    case "double precision":
+    case "date":
+    case "boolean":
+      return base
+    case "timestamp with time zone":
+    case "timestamp without time zone":
+      return "timestamp"
+    default:
+      return "other"
+  }
+}
+
+/** What a cast to each new type loses, by the family of the old type. */
+const losses: Partial<Record<Table.ColumnType, Partial<Record<ReturnType<typeof familyOf>, string>>>> = {
+  int: {
+    bigint: "values beyond int's range do not fit",
+    numeric: "fractions are rounded away, and values beyond int's range do not fit",
+    real: "fractions are rounded away",
+    "double precision": "fractions are rounded away"
+  },
+  bigint: {
+    numeric: "fractions are rounded away, and values beyond bigint's range do not fit",
+    real: "fractions are rounded away",
+    "double precision": "fractions are rounded away"
+  },
+  "double precision": {
+    bigint: "integers beyond 2^53 are rounded",
+    numeric: "digits beyond 15 significant ones are rounded"
+  },
+  date: { timestamp: "the time of day is dropped" },
+  bool: {
+    smallint: "every number but 0 becomes true",
+    integer: "every number but 0 becomes true",
+    bigint: "every number but 0 becomes true"
+  }
+}
+
+/**
+ * What casting a column of SQL type `from` (as the server spells it, e.g. `numeric(12,2)`) to the
+ * Sluice type `to` can lose, or `undefined` when the cast keeps every value (it may still fail on
+ * a value that does not parse, e.g. `'abc'::int`: that fails the backfill).
+ *
+ * @example
+ * ```ts
+ * import { VersionedTable } from "@sluice/sql"
+ *
+ * VersionedTable.lossOf("numeric", "int") // "fractions are rounded away, and values beyond int's range do not fit"
+ * VersionedTable.lossOf("integer", "bigint") // undefined
+ * ```
+ *
+ * @since 0.1.0
+ * @category deploying
+ */
+export const lossOf = (from: string, to: Table.ColumnType): string | undefined => losses[to]?.[familyOf(from)]
 
 /**
  * The current version of a table and the table holding its rows; `undefined` when it does not exist.
@@ -211,6 +286,22 @@ export const deploy = Effect.fn("VersionedTable.deploy")(function*(
         }))
       })
     }
+    const allowed = new Set(spec.allowLossy ?? [])
+    const lossy = spec.columns.flatMap((column) => {
+      const from = sourceOf(column)
+      const actual = relation.columns.find((c) => c.name === from)
+      const loss = actual === undefined || allowed.has(column.name) ? undefined : lossOf(actual.sqlType, column.type)
+      return loss === undefined ? [] : [{
+        column: column.name,
+        change: "lossy_cast" as const,
+        detail: `${from === column.name ? "" : `from ${from}, `}${actual!.sqlType} → ${
+          Table.sqlTypeOf(column.type)
+        }: ${loss}; list it in allowLossy to cast anyway`,
+        from: actual!.sqlType,
+        to: Table.sqlTypeOf(column.type)
+      }]
+    })
+    if (lossy.length > 0) return yield* new TableEvolution.TableChangeRefused({ table, changes: lossy })
     let source = relation.base
     if (relation.kind === "table") {
       source = Catalog.versionName(table, 1)
@@ -227,7 +318,23 @@ export const deploy = Effect.fn("VersionedTable.deploy")(function*(
       yield* sql`INSERT INTO ${sql(target)} (${Table.columnList(sql, copied.map((c) => c.column.name))})
         SELECT ${
         sql.csv(copied.map((c) => sql`${sql(c.from)}::${sql.literal(Table.sqlTypeOf(c.column.type))}`))
-      } FROM ${sql(source)}`
+      } FROM ${sql(source)}`.pipe(
+        // a value that does not cast or fit: the server's message says which and why
+        Effect.catchTag(
+          "SqlError",
+          (error): Effect.Effect<never, SqlError.SqlError | TableEvolution.TableChangeRefused> =>
+            isUnavailable(error)
+              ? Effect.fail(error)
+              : Effect.fail(
+                refused(
+                  table,
+                  "*",
+                  "backfill_failed",
+                  `backfill of ${target} from ${source}: ${describeSqlError(error)}`
+                )
+              )
+        )
+      )
     }
     const [count] = yield* sql<{ readonly n: number }>`SELECT count(*)::float8 AS n FROM ${sql(target)}`
     if (relation.kind === "view") yield* sql`DROP VIEW ${sql(table)}`

@@ -63,6 +63,12 @@ const refusalOf = <A>(exit: Exit.Exit<A, unknown>) => {
   return (error as TableEvolution.TableChangeRefused).changes.map((c) => c.change)
 }
 
+const changesOf = <A>(exit: Exit.Exit<A, unknown>) => {
+  refusalOf(exit)
+  const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+  return (failure?._tag === "Fail" ? failure.error as TableEvolution.TableChangeRefused : undefined)!.changes
+}
+
 const Order = Schema.Struct({ day: Schema.String, id: Schema.Int, amount: Schema.Finite })
 
 for (const backend of backends) {
@@ -221,6 +227,48 @@ for (const backend of backends) {
         assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 2, relation: `${table}_v2` })
       }))
 
+    it.effect("a cast that can lose data is refused as lossy_cast, naming the column and both types, unless allowed", () =>
+      Effect.gen(function*() {
+        const table = yield* setup(3)
+        yield* VersionedTable.deploy({ table, version: 2, columns: v2 })
+        // amount numeric → int rounds 1.25 to 1; id bigint → int may not fit
+        const narrowed = v2.map((c) => c.name === "amount" || c.name === "id" ? { ...c, type: "int" as const } : c)
+        const exit = yield* Effect.exit(VersionedTable.deploy({ table, version: 3, columns: narrowed }))
+        assert.deepStrictEqual(
+          changesOf(exit).map((c) => [c.change, c.column, c.from, c.to]),
+          [["lossy_cast", "id", "bigint", "int4"], ["lossy_cast", "amount", "numeric", "int4"]]
+        )
+        assert.match(
+          Exit.isFailure(exit) ? String(exit.cause.reasons.map((r) => r._tag === "Fail" ? r.error : "")[0]) : "",
+          /lossy cast of amount \(numeric → int4: fractions are rounded away/
+        )
+        assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 2, relation: `${table}_v2` })
+        assert.strictEqual(yield* kindOf(`${table}_v3`), null)
+        // a renamed source is named too, and the timestamp → date loss is seen
+        const dated = v2.map((c) =>
+          c.name === "ordered_at" ? { name: "ordered_on", type: "date" as const, renamedFrom: "ordered_at" } : c
+        )
+        assert.deepStrictEqual(
+          changesOf(yield* Effect.exit(VersionedTable.deploy({ table, version: 3, columns: dated }))).map((
+            c
+          ) => [c.column, c.from, c.to]),
+          [["ordered_on", "timestamp with time zone", "date"]]
+        )
+        // widening is no loss: int → bigint, int → numeric
+        assert.isUndefined(VersionedTable.lossOf("integer", "bigint"))
+        assert.isUndefined(VersionedTable.lossOf("integer", "numeric"))
+        assert.isDefined(VersionedTable.lossOf("numeric(12,2)", "bigint"))
+        // allowed explicitly, the cast is made
+        const deployed = yield* VersionedTable.deploy({
+          table,
+          version: 3,
+          columns: narrowed,
+          allowLossy: ["amount", "id"]
+        })
+        assert.strictEqual(deployed.backfilled, 3)
+        assert.deepStrictEqual((yield* rows(table)).map((r) => [r.id, r.amount]), [[1, 1], [2, 2], [3, 3]])
+      }))
+
     it.effect("a deploy that fails (a value that does not cast, a view reading the table) changes nothing", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
@@ -233,7 +281,14 @@ for (const backend of backends) {
           version: 3,
           columns: [...v2, { name: "note_number", type: "int", renamedFrom: "currency" }]
         }))
-        assert.isTrue(Exit.isFailure(exit))
+        assert.deepStrictEqual(refusalOf(exit), ["backfill_failed"])
+        // the refusal carries the server's own message, not the driver's generic one
+        assert.match(
+          changesOf(exit)[0]!.detail,
+          new RegExp(
+            `^backfill of ${table}_v3 from ${table}_v2: invalid input syntax for type integer: "USD" \\[22P02\\]$`
+          )
+        )
         assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 2, relation: `${table}_v2` })
         assert.strictEqual(yield* kindOf(`${table}_v3`), null)
         assert.deepStrictEqual(yield* rows(table), before)

@@ -462,6 +462,24 @@ interface Context {
   readonly active: Map<Rep, Set<Rep>>
 }
 
+/**
+ * The required fields a struct loses when it is replaced by a schema that accepts any value
+ * (`{}` in JSON Schema): the names of `struct`'s required fields when `replacement` is "anything"
+ * and `struct` is a struct; otherwise none.
+ */
+export const requiredFieldsDropped = (
+  replacement: Rep,
+  struct: Rep,
+  sides: { readonly replacement: Refs; readonly struct: Refs }
+): ReadonlyArray<string> => {
+  if (normalize(replacement, sides.replacement).k !== "any") return []
+  const node = normalize(struct, sides.struct)
+  if (node.k !== "objects") return []
+  return node.rep.propertySignatures.filter((p) => !p.isOptional && !Predicate.isSymbol(p.name)).map((p) =>
+    String(p.name)
+  )
+}
+
 const typeIssue = (path: Path, writer: Rep, reader: Rep): Issue => ({ _tag: "Type", path, writer, reader })
 
 const literalRep = (value: SchemaAST.LiteralValue): Rep => ({ _tag: "Literal", literal: value, checks: [] })
