@@ -153,10 +153,11 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     const sql = yield* SqlClient.SqlClient
     // a re-written dead letter finds its resolved row by its record, not its line: a line added or
     // removed above it (a fixed source file) moves it. A payload can outgrow a B-tree entry (a 50 kB
-    // line), so the index holds its md5; the store compares the payloads themselves as well
+    // line), so the index holds its md5, as a uuid (16 bytes compared as bytes, where md5's text is
+    // compared by the collation); the store compares the payloads themselves as well
     yield* sql`
       CREATE INDEX dead_letters_resolved_record_idx
-        ON sluice.dead_letters_resolved (pipeline, partition, md5(original_record))`
+        ON sluice.dead_letters_resolved (pipeline, partition, (md5(original_record)::uuid))`
     yield* sql`DROP INDEX sluice.dead_letters_resolved_key_idx`
   })
 }

@@ -132,7 +132,7 @@ export const makeWith = (options: { readonly copy: boolean }) =>
      * the k-th resolved one, by position and id; resolved rows left unpaired stay resolved.
      *
      * Each record's resolved rows are found once, for its first copy (`k = 1`), by the index on
-     * `(pipeline, partition, md5(original_record))`, numbered apart and joined to the copies by that first
+     * `(pipeline, partition, md5(original_record)::uuid)`, numbered apart and joined to the copies by that first
      * copy's `n` and `k`, then joined back by `n`: matching each incoming row against all the matched
      * rows instead made re-running a partition quadratic in its dead letters (measured: 12.6 s of the
      * server's time for 10,000), as numbering every resolved row of a record for each of its copies would
@@ -151,7 +151,7 @@ export const makeWith = (options: { readonly copy: boolean }) =>
           SELECT i.n AS first_n, r.id, row_number() OVER (PARTITION BY i.n ORDER BY r.position, r.id) AS k
           FROM incoming i JOIN sluice.dead_letters_resolved r
             ON r.pipeline = i.pipeline AND r.partition = i.partition
-            AND md5(r.original_record) = md5(i.original_record)
+            AND md5(r.original_record)::uuid = md5(i.original_record)::uuid
             AND r.original_record_escaped = i.original_record_escaped AND r.original_record = i.original_record
           WHERE i.k = 1
         ),
