@@ -64,10 +64,11 @@ const start = Partition.makeUnsafe("2024-03-01")
 const days = 3
 const seed = 5
 const badShare = 0.02
+const dates = Partition.range(start, Partition.addDays(start, days - 1))
+/** By default the orders' record changes on the middle day of the range (the second of three). */
+const evolvedFrom = Generator.middleDay(start, days)
 /** What `generate-orders` must write with the flags below. */
-const expected = Partition.range(start, Partition.addDays(start, days - 1)).map((date) =>
-  Generator.generateDay(date, { seed, badShare }).manifest
-)
+const expected = dates.map((date) => Generator.generateDay(date, { seed, badShare, evolvedFrom }).manifest)
 
 const url = Testing.postgresUrl()
 
@@ -111,26 +112,55 @@ describe("the sluice CLI", () => {
           // no alert in this data: every day's dead-letter rate is under the 5% threshold (else exit 3)
           for (const day of expected) assert.isAtMost(day.bad / day.records, 0.05, day.date)
 
-          const generated = yield* expectExit(cwd, 0, [
-            "generate-orders",
-            "--dir",
-            "data/orders",
-            "--start",
-            start,
-            "--days",
-            String(days),
-            "--seed",
-            String(seed),
-            "--bad-share",
-            String(badShare)
-          ])
+          const generateInto = (dir: string, ...flags: ReadonlyArray<string>) =>
+            expectExit(cwd, 0, [
+              "generate-orders",
+              "--dir",
+              dir,
+              "--start",
+              start,
+              "--days",
+              String(days),
+              "--seed",
+              String(seed),
+              "--bad-share",
+              String(badShare),
+              ...flags
+            ])
+          // the default, and the record's change moved or turned off (files only: no database)
+          const [generated, later, none, off] = yield* Effect.all([
+            generateInto("data/orders"),
+            generateInto("data/later", "--evolved-from", "2024-03-03"),
+            generateInto("data/none", "--evolved-from", "none"),
+            generateInto("data/off", "--no-evolution")
+          ], { concurrency: 2 })
           const total = (f: (day: Generator.DayManifest) => number) => expected.reduce((n, day) => n + f(day), 0)
           assert.strictEqual(
             generated.stdout.trim(),
             `wrote ${days} day(s) to data/orders: ${total((d) => d.records)} records, ${total((d) => d.good)} good, ${
               total((d) => d.bad)
-            } bad`
+            } bad; orders carry currency and loyalty_points from ${evolvedFrom}`
           )
+          assert.match(later.stdout, /; orders carry currency and loyalty_points from 2024-03-03\n$/)
+          assert.notInclude(none.stdout + off.stdout, "currency")
+          for (
+            const [dir, changeOn] of [
+              ["data/orders", evolvedFrom],
+              ["data/later", Partition.makeUnsafe("2024-03-03")],
+              ["data/none", undefined],
+              ["data/off", undefined]
+            ] as const
+          ) {
+            for (const date of dates) {
+              const { lines } = Generator.generateDay(date, { seed, badShare, evolvedFrom: changeOn })
+              const written = yield* fs.readFileString(Path.join(cwd, dir, `${date}.jsonl`))
+              assert.isTrue(written === lines.join("\n") + "\n", `${dir}/${date}.jsonl: evolved from ${changeOn}`)
+            }
+          }
+          const plain = yield* fs.readFileString(Path.join(cwd, "data/off", `${start}.jsonl`))
+          assert.notInclude(plain, "loyalty_points")
+          const evolved = yield* fs.readFileString(Path.join(cwd, "data/orders", `${evolvedFrom}.jsonl`))
+          assert.include(evolved, "\"loyalty_points\"")
 
           const [first, second] = expected as [Generator.DayManifest, Generator.DayManifest]
           const run = yield* expectExit(cwd, 0, ["run", "daily-revenue", "--date", first.date], env)
@@ -217,7 +247,9 @@ describe("the sluice CLI", () => {
           // a --source that can be neither a folder nor an http(s) URL: no run is made of it
           sluice(cwd, ["run", "daily-revenue", "--date", "2024-03-01", "--source", "ftp://example.org/orders"]),
           sluice(cwd, ["backfill", "daily-revenue", "--end", "2024-01-01", "--source", " "]),
-          sluice(cwd, ["status", "daily-revenue", "--since", "2024-01-01", "--until", "2024-03-01"])
+          sluice(cwd, ["status", "daily-revenue", "--since", "2024-01-01", "--until", "2024-03-01"]),
+          sluice(cwd, ["generate-orders", "--evolved-from", "2024-3-16"]),
+          sluice(cwd, ["generate-orders", "--no-evolution", "--evolved-from", "2024-03-16"])
         ])
         const noDatabase = sluice(elsewhere, ["status", "daily-revenue"], {
           DATABASE_URL: "postgres://postgres@127.0.0.1:5999/sluice"
@@ -228,7 +260,18 @@ describe("the sluice CLI", () => {
           sluice(elsewhere, ["status", "daily-revenue"], { DATABASE_URL: "mysql://app:s3cret@127.0.0.1/app" })
         ])
         const [
-          [badDate, endBeforeStart, unknownPipeline, defaultStart, unknownFlag, ftpSource, blankSource, noRuns],
+          [
+            badDate,
+            endBeforeStart,
+            unknownPipeline,
+            defaultStart,
+            unknownFlag,
+            ftpSource,
+            blankSource,
+            noRuns,
+            badEvolvedFrom,
+            noEvolutionFrom
+          ],
           unreachable,
           [unparseable, mysql]
         ] = yield* Effect.all([inTurn, noDatabase, badUrls], { concurrency: 3 })
@@ -261,6 +304,11 @@ describe("the sluice CLI", () => {
         assert.strictEqual(unknownFlag.exitCode, 2, describeResult(["run", "--concurrency"], unknownFlag))
         assertOneLineError(unknownFlag, /Unrecognized flag: --concurrency .*\(usage: sluice run --help\)/)
         assert.strictEqual(unknownFlag.stdout, "", "no help page")
+        assert.strictEqual(badEvolvedFrom.exitCode, 2, describeResult(["generate-orders"], badEvolvedFrom))
+        assertOneLineError(badEvolvedFrom, /invalid --evolved-from "2024-3-16": expected YYYY-MM-DD or none/)
+        assert.strictEqual(noEvolutionFrom.exitCode, 2, describeResult(["generate-orders"], noEvolutionFrom))
+        assertOneLineError(noEvolutionFrom, /--no-evolution contradicts --evolved-from 2024-03-16/)
+        assert.isFalse(yield* fs.exists(Path.join(cwd, "data")), "a usage error writes no file")
         assert.strictEqual(defaultStart.exitCode, 0, describeResult(["backfill", "--dry-run"], defaultStart))
         assert.deepStrictEqual(defaultStart.stdout.trim().split("\n"), [
           "plan (all): 3 partition(s) of daily-revenue, concurrency 2",

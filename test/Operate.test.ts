@@ -33,7 +33,11 @@ const sluice = (cwd: string, args: ReadonlyArray<string>, code = 0) =>
 
 const start = Partition.makeUnsafe("2024-03-01")
 const seed = 3
-const [, second] = [0, 1, 2].map((i) => Generator.generateDay(Partition.addDays(start, i), { seed, badShare: 0.02 }))
+// `generate-orders` changes the orders' record on the middle day by default: the second of three
+const evolvedFrom = Generator.middleDay(start, 3)
+const [, second] = [0, 1, 2].map((i) =>
+  Generator.generateDay(Partition.addDays(start, i), { seed, badShare: 0.02, evolvedFrom })
+)
 const dlqRow = (id: string) => new RegExp(`^${id}\\s+${second!.manifest.date}\\s+(\\d+)\\s+(\\w+)\\s+(\\d+)\\s`, "m")
 
 describe("operating a pipeline from the CLI", () => {

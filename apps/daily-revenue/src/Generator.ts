@@ -15,7 +15,9 @@
  * **Schema evolution** (off by default): with `evolvedFrom`, the orders system changes its record on
  * that day — before it, orders have no `currency` (it decodes as USD); from it on, every order has a
  * `currency` and most have `loyalty_points` — and each day's manifest says what the good orders
- * hold ({@link Evolution}). Without it the same options write the same bytes as before.
+ * hold ({@link Evolution}). Without it the same options write the same bytes as before. The CLI's
+ * `sluice generate-orders` turns it on from the {@link middleDay} of the range unless told otherwise
+ * (`--evolved-from YYYY-MM-DD`, `--no-evolution`).
  *
  * @since 0.1.0
  */
@@ -124,6 +126,25 @@ export interface Options {
    */
   readonly evolvedFrom?: PartitionDate | undefined
 }
+
+/**
+ * The middle day of `days` days from `start` (the 16th of a 31-day month, the 2nd of 3 days): where
+ * `sluice generate-orders` puts the change of record by default, so a month of sample data has days
+ * of both records.
+ *
+ * @example
+ * ```ts
+ * import { Partition } from "@sluice/core"
+ * import * as Generator from "@sluice-app/daily-revenue/Generator"
+ *
+ * Generator.middleDay(Partition.makeUnsafe("2024-03-01"), 31) // "2024-03-16"
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const middleDay = (start: PartitionDate, days: number): PartitionDate =>
+  Partition.addDays(start, Math.floor(days / 2))
 
 type Rng = SeededRandom.SeededRandom
 

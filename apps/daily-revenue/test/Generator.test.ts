@@ -23,6 +23,15 @@ describe("Generator", () => {
     assert.notDeepEqual(a.lines, c.lines)
   })
 
+  it("middleDay: where generate-orders changes the record by default, the 16th of a 31-day month", () => {
+    const march = Partition.makeUnsafe("2024-03-01")
+    assert.strictEqual(Generator.middleDay(march, 31), "2024-03-16")
+    assert.strictEqual(Generator.middleDay(march, 30), "2024-03-16")
+    assert.strictEqual(Generator.middleDay(march, 3), "2024-03-02")
+    assert.strictEqual(Generator.middleDay(march, 1), march)
+    assert.strictEqual(Generator.middleDay(start, 29), "2024-02-15")
+  })
+
   it("writes realistic days: 200–400 records, about 3% bad, many bad kinds over a month", () => {
     const month = Partition.range(start, Partition.addDays(start, 28)).map((d) => Generator.generateDay(d, { seed: 1 }))
     for (const { manifest } of month) {

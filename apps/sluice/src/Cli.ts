@@ -54,25 +54,58 @@ const generateOrders = Command.make(
   "generate-orders",
   {
     ...generatorFlags({ dir: "data/orders", days: 31 }),
-    badShare: Flag.Finite("bad-share").pipe(Flag.withDescription("Share of bad lines, 0–1"), Flag.withDefault(0.03))
+    badShare: Flag.Finite("bad-share").pipe(Flag.withDescription("Share of bad lines, 0–1"), Flag.withDefault(0.03)),
+    evolvedFrom: Flag.String("evolved-from").pipe(
+      Flag.withDescription(
+        "First day whose orders carry currency and loyalty_points (YYYY-MM-DD, or none); default: the middle day"
+      ),
+      Flag.optional
+    ),
+    evolution: Flag.Boolean("evolution").pipe(
+      Flag.withDescription("Change the orders' record during the range (--no-evolution: the old record every day)"),
+      Flag.withDefault(true)
+    )
   },
-  Effect.fnUntraced(function*({ dir, start, days, seed, badShare }) {
+  Effect.fnUntraced(function*({ dir, start, days, seed, badShare, evolvedFrom, evolution }) {
     const first = yield* checkGeneratorFlags({ start, days })
     if (!(badShare >= 0 && badShare <= 1)) {
       return yield* new CliError.InvalidArgument({ message: "--bad-share must be between 0 and 1" })
     }
+    const from = Option.getOrUndefined(evolvedFrom)
+    if (from !== undefined && from !== "none" && !Partition.isDateString(from)) {
+      return yield* new CliError.InvalidArgument({
+        message: `invalid --evolved-from ${JSON.stringify(from)}: expected YYYY-MM-DD or none`
+      })
+    }
+    if (!evolution && from !== undefined && from !== "none") {
+      return yield* new CliError.InvalidArgument({ message: `--no-evolution contradicts --evolved-from ${from}` })
+    }
+    // a date outside the range is fine: every day has the evolved record, or none has
+    const off = !evolution || from === "none"
+    const changeOn = off
+      ? undefined
+      : from === undefined
+      ? Generator.middleDay(first, days)
+      : Partition.makeUnsafe(from)
     const manifest = yield* Generator.generate({
       directory: dir,
       start: first,
       days,
       seed,
-      badShare
+      badShare,
+      evolvedFrom: changeOn
     })
     yield* Console.log(
-      `wrote ${manifest.days.length} day(s) to ${dir}: ${manifest.records} records, ${manifest.good} good, ${manifest.bad} bad`
+      `wrote ${manifest.days.length} day(s) to ${dir}: ${manifest.records} records, ${manifest.good} good, ${manifest.bad} bad${
+        changeOn === undefined ? "" : `; orders carry currency and loyalty_points from ${changeOn}`
+      }`
     )
   })
-).pipe(Command.withDescription("Generate realistic daily order files with a few percent of bad lines"))
+).pipe(
+  Command.withDescription(
+    "Generate realistic daily order files with a few percent of bad lines; the record gains fields mid-range"
+  )
+)
 
 const generateCustomers = Command.make(
   "generate-customers",

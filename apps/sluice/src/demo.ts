@@ -2,7 +2,8 @@
  * `pnpm demo`: a month of daily revenue on the embedded database, end to end.
  *
  * 1. generates March 2024 of orders (a few percent of bad lines of many kinds) under
- *    `.sluice/demo/orders`;
+ *    `.sluice/demo/orders`, whose record gains `currency` and `loyalty_points` on the 16th (as
+ *    `sluice generate-orders` does by default): the backfill evolves `raw.orders` as it goes;
  * 2. backfills the month through the real CLI (`sluice backfill`, with its progress bar);
  * 3. prints revenue per day and the dead letters by error type;
  * 4. re-runs one day (`sluice run`) and shows that its rows, aggregate and dead letters are
@@ -79,11 +80,12 @@ const report = Effect.gen(function*() {
 })
 
 const program = Effect.gen(function*() {
-  const manifest = yield* Generator.generate({ directory, start, days: 31, seed: 2024, badShare: 0.03 })
+  const evolvedFrom = Generator.middleDay(start, 31)
+  const manifest = yield* Generator.generate({ directory, start, days: 31, seed: 2024, badShare: 0.03, evolvedFrom })
   yield* Console.log(
     `Generated ${manifest.records} orders for ${start}..${end} in ${directory} (${manifest.bad} bad lines of ${
       Object.values(manifest.badByKind).filter((n) => n > 0).length
-    } kinds)`
+    } kinds; from ${evolvedFrom} orders carry currency and loyalty_points)`
   )
 
   const backfill = yield* cli(["backfill", "daily-revenue", "--start", start, "--end", end, "--source", directory])

@@ -139,8 +139,11 @@ export interface Attempt {
  *
  * A dead letter keeps its id across runs of its partition: `clearPartition` does not delete, it
  * sets the partition's dead letters aside as resolved; `write` matches each new dead letter to a
- * resolved one of the same pipeline, partition, position and original record, and takes it back
- * (new error, `attempts + 1`, status kept) instead of inserting it. A resolved dead letter that no
+ * resolved one of the same pipeline, partition and original record, and takes it back (new error and
+ * position, `attempts + 1`, status kept) instead of inserting it. The position is not part of the
+ * match: a line added or removed above a bad line (a fixed source file) moves it, and its dead letter
+ * keeps its id and status (a discarded one stays discarded). The k-th copy of a record written, by
+ * position, takes the k-th resolved one, by position and id. A resolved dead letter that no
  * run wrote again is a record that now loads: its status reads `replayed`. So ids, statuses and
  * attempts survive `Pipeline.run` clearing and re-writing a partition's dead letters, in the same
  * transaction as the data (a rolled-back run changes nothing).
@@ -215,14 +218,35 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
         write: (deadLetters) =>
           Ref.update(ref, (all) => {
             const rows = [...all]
-            for (const d of deadLetters) {
-              const i = rows.findIndex((r) =>
-                r.resolved && r.pipeline === d.pipeline && r.partition === d.partition && r.position === d.position &&
-                r.originalRecord === d.originalRecord
-              )
-              const old = rows[i]
-              if (old !== undefined) rows[i] = { ...old, ...d, resolved: false, attempts: old.attempts + 1 }
-              else rows.push({ ...d, id: String(nextId++), status: "new", attempts: 1, resolved: false })
+            // a record's resolved rows, by position and id: its k-th copy by position takes the k-th
+            const key = (d: DeadLetter) => JSON.stringify([d.pipeline, d.partition, d.originalRecord])
+            const resolved = new Map<string, { readonly rows: Array<number>; next: number }>()
+            for (const [i, r] of rows.entries()) {
+              if (!r.resolved) continue
+              const k = key(r)
+              const found = resolved.get(k)
+              if (found === undefined) resolved.set(k, { rows: [i], next: 0 })
+              else found.rows.push(i)
+            }
+            for (const found of resolved.values()) found.rows.sort((i, j) => byOrder(rows[i]!, rows[j]!))
+            const taken = new Map<number, number>()
+            const copies = deadLetters.map((d, n) => ({ d, n })).sort((a, b) =>
+              a.d.position - b.d.position || a.n - b.n
+            )
+            for (const { d, n } of copies) {
+              const found = resolved.get(key(d))
+              const i = found?.rows[found.next]
+              if (found !== undefined && i !== undefined) {
+                taken.set(n, i)
+                found.next++
+              }
+            }
+            for (const [n, d] of deadLetters.entries()) {
+              const i = taken.get(n)
+              const old = i === undefined ? undefined : rows[i]
+              if (i !== undefined && old !== undefined) {
+                rows[i] = { ...old, ...d, resolved: false, attempts: old.attempts + 1 }
+              } else rows.push({ ...d, id: String(nextId++), status: "new", attempts: 1, resolved: false })
             }
             return rows
           }),

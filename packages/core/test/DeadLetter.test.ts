@@ -1,6 +1,7 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { DeadLetter, Partition, RecordError } from "@sluice/core"
 import { Arbitrary, Schema } from "effect"
+import { deadLetterStoreSuite } from "./DeadLetterStoreSuite.ts"
 import { anyString } from "./fixtures.ts"
 
 const deadLetterOf = (payload: string, message: string) =>
@@ -40,4 +41,9 @@ describe("DeadLetter", () => {
     const payload = "beauty \uD800 😀 ".repeat(5_000)
     assert.strictEqual(deadLetterOf(`{${payload}}`.slice(1, -1), "too long").originalRecord, payload)
   })
+})
+
+layer(DeadLetter.DeadLetterStore.layerMemory)("DeadLetterStore.layerMemory", (it) => {
+  // the behaviour every dead-letter store has (the same suite runs on SqlDeadLetterStore)
+  deadLetterStoreSuite(it)
 })

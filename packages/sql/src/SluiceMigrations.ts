@@ -148,6 +148,17 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
           CASE WHEN position('@' IN stage) > 0 THEN position END
         ) STORED`
     yield* sql`ALTER TABLE sluice.dead_letters_resolved ALTER COLUMN position TYPE bigint`
+  }),
+  "0007_dead_letter_resolved_by_record": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // a re-written dead letter finds its resolved row by its record, not its line: a line added or
+    // removed above it (a fixed source file) moves it. A payload can outgrow a B-tree entry (a 50 kB
+    // line), so the index holds its md5, as a uuid (16 bytes compared as bytes, where md5's text is
+    // compared by the collation); the store compares the payloads themselves as well
+    yield* sql`
+      CREATE INDEX dead_letters_resolved_record_idx
+        ON sluice.dead_letters_resolved (pipeline, partition, (md5(original_record)::uuid))`
+    yield* sql`DROP INDEX sluice.dead_letters_resolved_key_idx`
   })
 }
 

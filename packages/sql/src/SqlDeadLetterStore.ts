@@ -126,28 +126,37 @@ export const makeWith = (options: { readonly copy: boolean }) =>
     /**
      * Inserts the rows of `incoming` (one per dead letter, in order `n`): a dead letter resolved before
      * (e.g. cleared by this run) and written again takes its row back, with its id and status, the new
-     * error and attempts + 1. The k-th incoming copy of a record (same pipeline, partition, position
-     * and payload) takes the k-th resolved one, by id; resolved rows left unpaired stay resolved. Rows
-     * are paired by an index lookup and joined back by `n`: matching each incoming row against all the
-     * matched rows instead made re-running a partition quadratic in its dead letters (measured: 12.6 s
-     * of the server's time for 10,000).
+     * error, position and attempts + 1. A record is its pipeline, partition and payload, not its position:
+     * a line added or removed above a bad line (a fixed source file) moves it, and it must keep its id and
+     * status (a discarded one stays discarded). The k-th incoming copy of a record, by position, takes
+     * the k-th resolved one, by position and id; resolved rows left unpaired stay resolved.
+     *
+     * Each record's resolved rows are found once, for its first copy (`k = 1`), by the index on
+     * `(pipeline, partition, md5(original_record)::uuid)`, numbered apart and joined to the copies by that first
+     * copy's `n` and `k`, then joined back by `n`: matching each incoming row against all the matched
+     * rows instead made re-running a partition quadratic in its dead letters (measured: 12.6 s of the
+     * server's time for 10,000), as numbering every resolved row of a record for each of its copies would
+     * be for a payload repeated on many lines.
      */
     const insertIncoming = (incoming: Statement.Fragment) =>
       sql`
         WITH incoming AS (
-          SELECT u.*, row_number() OVER (
-            PARTITION BY u.pipeline, u.partition, u.position, u.original_record_escaped, u.original_record ORDER BY u.n
-          ) AS k
+          SELECT u.*, row_number() OVER w AS k, first_value(u.n) OVER w AS first_n
           FROM ${incoming}
+          WINDOW w AS (
+            PARTITION BY u.pipeline, u.partition, u.original_record_escaped, u.original_record ORDER BY u.position, u.n
+          )
+        ),
+        resolved AS (
+          SELECT i.n AS first_n, r.id, row_number() OVER (PARTITION BY i.n ORDER BY r.position, r.id) AS k
+          FROM incoming i JOIN sluice.dead_letters_resolved r
+            ON r.pipeline = i.pipeline AND r.partition = i.partition
+            AND md5(r.original_record)::uuid = md5(i.original_record)::uuid
+            AND r.original_record_escaped = i.original_record_escaped AND r.original_record = i.original_record
+          WHERE i.k = 1
         ),
         pairs AS (
-          SELECT n, id FROM (
-            SELECT i.n, i.k, r.id, row_number() OVER (PARTITION BY i.n ORDER BY r.id) AS j
-            FROM incoming i JOIN sluice.dead_letters_resolved r
-              ON r.pipeline = i.pipeline AND r.partition = i.partition AND r.position = i.position
-              AND r.original_record_escaped = i.original_record_escaped AND r.original_record = i.original_record
-          ) c
-          WHERE j = k
+          SELECT i.n, r.id FROM incoming i JOIN resolved r ON r.first_n = i.first_n AND r.k = i.k
         ),
         matched AS (
           DELETE FROM sluice.dead_letters_resolved r USING pairs p WHERE r.id = p.id

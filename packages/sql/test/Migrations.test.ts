@@ -94,7 +94,10 @@ for (const backend of backends) {
                                                     original_record_escaped, error_type, error, failed_at,
                                                     run_id, status, attempts)
           VALUES (100, 'p', '2024-03-02', 'transform', 9, '!', false, 'InvalidJson', 'e', now(), 'r0', 'new', 1)`
-        assert.deepStrictEqual(yield* SluiceMigrations.run, [[6, "dead_letter_position_bigint"]])
+        assert.deepStrictEqual(yield* SluiceMigrations.run, [
+          [6, "dead_letter_position_bigint"],
+          [7, "dead_letter_resolved_by_record"]
+        ])
         const rows = yield* sql<
           { readonly position: string; readonly stream: string | null; readonly sequence: string | null }
         >`
@@ -111,6 +114,15 @@ for (const backend of backends) {
         assert.strictEqual((yield* columnsOf("sluice", "dead_letters_resolved")).get("position"), "bigint!")
         const resolved = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM sluice.dead_letters_resolved`
         assert.deepStrictEqual(resolved, [{ n: 1 }])
+        // resolved rows are found by their record, whatever their position (see SqlDeadLetterStore)
+        const indexes = yield* sql<{ readonly name: string }>`
+          SELECT indexname AS name FROM pg_indexes
+          WHERE schemaname = 'sluice' AND tablename = 'dead_letters_resolved' ORDER BY 1`
+        assert.deepStrictEqual(indexes.map((i) => i.name), [
+          "dead_letters_resolved_failed_at_idx",
+          "dead_letters_resolved_pkey",
+          "dead_letters_resolved_record_idx"
+        ])
       }).pipe(Effect.provide(Layer.fresh(backend.layer))))
 
     it.effect("an app's migration set keeps its own history and applies only what is new", () =>

@@ -1,8 +1,9 @@
 import { assert, layer } from "@effect/vitest"
 import { DeadLetter, type Partition, Source, Transform, Utf8 } from "@sluice/core"
 import { SqlDeadLetterStore } from "@sluice/sql"
-import { Effect, Layer } from "effect"
+import { Arbitrary, Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { deadLetterStoreSuite } from "../../core/test/DeadLetterStoreSuite.ts"
 import { anyString, backends, day, suiteOptions, unique, withSluice } from "./fixtures.ts"
 
 const deadLetter = (
@@ -54,6 +55,48 @@ const weirdPayloads: ReadonlyArray<readonly [string, string]> = [
   ["a megabyte with NULs and surrogates", "ab\u0000\uD800\\".repeat(209_716)]
 ]
 
+const between = (minimum: number, maximum: number) =>
+  Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum, maximum })))
+
+/** A line of a source file: `ok` loads, any other is a bad line, its payload (a NUL is stored escaped). */
+const line = Arbitrary.schema(Schema.Literals(["ok", "a", "b", "\u0000"]))
+
+/**
+ * A history of a pipeline's two partitions, whose files start alike: each step edits one file (lines
+ * inserted, deleted or replaced), re-runs its partition (its bad lines written in 1–3 batches, in one
+ * transaction) and may discard one `new` dead letter of the pipeline.
+ */
+const history = {
+  initial: Arbitrary.array(line, { maxLength: 8 }),
+  steps: Arbitrary.array(
+    Arbitrary.all({
+      partition: between(0, 1),
+      edits: Arbitrary.array(
+        Arbitrary.all({
+          kind: Arbitrary.schema(Schema.Literals(["insert", "delete", "replace"])),
+          at: between(0, 10),
+          line
+        }),
+        { maxLength: 3 }
+      ),
+      batches: between(1, 3),
+      discard: between(-1, 6)
+    }),
+    { minLength: 1, maxLength: 6 }
+  )
+}
+
+/**
+ * The dead letters of a store, comparable with another store's: an id is named by where it was made
+ * (the step, partition and position of its first listing), as two stores number their rows apart.
+ */
+const comparable = (names: Map<string, string>, step: number, listed: ReadonlyArray<DeadLetter.StoredDeadLetter>) =>
+  listed.map((d) => {
+    const name = names.get(d.id) ?? `${step}/${d.partition}/${d.position}`
+    names.set(d.id, name)
+    return JSON.stringify([name, d.partition, d.position, d.originalRecord, d.status, d.attempts, d.runId, d.error])
+  }).sort()
+
 /** The store under test: dead letters reach the server by COPY (the default), or bound as arrays. */
 const withStore = (backend: (typeof backends)[number], copy: boolean) =>
   Layer.provideMerge(
@@ -66,6 +109,75 @@ for (const backend of backends) {
     layer(withStore(backend, copy), suiteOptions)(
       `SqlDeadLetterStore [${backend.name}, ${copy ? "COPY" : "arrays"}]`,
       (it) => {
+        // how every store keeps a dead letter's identity across re-runs (the same suite runs in memory)
+        deadLetterStoreSuite(it)
+
+        it.effect.prop(
+          "keeps ids, statuses and attempts as the in-memory store does, over random edits and re-runs",
+          history,
+          ({ initial, steps }) =>
+            Effect.gen(function*() {
+              const sql = yield* SqlClient.SqlClient
+              const stores = [
+                yield* DeadLetter.DeadLetterStore,
+                yield* Effect.provide(
+                  Effect.service(DeadLetter.DeadLetterStore),
+                  Layer.fresh(DeadLetter.DeadLetterStore.layerMemory)
+                )
+              ] as const
+              const names = [new Map<string, string>(), new Map<string, string>()] as const
+              const pipeline = unique("dl_model")
+              const files = [[...initial], [...initial]]
+              for (const [s, step] of steps.entries()) {
+                const file = files[step.partition]!
+                for (const edit of step.edits) {
+                  const at = Math.min(edit.at, file.length)
+                  if (edit.kind === "insert") file.splice(at, 0, edit.line)
+                  else if (at < file.length && edit.kind === "delete") file.splice(at, 1)
+                  else if (at < file.length) file[at] = edit.line
+                }
+                const partition = day(step.partition)
+                const bad = file.flatMap((payload, i) =>
+                  payload === "ok" ?
+                    [] :
+                    [deadLetter(pipeline, partition, i + 1, { originalRecord: payload, runId: `run-${s}` })]
+                )
+                const size = Math.max(1, Math.ceil(bad.length / step.batches))
+                const batches = Array.from({ length: Math.ceil(bad.length / size) }, (_, b) =>
+                  bad.slice(b * size, (b + 1) * size))
+                const [inSql, inMemory] = stores
+                yield* sql.withTransaction(
+                  Effect.andThen(
+                    inSql.clearPartition(pipeline, partition),
+                    Effect.forEach(batches, (batch) =>
+                      inSql.write(batch), { discard: true })
+                  )
+                )
+                yield* inMemory.clearPartition(pipeline, partition)
+                yield* Effect.forEach(batches, (batch) => inMemory.write(batch), { discard: true })
+                for (const store of stores) {
+                  const fresh = yield* store.list(pipeline, { status: ["new"] })
+                  const chosen = fresh[step.discard % Math.max(1, fresh.length)]
+                  if (step.discard >= 0 && chosen !== undefined) yield* store.discard(pipeline, { ids: [chosen.id] })
+                }
+                const [got, expected] = yield* Effect.forEach(
+                  stores,
+                  (store, i) =>
+                    Effect.map(
+                      store.list(pipeline, { status: DeadLetter.statuses }),
+                      (listed) => comparable(names[i]!, s, listed)
+                    )
+                )
+                assert.deepStrictEqual(got, expected, `after step ${s}`)
+                assert.deepStrictEqual(
+                  yield* inSql.countByType(pipeline),
+                  yield* inMemory.countByType(pipeline)
+                )
+              }
+            }),
+          { arbitrary: { runs: 25 } }
+        )
+
         it.effect("writes and lists dead letters with every field, in partition and position order", () =>
           Effect.gen(function*() {
             const store = yield* DeadLetter.DeadLetterStore
