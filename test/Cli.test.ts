@@ -13,6 +13,7 @@ import { Partition } from "@sluice/core"
 import { Database, Testing } from "@sluice/sql"
 import { Effect, FileSystem, type Layer, type Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as NodeChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { assertLoaded, layerOn, runs } from "./fixtures.ts"
 
@@ -227,6 +228,27 @@ describe("the sluice CLI", () => {
       { timeout: 150_000 }
     )
   }
+
+  it.live(
+    "a reader that closes the pipe early (`sluice … | head`) stops it quietly, as SIGPIPE would",
+    () =>
+      Effect.promise(() =>
+        new Promise<{ readonly code: number | null; readonly stderr: string }>((resolve, reject) => {
+          const child = NodeChildProcess.spawn("node", [main, "generate-orders", "--help"], {
+            stdio: ["ignore", "pipe", "pipe"]
+          })
+          child.stdout.destroy() // the reader is gone before the first write
+          let stderr = ""
+          child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+          child.on("error", reject)
+          child.on("close", (code) => resolve({ code, stderr }))
+        })
+      ).pipe(Effect.map(({ code, stderr }) => {
+        assert.strictEqual(code, 141, stderr)
+        assert.strictEqual(stderr, "", "no stack trace")
+      })),
+    { timeout: 60_000 }
+  )
 
   it.live(
     "bad arguments exit 2 and an unreachable database exits non-zero, each with a one-line error",

@@ -93,6 +93,14 @@ export const run = <Name extends string, I, E, R, ROut, ER, RL>(
     )
     return yield* Ref.get(exitCode)
   })
+  // `sluice dlq list … | head`: once the reader closes the pipe, stop quietly with the status a
+  // Unix tool killed by SIGPIPE has (128 + 13), not Node's unhandled-error stack trace
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") throw error
+      process.exit(141)
+    })
+  }
   NodeRuntime.runMain(
     (program as Effect.Effect<number, never, never>).pipe(Effect.provide(NodeServices.layer)) as Effect.Effect<number>,
     {
