@@ -266,7 +266,28 @@ describe("Table.unstorable", () => {
       ["timestamptz", -8.64e15, "out of the range of timestamptz"],
       ["timestamptz", "2024-03-01", "not a value of type timestamptz (a string)"],
       ["jsonb", { a: [1n] }, "no JSON form (holds a bigint)"],
-      ["text", null, undefined]
+      ["text", null, undefined],
+      // the fast paths (plain decimals, short integers, dates by character) agree with the slow ones
+      ["numeric", "+3", undefined],
+      ["numeric", ".5", undefined],
+      ["numeric", "5.", undefined],
+      ["numeric", "-", "not a decimal number"],
+      ["numeric", ".", "not a decimal number"],
+      ["numeric", "", "not a decimal number"],
+      ["numeric", "1.2.3", "not a decimal number"],
+      ["numeric", "1e5", undefined],
+      ["numeric", "9".repeat(1001), undefined],
+      ["bigint", "-999999999999999999", undefined],
+      ["bigint", "9223372036854775807", undefined],
+      ["bigint", "9223372036854775808", "out of the range of bigint (-2^63 to 2^63-1)"],
+      ["bigint", "-", "not a value of type bigint (a string)"],
+      ["bigint", "", "not a value of type bigint (a string)"],
+      ["bigint", "12a", "not a value of type bigint (a string)"],
+      ["date", "0000-01-01", "not a valid date"],
+      ["date", "2024-13-01", "not a valid date"],
+      ["date", "2024-01-0a", "not a YYYY-MM-DD date"],
+      ["date", "2024/01/01", "not a YYYY-MM-DD date"],
+      ["date", "infinity", undefined]
     ]
     for (const [type, value, expected] of cases) {
       assert.strictEqual(Table.unstorable(type, value), expected, `${type} ${String(value).slice(0, 20)}`)
