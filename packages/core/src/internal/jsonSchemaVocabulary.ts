@@ -80,6 +80,12 @@ const render = (path: ReadonlyArray<Segment>): string =>
     ""
   )
 
+const isEmptySchema = (u: Value): boolean => Predicate.isObject(u) && !Array.isArray(u) && Object.keys(u).length === 0
+
+/** `{ "not": {} }`: no value at all, the same as the schema `false`. */
+const isEmptyNot = (u: Value): boolean =>
+  Predicate.isObject(u) && !Array.isArray(u) && Object.keys(u).length === 1 && isEmptySchema((u as { not?: Value }).not)
+
 const isNonNegativeInteger = (u: Value): boolean => Predicate.isNumber(u) && Number.isInteger(u) && u >= 0
 
 /**
@@ -104,6 +110,14 @@ export const firstProblem = (document: Value, options: { readonly draft07: boole
 
   const keywordProblem = (keyword: string, value: Value, path: ReadonlyArray<Segment>): Problem | undefined => {
     if (keyword === "type") return typeProblem(value, path)
+    if (keyword === "additionalProperties" && (value === false || isEmptyNot(value))) {
+      return problem(
+        path,
+        "\"additionalProperties\": false is not supported: a record's undeclared fields are dropped or kept for " +
+          "its table's contract, never rejected by its schema; omit it, and refuse unknown fields with a " +
+          "Contract (freeze or discard_row)"
+      )
+    }
     if (keyword === "items" && options.draft07 && Array.isArray(value)) {
       return schemaArray(value, path, false)
     }
@@ -129,9 +143,7 @@ export const firstProblem = (document: Value, options: { readonly draft07: boole
     }
     if (keyword === "const") return undefined
     // `{ "not": {} }` is "no value" (effect's export of `Never`); any other `not` has no equivalent
-    if (keyword === "not" && Predicate.isObject(value) && !Array.isArray(value) && Object.keys(value).length === 0) {
-      return undefined
-    }
+    if (keyword === "not" && isEmptySchema(value)) return undefined
     // an annotation of a string's content (effect's export of `fromJsonString`): checked as a schema
     if (keyword === "contentSchema") return schema(value, path)
     if (keyword === "pattern") {
@@ -199,4 +211,72 @@ export const firstProblem = (document: Value, options: { readonly draft07: boole
   }
 
   return schema(document, [])
+}
+
+/** Keywords whose values are data, not schemas: never walked. */
+const dataKeywords = new Set(["const", "enum", "default", "examples"])
+
+/**
+ * The properties with a `"default"`, each with its path (`properties.currency`) and its object
+ * schema's path: a record may omit them (the default stands in), so they are optional.
+ *
+ * @internal
+ */
+export const defaulted = (document: Value): ReadonlyArray<{
+  readonly path: string
+  readonly schema: Record<string, Value>
+  readonly value: Value
+}> => {
+  const out: Array<{ readonly path: string; readonly schema: Record<string, Value>; readonly value: Value }> = []
+  const walk = (value: Value, path: ReadonlyArray<Segment>): void => {
+    if (Array.isArray(value)) return value.forEach((v, i) => walk(v, [...path, i]))
+    if (!Predicate.isObject(value)) return
+    const properties = (value as Record<string, Value>)["properties"]
+    if (Predicate.isObject(properties) && !Array.isArray(properties)) {
+      for (const [name, schema] of Object.entries(properties as Record<string, Value>)) {
+        if (Predicate.isObject(schema) && !Array.isArray(schema) && Object.hasOwn(schema, "default")) {
+          out.push({
+            path: render([...path, "properties", name]),
+            schema: schema as Record<string, Value>,
+            value: (schema as Record<string, Value>)["default"]
+          })
+        }
+      }
+    }
+    for (const [key, v] of Object.entries(value as Record<string, Value>)) {
+      if (!dataKeywords.has(key)) walk(v, [...path, key])
+    }
+  }
+  walk(document, [])
+  return out
+}
+
+/**
+ * The document with every property that has a `"default"` taken out of its object's `required`
+ * (a record without it is complete: the default stands in, as with Avro and Confluent's rules).
+ *
+ * @internal
+ */
+export const defaultsOptional = (document: Value): Value => {
+  const walk = (value: Value): Value => {
+    if (Array.isArray(value)) return value.map(walk)
+    if (!Predicate.isObject(value)) return value
+    const out: Record<string, Value> = {}
+    for (const [key, v] of Object.entries(value as Record<string, Value>)) {
+      out[key] = dataKeywords.has(key)
+        ? v
+        : walk(v)
+    }
+    const properties = out["properties"]
+    const required = out["required"]
+    if (Predicate.isObject(properties) && !Array.isArray(properties) && Array.isArray(required)) {
+      const withDefault = (name: Value) => {
+        const schema = Predicate.isString(name) ? (properties as Record<string, Value>)[name] : undefined
+        return Predicate.isObject(schema) && !Array.isArray(schema) && Object.hasOwn(schema, "default")
+      }
+      out["required"] = required.filter((name) => !withDefault(name))
+    }
+    return out
+  }
+  return walk(document)
 }
