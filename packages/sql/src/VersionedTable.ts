@@ -142,7 +142,7 @@ const existingVersion = Effect.fnUntraced(function*(sql: SqlClient.SqlClient, sp
   }
   const actual = yield* Catalog.columns(sql, target)
   const { additions, refused: changes } = TableEvolution.plan(
-    { ...spec, columns: spec.columns.map(({ renamedFrom: _, ...column }) => column) },
+    { ...spec, columns: spec.columns.map((column) => ({ ...column, renamedFrom: undefined })) },
     actual
   )
   const differences = [
