@@ -488,10 +488,18 @@ export const switchTo = Effect.fn("VersionedTable.switchTo")(function*(
   SqlClient.SqlClient
 > {
   Table.validateTable(table)
-  if (!Number.isInteger(version) || version < 1) {
+  if (!Number.isSafeInteger(version) || version < 1) {
     return yield* refused(table, "*", "missing_version", `version must be a positive integer, got ${version}`)
   }
   const target = Catalog.versionName(table, version)
+  if (Catalog.nameOf(target).length > 63) {
+    return yield* refused(
+      table,
+      "*",
+      "missing_version",
+      `${target} is longer than 63 characters: no table has that name`
+    )
+  }
   Table.validateTable(target)
   const sql = yield* SqlClient.SqlClient
   return yield* sql.withTransaction(Effect.gen(function*() {

@@ -226,6 +226,14 @@ for (const backend of backends) {
             `missing_version *: version must be a positive integer, got ${bad}`
           ])
         }
+        assert.deepStrictEqual(yield* refusal(2 ** 53), [
+          `missing_version *: version must be a positive integer, got ${2 ** 53}`
+        ])
+        const long = `versioned.${"t".repeat(55)}`
+        assert.deepStrictEqual(
+          changesOf(yield* Effect.exit(VersionedTable.switchTo(long, 123_456_789))).map((c) => c.detail),
+          [`${long}_v123456789 is longer than 63 characters: no table has that name`]
+        )
         // a relation of that name that is not a table (an index, a view) is no version either
         yield* sql`CREATE VIEW ${sql(`${table}_v3`)} AS SELECT 1 AS one`
         assert.deepStrictEqual(yield* refusal(3), [`missing_version *: ${table}_v3 is not a table`])
