@@ -574,6 +574,18 @@ describe("SchemaCompatibility: definitions", () => {
       }, ["line", "points"])),
       "{ line: { qty?: int }, points?: int }"
     )
+    // properties named like keywords are properties: `default` and `properties` here are fields
+    assert.strictEqual(
+      SchemaCompatibility.describe(json({
+        default: { type: "object", properties: { a: { type: "string", default: "x" } }, required: ["a"] },
+        properties: { type: "object", properties: { default: { type: "string" } }, required: ["default"] },
+        examples: {
+          type: "array",
+          items: { type: "object", properties: { n: { type: "integer", default: 0 } }, required: ["n"] }
+        }
+      }, ["default", "properties", "examples"])),
+      "{ default: { a?: string }, properties: { default: string }, examples: Array<{ n?: int }> }"
+    )
     // a default that is not a value of its property is refused, naming it
     const refused = SchemaCompatibility.fromJsonSchema({
       type: "object",

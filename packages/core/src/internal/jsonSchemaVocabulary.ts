@@ -213,12 +213,28 @@ export const firstProblem = (document: Value, options: { readonly draft07: boole
   return schema(document, [])
 }
 
-/** Keywords whose values are data, not schemas: never walked. */
-const dataKeywords = new Set(["const", "enum", "default", "examples"])
+const isSchemaObject = (u: Value): u is Record<string, Value> => Predicate.isObject(u) && !Array.isArray(u)
+
+/** The subschemas of a schema, each with its keyword path: only where the vocabulary has schemas. */
+const subschemas = (schema: Record<string, Value>): Array<readonly [ReadonlyArray<Segment>, Value]> => {
+  const out: Array<readonly [ReadonlyArray<Segment>, Value]> = []
+  for (const [keyword, value] of Object.entries(schema)) {
+    if (schemaMapKeywords.has(keyword) && isSchemaObject(value)) {
+      for (const [name, v] of Object.entries(value)) out.push([[keyword, name], v])
+    } else if ((schemaArrayKeywords.has(keyword) || keyword === "items") && Array.isArray(value)) {
+      value.forEach((v, i) => out.push([[keyword, i], v]))
+    } else if (schemaKeywords.has(keyword) || draft07Keywords.has(keyword) || keyword === "contentSchema") {
+      out.push([[keyword], value])
+    }
+  }
+  return out
+}
+
+const hasDefault = (schema: Value): boolean => isSchemaObject(schema) && Object.hasOwn(schema, "default")
 
 /**
- * The properties with a `"default"`, each with its path (`properties.currency`) and its object
- * schema's path: a record may omit them (the default stands in), so they are optional.
+ * The properties with a `"default"`, each with its path (`properties.currency`), its schema and its
+ * default value: a record may omit them (the default stands in), so they are optional.
  *
  * @internal
  */
@@ -228,24 +244,18 @@ export const defaulted = (document: Value): ReadonlyArray<{
   readonly value: Value
 }> => {
   const out: Array<{ readonly path: string; readonly schema: Record<string, Value>; readonly value: Value }> = []
-  const walk = (value: Value, path: ReadonlyArray<Segment>): void => {
-    if (Array.isArray(value)) return value.forEach((v, i) => walk(v, [...path, i]))
-    if (!Predicate.isObject(value)) return
-    const properties = (value as Record<string, Value>)["properties"]
-    if (Predicate.isObject(properties) && !Array.isArray(properties)) {
-      for (const [name, schema] of Object.entries(properties as Record<string, Value>)) {
-        if (Predicate.isObject(schema) && !Array.isArray(schema) && Object.hasOwn(schema, "default")) {
-          out.push({
-            path: render([...path, "properties", name]),
-            schema: schema as Record<string, Value>,
-            value: (schema as Record<string, Value>)["default"]
-          })
+  const walk = (schema: Value, path: ReadonlyArray<Segment>): void => {
+    if (!isSchemaObject(schema)) return
+    const properties = schema["properties"]
+    if (isSchemaObject(properties)) {
+      for (const [name, property] of Object.entries(properties)) {
+        if (hasDefault(property)) {
+          const p = property as Record<string, Value>
+          out.push({ path: render([...path, "properties", name]), schema: p, value: p["default"] })
         }
       }
     }
-    for (const [key, v] of Object.entries(value as Record<string, Value>)) {
-      if (!dataKeywords.has(key)) walk(v, [...path, key])
-    }
+    for (const [at, sub] of subschemas(schema)) walk(sub, [...path, ...at])
   }
   walk(document, [])
   return out
@@ -258,23 +268,22 @@ export const defaulted = (document: Value): ReadonlyArray<{
  * @internal
  */
 export const defaultsOptional = (document: Value): Value => {
-  const walk = (value: Value): Value => {
-    if (Array.isArray(value)) return value.map(walk)
-    if (!Predicate.isObject(value)) return value
-    const out: Record<string, Value> = {}
-    for (const [key, v] of Object.entries(value as Record<string, Value>)) {
-      out[key] = dataKeywords.has(key)
-        ? v
-        : walk(v)
-    }
-    const properties = out["properties"]
-    const required = out["required"]
-    if (Predicate.isObject(properties) && !Array.isArray(properties) && Array.isArray(required)) {
-      const withDefault = (name: Value) => {
-        const schema = Predicate.isString(name) ? (properties as Record<string, Value>)[name] : undefined
-        return Predicate.isObject(schema) && !Array.isArray(schema) && Object.hasOwn(schema, "default")
+  const walk = (schema: Value): Value => {
+    if (!isSchemaObject(schema)) return schema
+    const out: Record<string, Value> = { ...schema }
+    for (const [keyword, value] of Object.entries(schema)) {
+      if (schemaMapKeywords.has(keyword) && isSchemaObject(value)) {
+        out[keyword] = Object.fromEntries(Object.entries(value).map(([name, v]) => [name, walk(v)]))
+      } else if ((schemaArrayKeywords.has(keyword) || keyword === "items") && Array.isArray(value)) {
+        out[keyword] = value.map(walk)
+      } else if (schemaKeywords.has(keyword) || draft07Keywords.has(keyword) || keyword === "contentSchema") {
+        out[keyword] = walk(value)
       }
-      out["required"] = required.filter((name) => !withDefault(name))
+    }
+    const properties = schema["properties"]
+    const required = schema["required"]
+    if (isSchemaObject(properties) && Array.isArray(required)) {
+      out["required"] = required.filter((name) => !(Predicate.isString(name) && hasDefault(properties[name])))
     }
     return out
   }
