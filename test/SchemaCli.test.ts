@@ -138,6 +138,23 @@ describe("sluice schema", () => {
           "  - BACKWARD: required field \"amount\" removed (required field removed, against version 1)"
         ])
 
+        // a field added with a "default" is a compatible addition; "additionalProperties": false is refused
+        yield* write("orders-default.json", {
+          ...order({ type: "number" }),
+          properties: { order_id: { type: "string" }, amount: { type: "number" }, currency: { default: "USD" } },
+          required: ["order_id", "amount", "currency"]
+        })
+        const defaulted = yield* sluice(cwd, ["schema", "check", "orders", "orders-default.json"])
+        assert.strictEqual(defaulted.exitCode, 0, defaulted.stdout + defaulted.stderr)
+        assert.strictEqual(defaulted.stdout.trim(), "compatible: orders under BACKWARD (checked against version 1)")
+        yield* write("closed.json", { ...order({ type: "number" }), additionalProperties: false })
+        usage(
+          yield* sluice(cwd, ["schema", "register", "orders", "closed.json"]),
+          "closed.json: additionalProperties: \"additionalProperties\": false is not supported: a record's " +
+            "undeclared fields are dropped or kept for its table's contract, never rejected by its schema; " +
+            "omit it, and refuse unknown fields with a Contract (freeze or discard_row)"
+        )
+
         // a subject with a mode but no version yet: nothing to check against, said so
         yield* SchemaRegistry.SchemaRegistry.use((registry) => registry.setMode("payments", "FULL")).pipe(
           Effect.provide(

@@ -81,8 +81,10 @@ export class MissingKey extends Schema.TaggedError<MissingKey>("@sluice/core/Rec
 
 /**
  * A record that does not fit its table's contract (see `Contract`): a field the table has no column
- * for (`change: "new_column"`), or a value its column's type cannot hold (`change: "type_change"`).
- * Under `discard_row` the record is dead-lettered with this reason; under `freeze` it fails the run.
+ * for (`change: "new_column"`), a value its column's type cannot hold (`change: "type_change"`), or,
+ * under `evolve`, a field whose name cannot be a column name (`change: "invalid_name"`, e.g.
+ * `"order id"`: the record is dead-lettered). Under `discard_row` the record is dead-lettered with
+ * this reason; under `freeze` it fails the run.
  *
  * @since 0.1.0
  * @category reasons
@@ -92,7 +94,7 @@ export class ContractViolation
     contract: Schema.Literals(["evolve", "freeze", "discard_row", "discard_value"]),
     table: Schema.String,
     field: Schema.String,
-    change: Schema.Literals(["new_column", "type_change"]),
+    change: Schema.Literals(["new_column", "type_change", "invalid_name"]),
     message: Schema.String
   })
 {}

@@ -532,7 +532,15 @@ export const fromJson = (json: unknown): Result.Result<Definition, InvalidSchema
  * (`"minLength": "3"`). `format`, `contentEncoding` and `contentMediaType` are accepted as
  * annotations (they constrain nothing, as in draft 2020-12). `maxLength` becomes a code-point count
  * (the same measure here), `additionalProperties: true` an index signature of any value (the same
- * as none).
+ * as none). `additionalProperties: false` is refused: a record's undeclared fields are dropped (or
+ * kept for a table's `Contract`), never rejected by its schema, so it cannot be honoured.
+ *
+ * A property with a `"default"` is optional, even when `required` lists it: a record without it is
+ * complete, the default standing in (as with Avro and Confluent's rules), so adding a field with a
+ * default is a compatible addition under BACKWARD — the same as `withDefault` in an effect schema.
+ * As there, only the encoded side is stored: the default's value is not part of the definition
+ * (the pipeline's own schema applies it when decoding). A default that is not a value of its
+ * property is refused (`properties.currency.default: 5 is not a value of the property`).
  *
  * @example
  * ```ts
@@ -564,8 +572,25 @@ export const fromJsonSchema = (document: unknown): Result.Result<Definition, Inv
           message: problem.path === "" ? problem.message : `${problem.path}: ${problem.message}`
         })
       }
-      const parsed = draft07 ? JsonSchema.fromSchemaDraft07(raw) : JsonSchema.fromSchemaDraft2020_12(raw)
-      return SchemaRepresentation.fromJsonSchemaDocument(parsed, { patterns: "apply" })
+      const load = (document: JsonSchema.JsonSchema) =>
+        SchemaRepresentation.fromJsonSchemaDocument(
+          draft07 ? JsonSchema.fromSchemaDraft07(document) : JsonSchema.fromSchemaDraft2020_12(document),
+          { patterns: "apply" }
+        )
+      // a default must be a value of its property: records without the property get it
+      for (const { path, schema, value } of Vocabulary.defaulted(raw)) {
+        const property = Vocabulary.defaultsOptional({
+          ...schema,
+          ...(raw["$defs"] === undefined ? {} : { $defs: raw["$defs"] }),
+          ...(raw["definitions"] === undefined ? {} : { definitions: raw["definitions"] })
+        }) as JsonSchema.JsonSchema
+        if (!Schema.is(load(property))(value)) {
+          throw new InvalidSchema({
+            message: `${path}.default: ${JSON.stringify(value)} is not a value of the property`
+          })
+        }
+      }
+      return load(Vocabulary.defaultsOptional(raw) as JsonSchema.JsonSchema)
     },
     catch: (error) =>
       error instanceof InvalidSchema

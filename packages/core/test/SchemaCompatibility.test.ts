@@ -530,6 +530,97 @@ describe("SchemaCompatibility: definitions", () => {
     )
   })
 
+  it("a JSON Schema property with a default is optional: adding it is BACKWARD compatible, as with Avro", () => {
+    const json = (properties: Record<string, unknown>, required: ReadonlyArray<string>) =>
+      Result.getOrThrow(SchemaCompatibility.fromJsonSchema({
+        type: "object",
+        properties,
+        required,
+        $defs: { Points: { type: "integer" } }
+      }))
+    const v1 = json({ order_id: { type: "string" } }, ["order_id"])
+    const rules = (candidate: SchemaCompatibility.Definition, mode: Mode) =>
+      SchemaCompatibility.violations(candidate, [{ version: 1, definition: v1 }], mode).map((v) =>
+        `${v.rule} ${v.field}`
+      )
+    // listed as required, but a record without it is complete: the default stands in
+    const withDefault = json(
+      { order_id: { type: "string" }, currency: { type: "string", default: "USD" } },
+      ["order_id", "currency"]
+    )
+    assert.strictEqual(SchemaCompatibility.describe(withDefault), "{ order_id: string, currency?: string }")
+    assert.deepStrictEqual(rules(withDefault, "BACKWARD"), [])
+    assert.deepStrictEqual(rules(withDefault, "FULL"), [])
+    // the same as `withDefault` in an effect schema, both ways
+    const fromCode = definition(
+      S({ order_id: Schema.String, currency: SchemaCompatibility.withDefault(Schema.String, "USD") })
+    )
+    assert.deepStrictEqual(
+      SchemaCompatibility.violations(withDefault, [{ version: 1, definition: fromCode }], "FULL"),
+      []
+    )
+    assert.deepStrictEqual(
+      SchemaCompatibility.violations(fromCode, [{ version: 1, definition: withDefault }], "FULL"),
+      []
+    )
+    // without a default it is a required field added
+    const without = json({ order_id: { type: "string" }, currency: { type: "string" } }, ["order_id", "currency"])
+    assert.deepStrictEqual(rules(without, "BACKWARD"), ["REQUIRED_FIELD_ADDED currency"])
+    // nested objects too, and a default through a $ref
+    assert.strictEqual(
+      SchemaCompatibility.describe(json({
+        line: { type: "object", properties: { qty: { type: "integer", default: 1 } }, required: ["qty"] },
+        points: { $ref: "#/$defs/Points", default: 0 }
+      }, ["line", "points"])),
+      "{ line: { qty?: int }, points?: int }"
+    )
+    // properties named like keywords are properties: `default` and `properties` here are fields
+    assert.strictEqual(
+      SchemaCompatibility.describe(json({
+        default: { type: "object", properties: { a: { type: "string", default: "x" } }, required: ["a"] },
+        properties: { type: "object", properties: { default: { type: "string" } }, required: ["default"] },
+        examples: {
+          type: "array",
+          items: { type: "object", properties: { n: { type: "integer", default: 0 } }, required: ["n"] }
+        }
+      }, ["default", "properties", "examples"])),
+      "{ default: { a?: string }, properties: { default: string }, examples: Array<{ n?: int }> }"
+    )
+    // a default that is not a value of its property is refused, naming it
+    const refused = SchemaCompatibility.fromJsonSchema({
+      type: "object",
+      properties: { currency: { type: "string", default: 5 } },
+      required: ["currency"]
+    })
+    assert.isTrue(Result.isFailure(refused))
+    if (Result.isFailure(refused)) {
+      assert.strictEqual(refused.failure.message, "properties.currency.default: 5 is not a value of the property")
+    }
+  })
+
+  it("refuses additionalProperties: false (it cannot be honoured), naming its path", () => {
+    for (const closed of [false, { not: {} }]) {
+      const result = SchemaCompatibility.fromJsonSchema({
+        type: "object",
+        properties: { line: { type: "object", properties: { sku: { type: "string" } }, additionalProperties: closed } }
+      })
+      assert.isTrue(Result.isFailure(result))
+      if (Result.isFailure(result)) {
+        assert.match(
+          result.failure.message,
+          /^properties\.line\.additionalProperties: "additionalProperties": false is not supported: a record's undeclared fields are dropped/
+        )
+      }
+    }
+    // true, a schema of the extra values, or none: imported as before
+    for (const open of [true, {}, { type: "string" }]) {
+      assert.isTrue(
+        Result.isSuccess(SchemaCompatibility.fromJsonSchema({ type: "object", additionalProperties: open })),
+        JSON.stringify(open)
+      )
+    }
+  })
+
   it("refuses JSON Schema documents effect cannot import", () => {
     const result = SchemaCompatibility.fromJsonSchema({ type: "string", not: { const: "x" } })
     assert.isTrue(Result.isFailure(result))

@@ -83,6 +83,36 @@ export const validateTable = (table: string): void => {
   }
 }
 
+/** The system columns of every PostgreSQL table: a user column cannot take their names. */
+const systemColumns: ReadonlySet<string> = new Set(["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"])
+
+/**
+ * Why `name` cannot be the name of a new column, or `undefined` if it can: a column name is a
+ * plain SQL name (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 characters — PostgreSQL truncates longer
+ * identifiers, so two long names could become one column) and not the name of a system column.
+ * Names are always quoted, so case is kept: `Amount` and `amount` are two columns.
+ *
+ * @example
+ * ```ts
+ * import { Table } from "@sluice/sql"
+ *
+ * Table.columnNameProblem("order_id") // undefined
+ * Table.columnNameProblem("order id") // "it is not a plain SQL name ([A-Za-z_][A-Za-z0-9_]*)"
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const columnNameProblem = (name: string): string | undefined => {
+  if (name.length === 0) return "it is empty"
+  if (name.length > 63 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    return `it is ${name.length} characters long, and PostgreSQL truncates identifiers at 63`
+  }
+  if (!identifierPattern.test(name)) return "it is not a plain SQL name ([A-Za-z_][A-Za-z0-9_]*)"
+  if (systemColumns.has(name)) return "it is the name of a PostgreSQL system column"
+  return undefined
+}
+
 export const validateColumn = (table: string, column: string): void => {
   if (!identifierPattern.test(column)) {
     throw new InvalidTableSpec({ table, reason: `invalid column name ${JSON.stringify(column)}` })

@@ -12,7 +12,10 @@
  * 3. `write` (or `writeBatches`, one COPY for as long as the batches fill the same columns)
  *    classifies each record's undeclared fields (kept on the record by `Contract.open`):
  *    under `evolve` a field becomes a column (`ALTER TABLE … ADD COLUMN`, type inferred from the
- *    value), under `discard_value` the value is dropped and counted (`Contract.valuesDiscarded`),
+ *    value; a field whose name cannot be a column — see `Table.columnNameProblem` — dead-letters its
+ *    record in `check`, as a `ContractViolation` with `change: "invalid_name"`; case is kept, so
+ *    `Amount` and `amount` are two columns), under `discard_value` the value is dropped and counted
+ *    (`Contract.valuesDiscarded`),
  *    and a record that breaks a `freeze` (or changes the type of an evolved column) fails the run
  *    with a `SinkError` whose cause is the `ContractViolation`: the transaction rolls back, the
  *    table is left untouched.
@@ -38,7 +41,7 @@
  * @since 0.1.0
  */
 import type { Partition } from "@sluice/core"
-import { Contract, type RecordError, Sink, SinkError } from "@sluice/core"
+import { Contract, RecordError, Sink, SinkError } from "@sluice/core"
 import { Effect, Metric, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import type * as Catalog from "./internal/catalog.ts"
@@ -253,6 +256,26 @@ export const partitionReplace = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlCl
     yield* base.prepare(partition)
   })
 
+  /**
+   * The violation of a field `evolve` would make a column but whose name cannot be one (see
+   * `Table.columnNameProblem`): its record is dead-lettered, the rest of the load goes on.
+   */
+  const unnamable = (added: ReadonlyArray<Contract.Field>): RecordError.ContractViolation | undefined => {
+    for (const field of added) {
+      const problem = Table.columnNameProblem(field.name)
+      if (problem === undefined) continue
+      return new RecordError.ContractViolation({
+        contract: "evolve",
+        table,
+        field: field.name,
+        change: "invalid_name",
+        message: `field ${JSON.stringify(field.name)} cannot be a column of ${table}: ${problem} ` +
+          "(contract evolve: the record is discarded)"
+      })
+    }
+    return undefined
+  }
+
   /** The fields of a record a contract judges: declared ones the table lacks, and undeclared ones. */
   const fieldsOf = (
     current: State,
@@ -282,6 +305,8 @@ export const partitionReplace = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlCl
     const verdict = Contract.classify(contract, table, fieldsOf(state, spec.toRow(record), undeclared))
     if (verdict._tag === "Discard") return Contract.recordError(verdict.violation)
     if (verdict._tag === "Fail") return undefined // `write` fails the run
+    const badName = unnamable(verdict.added)
+    if (badName !== undefined) return Contract.recordError(badName)
     // the undeclared values that will be stored must be storable too
     for (const [name, value] of undeclared) {
       if (value === null || (typeof value !== "string" && typeof value !== "object")) continue
@@ -318,6 +343,9 @@ export const partitionReplace = <A>(spec: Spec<A>): Sink.Sink<A, SqlClient.SqlCl
       if (undeclared.length > 0 || current.missing.length > 0) {
         const verdict = Contract.classify(contract, table, fieldsOf(current, values, undeclared, pending))
         if (verdict._tag !== "Load") return yield* Contract.failure(verdict.violation)
+        // `check` dead-letters these records: a column is never named after one
+        const badName = unnamable(verdict.added)
+        if (badName !== undefined) return yield* Contract.failure(badName)
         for (const field of verdict.added) {
           if (!pending.has(field.name)) pending.set(field.name, typeFor(field.value))
         }

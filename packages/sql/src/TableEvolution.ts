@@ -82,7 +82,9 @@ export const RefusedChange = Schema.Literals([
   "older_version",
   "dependent_views",
   "lossy_cast",
-  "backfill_failed"
+  "backfill_failed",
+  "missing_version",
+  "version_exists"
 ])
 
 /**
@@ -93,7 +95,9 @@ export type RefusedChange = typeof RefusedChange.Type
 
 /**
  * A change of a table that is not additive (a drop, a rename, a type change, a new NOT NULL column
- * without default), refused: the table is left as it was.
+ * without default), refused: the table is left as it was. `VersionedTable` refuses with it too: a
+ * switch to a version that does not exist (`missing_version`), a deploy of a version whose table
+ * exists already (`version_exists`), an older version, a lossy cast, a failed backfill…
  *
  * @since 0.1.0
  * @category errors

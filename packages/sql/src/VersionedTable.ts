@@ -19,7 +19,9 @@
  *   timestamp to `date`… (see {@link lossOf}) — is refused as `lossy_cast`, naming the column and
  *   both types, unless the version lists the column in `allowLossy`.
  * - Deploying the current version again only evolves it additively (`TableEvolution.plan`);
- *   deploying an older one is refused.
+ *   deploying an older one is refused (`older_version`), and so is deploying a newer one whose
+ *   table exists already, e.g. after a switch back (`version_exists`, naming what differs).
+ * - {@link switchTo} a version whose table does not exist is refused (`missing_version`).
  * - Concurrent deploys of one table serialize on a transaction-level advisory lock.
  *
  * **Readers during the switch**
@@ -100,6 +102,67 @@ const validateVersion = (spec: Version): void => {
 
 const refused = (table: string, column: string, change: TableEvolution.RefusedChange, detail: string) =>
   new TableEvolution.TableChangeRefused({ table, changes: [{ column, change, detail }] })
+
+/** The kind of relation `name` is (`r` a table, `p` a partitioned one, `v` a view…), if it exists. */
+const relationKind = (sql: SqlClient.SqlClient, name: string) =>
+  Effect.map(
+    sql<{ readonly kind: string }>`
+      SELECT c.relkind::text AS kind FROM pg_class c WHERE c.oid = to_regclass(${Catalog.quoted(name)})`,
+    (rows) => rows[0]?.kind
+  )
+
+const isTable = (kind: string | undefined) => kind === "r" || kind === "p"
+
+/** The versions of `table` whose tables exist, ascending (a plain table `<table>` is version 1). */
+const versionsOf = Effect.fnUntraced(function*(sql: SqlClient.SqlClient, table: string) {
+  const schema = Catalog.schemaOf(table)
+  const name = Catalog.nameOf(table)
+  const rows = yield* sql<{ readonly name: string; readonly kind: string }>`
+    SELECT c.relname AS name, c.relkind::text AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ${schema === undefined ? sql`current_schema()` : sql`${schema}`}
+      AND c.relname LIKE ${`${name.replace(/_/g, "\\_")}%`} AND c.relkind IN ('r', 'p')`
+  const versions = new Set<number>()
+  for (const row of rows) {
+    if (row.name === name) versions.add(1)
+    const match = row.name.startsWith(`${name}_v`) ? /^[1-9]\d*$/.exec(row.name.slice(name.length + 2)) : null
+    if (match !== null) versions.add(Number(match[0]))
+  }
+  return [...versions].sort((a, b) => a - b)
+})
+
+/**
+ * Refuses a deploy of a version whose table exists already (a version deployed before and switched
+ * away from, or one `createNext` left), saying whether the spec matches it.
+ */
+const existingVersion = Effect.fnUntraced(function*(sql: SqlClient.SqlClient, spec: Version, target: string) {
+  const kind = yield* relationKind(sql, target)
+  if (kind === undefined) return
+  if (!isTable(kind)) {
+    return yield* refused(spec.table, "*", "version_exists", `${target} already exists and is not a table`)
+  }
+  const actual = yield* Catalog.columns(sql, target)
+  const { additions, refused: changes } = TableEvolution.plan(
+    { ...spec, columns: spec.columns.map((column) => ({ ...column, renamedFrom: undefined })) },
+    actual
+  )
+  const differences = [
+    ...changes.map((c) =>
+      `${c.change.replace("_", " ")} of ${c.column}${c.change === "type_change" ? `: ${c.detail}` : ""}`
+    ),
+    ...additions.map((c) => `new column ${c.name}`)
+  ]
+  return yield* refused(
+    spec.table,
+    "*",
+    "version_exists",
+    differences.length === 0
+      ? `${target} already exists, with this definition: switch readers to it with switchTo, or discard it first ` +
+        "to deploy it afresh"
+      : `${target} already exists, with another definition (${
+        differences.join("; ")
+      }): deploy it as a later version, or discard it first`
+  )
+})
 
 /** The family of a SQL type as `format_type` spells it (`numeric(12,2)`, `character varying(20)`…). */
 const familyOf = (sqlType: string) => {
@@ -182,6 +245,20 @@ export const current = Effect.fnUntraced(function*(
   return relation === undefined ? undefined : { version: relation.version, relation: relation.base }
 })
 
+/** A plain table becomes its version 1, `<table>_v1`: refused when a relation has that name already. */
+const renameToVersion1 = Effect.fnUntraced(function*(sql: SqlClient.SqlClient, table: string) {
+  const v1 = Catalog.versionName(table, 1)
+  if ((yield* relationKind(sql, v1)) !== undefined) {
+    return yield* refused(
+      table,
+      "*",
+      "version_exists",
+      `${table} is a plain table (version 1), and ${v1} exists already: it cannot become version 1`
+    )
+  }
+  yield* sql`ALTER TABLE ${sql(table)} RENAME TO ${sql(Catalog.nameOf(v1))}`
+})
+
 /**
  * Deploys a version of a table, in one transaction (see the module documentation): creates and
  * backfills `<table>_v<N>` and switches the view `<table>` to it when N is newer than the current
@@ -230,6 +307,7 @@ export const deploy = Effect.fn("VersionedTable.deploy")(function*(
     } FROM ${sql(target)}`
 
     if (relation === undefined) {
+      yield* existingVersion(sql, spec, target)
       yield* createTarget
       yield* createView
       return { table, from: undefined, to: version, relation: target, backfilled: 0, added: [] }
@@ -302,11 +380,12 @@ export const deploy = Effect.fn("VersionedTable.deploy")(function*(
       }]
     })
     if (lossy.length > 0) return yield* new TableEvolution.TableChangeRefused({ table, changes: lossy })
+    yield* existingVersion(sql, spec, target)
     let source = relation.base
     if (relation.kind === "table") {
       source = Catalog.versionName(table, 1)
       Table.validateTable(source)
-      yield* sql`ALTER TABLE ${sql(table)} RENAME TO ${sql(Catalog.nameOf(source))}`
+      yield* renameToVersion1(sql, table)
     }
     yield* createTarget
 
@@ -409,15 +488,38 @@ export const switchTo = Effect.fn("VersionedTable.switchTo")(function*(
   SqlClient.SqlClient
 > {
   Table.validateTable(table)
+  if (!Number.isSafeInteger(version) || version < 1) {
+    return yield* refused(table, "*", "missing_version", `version must be a positive integer, got ${version}`)
+  }
   const target = Catalog.versionName(table, version)
+  if (Catalog.nameOf(target).length > 63) {
+    return yield* refused(
+      table,
+      "*",
+      "missing_version",
+      `${target} is longer than 63 characters: no table has that name`
+    )
+  }
   Table.validateTable(target)
   const sql = yield* SqlClient.SqlClient
   return yield* sql.withTransaction(Effect.gen(function*() {
     yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${`sluice.version ${table}`}, 0))`
-    const [row] = yield* sql<{ readonly found: boolean }>`
-      SELECT to_regclass(${Catalog.quoted(target)}) IS NOT NULL AS found`
-    if (row?.found !== true) return yield* refused(table, "*", "older_version", `${target} does not exist`)
     const relation = yield* TableEvolution.describe(table)
+    // a plain table is version 1, and stays where it is
+    if (relation?.kind === "table" && version === 1) return { table, from: 1, to: 1 }
+    const kind = yield* relationKind(sql, target)
+    if (kind === undefined) {
+      const versions = relation === undefined ? [] : yield* versionsOf(sql, table)
+      return yield* refused(
+        table,
+        "*",
+        "missing_version",
+        `${target} does not exist (${
+          relation === undefined ? `${table} does not exist` : `its versions: ${versions.join(", ")}`
+        })`
+      )
+    }
+    if (!isTable(kind)) return yield* refused(table, "*", "missing_version", `${target} is not a table`)
     if (relation !== undefined) {
       const readers = yield* Catalog.dependents(sql, table)
       if (readers.length > 0) {
@@ -429,7 +531,7 @@ export const switchTo = Effect.fn("VersionedTable.switchTo")(function*(
         )
       }
       if (relation.kind === "table") {
-        yield* sql`ALTER TABLE ${sql(table)} RENAME TO ${sql(Catalog.nameOf(Catalog.versionName(table, 1)))}`
+        yield* renameToVersion1(sql, table)
       } else {
         yield* sql`DROP VIEW ${sql(table)}`
       }

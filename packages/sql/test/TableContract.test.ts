@@ -295,6 +295,132 @@ for (const backend of backends) {
         assert.deepStrictEqual(yield* TableEvolution.evolve({ table, columns: v1Columns }), [])
       }))
 
+    it.effect("evolve: a field whose name cannot be a column is dead-lettered, the rest of the load goes on", () =>
+      Effect.gen(function*() {
+        const { name, table } = yield* setup(1)
+        const long = (last: string) => `long_${"x".repeat(58)}${last}` // 64 characters: the same 63-byte prefix
+        const lines = [
+          order(day(1), 0, { channel: "web" }),
+          order(day(1), 1, { "order id": "a" }),
+          order(day(1), 2, { "a\"b": "b" }),
+          order(day(1), 3, { "": "c" }),
+          order(day(1), 4, { [long("A")]: "d" }),
+          order(day(1), 5, { [long("B")]: "e" }),
+          order(day(1), 6, { xmin: "f" }),
+          order(day(1), 7, { [`m${"x".repeat(62)}`]: "g", Amount: "h", Channel: "i" }),
+          order(day(1), 8, { "order id": null }) // a null adds no column: nothing to dead-letter
+        ]
+        const report = yield* Pipeline.run(
+          pipelineV1(name, table, Contract.make("evolve"), new Map([[day(1), lines]])),
+          day(1)
+        )
+        assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [9, 3, 6])
+        const dead = yield* (yield* DeadLetter.DeadLetterStore).list(name, { partition: day(1) })
+        assert.deepStrictEqual(dead.map((d) => [d.position, d.errorType, d.stage]), [
+          [2, "ContractViolation", "load"],
+          [3, "ContractViolation", "load"],
+          [4, "ContractViolation", "load"],
+          [5, "ContractViolation", "load"],
+          [6, "ContractViolation", "load"],
+          [7, "ContractViolation", "load"]
+        ])
+        assert.deepStrictEqual(dead.map((d) => d.error), [
+          `field "order id" cannot be a column of ${table}: it is not a plain SQL name ([A-Za-z_][A-Za-z0-9_]*) (contract evolve: the record is discarded)`,
+          `field "a\\"b" cannot be a column of ${table}: it is not a plain SQL name ([A-Za-z_][A-Za-z0-9_]*) (contract evolve: the record is discarded)`,
+          `field "" cannot be a column of ${table}: it is empty (contract evolve: the record is discarded)`,
+          `field "${
+            long("A")
+          }" cannot be a column of ${table}: it is 64 characters long, and PostgreSQL truncates identifiers at 63 (contract evolve: the record is discarded)`,
+          `field "${
+            long("B")
+          }" cannot be a column of ${table}: it is 64 characters long, and PostgreSQL truncates identifiers at 63 (contract evolve: the record is discarded)`,
+          `field "xmin" cannot be a column of ${table}: it is the name of a PostgreSQL system column (contract evolve: the record is discarded)`
+        ])
+        // case is kept: Amount and Channel are columns of their own, beside amount and channel
+        assert.deepStrictEqual((yield* columnsOf(table)).slice(3), [
+          "channel text (sluice:evolved)",
+          `m${"x".repeat(62)} text (sluice:evolved)`,
+          "Amount text (sluice:evolved)",
+          "Channel text (sluice:evolved)"
+        ])
+        const rows = (yield* rowsOf(table)).filter((r) => r.day === day(1))
+        assert.deepStrictEqual(rows.map((r) => [r.id, r.amount, r.Amount, r.channel, r.Channel]), [
+          [`o-${day(1)}-0`, 0.5, null, "web", null],
+          [`o-${day(1)}-7`, 7.5, "h", null, "i"],
+          [`o-${day(1)}-8`, 8.5, null, null, null]
+        ])
+      }))
+
+    it.effect.prop(
+      "evolve: over arbitrary field names the run never dies; each record is loaded with its fields in columns of their names, or dead-lettered",
+      [Arbitrary.array(
+        Arbitrary.array(
+          Arbitrary.schema(Schema.Union([
+            Schema.String,
+            Schema.Literals([
+              "order id",
+              "a\"b",
+              "",
+              "xmin",
+              "ctid",
+              "Channel",
+              "channel",
+              "CHANNEL",
+              "__proto__",
+              "constructor",
+              "select",
+              `a${"b".repeat(62)}`,
+              `a${"b".repeat(63)}`,
+              `a${"b".repeat(62)}c`,
+              "é",
+              "a.b"
+            ])
+          ])).pipe(Arbitrary.filter((field) => !["day", "id", "amount"].includes(field))),
+          { maxLength: 4 }
+        ),
+        { maxLength: 8 }
+      )],
+      ([records]) =>
+        Effect.gen(function*() {
+          const { name, table } = yield* setup(0)
+          const columnName = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+          const system = new Set(["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"])
+          const fine = (field: string) => columnName.test(field) && !system.has(field)
+          const lines = records.map((fields, i) =>
+            order(day(1), i, Object.fromEntries(fields.map((field) => [field, `v${i}`])))
+          )
+          const report = yield* Pipeline.run(
+            pipelineV1(name, table, Contract.make("evolve"), new Map([[day(1), lines]])),
+            day(1)
+          )
+          assert.strictEqual(report.read, records.length)
+          assert.strictEqual(report.loaded + report.deadLettered, report.read)
+          const dead = yield* (yield* DeadLetter.DeadLetterStore).list(name, { partition: day(1) })
+          assert.deepStrictEqual(
+            dead.map((d) => [d.position, d.errorType, d.stage]),
+            records.flatMap((fields, i) => fields.every(fine) ? [] : [[i + 1, "ContractViolation", "load"]])
+          )
+          for (const d of dead) {
+            // the first bad field in the payload's order (integer-like keys come first in an object)
+            const bad = records[d.position - 1]!.filter((field) => !fine(field))
+            assert.isTrue(
+              bad.some((field) =>
+                d.error.startsWith(`field ${JSON.stringify(field)} cannot be a column of ${table}: `)
+              ),
+              d.error
+            )
+          }
+          const rows = new Map((yield* rowsOf(table)).map((row) => [row.id, row]))
+          records.forEach((fields, i) => {
+            const row = rows.get(`o-${day(1)}-${i}`)
+            if (!fields.every(fine)) return assert.isUndefined(row)
+            assert.isDefined(row)
+            for (const field of fields) assert.strictEqual(Object.getOwnPropertyDescriptor(row, field)?.value, `v${i}`)
+          })
+        }),
+      { arbitrary: { runs: 12 } }
+    )
+
     it.effect("freeze: an unknown field fails the run with the typed violation; the table is untouched", () =>
       Effect.gen(function*() {
         const { name, table } = yield* setup(4)

@@ -206,9 +206,93 @@ for (const backend of backends) {
           VersionedTable.switchTo(other, 2),
           VersionedTable.switchTo(table, 9)
         )))
-        assert.deepStrictEqual(refusalOf(exit), ["older_version"])
+        assert.deepStrictEqual(refusalOf(exit), ["missing_version"])
         assert.strictEqual(yield* kindOf(other), "r")
         assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 1, relation: `${table}_v1` })
+      }))
+
+    it.effect("switchTo a version that does not exist, or is not a table, is refused typed; nothing changes", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const table = yield* setup(1)
+        const refusal = (version: number) =>
+          Effect.map(
+            Effect.exit(VersionedTable.switchTo(table, version)),
+            (exit) => changesOf(exit).map((c) => `${c.change} ${c.column}: ${c.detail}`)
+          )
+        assert.deepStrictEqual(yield* refusal(9), [`missing_version *: ${table}_v9 does not exist (its versions: 1)`])
+        for (const bad of [0, -1, 1.5, Number.NaN]) {
+          assert.deepStrictEqual(yield* refusal(bad), [
+            `missing_version *: version must be a positive integer, got ${bad}`
+          ])
+        }
+        assert.deepStrictEqual(yield* refusal(2 ** 53), [
+          `missing_version *: version must be a positive integer, got ${2 ** 53}`
+        ])
+        const long = `versioned.${"t".repeat(55)}`
+        assert.deepStrictEqual(
+          changesOf(yield* Effect.exit(VersionedTable.switchTo(long, 123_456_789))).map((c) => c.detail),
+          [`${long}_v123456789 is longer than 63 characters: no table has that name`]
+        )
+        // a relation of that name that is not a table (an index, a view) is no version either
+        yield* sql`CREATE VIEW ${sql(`${table}_v3`)} AS SELECT 1 AS one`
+        assert.deepStrictEqual(yield* refusal(3), [`missing_version *: ${table}_v3 is not a table`])
+        assert.strictEqual(yield* kindOf(table), "r")
+        // a plain table is version 1: switching to it changes nothing
+        assert.deepStrictEqual(yield* VersionedTable.switchTo(table, 1), { table, from: 1, to: 1 })
+        assert.strictEqual(yield* kindOf(table), "r")
+        // a table that does not exist at all
+        const nowhere = `${table}_none`
+        assert.deepStrictEqual(
+          changesOf(yield* Effect.exit(VersionedTable.switchTo(nowhere, 2))).map((c) => c.detail),
+          [`${nowhere}_v2 does not exist (${nowhere} does not exist)`]
+        )
+        assert.deepStrictEqual(
+          changesOf(yield* Effect.exit(VersionedTable.switchTo("nowhere_schema.orders", 2))).map((c) => c.change),
+          ["missing_version"]
+        )
+      }))
+
+    it.effect("redeploying a version whose table exists is refused typed, naming what differs; nothing changes", () =>
+      Effect.gen(function*() {
+        const table = yield* setup(2)
+        yield* VersionedTable.deploy({ table, version: 2, columns: v2, primaryKey: ["day", "id"] })
+        yield* VersionedTable.switchTo(table, 1)
+        const before = yield* rows(`${table}_v2`)
+        // v2 again, readers on v1: with the same definition, or another one
+        const same = changesOf(yield* Effect.exit(VersionedTable.deploy({ table, version: 2, columns: v2 })))
+        assert.deepStrictEqual(same.map((c) => `${c.change} ${c.column}: ${c.detail}`), [
+          `version_exists *: ${table}_v2 already exists, with this definition: switch readers to it with ` +
+          "switchTo, or discard it first to deploy it afresh"
+        ])
+        const other = changesOf(
+          yield* Effect.exit(VersionedTable.deploy({
+            table,
+            version: 2,
+            columns: [...v2.filter((c) => c.name !== "currency"), { name: "amount2", type: "int" as const }]
+              .map((c) => c.name === "id" ? { ...c, type: "int" as const } : c)
+          }))
+        )
+        assert.deepStrictEqual(other.map((c) => `${c.change} ${c.column}: ${c.detail}`), [
+          `version_exists *: ${table}_v2 already exists, with another definition ` +
+          "(type change of id: bigint to int4; drop of currency; new column amount2): " +
+          "deploy it as a later version, or discard it first"
+        ])
+        // a version left by createNext is taken too
+        const next = yield* VersionedTable.createNext(table)
+        assert.deepStrictEqual(
+          refusalOf(yield* Effect.exit(VersionedTable.deploy({ table, version: next.version, columns: v1 }))),
+          ["version_exists"]
+        )
+        assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 1, relation: `${table}_v1` })
+        assert.deepStrictEqual(yield* rows(`${table}_v2`), before)
+        // a table whose view is gone but whose version 1 exists: deploying version 1 is refused too
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DROP VIEW ${sql(table)}`
+        assert.deepStrictEqual(
+          refusalOf(yield* Effect.exit(VersionedTable.deploy({ table, version: 1, columns: v1 }))),
+          ["version_exists"]
+        )
       }))
 
     it.effect("discard drops a version readers are not on, never the current one", () =>

@@ -80,6 +80,12 @@ const render = (path: ReadonlyArray<Segment>): string =>
     ""
   )
 
+const isEmptySchema = (u: Value): boolean => Predicate.isObject(u) && !Array.isArray(u) && Object.keys(u).length === 0
+
+/** `{ "not": {} }`: no value at all, the same as the schema `false`. */
+const isEmptyNot = (u: Value): boolean =>
+  Predicate.isObject(u) && !Array.isArray(u) && Object.keys(u).length === 1 && isEmptySchema((u as { not?: Value }).not)
+
 const isNonNegativeInteger = (u: Value): boolean => Predicate.isNumber(u) && Number.isInteger(u) && u >= 0
 
 /**
@@ -104,6 +110,14 @@ export const firstProblem = (document: Value, options: { readonly draft07: boole
 
   const keywordProblem = (keyword: string, value: Value, path: ReadonlyArray<Segment>): Problem | undefined => {
     if (keyword === "type") return typeProblem(value, path)
+    if (keyword === "additionalProperties" && (value === false || isEmptyNot(value))) {
+      return problem(
+        path,
+        "\"additionalProperties\": false is not supported: a record's undeclared fields are dropped or kept for " +
+          "its table's contract, never rejected by its schema; omit it, and refuse unknown fields with a " +
+          "Contract (freeze or discard_row)"
+      )
+    }
     if (keyword === "items" && options.draft07 && Array.isArray(value)) {
       return schemaArray(value, path, false)
     }
@@ -129,9 +143,7 @@ export const firstProblem = (document: Value, options: { readonly draft07: boole
     }
     if (keyword === "const") return undefined
     // `{ "not": {} }` is "no value" (effect's export of `Never`); any other `not` has no equivalent
-    if (keyword === "not" && Predicate.isObject(value) && !Array.isArray(value) && Object.keys(value).length === 0) {
-      return undefined
-    }
+    if (keyword === "not" && isEmptySchema(value)) return undefined
     // an annotation of a string's content (effect's export of `fromJsonString`): checked as a schema
     if (keyword === "contentSchema") return schema(value, path)
     if (keyword === "pattern") {
@@ -199,4 +211,81 @@ export const firstProblem = (document: Value, options: { readonly draft07: boole
   }
 
   return schema(document, [])
+}
+
+const isSchemaObject = (u: Value): u is Record<string, Value> => Predicate.isObject(u) && !Array.isArray(u)
+
+/** The subschemas of a schema, each with its keyword path: only where the vocabulary has schemas. */
+const subschemas = (schema: Record<string, Value>): Array<readonly [ReadonlyArray<Segment>, Value]> => {
+  const out: Array<readonly [ReadonlyArray<Segment>, Value]> = []
+  for (const [keyword, value] of Object.entries(schema)) {
+    if (schemaMapKeywords.has(keyword) && isSchemaObject(value)) {
+      for (const [name, v] of Object.entries(value)) out.push([[keyword, name], v])
+    } else if ((schemaArrayKeywords.has(keyword) || keyword === "items") && Array.isArray(value)) {
+      value.forEach((v, i) => out.push([[keyword, i], v]))
+    } else if (schemaKeywords.has(keyword) || draft07Keywords.has(keyword) || keyword === "contentSchema") {
+      out.push([[keyword], value])
+    }
+  }
+  return out
+}
+
+const hasDefault = (schema: Value): boolean => isSchemaObject(schema) && Object.hasOwn(schema, "default")
+
+/**
+ * The properties with a `"default"`, each with its path (`properties.currency`), its schema and its
+ * default value: a record may omit them (the default stands in), so they are optional.
+ *
+ * @internal
+ */
+export const defaulted = (document: Value): ReadonlyArray<{
+  readonly path: string
+  readonly schema: Record<string, Value>
+  readonly value: Value
+}> => {
+  const out: Array<{ readonly path: string; readonly schema: Record<string, Value>; readonly value: Value }> = []
+  const walk = (schema: Value, path: ReadonlyArray<Segment>): void => {
+    if (!isSchemaObject(schema)) return
+    const properties = schema["properties"]
+    if (isSchemaObject(properties)) {
+      for (const [name, property] of Object.entries(properties)) {
+        if (hasDefault(property)) {
+          const p = property as Record<string, Value>
+          out.push({ path: render([...path, "properties", name]), schema: p, value: p["default"] })
+        }
+      }
+    }
+    for (const [at, sub] of subschemas(schema)) walk(sub, [...path, ...at])
+  }
+  walk(document, [])
+  return out
+}
+
+/**
+ * The document with every property that has a `"default"` taken out of its object's `required`
+ * (a record without it is complete: the default stands in, as with Avro and Confluent's rules).
+ *
+ * @internal
+ */
+export const defaultsOptional = (document: Value): Value => {
+  const walk = (schema: Value): Value => {
+    if (!isSchemaObject(schema)) return schema
+    const out: Record<string, Value> = { ...schema }
+    for (const [keyword, value] of Object.entries(schema)) {
+      if (schemaMapKeywords.has(keyword) && isSchemaObject(value)) {
+        out[keyword] = Object.fromEntries(Object.entries(value).map(([name, v]) => [name, walk(v)]))
+      } else if ((schemaArrayKeywords.has(keyword) || keyword === "items") && Array.isArray(value)) {
+        out[keyword] = value.map(walk)
+      } else if (schemaKeywords.has(keyword) || draft07Keywords.has(keyword) || keyword === "contentSchema") {
+        out[keyword] = walk(value)
+      }
+    }
+    const properties = schema["properties"]
+    const required = schema["required"]
+    if (isSchemaObject(properties) && Array.isArray(required)) {
+      out["required"] = required.filter((name) => !(Predicate.isString(name) && hasDefault(properties[name])))
+    }
+    return out
+  }
+  return walk(document)
 }
