@@ -14,6 +14,13 @@
  * 3. acknowledges the batch's messages only after the commit. A crash between commit and ack makes
  *    the source redeliver them, and the ledger skips them: exactly-once effects.
  *
+ * **Business keys**: the ledger dedups by event id only. A pipeline with a `key` (e.g. an order's
+ * date and id) also claims each decoded record's key in the ledger (as JSON text), in the same
+ * transaction, under the name `<pipeline>#key`: a record whose key an earlier event already claimed — the same order
+ * re-sent as a distinct event — is dead-lettered as `DuplicateKey` (stage `<stage>@<stream>`) and
+ * acknowledged, and the first version stays: the rule of a batch run with `Pipeline.key`, so the same
+ * events give the same rows bounded or unbounded.
+ *
  * **Circuit breaker**: each commit runs through effect's `CircuitBreaker`. After `breaker.failures`
  * consecutive failed commits the circuit opens: the run stops pulling (the batch in hand stays
  * unacknowledged, nothing is lost), probes again after `breaker.openDuration`, and resumes when a
@@ -47,7 +54,7 @@ import { isDateString, type PartitionDate } from "./Partition.ts"
 import type * as Pipeline from "./Pipeline.ts"
 import * as PipelineMetrics from "./PipelineMetrics.ts"
 import * as ProcessedEventLedger from "./ProcessedEventLedger.ts"
-import type { RecordError } from "./RecordError.ts"
+import * as RecordError from "./RecordError.ts"
 import * as SinkError from "./SinkError.ts"
 import type { RawRecord } from "./Source.ts"
 import type { SourceError } from "./SourceError.ts"
@@ -106,7 +113,7 @@ export interface StreamSink<in A, R = never> {
    * record it rejects is dead-lettered (stage `load@<stream>`) and acknowledged after the commit,
    * instead of failing the whole micro-batch — over and over, since its messages are redelivered.
    */
-  readonly check?: ((record: A) => RecordError | undefined) | undefined
+  readonly check?: ((record: A) => RecordError.RecordError | undefined) | undefined
 }
 
 /**
@@ -120,6 +127,12 @@ export interface StreamingPipeline<A, R = never> {
   /** The partition of a message: the transform's partition argument and its dead letter's partition. */
   readonly partitionOf: (message: Message) => PartitionDate
   readonly stage: string
+  /**
+   * The record's business key, if it has one: a record whose key an earlier event already claimed
+   * (a re-sent order, with another event id) is dead-lettered as `DuplicateKey`; the first one wins,
+   * as in a batch run with `Pipeline.key`. See the module documentation.
+   */
+  readonly key: ((record: A) => string) | undefined
   readonly batchSize: number
   readonly batchWindow: Duration.Duration
   readonly breaker: { readonly failures: number; readonly openDuration: Duration.Duration }
@@ -186,6 +199,7 @@ export const make = <A, R = never>(options: {
   readonly sink: StreamSink<A, R>
   readonly partitionOf?: ((message: Message) => PartitionDate) | undefined
   readonly stage?: string | undefined
+  readonly key?: ((record: A) => string) | undefined
   readonly batchSize?: number | undefined
   readonly batchWindow?: Duration.Input | undefined
   readonly breaker?: { readonly failures?: number | undefined; readonly openDuration?: Duration.Input | undefined }
@@ -203,6 +217,7 @@ export const make = <A, R = never>(options: {
   sink: options.sink,
   partitionOf: options.partitionOf ?? publicationDate,
   stage: options.stage ?? "transform",
+  key: options.key,
   batchSize: Math.max(1, options.batchSize ?? 500),
   batchWindow: Duration.fromInputUnsafe(options.batchWindow ?? "200 millis"),
   breaker: {
@@ -336,13 +351,48 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
     const bad: Array<DeadLetter.DeadLetter> = []
     const outcomes: Array<boolean> = []
     const check = pipeline.sink.check
-    for (const message of unique) {
-      if (!claimed.has(message.eventId)) continue
+    const decoded = unique.filter((m) => claimed.has(m.eventId)).map((message) => {
       const partition = pipeline.partitionOf(message)
       const record: RawRecord = message.invalidBytes === undefined
         ? { payload: message.payload, position: message.sequence }
         : { payload: message.payload, position: message.sequence, invalidBytes: message.invalidBytes }
-      let result = Transform.apply(pipeline.transform, record, partition)
+      return { message, partition, record, result: Transform.apply(pipeline.transform, record, partition) }
+    })
+    // business keys: the first event of a key claims it, in this batch or an earlier one
+    const keyOf = pipeline.key
+    const firstOfKey = new Map<string, Message>()
+    if (keyOf !== undefined) {
+      for (const { message, result } of decoded) {
+        if (Result.isSuccess(result)) {
+          const key = keyOf(result.success)
+          if (!firstOfKey.has(key)) firstOfKey.set(key, message)
+        }
+      }
+    }
+    // claimed as JSON text: a key with text a ledger cannot store (a NUL, a lone surrogate) is escaped
+    const keysClaimed = firstOfKey.size === 0 ? new Set<string>() : yield* ledger.claim(
+      `${pipeline.name}#key`,
+      [...firstOfKey].map(([key, m]) => ({ eventId: JSON.stringify(key), stream: m.stream, sequence: m.sequence })),
+      now
+    )
+    for (const { message, partition, record, result: decodedResult } of decoded) {
+      let result = decodedResult
+      if (keyOf !== undefined && Result.isSuccess(result)) {
+        const key = keyOf(result.success)
+        const first = firstOfKey.get(key)
+        if (first !== message || !keysClaimed.has(JSON.stringify(key))) {
+          result = Result.fail(
+            new RecordError.RecordError({
+              reason: new RecordError.DuplicateKey({
+                key,
+                message: first !== message
+                  ? `key ${JSON.stringify(key)} already loaded from sequence ${first?.sequence} of ${first?.stream}`
+                  : `key ${JSON.stringify(key)} already loaded by an earlier event`
+              })
+            })
+          )
+        }
+      }
       let stage = pipeline.stage
       if (check !== undefined && Result.isSuccess(result)) {
         const rejected = check(result.success)

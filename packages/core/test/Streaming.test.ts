@@ -207,6 +207,48 @@ describe("Streaming.run", () => {
     }).pipe(Effect.provide(layer)))
 })
 
+describe("Streaming.run business keys", () => {
+  it.live("a record re-sent as a distinct event is dead-lettered as DuplicateKey: the first version stays", () =>
+    Effect.gen(function*() {
+      const { rows, sink } = yield* memorySink
+      const acks: Array<number> = []
+      const message = (sequence: number, eventId: string, id: string, value: number): Streaming.Message => ({
+        eventId,
+        payload: JSON.stringify({ id, value, day: "2024-03-01" }),
+        stream: "TEST",
+        sequence,
+        publishedAt: Date.UTC(2024, 2, 1),
+        ack: Effect.sync(() => void acks.push(sequence))
+      })
+      const pipeline = Streaming.make({
+        name: "keyed",
+        transform,
+        sink,
+        key: (r) => r.id,
+        batchSize: 3,
+        batchWindow: "10 millis"
+      })
+      // batch 1: "a" re-sent within the batch; batch 2: "a" and "b" re-sent in a later batch, "b" redelivered
+      const messages = [
+        message(1, "e1", "a", 1),
+        message(2, "e2", "b", 2),
+        message(3, "e3", "a", 10),
+        message(4, "e4", "a", 100),
+        message(5, "e2", "b", 2),
+        message(6, "e6", "b", 20)
+      ]
+      yield* Streaming.run(pipeline, { location: "memory", messages: Stream.fromIterable(messages) })
+      assert.deepStrictEqual((yield* Ref.get(rows)).map((r) => [r.id, r.value]), [["a", 1], ["b", 2]])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("keyed")
+      assert.deepStrictEqual(dead.map((d) => [d.position, d.errorType, d.stage]), [
+        [3, "DuplicateKey", "transform@TEST"],
+        [4, "DuplicateKey", "transform@TEST"],
+        [6, "DuplicateKey", "transform@TEST"]
+      ])
+      assert.deepStrictEqual(acks.sort((a, b) => a - b), [1, 2, 3, 4, 5, 6])
+    }).pipe(Effect.provide(layer)))
+})
+
 describe("Streaming.run bad-record-rate breaker", () => {
   // the memory ledger is not transactional: forget nothing rolled back by using one that claims all
   const forgetful = Layer.succeed(
