@@ -221,6 +221,78 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           assert.strictEqual(dead[0]?.n, 12)
         })))
     })
+    layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] bad burst`, (it) => {
+      it.effect("a burst of bad orders: after maxPauses dead-lettered and acked (deadLetter), or the run fails (fail)", () =>
+        Effect.scoped(Effect.gen(function*() {
+          yield* DailyRevenue.setup
+          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
+          const stream = `FIXSTREAM_BURST_${id}`.toUpperCase()
+          const subject = `fixstream.burst.${id}`
+          const js = yield* JetStreamSource.JetStream
+          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          // 8 bad of 10, one micro-batch
+          const events = Array.from({ length: 10 }, (_, i) => ({
+            eventId: `${id}-${i}`,
+            payload: i < 2
+              ? JSON.stringify({
+                order_id: `burst-${id}-${i}`,
+                customer_id: 1,
+                product_category: "books",
+                amount: "10.00",
+                order_date: "2031-06-01"
+              })
+              : `{"order_id":"bad-${i}",`
+          }))
+          yield* OrderStream.publish(events, { stream, subject })
+          const sql = yield* SqlClient.SqlClient
+          const consume = (consumer: string, onPersist: Streaming.OnPersist) =>
+            Effect.gen(function*() {
+              yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "10 seconds" })
+              const name = `${OrderStream.name}-${consumer}`
+              const gaveUp: Array<Streaming.Event> = []
+              const pipeline = OrderStream.make({
+                batchSize: 10,
+                batchWindow: "200 millis",
+                badRecords: { threshold: 0.5, window: 10, minimum: 4, pause: "50 millis", maxPauses: 2, onPersist }
+              })
+              const exit = yield* Streaming.run(
+                Streaming.make({ ...pipeline, name }),
+                JetStreamSource.source({ stream, consumer }),
+                { onEvent: (e) => Effect.sync(() => e._tag === "BadRecordRateGaveUp" && gaveUp.push(e)) }
+              ).pipe(
+                Effect.timeout("3 seconds"),
+                Effect.exit
+              )
+              const info = yield* Effect.promise(() => js.manager.consumers.info(stream, consumer))
+              const dead = yield* sql<{ readonly n: number }>`
+                SELECT count(*)::int AS n FROM sluice.dead_letters WHERE pipeline = ${name}`
+              return { exit, gaveUp, info, dead: dead[0]?.n }
+            })
+          // dead-letter: the run goes on (it is only stopped by the timeout), every message acked
+          const goesOn = yield* consume(`burst-dl-${id}`, "deadLetter")
+          assert.isTrue(
+            Exit.isFailure(goesOn.exit) &&
+              goesOn.exit.cause.reasons.every((r) => r._tag !== "Fail" || r.error._tag === "TimeoutError")
+          )
+          assert.deepStrictEqual(goesOn.gaveUp.map((e) => e._tag === "BadRecordRateGaveUp" && e.pauses), [2])
+          assert.strictEqual(goesOn.dead, 8)
+          assert.deepStrictEqual([goesOn.info.num_pending, goesOn.info.num_ack_pending], [0, 0])
+          const loaded = yield* sql<{ readonly n: number }>`
+            SELECT count(*)::int AS n FROM raw.orders WHERE order_date = '2031-06-01'`
+          assert.strictEqual(loaded[0]?.n, 2)
+          // fail: the run fails with BadRecordRateExceeded, nothing dead-lettered, nothing acked
+          const fails = yield* consume(`burst-fail-${id}`, "fail")
+          assert.isTrue(Exit.isFailure(fails.exit))
+          if (Exit.isFailure(fails.exit)) {
+            assert.deepStrictEqual(
+              fails.exit.cause.reasons.flatMap((r) => r._tag === "Fail" ? [r.error._tag] : []),
+              ["BadRecordRateExceeded"]
+            )
+          }
+          assert.strictEqual(fails.dead, 0)
+          assert.strictEqual(fails.info.ack_floor.stream_seq, 0, "nothing acknowledged")
+        })))
+    })
     layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] sink check`, (it) => {
       it.effect("dead-letters an order PostgreSQL cannot store exactly (NUL, lone surrogate); loads the rest", () =>
         Effect.scoped(Effect.gen(function*() {

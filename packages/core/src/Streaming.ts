@@ -263,7 +263,7 @@ export class BadRecordRateExceeded
   override get message(): string {
     return `${this.pipeline}: ${this.bad}/${this.total} of the last messages are bad, above the ${
       (this.threshold * 100).toFixed(2)
-    }% threshold; pausing instead of dead-lettering`
+    }% threshold`
   }
 }
 
@@ -549,7 +549,15 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
         Effect.catchTag("BadRecordRateExceeded", (error) =>
           Effect.gen(function*() {
             yield* Metric.update(metric(PipelineMetrics.failureRateAlerts), 1)
-            yield* Effect.logWarning(`ALERT ${error.message}`)
+            yield* Effect.logWarning(
+              `ALERT ${error.message}; ${
+                pauses < pipeline.badRecords.maxPauses
+                  ? `pausing ${Duration.format(pipeline.badRecords.pause)} instead of dead-lettering (pause ${
+                    pauses + 1
+                  } of ${pipeline.badRecords.maxPauses} on this batch)`
+                  : "giving up on this batch"
+              }`
+            )
             yield* onEvent({ _tag: "BadRecordRateAlert", error })
             // the window starts over: after the pause the batch is judged on its own
             window.outcomes.length = 0
