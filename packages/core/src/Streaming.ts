@@ -16,10 +16,10 @@
  *
  * **Business keys**: the ledger dedups by event id only. A pipeline with a `key` (e.g. an order's
  * date and id) also claims each decoded record's key in the ledger (as JSON text), in the same
- * transaction, under the name `<pipeline>#key`: a record whose key an earlier event already claimed — the same order
- * re-sent as a distinct event — is dead-lettered as `DuplicateKey` (stage `<stage>@<stream>`) and
- * acknowledged, and the first version stays: the rule of a batch run with `Pipeline.key`, so the same
- * events give the same rows bounded or unbounded.
+ * transaction, under the name `<pipeline>#key`: a record whose key an earlier event already
+ * claimed — the same order re-sent as a distinct event — is dead-lettered as `DuplicateKey` (stage
+ * `<stage>@<stream>`) and acknowledged, and the first version stays: the rule of a batch run with
+ * `Pipeline.key`, so the same events give the same rows bounded or unbounded.
  *
  * **Circuit breaker**: each commit runs through effect's `CircuitBreaker`. After `breaker.failures`
  * consecutive failed commits the circuit opens: the run stops pulling (the batch in hand stays
