@@ -80,6 +80,18 @@ const cases: ReadonlyArray<
     2,
     /^error: --metrics-port must be between 0 and 65535, got 70000$/
   ],
+  [
+    ["stream", "order-stream", "--bad-rate-max-pauses", "-1"],
+    {},
+    2,
+    /^error: --bad-rate-max-pauses must be 0 or more, got -1$/
+  ],
+  [
+    ["stream", "order-stream", "--bad-rate-on-persist", "ignore"],
+    {},
+    2,
+    /^error: Invalid value for flag --bad-rate-on-persist: "ignore"\. Expected: "dead-letter" \| "fail"/
+  ],
   [["publish-orders", "--count", "1"], {}, 1, /^error: NATS unavailable: 127\.0\.0\.1:14299: connection refused$/],
   [["publish-orders", "--count", "1"], { NATS_URL: "not a url" }, 2, /^error: NATS_URL: invalid NATS URL "not a url"/]
 ]

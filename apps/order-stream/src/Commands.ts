@@ -61,6 +61,12 @@ const logEvent = (event: Streaming.Event) => {
       return Console.error(`commit failed: ${event.error}`)
     case "BadRecordRateAlert":
       return Console.error(`ALERT: ${event.error.message}`)
+    case "BadRecordRateGaveUp":
+      return Console.error(
+        `ALERT: bad-record rate still above the threshold after ${event.pauses} pause(s) on one batch; ${
+          event.action === "deadLetter" ? "dead-lettering its bad messages and going on" : "stopping"
+        }`
+      )
   }
 }
 
@@ -87,10 +93,30 @@ export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.Sql
       metricsHost: Flag.String("metrics-host").pipe(
         Flag.withDescription("Address the metrics server binds (with --metrics-port)"),
         Flag.withDefault("127.0.0.1")
+      ),
+      badRateMaxPauses: Flag.Int("bad-rate-max-pauses").pipe(
+        Flag.withDescription(
+          "Pauses of the bad-record-rate breaker on the same batch before it gives up (--bad-rate-on-persist)"
+        ),
+        Flag.withDefault(3)
+      ),
+      badRateOnPersist: Flag.ChoiceWithValue("bad-rate-on-persist", [
+        ["dead-letter", "deadLetter" as const],
+        ["fail", "fail" as const]
+      ]).pipe(
+        Flag.withDescription(
+          "When the breaker gives up: dead-letter the batch's bad messages and go on, or fail (exit 1, batch unacked)"
+        ),
+        Flag.withDefault("deadLetter" as const)
       )
     },
-    Effect.fnUntraced(function*({ pipeline, metricsPort, metricsHost }) {
+    Effect.fnUntraced(function*({ pipeline, metricsPort, metricsHost, badRateMaxPauses, badRateOnPersist }) {
       yield* check(pipeline)
+      if (badRateMaxPauses < 0) {
+        return yield* new CliError.InvalidArgument({
+          message: `--bad-rate-max-pauses must be 0 or more, got ${badRateMaxPauses}`
+        })
+      }
       // checked here, before NATS or the database is reached
       if (Option.isSome(metricsPort) && (metricsPort.value < 0 || metricsPort.value > 65_535)) {
         return yield* new CliError.InvalidArgument({
@@ -107,7 +133,7 @@ export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.Sql
         yield* JetStreamSource.ensureConsumer({ stream: OrderStream.stream, consumer: OrderStream.consumer })
         yield* Console.log(`${pipeline}: consuming ${OrderStream.stream}/${OrderStream.consumer}; Ctrl-C to stop`)
         yield* Streaming.run(
-          OrderStream.make(),
+          OrderStream.make({ badRecords: { maxPauses: badRateMaxPauses, onPersist: badRateOnPersist } }),
           JetStreamSource.source({ stream: OrderStream.stream, consumer: OrderStream.consumer }),
           { onEvent: logEvent }
         )

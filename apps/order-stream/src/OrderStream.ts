@@ -8,6 +8,10 @@
  * - The sink is idempotent per event: `raw.orders` is upserted by `(order_date, order_id)`, then
  *   `analytics.daily_revenue` is rebuilt for the dates the batch touched, with the batch app's own
  *   rebuild step (`DailyRevenue.derived`) — all in the micro-batch's transaction.
+ * - An order is idempotent by its business key, `(order_date, order_id)` ({@link key}), as in the
+ *   batch app (`key: order_id` within a date's partition): the same order re-sent as a distinct event
+ *   (another event id) is dead-lettered as `DuplicateKey`, and the first version stays — counted
+ *   once, with the same amount, by both.
  *
  * @since 0.1.0
  */
@@ -46,6 +50,15 @@ export const subject = "orders.created"
 export const consumer = "order-stream"
 
 /**
+ * The business key of an order: its date and id. The batch app's key is the order id within the
+ * date's partition; a stream has no partition, so the date is part of the key.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const key = (order: Order.Order): string => `${order.order_date}/${order.order_id}`
+
+/**
  * The order transform of the batch app, without the partition rule (see the module documentation).
  *
  * @since 0.1.0
@@ -78,8 +91,8 @@ export interface Tables {
 export const liveTables: Tables = { orders: "raw.orders", dailyRevenue: "analytics.daily_revenue" }
 
 /**
- * Upserts orders into `tables.orders` by `(order_date, order_id)` (the latest event of a key in a
- * batch wins) and rebuilds `tables.dailyRevenue` for the dates touched, with the batch app's revenue
+ * Upserts orders into `tables.orders` by `(order_date, order_id)` (the first record of a key in a
+ * batch wins; the pipeline's {@link key} already dead-lettered later ones) and rebuilds `tables.dailyRevenue` for the dates touched, with the batch app's revenue
  * definition (`DailyRevenue.revenueOf`). Runs in the batch's transaction.
  *
  * Its record check is the batch app's (`Table.storable` over the columns of `raw.orders`): an order
@@ -115,7 +128,7 @@ export const sinkFor = (tables: Tables): Streaming.StreamSink<Order.Order, SqlCl
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const byKey = new Map<string, Order.Order>()
-        for (const o of orders) byKey.set(`${o.order_date}/${o.order_id}`, o)
+        for (const o of orders) if (!byKey.has(key(o))) byKey.set(key(o), o)
         const rows = [...byKey.values()]
         const column = (f: (o: Order.Order) => string | null) => textArray(rows.map(f))
         yield* sql`
@@ -169,7 +182,7 @@ export const sink: Streaming.StreamSink<Order.Order, SqlClient.SqlClient> = sink
  * @category constructors
  */
 export const make = (options: Omit<Parameters<typeof Streaming.make>[0], "name" | "transform" | "sink"> = {}) =>
-  Streaming.make({ batchSize: 500, batchWindow: "200 millis", ...options, name, transform, sink })
+  Streaming.make({ batchSize: 500, batchWindow: "200 millis", ...options, name, transform, sink, key })
 
 /**
  * A seeded generator of order events: good orders over `days` dates from `start`, a share of bad

@@ -175,6 +175,124 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           assert.deepStrictEqual(consumers.map((c) => c.name), [consumer], "the replay consumers are deleted")
         })))
     })
+    layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] re-sent orders`, (it) => {
+      it.effect("an order re-sent as a distinct event counts once, first version, as in the batch app", () =>
+        Effect.scoped(Effect.gen(function*() {
+          yield* DailyRevenue.setup
+          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
+          const stream = `FIXSTREAM_RESENT_${id}`.toUpperCase()
+          const subject = `fixstream.resent.${id}`
+          const consumer = `fixstream-resent-${id}`
+          const js = yield* JetStreamSource.JetStream
+          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          const original = OrderStream.events({ count: 40, seed: 21, badShare: 0, duplicateShare: 0 })
+          // re-sent orders: new event ids, the same order (date, id), some with another amount
+          const resent = original.slice(0, 12).map((e, i) => {
+            const order = JSON.parse(e.payload) as Record<string, unknown>
+            return {
+              eventId: `${e.eventId}-resent`,
+              payload: JSON.stringify(i % 2 === 0 ? { ...order, amount: "999.99" } : order)
+            }
+          })
+          // interleaved: some re-sent in the same micro-batch as the original, some later
+          const events = [...original.slice(0, 20), ...resent.slice(0, 6), ...original.slice(20), ...resent.slice(6)]
+          yield* OrderStream.publish(events, { stream, subject })
+          yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
+          const fiber = yield* Streaming.run(
+            OrderStream.make({ batchSize: 25, batchWindow: "20 millis" }),
+            JetStreamSource.source({ stream, consumer })
+          ).pipe(Effect.forkChild)
+          yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
+            Effect.flatMap((info) =>
+              info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
+            ),
+            Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
+            Effect.orDie
+          )
+          yield* Fiber.interrupt(fiber)
+          const streamed = yield* snapshot
+          assert.strictEqual(streamed.orders.length, 40, "each order once")
+          assert.isFalse(streamed.orders.some((k) => k.endsWith("/999.99")), "the first version stays")
+          assert.deepStrictEqual(streamed, yield* batchResult(events))
+          const sql = yield* SqlClient.SqlClient
+          const dead = yield* sql<{ readonly n: number }>`
+            SELECT count(*)::int AS n FROM sluice.dead_letters
+            WHERE pipeline = ${OrderStream.name} AND error_type = 'DuplicateKey'`
+          assert.strictEqual(dead[0]?.n, 12)
+        })))
+    })
+    layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] bad burst`, (it) => {
+      it.effect("a burst of bad orders: after maxPauses dead-lettered and acked (deadLetter), or the run fails (fail)", () =>
+        Effect.scoped(Effect.gen(function*() {
+          yield* DailyRevenue.setup
+          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
+          const stream = `FIXSTREAM_BURST_${id}`.toUpperCase()
+          const subject = `fixstream.burst.${id}`
+          const js = yield* JetStreamSource.JetStream
+          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          // 8 bad of 10, one micro-batch
+          const events = Array.from({ length: 10 }, (_, i) => ({
+            eventId: `${id}-${i}`,
+            payload: i < 2
+              ? JSON.stringify({
+                order_id: `burst-${id}-${i}`,
+                customer_id: 1,
+                product_category: "books",
+                amount: "10.00",
+                order_date: "2031-06-01"
+              })
+              : `{"order_id":"bad-${i}",`
+          }))
+          yield* OrderStream.publish(events, { stream, subject })
+          const sql = yield* SqlClient.SqlClient
+          const consume = (consumer: string, onPersist: Streaming.OnPersist) =>
+            Effect.gen(function*() {
+              yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "10 seconds" })
+              const name = `${OrderStream.name}-${consumer}`
+              const gaveUp: Array<Streaming.Event> = []
+              const pipeline = OrderStream.make({
+                batchSize: 10,
+                batchWindow: "200 millis",
+                badRecords: { threshold: 0.5, window: 10, minimum: 4, pause: "50 millis", maxPauses: 2, onPersist }
+              })
+              const exit = yield* Streaming.run(
+                Streaming.make({ ...pipeline, name }),
+                JetStreamSource.source({ stream, consumer }),
+                { onEvent: (e) => Effect.sync(() => e._tag === "BadRecordRateGaveUp" && gaveUp.push(e)) }
+              ).pipe(
+                Effect.timeout("3 seconds"),
+                Effect.exit
+              )
+              const info = yield* Effect.promise(() => js.manager.consumers.info(stream, consumer))
+              const dead = yield* sql<{ readonly n: number }>`
+                SELECT count(*)::int AS n FROM sluice.dead_letters WHERE pipeline = ${name}`
+              return { exit, gaveUp, info, dead: dead[0]?.n }
+            })
+          // dead-letter: the run goes on (it is only stopped by the timeout), every message acked
+          const goesOn = yield* consume(`burst-dl-${id}`, "deadLetter")
+          assert.isTrue(
+            Exit.isFailure(goesOn.exit) &&
+              goesOn.exit.cause.reasons.every((r) => r._tag !== "Fail" || r.error._tag === "TimeoutError")
+          )
+          assert.deepStrictEqual(goesOn.gaveUp.map((e) => e._tag === "BadRecordRateGaveUp" && e.pauses), [2])
+          assert.strictEqual(goesOn.dead, 8)
+          assert.deepStrictEqual([goesOn.info.num_pending, goesOn.info.num_ack_pending], [0, 0])
+          const loaded = yield* sql<{ readonly n: number }>`
+            SELECT count(*)::int AS n FROM raw.orders WHERE order_date = '2031-06-01'`
+          assert.strictEqual(loaded[0]?.n, 2)
+          // fail: the run fails with BadRecordRateExceeded, nothing dead-lettered, nothing acked
+          const fails = yield* consume(`burst-fail-${id}`, "fail")
+          assert.isTrue(Exit.isFailure(fails.exit))
+          if (Exit.isFailure(fails.exit)) {
+            assert.deepStrictEqual(
+              fails.exit.cause.reasons.flatMap((r) => r._tag === "Fail" ? [r.error._tag] : []),
+              ["BadRecordRateExceeded"]
+            )
+          }
+          assert.strictEqual(fails.dead, 0)
+          assert.strictEqual(fails.info.ack_floor.stream_seq, 0, "nothing acknowledged")
+        })))
+    })
     layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] sink check`, (it) => {
       it.effect("dead-letters an order PostgreSQL cannot store exactly (NUL, lone surrogate); loads the rest", () =>
         Effect.scoped(Effect.gen(function*() {

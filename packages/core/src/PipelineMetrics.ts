@@ -30,6 +30,18 @@ export const failureRateAlerts = Metric.counter("sluice_failure_rate_alerts_tota
   description: "Partitions whose dead-letter rate exceeded the threshold",
   incremental: true
 })
+/**
+ * Batches a streaming run's bad-record-rate breaker gave up on after `badRecords.maxPauses` pauses,
+ * labelled by `pipeline` and `action` (`dead_letter`: committed with their bad messages
+ * dead-lettered; `fail`: the run failed).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const badRecordRateGaveUp = Metric.counter("sluice_bad_record_rate_gave_up_total", {
+  description: "Batches the bad-record-rate breaker gave up on after its pauses (dead-lettered or failed)",
+  incremental: true
+})
 /** @since 0.1.0 @category metrics */
 export const runsFailed = Metric.counter("sluice_runs_failed_total", {
   description: "Runs that failed",

@@ -14,6 +14,13 @@
  * 3. acknowledges the batch's messages only after the commit. A crash between commit and ack makes
  *    the source redeliver them, and the ledger skips them: exactly-once effects.
  *
+ * **Business keys**: the ledger dedups by event id only. A pipeline with a `key` (e.g. an order's
+ * date and id) also claims each decoded record's key in the ledger (as JSON text), in the same
+ * transaction, under the name `<pipeline>#key`: a record whose key an earlier event already
+ * claimed — the same order re-sent as a distinct event — is dead-lettered as `DuplicateKey` (stage
+ * `<stage>@<stream>`) and acknowledged, and the first version stays: the rule of a batch run with
+ * `Pipeline.key`, so the same events give the same rows bounded or unbounded.
+ *
  * **Circuit breaker**: each commit runs through effect's `CircuitBreaker`. After `breaker.failures`
  * consecutive failed commits the circuit opens: the run stops pulling (the batch in hand stays
  * unacknowledged, nothing is lost), probes again after `breaker.openDuration`, and resumes when a
@@ -23,7 +30,14 @@
  * **Bad-record-rate breaker**: when, over the last `badRecords.window` messages, the share of
  * dead-lettered ones would pass `badRecords.threshold`, the batch is rolled back (not
  * dead-lettered), an alert is raised, and the run pauses for `badRecords.pause` before trying the
- * batch again — an outage upstream is not dead-lettered message by message.
+ * batch again — an outage upstream is not dead-lettered message by message. A batch that is itself
+ * mostly bad (a burst, not an outage) would pass the threshold on every try: after
+ * `badRecords.maxPauses` consecutive pauses on the same batch the breaker gives up and does what
+ * `badRecords.onPersist` says — `"deadLetter"` (the default): the batch commits with its bad messages
+ * dead-lettered as usual, and the run goes on; `"fail"`: the run fails with
+ * {@link BadRecordRateExceeded}, the batch unacknowledged. Either way a `BadRecordRateGaveUp` event
+ * is raised and `sluice_bad_record_rate_gave_up_total{pipeline, action}` counted. A batch committed
+ * that way is not counted in the window: the next batch is judged on its own.
  *
  * **Backpressure**: the runner pulls the next batch only when the previous one is acknowledged; the
  * source's own buffer is bounded, so memory is bounded whatever the backlog.
@@ -40,7 +54,7 @@ import { isDateString, type PartitionDate } from "./Partition.ts"
 import type * as Pipeline from "./Pipeline.ts"
 import * as PipelineMetrics from "./PipelineMetrics.ts"
 import * as ProcessedEventLedger from "./ProcessedEventLedger.ts"
-import type { RecordError } from "./RecordError.ts"
+import * as RecordError from "./RecordError.ts"
 import * as SinkError from "./SinkError.ts"
 import type { RawRecord } from "./Source.ts"
 import type { SourceError } from "./SourceError.ts"
@@ -99,7 +113,7 @@ export interface StreamSink<in A, R = never> {
    * record it rejects is dead-lettered (stage `load@<stream>`) and acknowledged after the commit,
    * instead of failing the whole micro-batch — over and over, since its messages are redelivered.
    */
-  readonly check?: ((record: A) => RecordError | undefined) | undefined
+  readonly check?: ((record: A) => RecordError.RecordError | undefined) | undefined
 }
 
 /**
@@ -113,6 +127,12 @@ export interface StreamingPipeline<A, R = never> {
   /** The partition of a message: the transform's partition argument and its dead letter's partition. */
   readonly partitionOf: (message: Message) => PartitionDate
   readonly stage: string
+  /**
+   * The record's business key, if it has one: a record whose key an earlier event already claimed
+   * (a re-sent order, with another event id) is dead-lettered as `DuplicateKey`; the first one wins,
+   * as in a batch run with `Pipeline.key`. See the module documentation.
+   */
+  readonly key: ((record: A) => string) | undefined
   readonly batchSize: number
   readonly batchWindow: Duration.Duration
   readonly breaker: { readonly failures: number; readonly openDuration: Duration.Duration }
@@ -121,8 +141,22 @@ export interface StreamingPipeline<A, R = never> {
     readonly window: number
     readonly minimum: number
     readonly pause: Duration.Duration
+    /** Consecutive pauses on the same batch before the breaker gives up (see {@link OnPersist}). */
+    readonly maxPauses: number
+    readonly onPersist: OnPersist
   }
 }
+
+/**
+ * What the bad-record-rate breaker does with a batch still above the threshold after
+ * `badRecords.maxPauses` pauses: `"deadLetter"` commits it with its bad messages dead-lettered (and
+ * the run goes on), `"fail"` fails the run with {@link BadRecordRateExceeded} (the batch stays
+ * unacknowledged).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OnPersist = "deadLetter" | "fail"
 
 /**
  * The UTC date of a message's publication.
@@ -138,7 +172,8 @@ export const publicationDate = (message: Message): PartitionDate => {
 /**
  * Defines a streaming pipeline. Defaults: batches of 500 messages or 200 ms, a breaker that opens
  * after 3 consecutive failed commits for 1 second, a bad-record-rate breaker at 50% over the last
- * 200 messages (at least 20) pausing 5 seconds, partitions by publication date.
+ * 200 messages (at least 20) pausing 5 seconds, at most 3 times per batch before dead-lettering it
+ * (`onPersist: "deadLetter"`), partitions by publication date.
  *
  * @example
  * ```ts
@@ -164,6 +199,7 @@ export const make = <A, R = never>(options: {
   readonly sink: StreamSink<A, R>
   readonly partitionOf?: ((message: Message) => PartitionDate) | undefined
   readonly stage?: string | undefined
+  readonly key?: ((record: A) => string) | undefined
   readonly batchSize?: number | undefined
   readonly batchWindow?: Duration.Input | undefined
   readonly breaker?: { readonly failures?: number | undefined; readonly openDuration?: Duration.Input | undefined }
@@ -172,6 +208,8 @@ export const make = <A, R = never>(options: {
     readonly window?: number | undefined
     readonly minimum?: number | undefined
     readonly pause?: Duration.Input | undefined
+    readonly maxPauses?: number | undefined
+    readonly onPersist?: OnPersist | undefined
   }
 }): StreamingPipeline<A, R> => ({
   name: options.name,
@@ -179,6 +217,7 @@ export const make = <A, R = never>(options: {
   sink: options.sink,
   partitionOf: options.partitionOf ?? publicationDate,
   stage: options.stage ?? "transform",
+  key: options.key,
   batchSize: Math.max(1, options.batchSize ?? 500),
   batchWindow: Duration.fromInputUnsafe(options.batchWindow ?? "200 millis"),
   breaker: {
@@ -189,7 +228,9 @@ export const make = <A, R = never>(options: {
     threshold: options.badRecords?.threshold ?? 0.5,
     window: options.badRecords?.window ?? 200,
     minimum: options.badRecords?.minimum ?? 20,
-    pause: Duration.fromInputUnsafe(options.badRecords?.pause ?? "5 seconds")
+    pause: Duration.fromInputUnsafe(options.badRecords?.pause ?? "5 seconds"),
+    maxPauses: Math.max(0, Math.floor(options.badRecords?.maxPauses ?? 3)),
+    onPersist: options.badRecords?.onPersist ?? "deadLetter"
   }
 })
 
@@ -222,7 +263,7 @@ export class BadRecordRateExceeded
   override get message(): string {
     return `${this.pipeline}: ${this.bad}/${this.total} of the last messages are bad, above the ${
       (this.threshold * 100).toFixed(2)
-    }% threshold; pausing instead of dead-lettering`
+    }% threshold`
   }
 }
 
@@ -277,7 +318,9 @@ const exceeds = <A, R>(pipeline: StreamingPipeline<A, R>, window: Window, batch:
 
 /**
  * Processes one micro-batch in one transaction (see the module documentation) and, after the
- * commit, acknowledges its messages. `window` is updated after the commit.
+ * commit, acknowledges its messages. `window` is updated after the commit. With `force`, the
+ * bad-record rate is not checked (the breaker gave up on the batch, see {@link OnPersist}) and the
+ * batch's outcomes are not counted in the window.
  *
  * @since 0.1.0
  * @category running
@@ -285,7 +328,8 @@ const exceeds = <A, R>(pipeline: StreamingPipeline<A, R>, window: Window, batch:
 export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
   pipeline: StreamingPipeline<A, R>,
   batch: ReadonlyArray<Message>,
-  window: Window
+  window: Window,
+  options: { readonly force?: boolean | undefined } = {}
 ): Effect.fn.Return<BatchReport, SinkError.SinkError | BadRecordRateExceeded, R | Services> {
   const transactor = yield* Transactor.Transactor
   const deadLetters = yield* DeadLetter.DeadLetterStore
@@ -307,13 +351,48 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
     const bad: Array<DeadLetter.DeadLetter> = []
     const outcomes: Array<boolean> = []
     const check = pipeline.sink.check
-    for (const message of unique) {
-      if (!claimed.has(message.eventId)) continue
+    const decoded = unique.filter((m) => claimed.has(m.eventId)).map((message) => {
       const partition = pipeline.partitionOf(message)
       const record: RawRecord = message.invalidBytes === undefined
         ? { payload: message.payload, position: message.sequence }
         : { payload: message.payload, position: message.sequence, invalidBytes: message.invalidBytes }
-      let result = Transform.apply(pipeline.transform, record, partition)
+      return { message, partition, record, result: Transform.apply(pipeline.transform, record, partition) }
+    })
+    // business keys: the first event of a key claims it, in this batch or an earlier one
+    const keyOf = pipeline.key
+    const firstOfKey = new Map<string, Message>()
+    if (keyOf !== undefined) {
+      for (const { message, result } of decoded) {
+        if (Result.isSuccess(result)) {
+          const key = keyOf(result.success)
+          if (!firstOfKey.has(key)) firstOfKey.set(key, message)
+        }
+      }
+    }
+    // claimed as JSON text: a key with text a ledger cannot store (a NUL, a lone surrogate) is escaped
+    const keysClaimed = firstOfKey.size === 0 ? new Set<string>() : yield* ledger.claim(
+      `${pipeline.name}#key`,
+      [...firstOfKey].map(([key, m]) => ({ eventId: JSON.stringify(key), stream: m.stream, sequence: m.sequence })),
+      now
+    )
+    for (const { message, partition, record, result: decodedResult } of decoded) {
+      let result = decodedResult
+      if (keyOf !== undefined && Result.isSuccess(result)) {
+        const key = keyOf(result.success)
+        const first = firstOfKey.get(key)
+        if (first !== message || !keysClaimed.has(JSON.stringify(key))) {
+          result = Result.fail(
+            new RecordError.RecordError({
+              reason: new RecordError.DuplicateKey({
+                key,
+                message: first !== message
+                  ? `key ${JSON.stringify(key)} already loaded from sequence ${first?.sequence} of ${first?.stream}`
+                  : `key ${JSON.stringify(key)} already loaded by an earlier event`
+              })
+            })
+          )
+        }
+      }
       let stage = pipeline.stage
       if (check !== undefined && Result.isSuccess(result)) {
         const rejected = check(result.success)
@@ -338,7 +417,7 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
         outcomes.push(true)
       }
     }
-    if (bad.length > 0) {
+    if (bad.length > 0 && options.force !== true) {
       const exceeded = exceeds(pipeline, window, outcomes)
       if (exceeded !== undefined) return yield* exceeded
     }
@@ -356,7 +435,7 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
       } satisfies BatchReport
     }
   }))
-  window.outcomes.push(...report.outcomes)
+  if (options.force !== true) window.outcomes.push(...report.outcomes)
   if (window.outcomes.length > window.size) window.outcomes.splice(0, window.outcomes.length - window.size)
   // acknowledged only now that the batch is committed
   yield* Effect.forEach(batch, (m) => m.ack, { discard: true })
@@ -367,13 +446,14 @@ const isRejection = (error: unknown): error is CircuitBreaker.CircuitBreakerErro
   error instanceof CircuitBreaker.CircuitBreakerError && error.reason._tag !== "CircuitBreakerStoreError"
 
 /**
- * Every way a streaming run can stop with a failure: the source failed, or a commit failed in a way
- * retrying cannot fix.
+ * Every way a streaming run can stop with a failure: the source failed, a commit failed in a way
+ * retrying cannot fix, or the bad-record rate stayed above the threshold after
+ * `badRecords.maxPauses` pauses with `badRecords.onPersist: "fail"`.
  *
  * @since 0.1.0
  * @category errors
  */
-export type RunError = SourceError | SinkError.SinkError | CircuitBreaker.CircuitBreakerError
+export type RunError = SourceError | SinkError.SinkError | CircuitBreaker.CircuitBreakerError | BadRecordRateExceeded
 
 /**
  * What a streaming run reports as it goes, e.g. for a CLI or a test.
@@ -386,6 +466,13 @@ export type Event =
   | { readonly _tag: "CommitFailed"; readonly error: string }
   | { readonly _tag: "BreakerTransition"; readonly from: string; readonly to: string }
   | { readonly _tag: "BadRecordRateAlert"; readonly error: BadRecordRateExceeded }
+  /** The breaker paused `pauses` times on the same batch and gave up on it, doing `action`. */
+  | {
+    readonly _tag: "BadRecordRateGaveUp"
+    readonly error: BadRecordRateExceeded
+    readonly pauses: number
+    readonly action: OnPersist
+  }
 
 /**
  * Runs a streaming pipeline over a source until the source ends or the run is interrupted. See
@@ -438,8 +525,12 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
       Effect.forkScoped
     )
     const key = `streaming/${pipeline.name}`
-    const commit = (batch: ReadonlyArray<Message>) =>
-      processBatch(pipeline, batch, window).pipe(
+    const gaveUp = metric(PipelineMetrics.badRecordRateGaveUp)
+    const commit = (batch: ReadonlyArray<Message>) => {
+      // the bad-record-rate breaker's state for this batch: pauses taken, and whether it gave up
+      let pauses = 0
+      let outcome: "pausing" | OnPersist = "pausing"
+      return Effect.suspend(() => processBatch(pipeline, batch, window, { force: outcome === "deadLetter" })).pipe(
         Effect.uninterruptible,
         breaker.execute({
           key,
@@ -458,10 +549,36 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
         Effect.catchTag("BadRecordRateExceeded", (error) =>
           Effect.gen(function*() {
             yield* Metric.update(metric(PipelineMetrics.failureRateAlerts), 1)
-            yield* Effect.logWarning(`ALERT ${error.message}`)
+            yield* Effect.logWarning(
+              `ALERT ${error.message}; ${
+                pauses < pipeline.badRecords.maxPauses
+                  ? `pausing ${Duration.format(pipeline.badRecords.pause)} instead of dead-lettering (pause ${
+                    pauses + 1
+                  } of ${pipeline.badRecords.maxPauses} on this batch)`
+                  : "giving up on this batch"
+              }`
+            )
             yield* onEvent({ _tag: "BadRecordRateAlert", error })
             // the window starts over: after the pause the batch is judged on its own
             window.outcomes.length = 0
+            if (pauses < pipeline.badRecords.maxPauses) pauses++
+            else {
+              // a burst of bad messages, not an outage: pausing again would stall the stream forever
+              const action = pipeline.badRecords.onPersist
+              outcome = action
+              yield* Metric.update(
+                Metric.withAttributes(gaveUp, { action: action === "deadLetter" ? "dead_letter" : "fail" }),
+                1
+              )
+              yield* Effect.logWarning(
+                `ALERT ${pipeline.name}: bad-record rate still above the threshold after ${pauses} pause(s) on batch seq ${
+                  batch[0]?.sequence ?? 0
+                }–${batch[batch.length - 1]?.sequence ?? 0}; ${
+                  action === "deadLetter" ? "dead-lettering its bad messages" : "failing the run"
+                }`
+              )
+              yield* onEvent({ _tag: "BadRecordRateGaveUp", error, pauses, action })
+            }
             return yield* Effect.fail(error)
           })),
         Effect.retry({
@@ -470,7 +587,7 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
             Schedule.modifyDelay(({ duration, input }) =>
               Effect.succeed(
                 input instanceof BadRecordRateExceeded
-                  ? pipeline.badRecords.pause
+                  ? (outcome === "pausing" ? pipeline.badRecords.pause : Duration.zero)
                   : isRejection(input) && input.reason._tag === "CircuitOpen"
                   ? Duration.max(Duration.min(duration, pipeline.breaker.openDuration), input.reason.retryAfter)
                   : Duration.min(duration, pipeline.breaker.openDuration)
@@ -478,11 +595,11 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
             )
           ),
           while: (error: unknown) =>
-            error instanceof BadRecordRateExceeded || isRejection(error) ||
+            (error instanceof BadRecordRateExceeded && outcome !== "fail") || isRejection(error) ||
             (SinkError.isSinkError(error) && error.retryable)
-        }),
-        Effect.catchTag("BadRecordRateExceeded", Effect.die)
+        })
       )
+    }
 
     yield* source.messages.pipe(
       Stream.groupedWithin(pipeline.batchSize, pipeline.batchWindow),

@@ -13,6 +13,7 @@ import {
   Transform
 } from "@sluice/core"
 import { Deferred, Effect, Fiber, Layer, Metric, Ref, Result, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { type Reading, Reading as ReadingSchema } from "./fixtures.ts"
 
 const transform = Transform.fromSchema(ReadingSchema)
@@ -204,39 +205,170 @@ describe("Streaming.run", () => {
       assert.include(events, "HalfOpen->Closed")
       assert.strictEqual(events.at(-1), "Committed")
     }).pipe(Effect.provide(layer)))
+})
 
-  it.live("pauses and alerts instead of dead-lettering when the bad-record rate passes the threshold", () =>
+describe("Streaming.run business keys", () => {
+  it.live("a record re-sent as a distinct event is dead-lettered as DuplicateKey: the first version stays", () =>
     Effect.gen(function*() {
-      const { sink } = yield* memorySink
+      const { rows, sink } = yield* memorySink
       const acks: Array<number> = []
+      const message = (sequence: number, eventId: string, id: string, value: number): Streaming.Message => ({
+        eventId,
+        payload: JSON.stringify({ id, value, day: "2024-03-01" }),
+        stream: "TEST",
+        sequence,
+        publishedAt: Date.UTC(2024, 2, 1),
+        ack: Effect.sync(() => void acks.push(sequence))
+      })
       const pipeline = Streaming.make({
-        name: "readings",
+        name: "keyed",
         transform,
         sink,
-        batchSize: 10,
-        batchWindow: "5 millis",
-        badRecords: { threshold: 0.5, window: 10, minimum: 4, pause: "20 millis" }
+        key: (r) => r.id,
+        batchSize: 3,
+        batchWindow: "10 millis"
       })
-      const sent = Array.from({ length: 10 }, (_, i) => ({ id: `e${i}`, good: i % 5 === 0 }))
-      const alerts = yield* Ref.make(0)
-      // the memory ledger is not transactional: forget nothing rolled back by using one that claims all
-      const forgetful = Layer.succeed(
-        ProcessedEventLedger.ProcessedEventLedger,
-        ProcessedEventLedger.ProcessedEventLedger.of({
-          claim: (_, events) => Effect.succeed(new Set(events.map((e) => e.eventId))),
-          count: () => Effect.succeed(0)
-        })
-      )
-      const exit = yield* Streaming.run(
-        pipeline,
-        { location: "memory", messages: Stream.fromIterable(messagesOf(sent, acks)) },
-        { onEvent: (e) => e._tag === "BadRecordRateAlert" ? Ref.update(alerts, (n) => n + 1) : Effect.void }
-      ).pipe(Effect.provide(forgetful), Effect.timeout("120 millis"), Effect.exit)
-      assert.strictEqual(exit._tag, "Failure")
-      assert.isAtLeast(yield* Ref.get(alerts), 2)
-      assert.deepStrictEqual(acks, [])
-      assert.deepStrictEqual(yield* (yield* DeadLetter.DeadLetterStore).list("readings"), [])
+      // batch 1: "a" re-sent within the batch; batch 2: "a" and "b" re-sent in a later batch, "b" redelivered
+      const messages = [
+        message(1, "e1", "a", 1),
+        message(2, "e2", "b", 2),
+        message(3, "e3", "a", 10),
+        message(4, "e4", "a", 100),
+        message(5, "e2", "b", 2),
+        message(6, "e6", "b", 20)
+      ]
+      yield* Streaming.run(pipeline, { location: "memory", messages: Stream.fromIterable(messages) })
+      assert.deepStrictEqual((yield* Ref.get(rows)).map((r) => [r.id, r.value]), [["a", 1], ["b", 2]])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("keyed")
+      assert.deepStrictEqual(dead.map((d) => [d.position, d.errorType, d.stage]), [
+        [3, "DuplicateKey", "transform@TEST"],
+        [4, "DuplicateKey", "transform@TEST"],
+        [6, "DuplicateKey", "transform@TEST"]
+      ])
+      assert.deepStrictEqual(acks.sort((a, b) => a - b), [1, 2, 3, 4, 5, 6])
     }).pipe(Effect.provide(layer)))
+})
+
+describe("Streaming.run bad-record-rate breaker", () => {
+  // the memory ledger is not transactional: forget nothing rolled back by using one that claims all
+  const forgetful = Layer.succeed(
+    ProcessedEventLedger.ProcessedEventLedger,
+    ProcessedEventLedger.ProcessedEventLedger.of({
+      claim: (_, events) => Effect.succeed(new Set(events.map((e) => e.eventId))),
+      count: () => Effect.succeed(0)
+    })
+  )
+  // a burst: 8 of 10 messages bad, above the 50% threshold however often the batch is tried
+  const burst = (from: number) =>
+    Array.from({ length: 10 }, (_, i) => ({ id: `e${from + i}`, good: (from + i) % 5 === 0 }))
+
+  const start = Effect.fnUntraced(function*(
+    name: string,
+    sent: ReadonlyArray<Sent>,
+    badRecords: Parameters<typeof Streaming.make<Reading>>[0]["badRecords"],
+    options: { readonly transform?: Transform.Transform<Reading> | undefined } = {}
+  ) {
+    const { rows, sink } = yield* memorySink
+    const acks: Array<number> = []
+    const events: Array<Streaming.Event> = []
+    const pipeline = Streaming.make({
+      name,
+      transform: options.transform ?? transform,
+      sink,
+      batchSize: 10,
+      batchWindow: "5 millis",
+      badRecords: { threshold: 0.5, window: 10, minimum: 4, pause: "1 second", ...badRecords }
+    })
+    const fiber = yield* Streaming.run(
+      pipeline,
+      { location: "memory", messages: Stream.fromIterable(messagesOf(sent, acks)) },
+      { onEvent: (e) => Effect.sync(() => void events.push(e)) }
+    ).pipe(Effect.forkChild)
+    // let the run reach its first pause
+    yield* TestClock.adjust("1 millis")
+    const count = (tag: Streaming.Event["_tag"]) => events.filter((e) => e._tag === tag).length
+    const gaveUp = (action: string) =>
+      Metric.value(
+        Metric.withAttributes(PipelineMetrics.badRecordRateGaveUp, { pipeline: name, action })
+      ).pipe(Effect.map((state) => state.count))
+    return { fiber, rows, acks, events, count, gaveUp }
+  })
+
+  it.effect("pauses on a burst of bad messages, then after maxPauses dead-letters them and goes on", () =>
+    Effect.gen(function*() {
+      const run = yield* start("burst-dead-letter", burst(0), { maxPauses: 2 })
+      assert.strictEqual(run.count("BadRecordRateAlert"), 1)
+      assert.deepStrictEqual(run.acks, [], "paused: nothing acknowledged")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(run.count("BadRecordRateAlert"), 2)
+      assert.isUndefined(run.fiber.pollUnsafe(), "still pausing after 1 of 2 pauses")
+      assert.deepStrictEqual(yield* (yield* DeadLetter.DeadLetterStore).list("burst-dead-letter"), [])
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(run.fiber)
+      assert.strictEqual(run.count("BadRecordRateAlert"), 3)
+      const gaveUp = run.events.filter((e) => e._tag === "BadRecordRateGaveUp")
+      assert.deepStrictEqual(gaveUp.map((e) => [e.pauses, e.action]), [[2, "deadLetter"]])
+      assert.strictEqual(yield* run.gaveUp("dead_letter"), 1)
+      // nothing lost: the good ones loaded, the bad ones in the DLQ with their payload, all acked
+      assert.deepStrictEqual((yield* Ref.get(run.rows)).map((r) => r.id), ["e0", "e5"])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("burst-dead-letter")
+      assert.deepStrictEqual(dead.map((d) => d.position), [2, 3, 4, 5, 7, 8, 9, 10])
+      assert.deepStrictEqual(
+        dead.map((d) => d.originalRecord),
+        burst(0).filter((s) => !s.good).map((s) => `{bad ${s.id}`)
+      )
+      assert.deepStrictEqual(run.acks, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    }).pipe(Effect.provide(forgetful), Effect.provide(layer)))
+
+  it.effect("with onPersist fail, fails the run with BadRecordRateExceeded after maxPauses, the batch unacked", () =>
+    Effect.gen(function*() {
+      const run = yield* start("burst-fail", burst(0), { maxPauses: 1, onPersist: "fail" })
+      assert.strictEqual(run.count("BadRecordRateAlert"), 1)
+      assert.isUndefined(run.fiber.pollUnsafe(), "pausing")
+      yield* TestClock.adjust("1 second")
+      const error = yield* Effect.flip(Fiber.join(run.fiber))
+      assert.instanceOf(error, Streaming.BadRecordRateExceeded)
+      assert.deepStrictEqual(
+        run.events.filter((e) => e._tag === "BadRecordRateGaveUp").map((e) => [e.pauses, e.action]),
+        [[1, "fail"]]
+      )
+      assert.strictEqual(yield* run.gaveUp("fail"), 1)
+      assert.deepStrictEqual(run.acks, [])
+      assert.deepStrictEqual(yield* Ref.get(run.rows), [])
+      assert.deepStrictEqual(yield* (yield* DeadLetter.DeadLetterStore).list("burst-fail"), [])
+    }).pipe(Effect.provide(forgetful), Effect.provide(layer)))
+
+  it.effect("an outage that recovers within maxPauses dead-letters nothing; the next batch gets its own pauses", () =>
+    Effect.gen(function*() {
+      // an outage: every record fails until it recovers, after the second alert
+      let down = true
+      const flaky: Transform.Transform<Reading> = (record, partition) =>
+        down ? transform({ ...record, payload: "{down" }, partition) : transform(record, partition)
+      const good = Array.from({ length: 10 }, (_, i) => ({ id: `g${i}`, good: true }))
+      const run = yield* start("outage", [...good, ...burst(10)], { maxPauses: 3 }, { transform: flaky })
+      assert.strictEqual(run.count("BadRecordRateAlert"), 1)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(run.count("BadRecordRateAlert"), 2)
+      down = false
+      yield* TestClock.adjust("1 second")
+      // the first batch committed whole, nothing dead-lettered; the burst after it pauses afresh
+      assert.deepStrictEqual(run.acks, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+      assert.strictEqual((yield* Ref.get(run.rows)).length, 10)
+      assert.deepStrictEqual(yield* (yield* DeadLetter.DeadLetterStore).list("outage"), [])
+      assert.strictEqual(run.count("BadRecordRateGaveUp"), 0)
+      assert.strictEqual(run.count("BadRecordRateAlert"), 3)
+      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("1 second")
+      assert.isUndefined(run.fiber.pollUnsafe(), "the burst has 3 pauses of its own")
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual(
+        run.events.filter((e) => e._tag === "BadRecordRateGaveUp").map((e) => e.pauses),
+        [3]
+      )
+      assert.strictEqual((yield* (yield* DeadLetter.DeadLetterStore).list("outage")).length, 8)
+      assert.strictEqual(run.acks.length, 20)
+    }).pipe(Effect.provide(forgetful), Effect.provide(layer)))
 })
 
 describe("Streaming.run backpressure and interruption", () => {
