@@ -348,7 +348,17 @@ export const adopt = Effect.fn("DeadLetter.adopt")(function*(options: {
   const store = yield* DeadLetterStore
   const superseded = yield* store.resolve(options.to, options.supersedes)
   const letters = yield* store.list(options.from, { status: ["new", "discarded"] })
-  yield* store.write(letters.map(({ attempts: _, id: __, status: ___, ...d }) => ({ ...d, pipeline: options.to })))
+  yield* store.write(letters.map((d): DeadLetter => ({
+    pipeline: options.to,
+    partition: d.partition,
+    stage: d.stage,
+    position: d.position,
+    originalRecord: d.originalRecord,
+    errorType: d.errorType,
+    error: d.error,
+    failedAt: d.failedAt,
+    runId: d.runId
+  })))
   yield* store.remove(options.from)
   return { superseded, adopted: letters.length }
 })
