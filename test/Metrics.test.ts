@@ -23,6 +23,13 @@ const lines: Record<string, ReadonlyArray<string>> = {
   [day(1)]: [good(day(1), "a"), "{bad", good(day(1), "b"), "{\"id\":1}"]
 }
 
+/** The fields of the `serving` run not asserted exactly (its id and start). */
+const pick = (serving: unknown) => {
+  if (serving === null) return {}
+  const { runId, startedAt } = serving as { readonly runId: unknown; readonly startedAt: unknown }
+  return { runId, startedAt }
+}
+
 /** Parses the exposition: `name{labels}` → value; checks every sample line's shape. */
 const parse = (text: string) => {
   const samples = new Map<string, number>()
@@ -112,6 +119,30 @@ for (const backend of Testing.backends()) {
               partition.runs.map((r) => [r.status, r.errorType]),
               [["failed", RunLedger.abandonedErrorType]]
             )
+            // a failed run after a successful one changed nothing: the calendar says whose data is in place
+            const later = Date.now() + 60_000
+            yield* ledger.start({ runId: `${name}-failed-1`, pipeline: name, partition: day(1), startedAt: later })
+            yield* ledger.finish(`${name}-failed-1`, {
+              status: "failed",
+              read: 0,
+              loaded: 0,
+              deadLettered: 0,
+              retries: 0,
+              failureRate: 0,
+              alerted: false,
+              endedAt: later + 100,
+              errorType: "SinkError",
+              error: "boom"
+            })
+            type Serving = { readonly read: number; readonly loaded: number; readonly deadLettered: number } | null
+            const after = (yield* (yield* HttpClient.get(
+              `${address}/api/pipelines/${name}/calendar?since=${day(0)}&until=${day(2)}`
+            )).json) as { readonly days: ReadonlyArray<{ readonly state: string; readonly serving: Serving }> }
+            assert.deepStrictEqual(after.days.map((d) => [d.state, d.serving]), [
+              ["done", null],
+              ["failed", { read: 4, loaded: 2, deadLettered: 2, ...pick(after.days[1]!.serving) }],
+              ["failed", null]
+            ])
             return body
           }).pipe(
             Effect.provide(Layer.merge(

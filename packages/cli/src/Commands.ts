@@ -121,6 +121,9 @@ const sourceProblem = (source: string): string | undefined => {
   return undefined
 }
 
+/** `YYYY-MM-DD HH:MM:SS` (UTC) of epoch millis. */
+const dateTime = (millis: number) => new Date(millis).toISOString().replace("T", " ").slice(0, 19)
+
 /** ` (lookback of D)` for a run triggered by the lookback of D's run. */
 const lookbackNote = (runId: string) => {
   const trigger = Pipeline.triggerOf(runId)
@@ -450,7 +453,7 @@ export const make = <R, ROut, LE, LR>(
             percent(r.failureRate),
             r.alerted ? "yes" : "",
             day.runs,
-            new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19) + lookbackNote(r.runId),
+            dateTime(r.startedAt) + lookbackNote(r.runId),
             r.error === undefined ? "" : Table.truncate(`${r.errorType}: ${r.error}`, 60)
           ])
           i++
@@ -458,6 +461,24 @@ export const make = <R, ROut, LE, LR>(
         yield* Console.log(
           Table.format(["date", "status", "read", "loaded", "dead", "rate", "alert", "runs", "last run", "error"], rows)
         )
+        // a failed (or still running) run changed nothing: the data in place is its last successful run's
+        const serving = days.flatMap((d) =>
+          d.state !== "done" && d.lastSucceeded !== undefined
+            ? [{ partition: d.partition, state: d.state, run: d.lastSucceeded }]
+            : []
+        )
+        if (serving.length > 0) {
+          yield* Console.log(
+            `data in place of the partitions not done (a failed or unfinished run leaves the previous data):`
+          )
+          for (const { partition, state, run } of serving) {
+            yield* Console.log(
+              `  ${partition} ${state}: serving its ${
+                dateTime(run.startedAt)
+              } run (read ${run.read}, loaded ${run.loaded}, dead-lettered ${run.deadLettered})`
+            )
+          }
+        }
         const total = Calendar.summarize(days)
         yield* Console.log(
           `${name} ${start}..${end}: ${total.partitions} partition(s): ${total.done} done, ${total.failed} failed, ${total.running} running, ${total.missing} missing; read ${total.read}, loaded ${total.loaded}, dead-lettered ${total.deadLettered} (${

@@ -268,7 +268,15 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
               failureRate: d.latest?.failureRate ?? 0,
               alerted: d.latest?.alerted ?? false,
               lastRun: d.latest?.startedAt ?? null,
-              error: d.latest?.error === undefined ? null : `${d.latest.errorType}: ${d.latest.error}`
+              error: d.latest?.error === undefined ? null : `${d.latest.errorType}: ${d.latest.error}`,
+              // the data in place when the latest run failed or is running: its last successful run's
+              serving: d.state === "done" || d.lastSucceeded === undefined ? null : {
+                runId: d.lastSucceeded.runId,
+                startedAt: d.lastSucceeded.startedAt,
+                read: d.lastSucceeded.read,
+                loaded: d.lastSucceeded.loaded,
+                deadLettered: d.lastSucceeded.deadLettered
+              }
             }))
           }
         })
