@@ -323,6 +323,8 @@ const nullDeadLetters = Layer.succeed(
     get: () => Effect.succeedNone,
     countByType: () => Effect.succeed([]),
     discard: () => Effect.succeed(0),
+    resolve: () => Effect.succeed(0),
+    remove: () => Effect.succeed(0),
     recordAttempts: () => Effect.void,
     purge: () => Effect.succeed(0)
   })

@@ -185,7 +185,7 @@ export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.Sql
           )
         )
         yield* Console.log(
-          `${pipeline}: replay caught up: ${report.received} events, ${report.loaded} loaded, ${report.deadLettered} dead-lettered; readers switched to ${report.tables.orders}, ${report.tables.dailyRevenue}`
+          `${pipeline}: replay caught up: ${report.received} events, ${report.loaded} loaded, ${report.deadLettered} dead-lettered; readers switched to ${report.tables.orders}, ${report.tables.dailyRevenue}; dead letters: ${report.deadLetters.adopted} now ${pipeline}'s, ${report.deadLetters.superseded} superseded`
         )
       }).pipe(Effect.provide(services))
     })

@@ -17,7 +17,7 @@
  */
 import { PgTypes } from "@effect/sql-pg"
 import { DailyRevenue, Order, Tables as OrderTables } from "@sluice-app/daily-revenue"
-import { Contract, SinkError, Streaming, Transform } from "@sluice/core"
+import { Contract, DeadLetter, SinkError, Streaming, Transform } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
 import { PartitionReplace, Table, VersionedTable } from "@sluice/sql"
 import { Effect, Fiber } from "effect"
@@ -262,12 +262,18 @@ export const publish = Effect.fn("OrderStream.publish")(function*(
  *    ({@link sinkFor}); stops once the consumer has caught up with the stream, and deletes it.
  * 3. Switches the views `raw.orders` and `analytics.daily_revenue` to the fresh versions, both in
  *    one transaction (`VersionedTable.switchTo`): readers see the old versions or the new ones.
+ *    In the same transaction the replay's dead letters become the pipeline's (`DeadLetter.adopt`):
+ *    the pipeline's dead letters of the replayed sequences are resolved, and the replay's written
+ *    under `order-stream` — a record dead-lettered again keeps its id and status (`discarded`
+ *    included), one that now loads reads `replayed`. So `dlq list order-stream` shows the dead
+ *    letters of the data readers see, each bad message once.
  *
  * The start point is checked first (`JetStreamSource.checkStartAt`): a sequence or a time after the
  * stream's last message fails with `InvalidStartAt` before anything is created — a replay from there
  * would switch readers to empty tables.
  *
- * A failure before the switch leaves the readers on the old versions. Fresh tables that received
+ * A failure before the switch leaves the readers on the old versions and the pipeline's dead
+ * letters as they were; the replay's own dead letters are deleted. Fresh tables that received
  * rows stay, for inspection (the next replay takes the next free version); empty ones are dropped
  * (`VersionedTable.discard`). The old versions are kept: switching
  * back to them (`VersionedTable.switchTo("raw.orders", n)`) is a rollback.
@@ -300,6 +306,7 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
   const target = options.stream ?? stream
   const id = crypto.randomUUID().slice(0, 8)
   const replayConsumer = `${consumer}-replay-${id}`
+  const replayName = `${name}@replay-${id}`
   const js = yield* JetStreamSource.JetStream
   const sql = yield* SqlClient.SqlClient
   // nothing is created for a start point the stream has nothing after
@@ -311,14 +318,20 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
   const committed: Array<Streaming.BatchReport> = []
   const created: Array<readonly [table: string, version: number]> = []
   let run: Fiber.Fiber<void, Streaming.RunError> | undefined
-  // a failed replay that loaded nothing leaves no empty versions behind (once its run has stopped)
+  // a failed replay that loaded nothing leaves no empty versions behind (once its run has stopped), and
+  // no dead letters: they never become the pipeline's
   const discardEmpty = Effect.andThen(
     Effect.suspend(() => run === undefined ? Effect.void : Fiber.interrupt(run)),
-    Effect.suspend(() =>
-      committed.some((r) => r.loaded > 0)
-        ? Effect.void
-        : Effect.forEach(created, ([table, version]) => VersionedTable.discard(table, version), { discard: true })
-    ).pipe(Effect.catchCause((cause) => Effect.logWarning("replay: could not drop its fresh versions", cause)))
+    Effect.andThen(
+      Effect.suspend(() =>
+        committed.some((r) => r.loaded > 0)
+          ? Effect.void
+          : Effect.forEach(created, ([table, version]) => VersionedTable.discard(table, version), { discard: true })
+      ).pipe(Effect.catchCause((cause) => Effect.logWarning("replay: could not drop its fresh versions", cause))),
+      Effect.flatMap(DeadLetter.DeadLetterStore, (store) => store.remove(replayName)).pipe(
+        Effect.catchCause((cause) => Effect.logWarning("replay: could not delete its dead letters", cause))
+      )
+    )
   )
   return yield* Effect.gen(function*() {
     const orders = yield* VersionedTable.createNext(liveTables.orders)
@@ -329,7 +342,7 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
     run = yield* Streaming.run(
       Streaming.make({
         ...make(options.pipeline),
-        name: `${name}@replay-${id}`,
+        name: replayName,
         sink: (options.sink ?? sinkFor)(tables)
       }),
       JetStreamSource.source({ stream: target, consumer: replayConsumer }),
@@ -352,15 +365,28 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
     const exit = running.pollUnsafe()
     if (exit !== undefined && exit._tag === "Failure") return yield* Effect.failCause(exit.cause)
     yield* Fiber.interrupt(running)
-    yield* sql.withTransaction(Effect.andThen(
-      VersionedTable.switchTo(liveTables.orders, orders.version),
-      VersionedTable.switchTo(liveTables.dailyRevenue, revenue.version)
+    // the sequences the replay went through: the pipeline's dead letters there are superseded by its own
+    // (none when it committed nothing: from 1 to 0)
+    const first = committed.length === 0
+      ? 1
+      : options.startAt._tag === "Sequence"
+      ? options.startAt.sequence
+      : Math.min(...committed.map((r) => r.firstSequence))
+    const last = committed.length === 0 ? 0 : Math.max(...committed.map((r) => r.lastSequence))
+    const deadLetters = yield* sql.withTransaction(Effect.andThen(
+      Effect.andThen(
+        VersionedTable.switchTo(liveTables.orders, orders.version),
+        VersionedTable.switchTo(liveTables.dailyRevenue, revenue.version)
+      ),
+      DeadLetter.adopt({ from: replayName, to: name, supersedes: { positions: { from: first, to: last } } })
     ))
     return {
       tables,
       received: committed.reduce((n, r) => n + r.received, 0),
       loaded: committed.reduce((n, r) => n + r.loaded, 0),
-      deadLettered: committed.reduce((n, r) => n + r.deadLettered, 0)
+      deadLettered: committed.reduce((n, r) => n + r.deadLettered, 0),
+      /** The pipeline's dead letters of the replayed sequences, resolved; the replay's, made the pipeline's. */
+      deadLetters
     }
   }).pipe(Effect.onError(() => discardEmpty))
 }, Effect.scoped)

@@ -1,7 +1,7 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { DailyRevenue, Order, Tables } from "@sluice-app/daily-revenue"
 import { OrderStream } from "@sluice-app/order-stream"
-import { Contract, type Partition, Pipeline, SinkError, Source, Streaming } from "@sluice/core"
+import { Contract, DeadLetter, type Partition, Pipeline, SinkError, Source, Streaming } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
 import { Database, SqlProcessedEventLedger, SqlSluice, TableContract, Testing, VersionedTable } from "@sluice/sql"
 import { Effect, Exit, Fiber, Layer, Schedule, Stream } from "effect"
@@ -404,5 +404,102 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           assert.deepStrictEqual(last.tables, { orders: "raw.orders_v2", dailyRevenue: "analytics.daily_revenue_v2" })
         })))
     })
+    layer(services, { timeout: "60 seconds", excludeTestServices: true })(
+      `[${backend.name}] replay dead letters`,
+      (it) => {
+        it.effect("a replay's dead letters become the pipeline's at the switch, once each; a failed one's are deleted", () =>
+          Effect.scoped(Effect.gen(function*() {
+            yield* DailyRevenue.setup
+            const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
+            const stream = `FIXSTREAM_DLQ_${id}`.toUpperCase()
+            const subject = `fixstream.dlq.${id}`
+            const consumer = `fixstream-dlq-${id}`
+            const js = yield* JetStreamSource.JetStream
+            yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+            const events = OrderStream.events({ count: 60, seed: 11, badShare: 0.25, duplicateShare: 0 })
+            yield* OrderStream.publish(events, { stream, subject })
+            yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
+            const pipeline = { batchSize: 25, batchWindow: "20 millis", badRecords: { threshold: 0.9 } } as const
+            const live = yield* Streaming.run(OrderStream.make(pipeline), JetStreamSource.source({ stream, consumer }))
+              .pipe(Effect.forkChild)
+            yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
+              Effect.flatMap((info) =>
+                info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
+              ),
+              Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
+              Effect.orDie
+            )
+            yield* Fiber.interrupt(live)
+
+            const store = yield* DeadLetter.DeadLetterStore
+            const sql = yield* SqlClient.SqlClient
+            const all = ["new", "replayed", "discarded"] as const
+            const letters = Effect.map(
+              store.list(OrderStream.name, { status: all }),
+              (ds) => ds.map((d) => `${d.id}/${d.position}/${d.status}/${d.attempts}`)
+            )
+            /** Dead letters in the store by pipeline name, both tables. */
+            const byPipeline = sql<{ readonly pipeline: string; readonly n: number }>`
+            SELECT pipeline, count(*)::int AS n FROM (
+              SELECT pipeline FROM sluice.dead_letters UNION ALL SELECT pipeline FROM sluice.dead_letters_resolved
+            ) d GROUP BY pipeline ORDER BY pipeline`
+            const newCount = Effect.map(
+              store.countByType(OrderStream.name),
+              (cs) => cs.reduce((n, c) => n + c.count, 0)
+            )
+
+            const original = yield* store.list(OrderStream.name)
+            const bad = original.length
+            assert.isAbove(bad, 5)
+            assert.isTrue(original.every((d) => d.status === "new" && d.attempts === 1))
+            const discarded = original[0]!
+            assert.strictEqual(yield* store.discard(OrderStream.name, { ids: [discarded.id] }), 1)
+
+            // a full replay: the same bad messages, once each, with their ids; the discarded one stays discarded
+            const full = yield* OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: 1 }, pipeline })
+            assert.strictEqual(full.deadLettered, bad)
+            assert.deepStrictEqual(full.deadLetters, { superseded: bad, adopted: bad })
+            assert.deepStrictEqual(
+              yield* letters,
+              original.map((d) => `${d.id}/${d.position}/${d.id === discarded.id ? "discarded" : "new"}/2`)
+            )
+            assert.strictEqual(yield* newCount, bad - 1, "counted once, not twice")
+            assert.deepStrictEqual(yield* byPipeline, [{ pipeline: OrderStream.name, n: bad }])
+
+            // a replay from the middle supersedes the dead letters of its range only
+            const middle = original[Math.floor(bad / 2)]!.position
+            yield* OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: middle }, pipeline })
+            assert.deepStrictEqual(
+              yield* letters,
+              original.map((d) =>
+                `${d.id}/${d.position}/${d.id === discarded.id ? "discarded" : "new"}/${d.position >= middle ? 3 : 2}`
+              )
+            )
+            assert.deepStrictEqual(yield* byPipeline, [{ pipeline: OrderStream.name, n: bad }])
+
+            // a failed replay leaves the pipeline's dead letters as they were and deletes its own
+            const before = yield* letters
+            let writes = 0
+            const failed = yield* OrderStream.replay({
+              stream,
+              startAt: { _tag: "Sequence", sequence: 1 },
+              pipeline,
+              sink: (tables) => {
+                const real = OrderStream.sinkFor(tables)
+                return {
+                  ...real,
+                  write: (orders) =>
+                    ++writes === 2
+                      ? Effect.fail(new SinkError.SinkError({ operation: "test", message: "boom", retryable: false }))
+                      : real.write(orders)
+                }
+              }
+            }).pipe(Effect.exit)
+            assert.isTrue(Exit.isFailure(failed))
+            assert.deepStrictEqual(yield* letters, before)
+            assert.deepStrictEqual(yield* byPipeline, [{ pipeline: OrderStream.name, n: bad }])
+          })))
+      }
+    )
   }
 })

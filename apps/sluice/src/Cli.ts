@@ -13,7 +13,7 @@ import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Registry from "./Registry.ts"
 
-const pipelines = Commands.make(Registry.entries, Registry.layer)
+const pipelines = Commands.make(Registry.entries, Registry.layer, { streams: Registry.streams })
 const streaming = OrderStreamCommands.make(Registry.layer)
 
 /** The flags of every `generate-*` command: where to write, from which date, how many days, which seed. */

@@ -7,6 +7,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { CustomerScd } from "@sluice-app/customers"
 import { CustomersMerge, DailyRevenue } from "@sluice-app/daily-revenue"
 import { Events } from "@sluice-app/events"
+import { OrderStream } from "@sluice-app/order-stream"
 import { Registry } from "@sluice/cli"
 import { Backfill } from "@sluice/core"
 import { Database, SqlSluice } from "@sluice/sql"
@@ -52,6 +53,23 @@ export const entries = [
     startDate: Events.startDate,
     make: (source) => Effect.succeed(Events.make(source)),
     setup: Events.setup
+  })
+]
+
+/**
+ * The stream pipelines: the `dlq` commands handle their dead letters (same store, pipeline
+ * `order-stream`); `stream` and `replay` run them.
+ *
+ * @since 0.1.0
+ * @category registry
+ */
+export const streams = [
+  Registry.streamEntry({
+    name: OrderStream.name,
+    description: `Order events from NATS JetStream (${OrderStream.stream}) into raw.orders and analytics.daily_revenue`,
+    consume: `sluice stream ${OrderStream.name}`,
+    replay: `sluice replay ${OrderStream.name} --from-seq N|--from-time T`,
+    setup: DailyRevenue.setup
   })
 ]
 

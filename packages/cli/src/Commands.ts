@@ -13,7 +13,7 @@ import { SingleBar } from "cli-progress"
 import { Clock, Config, Console, Context, Duration, Effect, Layer, Option, Ref, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as CliError from "./CliError.ts"
-import type { PipelineEntry } from "./Registry.ts"
+import type { PipelineEntry, StreamEntry } from "./Registry.ts"
 import * as Serve from "./Serve.ts"
 import * as Table from "./Table.ts"
 
@@ -121,6 +121,9 @@ const sourceProblem = (source: string): string | undefined => {
   return undefined
 }
 
+/** `YYYY-MM-DD HH:MM:SS` (UTC) of epoch millis. */
+const dateTime = (millis: number) => new Date(millis).toISOString().replace("T", " ").slice(0, 19)
+
 /** ` (lookback of D)` for a run triggered by the lookback of D's run. */
 const lookbackNote = (runId: string) => {
   const trigger = Pipeline.triggerOf(runId)
@@ -138,6 +141,10 @@ const lookbackStatus = (outcomes: ReadonlyArray<Pipeline.LookbackOutcome>) =>
 /**
  * Builds the `sluice` command tree for a registry of pipelines.
  *
+ * `options.streams` are stream pipelines, run by commands of their own: the `dlq` commands
+ * (`list`, `show`, `discard`, `purge`) work on their dead letters; `run`, `backfill`, `status`,
+ * `dlq replay` and `serve --source` refuse them with a usage error naming their commands.
+ *
  * @example
  * ```ts
  * import { Layer } from "effect"
@@ -153,15 +160,38 @@ const lookbackStatus = (outcomes: ReadonlyArray<Pipeline.LookbackOutcome>) =>
  */
 export const make = <R, ROut, LE, LR>(
   entries: ReadonlyArray<PipelineEntry<R>>,
-  layer: Layer.Layer<ROut, LE, LR>
+  layer: Layer.Layer<ROut, LE, LR>,
+  options: { readonly streams?: ReadonlyArray<StreamEntry<R>> | undefined } = {}
 ) => {
+  const streams = options.streams ?? []
+  const known = [...entries.map((e) => e.name), ...streams.map((e) => e.name)]
   /** Arguments are checked first; only then is the database opened (the layer built). */
   const withServices = <A, E, R2>(effect: Effect.Effect<A, E, R2>) => Effect.provide(effect, layer)
 
-  const lookup = (name: string) => {
+  /** A batch pipeline, for `command`: a stream pipeline is a usage error naming its own commands. */
+  const lookup = (name: string, command: string) => {
     const found = entries.find((e) => e.name === name)
+    if (found !== undefined) return Effect.succeed(found)
+    const stream = streams.find((e) => e.name === name)
+    return stream === undefined
+      ? Effect.fail(new CliError.UnknownPipeline({ name, known }))
+      : Effect.fail(
+        new CliError.InvalidArgument({
+          message: command === "dlq replay"
+            ? `${name} is a stream pipeline: dlq replay re-runs batch partitions; reprocess the stream (its dead letters included) with ${stream.replay}`
+            : `${name} is a stream pipeline: ${command} works on batch pipelines only; use ${stream.consume} or ${stream.replay}`
+        })
+      )
+  }
+
+  /** A pipeline whose dead letters the `dlq` commands handle: a batch one or a stream one. */
+  const lookupDeadLetters = (name: string): Effect.Effect<
+    { readonly name: string; readonly setup: Effect.Effect<void, unknown, R> },
+    CliError.UnknownPipeline
+  > => {
+    const found = entries.find((e) => e.name === name) ?? streams.find((e) => e.name === name)
     return found === undefined
-      ? Effect.fail(new CliError.UnknownPipeline({ name, known: entries.map((e) => e.name) }))
+      ? Effect.fail(new CliError.UnknownPipeline({ name, known }))
       : Effect.succeed(found)
   }
 
@@ -173,6 +203,9 @@ export const make = <R, ROut, LE, LR>(
 
   const pipelineArg = Argument.String("pipeline").pipe(
     Argument.withDescription(`The pipeline: ${entries.map((e) => e.name).join(", ")}`)
+  )
+  const deadLetterPipelineArg = Argument.String("pipeline").pipe(
+    Argument.withDescription(`The pipeline (batch or stream): ${known.join(", ")}`)
   )
   const sourceFlag = Flag.String("source").pipe(
     Flag.withDescription("Where to read: a folder of YYYY-MM-DD.jsonl files or an http(s) URL"),
@@ -192,7 +225,7 @@ export const make = <R, ROut, LE, LR>(
     },
     Effect.fnUntraced(function*({ pipeline: name, date, source }) {
       const partition = yield* parseDate("--date", date)
-      const entry = yield* lookup(name)
+      const entry = yield* lookup(name, "run")
       return yield* withServices(Effect.gen(function*() {
         const pipeline = yield* open(entry, source)
         const result = yield* Effect.result(Pipeline.run(pipeline, partition))
@@ -246,7 +279,7 @@ export const make = <R, ROut, LE, LR>(
       source: sourceFlag
     },
     Effect.fnUntraced(function*(args) {
-      const entry = yield* lookup(args.pipeline)
+      const entry = yield* lookup(args.pipeline, "backfill")
       const start = Option.isSome(args.start) ? yield* parseDate("--start", args.start.value) : entry.startDate
       if (start === undefined) {
         return yield* new CliError.InvalidArgument({
@@ -368,7 +401,7 @@ export const make = <R, ROut, LE, LR>(
       )
     },
     Effect.fnUntraced(function*({ pipeline: name, since, until }) {
-      const entry = yield* lookup(name)
+      const entry = yield* lookup(name, "status")
       const sinceDate = Option.isSome(since) ? yield* parseDate("--since", since.value) : undefined
       const untilDate = Option.isSome(until) ? yield* parseDate("--until", until.value) : undefined
       const end = untilDate ?? (yield* Calendar.lastCompleteDay)
@@ -420,7 +453,7 @@ export const make = <R, ROut, LE, LR>(
             percent(r.failureRate),
             r.alerted ? "yes" : "",
             day.runs,
-            new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19) + lookbackNote(r.runId),
+            dateTime(r.startedAt) + lookbackNote(r.runId),
             r.error === undefined ? "" : Table.truncate(`${r.errorType}: ${r.error}`, 60)
           ])
           i++
@@ -428,6 +461,24 @@ export const make = <R, ROut, LE, LR>(
         yield* Console.log(
           Table.format(["date", "status", "read", "loaded", "dead", "rate", "alert", "runs", "last run", "error"], rows)
         )
+        // a failed (or still running) run changed nothing: the data in place is its last successful run's
+        const serving = days.flatMap((d) =>
+          d.state !== "done" && d.lastSucceeded !== undefined
+            ? [{ partition: d.partition, state: d.state, run: d.lastSucceeded }]
+            : []
+        )
+        if (serving.length > 0) {
+          yield* Console.log(
+            `data in place of the partitions not done (a failed or unfinished run leaves the previous data):`
+          )
+          for (const { partition, state, run } of serving) {
+            yield* Console.log(
+              `  ${partition} ${state}: serving its ${
+                dateTime(run.startedAt)
+              } run (read ${run.read}, loaded ${run.loaded}, dead-lettered ${run.deadLettered})`
+            )
+          }
+        }
         const total = Calendar.summarize(days)
         yield* Console.log(
           `${name} ${start}..${end}: ${total.partitions} partition(s): ${total.done} done, ${total.failed} failed, ${total.running} running, ${total.missing} missing; read ${total.read}, loaded ${total.loaded}, dead-lettered ${total.deadLettered} (${
@@ -489,13 +540,13 @@ export const make = <R, ROut, LE, LR>(
   const dlqList = Command.make(
     "list",
     {
-      pipeline: pipelineArg,
+      pipeline: deadLetterPipelineArg,
       ...selectionFlags,
       status: statusFlag,
       limit: Flag.Int("limit").pipe(Flag.withDescription("At most this many dead letters"), Flag.withDefault(50))
     },
     Effect.fnUntraced(function*({ pipeline: name, limit, ...flags }) {
-      const entry = yield* lookup(name)
+      const entry = yield* lookupDeadLetters(name)
       const selection = yield* parseSelection(flags)
       const status = yield* parseStatus(flags.status)
       if (limit < 1) return yield* new CliError.InvalidArgument({ message: `--limit must be at least 1, got ${limit}` })
@@ -542,9 +593,12 @@ export const make = <R, ROut, LE, LR>(
 
   const dlqShow = Command.make(
     "show",
-    { pipeline: pipelineArg, id: Argument.String("id").pipe(Argument.withDescription("The dead letter's id")) },
+    {
+      pipeline: deadLetterPipelineArg,
+      id: Argument.String("id").pipe(Argument.withDescription("The dead letter's id"))
+    },
     Effect.fnUntraced(function*({ pipeline: name, id }) {
-      const entry = yield* lookup(name)
+      const entry = yield* lookupDeadLetters(name)
       return yield* withServices(Effect.gen(function*() {
         yield* entry.setup
         const found = yield* (yield* DeadLetter.DeadLetterStore).get(name, id)
@@ -578,7 +632,7 @@ export const make = <R, ROut, LE, LR>(
     "replay",
     { pipeline: pipelineArg, ...selectionFlags, source: sourceFlag },
     Effect.fnUntraced(function*({ pipeline: name, source, ...flags }) {
-      const entry = yield* lookup(name)
+      const entry = yield* lookup(name, "dlq replay")
       const selection = yield* parseSelection(flags)
       return yield* withServices(Effect.gen(function*() {
         const pipeline = yield* open(entry, source)
@@ -617,9 +671,9 @@ export const make = <R, ROut, LE, LR>(
 
   const dlqDiscard = Command.make(
     "discard",
-    { pipeline: pipelineArg, ...selectionFlags },
+    { pipeline: deadLetterPipelineArg, ...selectionFlags },
     Effect.fnUntraced(function*({ pipeline: name, ...flags }) {
-      const entry = yield* lookup(name)
+      const entry = yield* lookupDeadLetters(name)
       const selection = yield* parseSelection(flags)
       if (selection.partition === undefined && selection.errorType === undefined && selection.ids === undefined) {
         return yield* new CliError.InvalidArgument({
@@ -653,7 +707,7 @@ export const make = <R, ROut, LE, LR>(
       )
     },
     Effect.fnUntraced(function*({ pipeline, olderThan, includeNew }) {
-      if (Option.isSome(pipeline)) yield* lookup(pipeline.value)
+      if (Option.isSome(pipeline)) yield* lookupDeadLetters(pipeline.value)
       const age = Option.isSome(olderThan)
         ? yield* parseAge("--older-than", olderThan.value)
         : yield* Effect.flatMap(
@@ -711,7 +765,7 @@ export const make = <R, ROut, LE, LR>(
             message: `invalid --source ${JSON.stringify(value)}: expected PIPELINE=LOCATION`
           })
         }
-        const entry = yield* lookup(value.slice(0, at))
+        const entry = yield* lookup(value.slice(0, at), "serve --source")
         if (sources.has(entry.name)) {
           return yield* new CliError.InvalidArgument({ message: `--source given twice for ${entry.name}` })
         }

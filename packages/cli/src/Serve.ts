@@ -13,10 +13,23 @@
  *   by status, retries, alerted partitions, failure rate, new dead letters by error type, the start
  *   and duration of the latest run.
  *
+ * A run left `running` by a process that died (its partition lock is free) is closed as failed
+ * (`Abandoned`, `AbandonedRuns.close`) before the ledger is read, by `/metrics` and by the
+ * dashboard's API alike, as by `sluice status`: it shows failed, not running forever.
+ *
  * @since 0.1.0
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Calendar, DeadLetter, Partition, type Pipeline, type Replay, RunLedger } from "@sluice/core"
+import {
+  AbandonedRuns,
+  Calendar,
+  DeadLetter,
+  Partition,
+  type PartitionLock,
+  type Pipeline,
+  type Replay,
+  RunLedger
+} from "@sluice/core"
 import { Context, Effect, Layer } from "effect"
 import { HttpRouter, type HttpServer, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
@@ -80,6 +93,8 @@ export const ledgerText = Effect.fn("Serve.ledgerText")(function*(pipelines: Rea
   const lastStart = family("sluice_last_run_start_seconds", "gauge", "Start of the latest run (Unix seconds)")
   const lastDuration = family("sluice_last_run_duration_seconds", "gauge", "Duration of the latest finished run")
   for (const pipeline of pipelines) {
+    // a run left running by a dead process is failed (Abandoned), not counted running forever
+    yield* AbandonedRuns.close(pipeline)
     const all = yield* ledger.list(pipeline)
     const latest = yield* ledger.latest(pipeline)
     for (const state of ["succeeded", "failed", "running"] as const) {
@@ -162,14 +177,16 @@ const jsonResponse = (body: unknown, status = 200) => HttpServerResponse.jsonUns
  */
 export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
   HttpRouter.use(Effect.fnUntraced(function*(router) {
-    const services = yield* Effect.context<RunLedger.RunLedger | DeadLetter.DeadLetterStore>()
+    const services = yield* Effect.context<
+      RunLedger.RunLedger | DeadLetter.DeadLetterStore | PartitionLock.PartitionLock
+    >()
     const names = pipelines.map((p) => p.name)
     /** Runs a handler with the stores; any failure is a JSON error (404 for a bad pipeline or date). */
     const handle = <A>(
       f: (
         params: Readonly<Record<string, string | undefined>>,
         search: Readonly<Record<string, string | ReadonlyArray<string>>>
-      ) => Effect.Effect<A, unknown, RunLedger.RunLedger | DeadLetter.DeadLetterStore>
+      ) => Effect.Effect<A, unknown, RunLedger.RunLedger | DeadLetter.DeadLetterStore | PartitionLock.PartitionLock>
     ) =>
       Effect.gen(function*() {
         const params = yield* HttpRouter.params
@@ -219,6 +236,7 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
       handle((params, search) =>
         Effect.gen(function*() {
           const pipeline = yield* pipelineOf(params)
+          yield* AbandonedRuns.close(pipeline.name)
           const runs = yield* (yield* RunLedger.RunLedger).list(pipeline.name)
           const first = runs.reduce<Partition.PartitionDate | undefined>(
             (a, r) => a === undefined || r.partition < a ? r.partition : a,
@@ -250,7 +268,15 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
               failureRate: d.latest?.failureRate ?? 0,
               alerted: d.latest?.alerted ?? false,
               lastRun: d.latest?.startedAt ?? null,
-              error: d.latest?.error === undefined ? null : `${d.latest.errorType}: ${d.latest.error}`
+              error: d.latest?.error === undefined ? null : `${d.latest.errorType}: ${d.latest.error}`,
+              // the data in place when the latest run failed or is running: its last successful run's
+              serving: d.state === "done" || d.lastSucceeded === undefined ? null : {
+                runId: d.lastSucceeded.runId,
+                startedAt: d.lastSucceeded.startedAt,
+                read: d.lastSucceeded.read,
+                loaded: d.lastSucceeded.loaded,
+                deadLettered: d.lastSucceeded.deadLettered
+              }
             }))
           }
         })
@@ -263,6 +289,7 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
         Effect.gen(function*() {
           const pipeline = yield* pipelineOf(params)
           const date = yield* dateOf(params.date)
+          yield* AbandonedRuns.close(pipeline.name, { start: date, end: date })
           const runs = yield* (yield* RunLedger.RunLedger).list(pipeline.name, { start: date, end: date })
           const deadLetters = yield* (yield* DeadLetter.DeadLetterStore).list(pipeline.name, {
             partition: date,
@@ -374,7 +401,7 @@ const guard = (boundHost: string) =>
  *
  * declare const pipelines: ReadonlyArray<Serve.ServedPipeline>
  * const server = Serve.layer({ pipelines, port: 9464 })
- * // Layer.launch(server) with the run ledger and dead-letter store provided
+ * // Layer.launch(server) with the run ledger, dead-letter store and partition lock provided
  * ```
  *
  * @since 0.1.0
@@ -388,7 +415,7 @@ export const layer = (options: {
 }): Layer.Layer<
   HttpServer.HttpServer,
   HttpServerError.ServeError,
-  RunLedger.RunLedger | DeadLetter.DeadLetterStore
+  RunLedger.RunLedger | DeadLetter.DeadLetterStore | PartitionLock.PartitionLock
 > =>
   HttpRouter.serve(Layer.merge(routes(options.pipelines), guard(options.host ?? "127.0.0.1")), {
     disableLogger: options.log !== true,

@@ -32,6 +32,11 @@ export interface Day {
   readonly partition: PartitionDate
   readonly state: State
   readonly latest: RunRecord | undefined
+  /**
+   * The partition's latest succeeded run: the data in place when the latest run failed or is still
+   * running (a run's writes are one transaction, so a failed one changed nothing).
+   */
+  readonly lastSucceeded: RunRecord | undefined
   readonly runs: number
 }
 
@@ -89,11 +94,16 @@ export const make = (options: {
   readonly runs: ReadonlyArray<RunRecord>
 }): Array<Day> => {
   const latest = new Map<string, RunRecord>()
+  const succeeded = new Map<string, RunRecord>()
   const counts = new Map<string, number>()
   for (const run of options.runs) {
     counts.set(run.partition, (counts.get(run.partition) ?? 0) + 1)
     const current = latest.get(run.partition)
     if (current === undefined || run.startedAt > current.startedAt) latest.set(run.partition, run)
+    const good = succeeded.get(run.partition)
+    if (run.status === "succeeded" && (good === undefined || run.startedAt > good.startedAt)) {
+      succeeded.set(run.partition, run)
+    }
   }
   if (options.end < options.start) return []
   return Partition.range(options.start, options.end).map((partition) => {
@@ -102,6 +112,7 @@ export const make = (options: {
       partition,
       state: run === undefined ? "missing" : run.status === "succeeded" ? "done" : run.status,
       latest: run,
+      lastSucceeded: succeeded.get(partition),
       runs: counts.get(partition) ?? 0
     }
   })

@@ -117,6 +117,8 @@ export interface Selection {
   readonly errorType?: string | undefined
   readonly ids?: ReadonlyArray<string> | undefined
   readonly status?: ReadonlyArray<Status> | undefined
+  /** Only positions in this range, both ends included (for a stream: its sequences). */
+  readonly positions?: { readonly from: number; readonly to: number } | undefined
 }
 
 /**
@@ -169,6 +171,17 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
   ) => Effect.Effect<ReadonlyArray<{ readonly errorType: string; readonly count: number }>, SinkError>
   /** Marks the selected `new` dead letters `discarded`; returns how many. */
   readonly discard: (pipeline: string, selection: Selection) => Effect.Effect<number, SinkError>
+  /**
+   * Sets the selected `new` and `discarded` dead letters aside as resolved (they read `replayed`), as
+   * `clearPartition` does for a partition: a later `write` of the same record takes its row back.
+   * Returns how many. E.g. a stream replay supersedes the dead letters of the range it reprocessed.
+   */
+  readonly resolve: (pipeline: string, selection: Selection) => Effect.Effect<number, SinkError>
+  /**
+   * Deletes every dead letter of a pipeline, whatever its status; returns how many. E.g. the dead
+   * letters a failed stream replay wrote under a name of its own.
+   */
+  readonly remove: (pipeline: string) => Effect.Effect<number, SinkError>
   /** Records a new failure of each dead letter: its error, `attempts + 1`. */
   readonly recordAttempts: (pipeline: string, attempts: ReadonlyArray<Attempt>) => Effect.Effect<void, SinkError>
   /**
@@ -206,6 +219,8 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
         (selection.partition === undefined || d.partition === selection.partition) &&
         (selection.errorType === undefined || d.errorType === selection.errorType) &&
         (selection.ids === undefined || selection.ids.includes(d.id)) &&
+        (selection.positions === undefined ||
+          (d.position >= selection.positions.from && d.position <= selection.positions.to)) &&
         (selection.status ?? defaultStatus).includes(effective(d))
       const byOrder = (a: Row, b: Row) =>
         a.partition.localeCompare(b.partition) || a.position - b.position || Number(a.id) - Number(b.id)
@@ -280,6 +295,22 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
             })
             return [n, next]
           }),
+        resolve: (pipeline, selection) =>
+          Ref.modify(ref, (all) => {
+            const selected = matches(pipeline, { ...selection, status: ["new", "discarded"] }, ["new", "discarded"])
+            let n = 0
+            const next = all.map((d) => {
+              if (!selected(d)) return d
+              n++
+              return { ...d, resolved: true }
+            })
+            return [n, next]
+          }),
+        remove: (pipeline) =>
+          Ref.modify(ref, (all) => {
+            const kept = all.filter((d) => d.pipeline !== pipeline)
+            return [all.length - kept.length, kept]
+          }),
         recordAttempts: (pipeline, attempts) =>
           Ref.update(ref, (all) =>
             all.map((d) => {
@@ -304,3 +335,54 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
     })
   )
 }
+
+/**
+ * Makes the dead letters a reprocessing wrote under a name of its own (e.g. a stream replay's
+ * `order-stream@replay-<id>`) the pipeline's, superseding the pipeline's own for what was
+ * reprocessed: in one step (run it in the transaction that publishes the reprocessed data),
+ *
+ * 1. the pipeline's `new` and `discarded` dead letters selected by `supersedes` (e.g. the replayed
+ *    range of sequences) are resolved (`DeadLetterStore.resolve`);
+ * 2. the reprocessing's dead letters are written as the pipeline's: one of a record that was a dead
+ *    letter already takes its row back (its id and status, `discarded` included; `attempts + 1`), the
+ *    others are new; a superseded dead letter no longer written reads `replayed` (its record loads);
+ * 3. the reprocessing's own are removed.
+ *
+ * Returns how many were superseded and how many adopted.
+ *
+ * @example
+ * ```ts
+ * import { DeadLetter } from "@sluice/core"
+ *
+ * const adopt = DeadLetter.adopt({
+ *   from: "order-stream@replay-1a2b3c4d",
+ *   to: "order-stream",
+ *   supersedes: { positions: { from: 1, to: 500 } }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category lifecycle
+ */
+export const adopt = Effect.fn("DeadLetter.adopt")(function*(options: {
+  readonly from: string
+  readonly to: string
+  readonly supersedes: Selection
+}) {
+  const store = yield* DeadLetterStore
+  const superseded = yield* store.resolve(options.to, options.supersedes)
+  const letters = yield* store.list(options.from, { status: ["new", "discarded"] })
+  yield* store.write(letters.map((d): DeadLetter => ({
+    pipeline: options.to,
+    partition: d.partition,
+    stage: d.stage,
+    position: d.position,
+    originalRecord: d.originalRecord,
+    errorType: d.errorType,
+    error: d.error,
+    failedAt: d.failedAt,
+    runId: d.runId
+  })))
+  yield* store.remove(options.from)
+  return { superseded, adopted: letters.length }
+})

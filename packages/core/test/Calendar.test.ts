@@ -34,6 +34,27 @@ describe("Calendar", () => {
       assert.strictEqual(yield* Calendar.lastCompleteDay, "2024-02-29")
     }))
 
+  it("the data in place of a partition: its latest succeeded run, whatever ran after it", () => {
+    const days = Calendar.make({
+      start: d("2024-03-01"),
+      end: d("2024-03-04"),
+      runs: [
+        run("2024-03-01", "succeeded", 100, 40),
+        run("2024-03-01", "succeeded", 200, 50),
+        run("2024-03-01", "failed", 300, 0, 0),
+        run("2024-03-02", "failed", 100, 0, 0),
+        run("2024-03-03", "succeeded", 100, 30),
+        run("2024-03-03", "running", 200, 0, 0)
+      ]
+    })
+    assert.deepStrictEqual(days.map((day) => [day.state, day.lastSucceeded?.startedAt, day.lastSucceeded?.read]), [
+      ["failed", 200, 50],
+      ["failed", undefined, undefined],
+      ["running", 100, 30],
+      ["missing", undefined, undefined]
+    ])
+  })
+
   it("every partition of the range: done, failed, running, missing, by its latest run", () => {
     const days = Calendar.make({
       start: d("2024-03-01"),

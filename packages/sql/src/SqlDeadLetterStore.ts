@@ -270,6 +270,13 @@ export const makeWith = (options: { readonly copy: boolean }) =>
           sql`` :
           sql`AND id = ANY(${typedArray(selection.ids.filter(isId), PgTypes.OID.text)}::text[]::int8[])`
       }
+      ${
+        selection.positions === undefined ?
+          sql`` :
+          sql`AND position BETWEEN ${PgTypes.int8(BigInt(Math.ceil(selection.positions.from)))} AND ${
+            PgTypes.int8(BigInt(Math.floor(selection.positions.to)))
+          }`
+      }
       AND status = ANY(${typedArray(selection.status ?? defaultStatus, PgTypes.OID.text)}::text[])`
 
     const columns = sql.literal(
@@ -324,6 +331,35 @@ export const makeWith = (options: { readonly copy: boolean }) =>
         Effect.map((rows) => rows[0]?.n ?? 0),
         mapSqlError("discard dead letters"),
         Effect.withSpan("SqlDeadLetterStore.discard")
+      )
+
+    const resolve = (pipeline: string, selection: DeadLetter.Selection) =>
+      // as `clearPartition`: moved aside, where a later `write` of the same record takes its row back
+      sql<{ readonly n: number }>`
+      WITH moved AS (
+        DELETE FROM sluice.dead_letters
+        WHERE ${where(pipeline, { ...selection, status: ["new", "discarded"] }, ["new", "discarded"])}
+        RETURNING *
+      ),
+      inserted AS (
+        INSERT INTO sluice.dead_letters_resolved (${columnList})
+        SELECT ${columnList} FROM moved
+        RETURNING 1
+      )
+      SELECT count(*)::float8 AS n FROM inserted`.pipe(
+        Effect.map((rows) => rows[0]?.n ?? 0),
+        mapSqlError("resolve dead letters"),
+        Effect.withSpan("SqlDeadLetterStore.resolve")
+      )
+
+    const remove = (pipeline: string) =>
+      sql<{ readonly n: number }>`
+      WITH removed AS (DELETE FROM sluice.dead_letters WHERE pipeline = ${pipeline} RETURNING 1),
+      removed_resolved AS (DELETE FROM sluice.dead_letters_resolved WHERE pipeline = ${pipeline} RETURNING 1)
+      SELECT ((SELECT count(*) FROM removed) + (SELECT count(*) FROM removed_resolved))::float8 AS n`.pipe(
+        Effect.map((rows) => rows[0]?.n ?? 0),
+        mapSqlError("remove dead letters"),
+        Effect.withSpan("SqlDeadLetterStore.remove")
       )
 
     const recordAttempts = (pipeline: string, attempts: ReadonlyArray<DeadLetter.Attempt>) => {
@@ -381,6 +417,8 @@ export const makeWith = (options: { readonly copy: boolean }) =>
       get,
       countByType,
       discard,
+      resolve,
+      remove,
       recordAttempts,
       purge
     })

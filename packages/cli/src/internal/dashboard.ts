@@ -99,7 +99,9 @@ const loadCalendar = async () => {
     if (d.partition === current.date) cell.classList.add("selected")
     cell.title = d.partition + ": " + d.state + (d.state === "missing" ? "" : ", read " + d.read + ", loaded " +
       d.loaded + ", dead " + d.deadLettered + " (" + pct(d.failureRate) + "), " + d.runs + " run(s)") +
-      (d.error ? "\\n" + d.error : "")
+      (d.error ? "\\n" + d.error : "") +
+      (d.serving ? "\\nserving its " + new Date(d.serving.startedAt).toISOString().slice(0, 19).replace("T", " ") +
+        " run: read " + d.serving.read + ", loaded " + d.serving.loaded + ", dead " + d.serving.deadLettered : "")
     cell.addEventListener("click", () => select(d.partition))
     grid.append(cell)
   }
