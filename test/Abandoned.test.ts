@@ -9,44 +9,14 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Partition } from "@sluice/core"
 import { Testing } from "@sluice/sql"
-import { Deferred, Effect, Fiber, FileSystem, type Scope, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Deferred, Effect, Fiber, FileSystem, type Scope } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import * as Path from "node:path"
-
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
-
-interface Result {
-  readonly exitCode: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const spawn = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
-  Effect.flatMap(
-    ChildProcessSpawner.ChildProcessSpawner,
-    (spawner) =>
-      spawner.spawn(ChildProcess.make("node", [main, ...args], {
-        cwd,
-        env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1", ...env },
-        extendEnv: true
-      }))
-  )
+import * as SluiceCli from "./SluiceCli.ts"
 
 /** Runs `sluice <args>` to its end and checks its exit status. */
 const sluice = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string>, code = 0) =>
-  Effect.gen(function*() {
-    const handle = yield* spawn(cwd, args, env)
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    const result: Result = { exitCode: Number(exitCode), stdout, stderr }
-    assert.strictEqual(result.exitCode, code, `sluice ${args.join(" ")}\n${stdout}\n${stderr}`)
-    return result
-  }).pipe(Effect.scoped)
+  SluiceCli.run(cwd, args, { env, code })
 
 /**
  * An orders API that answers every request with a body that never ends (a blank line every 200 ms,
@@ -107,7 +77,7 @@ describe("a run whose process is killed", () => {
           const api = yield* endlessOrdersApi
           yield* sluice(cwd, ["generate-orders", "--start", date, "--days", "1", "--bad-share", "0"], {})
 
-          const handle = yield* spawn(cwd, ["run", "daily-revenue", "--date", date, "--source", api.url], env)
+          const handle = yield* SluiceCli.spawn(cwd, ["run", "daily-revenue", "--date", date, "--source", api.url], env)
           const exited = yield* Effect.forkChild(handle.exitCode)
           yield* Deferred.await(api.requested).pipe(
             Effect.raceFirst(Effect.flatMap(Fiber.await(exited), (exit) => Effect.die(`run exited early: ${exit}`)))

@@ -11,55 +11,19 @@ import { assert, describe, it } from "@effect/vitest"
 import { Generator } from "@sluice-app/daily-revenue"
 import { Partition } from "@sluice/core"
 import { Database, Testing } from "@sluice/sql"
-import { Effect, FileSystem, type Layer, type Scope, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect, FileSystem, type Layer, type Scope } from "effect"
 import * as NodeChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { assertLoaded, layerOn, runs } from "./fixtures.ts"
-
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
-
-interface Result {
-  readonly exitCode: number
-  readonly stdout: string
-  readonly stderr: string
-}
+import * as SluiceCli from "./SluiceCli.ts"
 
 /** Runs `sluice <args>` in `cwd`, with no database configured but what `env` says. */
 const sluice = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
-      cwd,
-      env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1", ...env },
-      extendEnv: true
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    return { exitCode: Number(exitCode), stdout, stderr } satisfies Result
-  }).pipe(Effect.scoped)
-
-const describeResult = (args: ReadonlyArray<string>, result: Result) =>
-  `sluice ${args.join(" ")} → ${result.exitCode}\n--- stdout\n${result.stdout}--- stderr\n${result.stderr}`
+  SluiceCli.run(cwd, args, { env })
 
 /** Runs `sluice <args>` and checks its exit status. */
 const expectExit = (cwd: string, code: number, args: ReadonlyArray<string>, env?: Record<string, string>) =>
-  Effect.tap(
-    sluice(cwd, args, env),
-    (result) => Effect.sync(() => assert.strictEqual(result.exitCode, code, describeResult(args, result)))
-  )
-
-/** The error line of a failed command: exactly one line on stderr, `error: …`, no stack trace. */
-const assertOneLineError = (result: Result, pattern: RegExp) => {
-  const lines = result.stderr.trimEnd().split("\n")
-  assert.strictEqual(lines.length, 1, `one line on stderr: ${result.stderr}`)
-  assert.match(lines[0]!, /^error: /)
-  assert.match(lines[0]!, pattern)
-  assert.notMatch(result.stderr + result.stdout, /^\s+at /m, "no stack trace")
-}
+  SluiceCli.run(cwd, args, { env, code })
 
 const start = Partition.makeUnsafe("2024-03-01")
 const days = 3
@@ -234,7 +198,7 @@ describe("the sluice CLI", () => {
     () =>
       Effect.promise(() =>
         new Promise<{ readonly code: number | null; readonly stderr: string }>((resolve, reject) => {
-          const child = NodeChildProcess.spawn("node", [main, "generate-orders", "--help"], {
+          const child = NodeChildProcess.spawn("node", [SluiceCli.main, "generate-orders", "--help"], {
             stdio: ["ignore", "pipe", "pipe"]
           })
           child.stdout.destroy() // the reader is gone before the first write
@@ -297,41 +261,44 @@ describe("the sluice CLI", () => {
           unreachable,
           [unparseable, mysql]
         ] = yield* Effect.all([inTurn, noDatabase, badUrls], { concurrency: 3 })
-        assert.strictEqual(ftpSource.exitCode, 2, describeResult(["run", "--source"], ftpSource))
-        assertOneLineError(
+        assert.strictEqual(ftpSource.exitCode, 2, SluiceCli.describeResult(["run", "--source"], ftpSource))
+        SluiceCli.assertOneLineError(
           ftpSource,
           /--source: "ftp:\/\/example.org\/orders"\. Expected: a folder or an http\(s\) URL/
         )
-        assert.strictEqual(blankSource.exitCode, 2, describeResult(["backfill", "--source"], blankSource))
-        assertOneLineError(blankSource, /--source.*not an empty value/)
-        assert.strictEqual(noRuns.exitCode, 0, describeResult(["status"], noRuns))
+        assert.strictEqual(blankSource.exitCode, 2, SluiceCli.describeResult(["backfill", "--source"], blankSource))
+        SluiceCli.assertOneLineError(blankSource, /--source.*not an empty value/)
+        assert.strictEqual(noRuns.exitCode, 0, SluiceCli.describeResult(["status"], noRuns))
         assert.include(noRuns.stdout, "0 done, 0 failed, 0 running", "a refused --source makes no run")
-        assert.strictEqual(unparseable.exitCode, 2, describeResult(["status"], unparseable))
-        assertOneLineError(unparseable, /DATABASE_URL is not a PostgreSQL URL .*: \(unparseable\): not a URL/)
-        assert.strictEqual(mysql.exitCode, 2, describeResult(["status"], mysql))
-        assertOneLineError(
+        assert.strictEqual(unparseable.exitCode, 2, SluiceCli.describeResult(["status"], unparseable))
+        SluiceCli.assertOneLineError(unparseable, /DATABASE_URL is not a PostgreSQL URL .*: \(unparseable\): not a URL/)
+        assert.strictEqual(mysql.exitCode, 2, SluiceCli.describeResult(["status"], mysql))
+        SluiceCli.assertOneLineError(
           mysql,
           /DATABASE_URL is not a PostgreSQL URL .*: mysql:\/\/app@127\.0\.0\.1\/app: unsupported protocol/
         )
         for (const result of [unparseable, mysql]) assert.notInclude(result.stderr + result.stdout, "s3cret")
 
-        assert.strictEqual(badDate.exitCode, 2, describeResult(["run"], badDate))
-        assertOneLineError(badDate, /invalid --date "2024-02-30"/)
-        assert.strictEqual(endBeforeStart.exitCode, 2, describeResult(["backfill"], endBeforeStart))
-        assertOneLineError(endBeforeStart, /--end 2024-03-01 is before --start 2024-03-05/)
-        assert.strictEqual(unknownPipeline.exitCode, 2, describeResult(["run"], unknownPipeline))
-        assertOneLineError(unknownPipeline, /unknown pipeline "nope"; known pipelines: .*daily-revenue/)
-        assert.notStrictEqual(unreachable.exitCode, 0, describeResult(["status"], unreachable))
-        assertOneLineError(unreachable, /database unavailable: postgres:\/\/postgres@127\.0\.0\.1:5999\/sluice/)
-        assert.strictEqual(unknownFlag.exitCode, 2, describeResult(["run", "--concurrency"], unknownFlag))
-        assertOneLineError(unknownFlag, /Unrecognized flag: --concurrency .*\(usage: sluice run --help\)/)
+        assert.strictEqual(badDate.exitCode, 2, SluiceCli.describeResult(["run"], badDate))
+        SluiceCli.assertOneLineError(badDate, /invalid --date "2024-02-30"/)
+        assert.strictEqual(endBeforeStart.exitCode, 2, SluiceCli.describeResult(["backfill"], endBeforeStart))
+        SluiceCli.assertOneLineError(endBeforeStart, /--end 2024-03-01 is before --start 2024-03-05/)
+        assert.strictEqual(unknownPipeline.exitCode, 2, SluiceCli.describeResult(["run"], unknownPipeline))
+        SluiceCli.assertOneLineError(unknownPipeline, /unknown pipeline "nope"; known pipelines: .*daily-revenue/)
+        assert.notStrictEqual(unreachable.exitCode, 0, SluiceCli.describeResult(["status"], unreachable))
+        SluiceCli.assertOneLineError(
+          unreachable,
+          /database unavailable: postgres:\/\/postgres@127\.0\.0\.1:5999\/sluice/
+        )
+        assert.strictEqual(unknownFlag.exitCode, 2, SluiceCli.describeResult(["run", "--concurrency"], unknownFlag))
+        SluiceCli.assertOneLineError(unknownFlag, /Unrecognized flag: --concurrency .*\(usage: sluice run --help\)/)
         assert.strictEqual(unknownFlag.stdout, "", "no help page")
-        assert.strictEqual(badEvolvedFrom.exitCode, 2, describeResult(["generate-orders"], badEvolvedFrom))
-        assertOneLineError(badEvolvedFrom, /invalid --evolved-from "2024-3-16": expected YYYY-MM-DD or none/)
-        assert.strictEqual(noEvolutionFrom.exitCode, 2, describeResult(["generate-orders"], noEvolutionFrom))
-        assertOneLineError(noEvolutionFrom, /--no-evolution contradicts --evolved-from 2024-03-16/)
+        assert.strictEqual(badEvolvedFrom.exitCode, 2, SluiceCli.describeResult(["generate-orders"], badEvolvedFrom))
+        SluiceCli.assertOneLineError(badEvolvedFrom, /invalid --evolved-from "2024-3-16": expected YYYY-MM-DD or none/)
+        assert.strictEqual(noEvolutionFrom.exitCode, 2, SluiceCli.describeResult(["generate-orders"], noEvolutionFrom))
+        SluiceCli.assertOneLineError(noEvolutionFrom, /--no-evolution contradicts --evolved-from 2024-03-16/)
         assert.isFalse(yield* fs.exists(Path.join(cwd, "data")), "a usage error writes no file")
-        assert.strictEqual(defaultStart.exitCode, 0, describeResult(["backfill", "--dry-run"], defaultStart))
+        assert.strictEqual(defaultStart.exitCode, 0, SluiceCli.describeResult(["backfill", "--dry-run"], defaultStart))
         assert.deepStrictEqual(defaultStart.stdout.trim().split("\n"), [
           "plan (all): 3 partition(s) of daily-revenue, concurrency 2",
           "  2024-01-01",

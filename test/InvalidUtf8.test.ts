@@ -10,31 +10,15 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Utf8 } from "@sluice/core"
 import { Database, Testing } from "@sluice/sql"
-import { Effect, FileSystem, type Layer, type Scope, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect, FileSystem, type Layer, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Path from "node:path"
 import { layerOn } from "./fixtures.ts"
-
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
+import * as SluiceCli from "./SluiceCli.ts"
 
 /** Runs `sluice <args>` in `cwd` with `env`, checks its exit status and gives its stdout. */
 const sluice = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string>, code = 0) =>
-  Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
-      cwd,
-      env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1", ...env },
-      extendEnv: true
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    assert.strictEqual(Number(exitCode), code, `sluice ${args.join(" ")}\n${stdout}\n${stderr}`)
-    return stdout
-  }).pipe(Effect.scoped)
+  Effect.map(SluiceCli.run(cwd, args, { env, code }), (result) => result.stdout)
 
 const date = "2024-03-01"
 

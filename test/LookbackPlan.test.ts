@@ -5,29 +5,13 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect, FileSystem } from "effect"
 import * as Path from "node:path"
+import * as SluiceCli from "./SluiceCli.ts"
 
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
-
-/** Runs `sluice <args>` in `cwd` on its embedded database, and checks it succeeds. */
+/** Runs `sluice <args>` in `cwd` on its embedded database, checks it succeeds and gives its stdout. */
 const sluice = (cwd: string, args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
-      cwd,
-      env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1" },
-      extendEnv: true
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    assert.strictEqual(Number(exitCode), 0, `sluice ${args.join(" ")}\n${stdout}\n${stderr}`)
-    return stdout
-  }).pipe(Effect.scoped)
+  Effect.map(SluiceCli.run(cwd, args, { code: 0 }), (result) => result.stdout)
 
 describe("a backfill plan with lookback", () => {
   it.live("lists the lookback dates the runs rebuild and those they skip as never run", () =>

@@ -6,30 +6,13 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Generator } from "@sluice-app/daily-revenue"
 import { Partition } from "@sluice/core"
-import { Effect, FileSystem, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect, FileSystem } from "effect"
 import * as Http from "node:http"
-import * as Path from "node:path"
+import * as SluiceCli from "./SluiceCli.ts"
 
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
-
-/** Runs `sluice <args>` in `cwd` on its embedded database, and checks the exit status. */
+/** Runs `sluice <args>` in `cwd` on its embedded database, checks the exit status and gives its stdout. */
 const sluice = (cwd: string, args: ReadonlyArray<string>, code = 0) =>
-  Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
-      cwd,
-      env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1" },
-      extendEnv: true
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    assert.strictEqual(Number(exitCode), code, `sluice ${args.join(" ")}\n${stdout}\n${stderr}`)
-    return stdout
-  }).pipe(Effect.scoped)
+  Effect.map(SluiceCli.run(cwd, args, { code }), (result) => result.stdout)
 
 const start = Partition.makeUnsafe("2024-03-01")
 const seed = 3
@@ -127,18 +110,7 @@ describe("operating a pipeline from the CLI", () => {
 
         // serve: the dashboard's JSON and /metrics, from the same database
         yield* Effect.gen(function*() {
-          const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-          const handle = yield* spawner.spawn(ChildProcess.make("node", [main, "serve", "--port", "0"], {
-            cwd,
-            env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1" },
-            extendEnv: true
-          }))
-          const listening = yield* Stream.decodeText(handle.stdout).pipe(
-            Stream.takeUntil((chunk) => /Listening on http:\/\/[\d.]+:\d+/.test(chunk)),
-            Stream.mkString
-          )
-          const address = /Listening on (http:\/\/[\d.]+:\d+)/.exec(listening)?.[1]
-          assert.isDefined(address, listening)
+          const { address, handle } = yield* SluiceCli.serve(cwd, ["serve", "--port", "0"])
           const get = (path: string) =>
             Effect.promise(() =>
               fetch(`${address}${path}`).then(async (r) => ({ status: r.status, body: await r.text() }))
@@ -164,14 +136,14 @@ describe("operating a pipeline from the CLI", () => {
                 request.on("error", reject).end()
               })
             )
-          const own = new URL(address!).host
+          const own = new URL(address).host
           const rebound = yield* send("GET", "/api/pipelines/daily-revenue/partitions/2024-03-01", {
             host: "attacker.example:80"
           })
           assert.strictEqual(rebound.status, 403)
           assert.match(rebound.body, /localhost only/)
           assert.strictEqual(
-            (yield* send("GET", "/metrics", { host: `localhost:${new URL(address!).port}` })).status,
+            (yield* send("GET", "/metrics", { host: `localhost:${new URL(address).port}` })).status,
             200
           )
           const rerun = "/api/pipelines/daily-revenue/partitions/2024-03-04/run"
@@ -185,7 +157,7 @@ describe("operating a pipeline from the CLI", () => {
           assert.strictEqual(after.runs.length, 0, "a refused POST ran nothing")
           // the dashboard's own origin, and a client that is not a browser, may re-run
           const present = "/api/pipelines/daily-revenue/partitions/2024-03-03/run"
-          const sameSite = yield* send("POST", present, { host: own, origin: address! })
+          const sameSite = yield* send("POST", present, { host: own, origin: address })
           assert.strictEqual(sameSite.status, 200, sameSite.body)
           assert.strictEqual((yield* send("POST", present, { host: own })).status, 200)
           yield* handle.kill()

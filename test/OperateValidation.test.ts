@@ -7,32 +7,16 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Generator } from "@sluice-app/daily-revenue"
 import { Partition } from "@sluice/core"
-import { Effect, FileSystem, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect, FileSystem } from "effect"
 import * as Path from "node:path"
-
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
+import * as SluiceCli from "./SluiceCli.ts"
 
 /** Nothing listens there: a command that connected would fail with exit 1, not 2. */
 const deadDatabase = "postgres://postgres@127.0.0.1:1/sluice"
 
 /** Runs `sluice <args>` in `cwd` and checks its exit status. */
 const sluice = (cwd: string, args: ReadonlyArray<string>, code: number, env: Record<string, string> = {}) =>
-  Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
-      cwd,
-      env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1", ...env },
-      extendEnv: true
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    assert.strictEqual(Number(exitCode), code, `sluice ${args.join(" ")}\n${stdout}\n${stderr}`)
-    return { stdout, stderr }
-  }).pipe(Effect.scoped)
+  SluiceCli.run(cwd, args, { env, code })
 
 /** A usage error: exit 2, one `error:` line matching `pattern`. */
 const usage = (cwd: string, args: ReadonlyArray<string>, pattern: RegExp, env?: Record<string, string>) =>
@@ -107,18 +91,15 @@ describe("the operations commands check their arguments", () => {
           "0.05"
         ], 0)
         // both days, so the pipeline has dead letters outside the selected partition too (exit 3: alerted)
-        const backfill = yield* Effect.map(
-          Effect.flatMap(ChildProcessSpawner.ChildProcessSpawner, (spawner) =>
-            spawner.spawn(
-              ChildProcess.make("node", [main, "backfill", "daily-revenue", "--start", start, "--end", "2024-03-02"], {
-                cwd,
-                env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1" },
-                extendEnv: true
-              })
-            )),
-          (handle) => handle.exitCode
-        ).pipe(Effect.flatten, Effect.scoped)
-        assert.include([0, 3], Number(backfill))
+        const backfill = yield* SluiceCli.run(cwd, [
+          "backfill",
+          "daily-revenue",
+          "--start",
+          start,
+          "--end",
+          "2024-03-02"
+        ])
+        assert.include([0, 3], backfill.exitCode)
 
         const byType = new Map<string, number>()
         for (const bad of day.badLines) {

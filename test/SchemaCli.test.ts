@@ -8,27 +8,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { DailyRevenue, Generator } from "@sluice-app/daily-revenue"
 import { Partition, SchemaCompatibility, SchemaRegistry } from "@sluice/core"
 import { Database, SqlSluice } from "@sluice/sql"
-import { Effect, FileSystem, Layer, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect, FileSystem, Layer } from "effect"
 import * as Path from "node:path"
+import * as SluiceCli from "./SluiceCli.ts"
 
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
-
-const sluice = (cwd: string, args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
-      cwd,
-      env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1" },
-      extendEnv: true
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    return { exitCode: Number(exitCode), stdout, stderr }
-  }).pipe(Effect.scoped)
+const sluice = (cwd: string, args: ReadonlyArray<string>) => SluiceCli.run(cwd, args)
 
 describe("sluice schema", () => {
   it.live(

@@ -7,35 +7,12 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Generator } from "@sluice-app/daily-revenue"
 import { Partition } from "@sluice/core"
-import { Effect, FileSystem, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect, FileSystem } from "effect"
 import * as Path from "node:path"
-
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
-
-const spawn = (cwd: string, args: ReadonlyArray<string>) =>
-  Effect.flatMap(
-    ChildProcessSpawner.ChildProcessSpawner,
-    (spawner) =>
-      spawner.spawn(ChildProcess.make("node", [main, ...args], {
-        cwd,
-        env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1" },
-        extendEnv: true
-      }))
-  )
+import * as SluiceCli from "./SluiceCli.ts"
 
 /** Runs `sluice <args>` to its end and checks its exit status. */
-const sluice = (cwd: string, args: ReadonlyArray<string>, code = 0) =>
-  Effect.gen(function*() {
-    const handle = yield* spawn(cwd, args)
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    assert.strictEqual(Number(exitCode), code, `sluice ${args.join(" ")}\n${stdout}\n${stderr}`)
-    return { stdout, stderr }
-  }).pipe(Effect.scoped)
+const sluice = (cwd: string, args: ReadonlyArray<string>, code = 0) => SluiceCli.run(cwd, args, { code })
 
 const date = Partition.makeUnsafe("2024-03-01")
 const day = Generator.generateDay(date, { seed: 7, badShare: 0 }).manifest
@@ -78,13 +55,13 @@ describe("sluice serve --source", () => {
       }
       assert.isFalse(yield* fs.exists(Path.join(cwd, ".sluice")), "no database was opened")
 
-      const handle = yield* spawn(cwd, ["serve", "--port", "0", "--source", `daily-revenue=${cwd}/elsewhere`])
-      const listening = yield* Stream.decodeText(handle.stdout).pipe(
-        Stream.takeUntil((chunk) => /Listening on http:\/\/[\d.]+:\d+/.test(chunk)),
-        Stream.mkString
-      )
-      const address = /Listening on (http:\/\/[\d.]+:\d+)/.exec(listening)?.[1]
-      assert.isDefined(address, listening)
+      const { address, handle } = yield* SluiceCli.serve(cwd, [
+        "serve",
+        "--port",
+        "0",
+        "--source",
+        `daily-revenue=${cwd}/elsewhere`
+      ])
       const post = (path: string) =>
         Effect.promise(() =>
           fetch(`${address}${path}`, { method: "POST" }).then(async (r) => ({ status: r.status, body: await r.text() }))

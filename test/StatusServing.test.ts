@@ -6,28 +6,12 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Testing } from "@sluice/sql"
-import { Effect, FileSystem, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import * as Path from "node:path"
+import { Effect, FileSystem } from "effect"
+import * as SluiceCli from "./SluiceCli.ts"
 
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
-
+/** Runs `sluice <args>` in `cwd` on `databaseUrl` (else its embedded database), checks its exit status, gives its stdout. */
 const sluice = (cwd: string, args: ReadonlyArray<string>, databaseUrl: string | undefined, code: number) =>
-  Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
-      cwd,
-      env: { DATABASE_URL: databaseUrl, SLUICE_DATA_DIR: undefined, NO_COLOR: "1" },
-      extendEnv: true
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    assert.strictEqual(Number(exitCode), code, `sluice ${args.join(" ")}\n${stdout}\n${stderr}`)
-    return stdout
-  }).pipe(Effect.scoped)
+  Effect.map(SluiceCli.run(cwd, args, { env: { DATABASE_URL: databaseUrl }, code }), (result) => result.stdout)
 
 const backends: ReadonlyArray<string> = ["pglite", ...(Testing.postgresUrl() === undefined ? [] : ["postgres"])]
 

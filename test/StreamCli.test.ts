@@ -8,49 +8,29 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
+import * as SluiceCli from "./SluiceCli.ts"
 
 /** Nothing listens on these. */
 const deadNats = "127.0.0.1:14299"
 const deadDatabase = "postgres://postgres@127.0.0.1:1/fixstream"
 
-interface Result {
-  readonly exitCode: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
+/** Runs `sluice <args>` in a temporary folder, on the dead NATS and database unless `env` says otherwise. */
 const sluice = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const cwd = yield* Effect.acquireRelease(
       Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "sluice-stream-cli-"))),
       (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
     )
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
-      cwd,
-      env: { DATABASE_URL: deadDatabase, NATS_URL: deadNats, SLUICE_DATA_DIR: undefined, NO_COLOR: "1", ...env },
-      extendEnv: true
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    return { exitCode: Number(exitCode), stdout, stderr } satisfies Result
+    return yield* SluiceCli.run(cwd, args, { env: { DATABASE_URL: deadDatabase, NATS_URL: deadNats, ...env } })
   }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
 
 /** One line on stderr, `error: …`, matching `pattern`; the expected exit status. */
-const assertError = (args: ReadonlyArray<string>, result: Result, code: number, pattern: RegExp) => {
-  const context = `sluice ${
-    args.join(" ")
-  } → ${result.exitCode}\n--- stdout\n${result.stdout}--- stderr\n${result.stderr}`
+const assertError = (args: ReadonlyArray<string>, result: SluiceCli.Result, code: number, pattern: RegExp) => {
+  const context = SluiceCli.describeResult(args, result)
   assert.strictEqual(result.exitCode, code, context)
   const lines = result.stderr.trimEnd().split("\n")
   assert.strictEqual(lines.length, 1, context)

@@ -12,35 +12,18 @@ import { assert, describe, it } from "@effect/vitest"
 import { DailyRevenue } from "@sluice-app/daily-revenue"
 import { Streaming } from "@sluice/core"
 import { Database, SqlProcessedEventLedger, SqlSluice, Testing } from "@sluice/sql"
-import { Effect, FileSystem, Layer, References, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect, FileSystem, Layer, References } from "effect"
 import * as Path from "node:path"
 import { OrderStream } from "../apps/order-stream/src/index.ts"
-
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
+import * as SluiceCli from "./SluiceCli.ts"
 
 /** Runs `sluice <args>` in `cwd`, on `DATABASE_URL` when given (else its embedded database). */
 const sluice = (cwd: string, args: ReadonlyArray<string>, databaseUrl: string | undefined) =>
-  Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
-      cwd,
-      env: { DATABASE_URL: databaseUrl, SLUICE_DATA_DIR: undefined, NO_COLOR: "1" },
-      extendEnv: true
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    return { exitCode: Number(exitCode), stdout, stderr }
-  }).pipe(Effect.scoped)
+  SluiceCli.run(cwd, args, { env: { DATABASE_URL: databaseUrl } })
 
+/** The same, checking that it succeeds. */
 const expectOk = (cwd: string, args: ReadonlyArray<string>, databaseUrl: string | undefined) =>
-  Effect.tap(
-    sluice(cwd, args, databaseUrl),
-    (r) => Effect.sync(() => assert.strictEqual(r.exitCode, 0, `sluice ${args.join(" ")}\n${r.stdout}\n${r.stderr}`))
-  )
+  SluiceCli.run(cwd, args, { env: { DATABASE_URL: databaseUrl }, code: 0 })
 
 /** Two good order events and two bad ones, published on `day`, through the streaming pipeline. */
 const streamDeadLetters = <E>(database: Layer.Layer<Database.Services, E>, day: string) =>

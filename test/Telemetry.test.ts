@@ -6,13 +6,10 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect, FileSystem } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import * as Path from "node:path"
-
-const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
+import * as SluiceCli from "./SluiceCli.ts"
 
 interface Received {
   readonly path: string
@@ -48,21 +45,7 @@ const collector = Effect.acquireRelease(
 
 /** Runs `sluice <args>` in `cwd` on the embedded database and checks that it succeeds. */
 const sluice = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string | undefined>) =>
-  Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const handle = yield* spawner.spawn(ChildProcess.make("node", [main, ...args], {
-      cwd,
-      env: { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1", ...env },
-      extendEnv: true
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)),
-      Stream.mkString(Stream.decodeText(handle.stderr)),
-      handle.exitCode
-    ], { concurrency: 3 })
-    assert.strictEqual(Number(exitCode), 0, `sluice ${args.join(" ")}\n--- stdout\n${stdout}--- stderr\n${stderr}`)
-    return stdout
-  }).pipe(Effect.scoped)
+  Effect.map(SluiceCli.run(cwd, args, { env, code: 0 }), (result) => result.stdout)
 
 interface KeyValue {
   readonly key: string
