@@ -74,6 +74,30 @@ const batchResult = (events: ReadonlyArray<{ readonly eventId: string; readonly 
   }).pipe(Effect.provide(SqlSluice.layer.pipe(Layer.provideMerge(Database.layerPglite({ dataDir: undefined })))))
 }
 
+/**
+ * A replay of `stream` from its first message whose second write fails (not retryable): the exit
+ * of the replay and the number of writes it attempted.
+ */
+const failingReplay = (stream: string, pipeline: Parameters<typeof OrderStream.replay>[0]["pipeline"]) =>
+  Effect.suspend(() => {
+    let writes = 0
+    return OrderStream.replay({
+      stream,
+      startAt: { _tag: "Sequence", sequence: 1 },
+      pipeline,
+      sink: (tables) => {
+        const real = OrderStream.sinkFor(tables)
+        return {
+          ...real,
+          write: (orders) =>
+            ++writes === 2
+              ? Effect.fail(new SinkError.SinkError({ operation: "test", message: "boom", retryable: false }))
+              : real.write(orders)
+        }
+      }
+    }).pipe(Effect.exit, Effect.map((exit) => ({ exit, writes })))
+  })
+
 describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
   for (const backend of Testing.backends()) {
     const services = Layer.mergeAll(
@@ -141,22 +165,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           assert.deepStrictEqual(yield* snapshot, fromTen)
 
           // a failure mid-replay leaves the readers on the old versions
-          let writes = 0
-          const failed = yield* OrderStream.replay({
-            stream,
-            startAt: { _tag: "Sequence", sequence: 1 },
-            pipeline,
-            sink: (tables) => {
-              const real = OrderStream.sinkFor(tables)
-              return {
-                ...real,
-                write: (orders) =>
-                  ++writes === 2
-                    ? Effect.fail(new SinkError.SinkError({ operation: "test", message: "boom", retryable: false }))
-                    : real.write(orders)
-              }
-            }
-          }).pipe(Effect.exit)
+          const { exit: failed, writes } = yield* failingReplay(stream, pipeline)
           assert.isTrue(Exit.isFailure(failed))
           assert.strictEqual(writes, 2)
           assert.deepStrictEqual((yield* versions).map((v) => v?.relation), [
@@ -479,22 +488,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
 
             // a failed replay leaves the pipeline's dead letters as they were and deletes its own
             const before = yield* letters
-            let writes = 0
-            const failed = yield* OrderStream.replay({
-              stream,
-              startAt: { _tag: "Sequence", sequence: 1 },
-              pipeline,
-              sink: (tables) => {
-                const real = OrderStream.sinkFor(tables)
-                return {
-                  ...real,
-                  write: (orders) =>
-                    ++writes === 2
-                      ? Effect.fail(new SinkError.SinkError({ operation: "test", message: "boom", retryable: false }))
-                      : real.write(orders)
-                }
-              }
-            }).pipe(Effect.exit)
+            const { exit: failed } = yield* failingReplay(stream, pipeline)
             assert.isTrue(Exit.isFailure(failed))
             assert.deepStrictEqual(yield* letters, before)
             assert.deepStrictEqual(yield* byPipeline, [{ pipeline: OrderStream.name, n: bad }])
