@@ -29,6 +29,13 @@ export interface ProcessedEvent {
  * The ledger. `claim` runs inside the batch's transaction and returns the ids it claimed now
  * (those not claimed before); it is rolled back with the batch.
  *
+ * `purge(pipeline, olderThan)` is the ledger's retention: it deletes the entries claimed before
+ * `olderThan` (of every pipeline when `pipeline` is `undefined`; a pipeline's purge includes its
+ * business keys, claimed under `<pipeline>#key`) and returns how many it deleted. The trade-off: an
+ * event whose id was purged is processed again if the source redelivers it, and a record whose key
+ * was purged is applied again if it is re-sent. Choose a retention longer than the stream's max age
+ * (its redelivery horizon) and than how late a re-sent record can come.
+ *
  * @since 0.1.0
  * @category services
  */
@@ -39,6 +46,7 @@ export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, 
     processedAt: number
   ) => Effect.Effect<ReadonlySet<string>, SinkError>
   readonly count: (pipeline: string) => Effect.Effect<number, SinkError>
+  readonly purge: (pipeline: string | undefined, olderThan: Date) => Effect.Effect<number, SinkError>
 }>()("@sluice/core/ProcessedEventLedger") {
   /**
    * An in-memory ledger (not transactional), for tests of streaming logic without a database.
@@ -59,15 +67,16 @@ export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, 
    */
   static readonly layerMemory = Layer.effect(
     ProcessedEventLedger,
-    Effect.map(Ref.make<ReadonlyMap<string, ReadonlySet<string>>>(new Map()), (ref) =>
+    // pipeline -> event id -> when it was claimed (epoch millis)
+    Effect.map(Ref.make<ReadonlyMap<string, ReadonlyMap<string, number>>>(new Map()), (ref) =>
       ProcessedEventLedger.of({
-        claim: (pipeline, events) =>
+        claim: (pipeline, events, processedAt) =>
           Ref.modify(ref, (all) => {
-            const seen = new Set(all.get(pipeline) ?? [])
+            const seen = new Map(all.get(pipeline) ?? [])
             const claimed = new Set<string>()
             for (const e of events) {
               if (!seen.has(e.eventId)) {
-                seen.add(e.eventId)
+                seen.set(e.eventId, processedAt)
                 claimed.add(e.eventId)
               }
             }
@@ -75,7 +84,26 @@ export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, 
             next.set(pipeline, seen)
             return [claimed, next] as const
           }),
-        count: (pipeline) => Effect.map(Ref.get(ref), (all) => all.get(pipeline)?.size ?? 0)
+        count: (pipeline) => Effect.map(Ref.get(ref), (all) => all.get(pipeline)?.size ?? 0),
+        purge: (pipeline, olderThan) =>
+          Ref.modify(ref, (all) => {
+            const cutoff = olderThan.getTime()
+            let purged = 0
+            const next = new Map<string, ReadonlyMap<string, number>>()
+            for (const [name, seen] of all) {
+              if (pipeline !== undefined && name !== pipeline && !name.startsWith(`${pipeline}#`)) {
+                next.set(name, seen)
+                continue
+              }
+              const kept = new Map<string, number>()
+              for (const [id, at] of seen) {
+                if (at < cutoff) purged++
+                else kept.set(id, at)
+              }
+              next.set(name, kept)
+            }
+            return [purged, next] as const
+          })
       }))
   )
 }

@@ -255,7 +255,8 @@ describe("Streaming.run bad-record-rate breaker", () => {
     ProcessedEventLedger.ProcessedEventLedger,
     ProcessedEventLedger.ProcessedEventLedger.of({
       claim: (_, events) => Effect.succeed(new Set(events.map((e) => e.eventId))),
-      count: () => Effect.succeed(0)
+      count: () => Effect.succeed(0),
+      purge: () => Effect.succeed(0)
     })
   )
   // a burst: 8 of 10 messages bad, above the 50% threshold however often the batch is tried

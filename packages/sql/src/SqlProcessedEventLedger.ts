@@ -9,6 +9,9 @@
  * concurrent consumer claiming the same id waits for it to commit or roll back, so an event is
  * applied by one of them only.
  *
+ * `purge` deletes the rows whose `processed_at` is before the cut-off, of one pipeline (and its
+ * `<pipeline>#key` business keys) or of all; see core's `ProcessedEventLedger` for the trade-off.
+ *
  * @since 0.1.0
  */
 import { PgTypes } from "@effect/sql-pg"
@@ -49,7 +52,24 @@ export const make = Effect.gen(function*() {
         SELECT count(*)::float8 AS count FROM sluice.processed_events WHERE pipeline = ${pipeline}`.pipe(
         Effect.map((rows) => rows[0]?.count ?? 0),
         mapSqlError("count processed events")
-      )
+      ),
+    purge: (pipeline, olderThan) =>
+      (pipeline === undefined
+        ? sql<{ readonly count: number }>`
+          WITH purged AS (DELETE FROM sluice.processed_events WHERE processed_at < ${olderThan} RETURNING 1)
+          SELECT count(*)::float8 AS count FROM purged`
+        : sql<{ readonly count: number }>`
+          WITH purged AS (
+            DELETE FROM sluice.processed_events
+            WHERE processed_at < ${olderThan}
+              AND (pipeline = ${pipeline} OR starts_with(pipeline, ${`${pipeline}#`}))
+            RETURNING 1
+          )
+          SELECT count(*)::float8 AS count FROM purged`).pipe(
+          Effect.map((rows) => rows[0]?.count ?? 0),
+          mapSqlError("purge processed events"),
+          Effect.withSpan("SqlProcessedEventLedger.purge")
+        )
   })
 })
 

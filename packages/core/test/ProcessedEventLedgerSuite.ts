@@ -1,0 +1,63 @@
+/**
+ * How every implementation of `ProcessedEventLedger` purges old entries, written once: the in-memory
+ * layer runs it here, `SqlProcessedEventLedger` on every database backend.
+ */
+import { assert, type Vitest } from "@effect/vitest"
+import { ProcessedEventLedger } from "@sluice/core"
+import { Effect } from "effect"
+
+let counter = 0
+/** A pipeline of its own for each test, so tests sharing a ledger never see each other's entries. */
+const uniquePipeline = (prefix: string) => `${prefix}_${++counter}_${Math.random().toString(36).slice(2, 8)}`
+
+// claims dated 1900–1910: no other test claims then, so purging "all pipelines" before 1905 deletes
+// only this suite's entries even on a database shared with other suites
+const old = Date.UTC(1900, 0, 1)
+const cutoff = new Date(Date.UTC(1905, 0, 1))
+const recent = Date.UTC(1910, 0, 1)
+
+const events = (...ids: ReadonlyArray<string>) => ids.map((eventId, i) => ({ eventId, stream: "S", sequence: i + 1 }))
+
+/**
+ * The suite.
+ */
+export const processedEventLedgerSuite = (it: Vitest.MethodsNonLive<ProcessedEventLedger.ProcessedEventLedger>) => {
+  it.effect("purge(pipeline) deletes its entries and its #key entries claimed before the cut-off, no others", () =>
+    Effect.gen(function*() {
+      const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+      const p = uniquePipeline("purge")
+      // another pipeline, and one whose name starts with p's: untouched
+      const others = [uniquePipeline("other"), `${p}x`, `${p}x#key`]
+      yield* ledger.claim(p, events("a", "b", "c"), old)
+      yield* ledger.claim(p, events("d"), recent)
+      yield* ledger.claim(`${p}#key`, events("k1", "k2"), old)
+      yield* ledger.claim(`${p}#key`, events("k3"), recent)
+      for (const other of others) yield* ledger.claim(other, events("a", "z"), old)
+
+      assert.strictEqual(yield* ledger.purge(p, cutoff), 5)
+      assert.strictEqual(yield* ledger.count(p), 1)
+      assert.strictEqual(yield* ledger.count(`${p}#key`), 1)
+      for (const other of others) assert.strictEqual(yield* ledger.count(other), 2)
+      // a purged id can be claimed again (the trade-off); a kept one cannot
+      assert.deepStrictEqual([...(yield* ledger.claim(p, events("a", "d"), recent))], ["a"])
+      assert.deepStrictEqual([...(yield* ledger.claim(`${p}#key`, events("k1", "k3"), recent))], ["k1"])
+      // nothing left before the cut-off
+      assert.strictEqual(yield* ledger.purge(p, cutoff), 0)
+    }))
+
+  it.effect("purge(undefined) deletes the entries of every pipeline claimed before the cut-off", () =>
+    Effect.gen(function*() {
+      const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+      const p = uniquePipeline("all")
+      const q = uniquePipeline("all")
+      yield* ledger.claim(p, events("a", "b"), old)
+      yield* ledger.claim(p, events("c"), recent)
+      yield* ledger.claim(`${q}#key`, events("k"), old)
+      yield* ledger.claim(q, events("x"), recent)
+
+      assert.isAtLeast(yield* ledger.purge(undefined, cutoff), 3)
+      assert.strictEqual(yield* ledger.count(p), 1)
+      assert.strictEqual(yield* ledger.count(`${q}#key`), 0)
+      assert.strictEqual(yield* ledger.count(q), 1)
+    }))
+}
