@@ -181,6 +181,7 @@ export const root = Command.make("sluice").pipe(
     pipelines.backfill,
     pipelines.status,
     pipelines.dlq,
+    pipelines.ledger,
     pipelines.serve,
     SchemaCommands.make(Registry.layer),
     generateOrders,

@@ -10,7 +10,7 @@ import { Events } from "@sluice-app/events"
 import { OrderStream } from "@sluice-app/order-stream"
 import { Registry } from "@sluice/cli"
 import { Backfill } from "@sluice/core"
-import { Database, SqlSluice } from "@sluice/sql"
+import { Database, SqlProcessedEventLedger, SqlSluice } from "@sluice/sql"
 import { Effect, Layer } from "effect"
 
 /**
@@ -75,11 +75,14 @@ export const streams = [
 
 /**
  * What the pipeline commands need: the database (`DATABASE_URL`, else embedded PGlite under
- * `.sluice/`), Sluice's SQL services, a local backfill executor and an HTTP client.
+ * `.sluice/`), Sluice's SQL services (the processed-event ledger of stream pipelines included), a local backfill executor and an HTTP client.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = Layer.mergeAll(SqlSluice.layer, Backfill.Backfill.layerLocal, NodeHttpClient.layerUndici).pipe(
-  Layer.provideMerge(Database.layer)
-)
+export const layer = Layer.mergeAll(
+  SqlSluice.layer,
+  SqlProcessedEventLedger.layer,
+  Backfill.Backfill.layerLocal,
+  NodeHttpClient.layerUndici
+).pipe(Layer.provideMerge(Database.layer))

@@ -1,6 +1,6 @@
 /**
  * The `sluice` commands, generic over a registry of pipelines:
- * `run`, `backfill`, `status`, `dlq list|show|replay|discard|purge`, `serve`.
+ * `run`, `backfill`, `status`, `dlq list|show|replay|discard|purge`, `ledger purge`, `serve`.
  *
  * The commands need the core services (run ledger, dead letter store, partition lock,
  * transactor, backfill executor) and whatever the registered pipelines need; the
@@ -8,7 +8,17 @@
  *
  * @since 0.1.0
  */
-import { AbandonedRuns, Backfill, Calendar, DeadLetter, Partition, Pipeline, Replay, RunLedger } from "@sluice/core"
+import {
+  AbandonedRuns,
+  Backfill,
+  Calendar,
+  DeadLetter,
+  Partition,
+  Pipeline,
+  ProcessedEventLedger,
+  Replay,
+  RunLedger
+} from "@sluice/core"
 import { SingleBar } from "cli-progress"
 import { Clock, Config, Console, Context, Duration, Effect, Layer, Option, Ref, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -61,7 +71,7 @@ const ageUnits: Record<string, Duration.Unit> = {
   w: "weeks"
 }
 
-/** The oldest age `dlq purge` accepts: beyond it a cut-off date is meaningless (or overflows). */
+/** The oldest age `dlq purge` and `ledger purge` accept: beyond it a cut-off date is meaningless (or overflows). */
 const maxAgeMillis = 1000 * 365.25 * 24 * 60 * 60 * 1000
 
 /** An age such as `30d`, `12h`, `2 weeks` or `90 minutes`, of at most 1000 years. */
@@ -83,6 +93,20 @@ const parseAge = (flag: string, value: string) => {
       new CliError.InvalidArgument({ message: `invalid ${flag} ${JSON.stringify(value)}: at most 1000 years` })
     )
 }
+
+/**
+ * A retention age: `--older-than` when given, else the environment variable `env`, else `fallback`
+ * (both parsed by {@link parseAge}; a bad value is a usage error naming where it came from).
+ */
+const retentionAge = (olderThan: Option.Option<string>, env: string, fallback: string) =>
+  Option.isSome(olderThan)
+    ? parseAge("--older-than", olderThan.value)
+    : Effect.flatMap(
+      Config.String(env).pipe(Config.withDefault(fallback)),
+      (value) => parseAge(env, value)
+    ).pipe(
+      Effect.catchTag("ConfigError", (e) => Effect.fail(new CliError.InvalidArgument({ message: e.message })))
+    )
 
 const percent = (rate: number) => `${(rate * 100).toFixed(2)}%`
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`
@@ -143,7 +167,8 @@ const lookbackStatus = (outcomes: ReadonlyArray<Pipeline.LookbackOutcome>) =>
  *
  * `options.streams` are stream pipelines, run by commands of their own: the `dlq` commands
  * (`list`, `show`, `discard`, `purge`) work on their dead letters; `run`, `backfill`, `status`,
- * `dlq replay` and `serve --source` refuse them with a usage error naming their commands.
+ * `dlq replay` and `serve --source` refuse them with a usage error naming their commands; `ledger purge`
+ * deletes old entries of their processed-event ledger (it needs core's `ProcessedEventLedger` from the layer).
  *
  * @example
  * ```ts
@@ -708,14 +733,7 @@ export const make = <R, ROut, LE, LR>(
     },
     Effect.fnUntraced(function*({ pipeline, olderThan, includeNew }) {
       if (Option.isSome(pipeline)) yield* lookupDeadLetters(pipeline.value)
-      const age = Option.isSome(olderThan)
-        ? yield* parseAge("--older-than", olderThan.value)
-        : yield* Effect.flatMap(
-          Config.String("SLUICE_DLQ_RETENTION").pipe(Config.withDefault("30d")),
-          (value) => parseAge("SLUICE_DLQ_RETENTION", value)
-        ).pipe(
-          Effect.catchTag("ConfigError", (e) => Effect.fail(new CliError.InvalidArgument({ message: e.message })))
-        )
+      const age = yield* retentionAge(olderThan, "SLUICE_DLQ_RETENTION", "30d")
       return yield* withServices(Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const statuses: ReadonlyArray<DeadLetter.Status> = includeNew
@@ -738,6 +756,54 @@ export const make = <R, ROut, LE, LR>(
   const dlq = Command.make("dlq").pipe(
     Command.withDescription("Dead letter queue tools"),
     Command.withSubcommands([dlqList, dlqShow, dlqReplay, dlqDiscard, dlqPurge])
+  )
+
+  const ledgerPurge = Command.make(
+    "purge",
+    {
+      pipeline: Argument.String("pipeline").pipe(
+        Argument.withDescription("Only this stream pipeline, its business keys included (all when omitted)"),
+        Argument.optional
+      ),
+      olderThan: Flag.String("older-than").pipe(
+        Flag.withDescription(
+          "Age of the claim, e.g. 90d, \"26 weeks\" (default: SLUICE_LEDGER_RETENTION, 90d); keep it longer " +
+            "than the stream's redelivery horizon: a purged event id is processed again if redelivered"
+        ),
+        Flag.optional
+      )
+    },
+    Effect.fnUntraced(function*({ pipeline, olderThan }) {
+      if (Option.isSome(pipeline) && !streams.some((e) => e.name === pipeline.value)) {
+        const name = pipeline.value
+        return yield* entries.some((e) => e.name === name)
+          ? new CliError.InvalidArgument({
+            message: `${name} is a batch pipeline: ledger purge works on stream pipelines only`
+          })
+          : new CliError.UnknownPipeline({ name, known: streams.map((e) => e.name) })
+      }
+      const age = yield* retentionAge(olderThan, "SLUICE_LEDGER_RETENTION", "90d")
+      return yield* withServices(Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const n = yield* (yield* ProcessedEventLedger.ProcessedEventLedger).purge(
+          Option.getOrUndefined(pipeline),
+          new Date(now - Duration.toMillis(age))
+        )
+        yield* Console.log(
+          `${n} processed-event ledger row(s)${Option.isSome(pipeline) ? ` of ${pipeline.value}` : ""} older than ${
+            Duration.format(age)
+          } purged`
+        )
+      }))
+    })
+  ).pipe(Command.withDescription(
+    "Delete processed-event ledger entries of stream pipelines by age (retention: --older-than or " +
+      "SLUICE_LEDGER_RETENTION)"
+  ))
+
+  const ledger = Command.make("ledger").pipe(
+    Command.withDescription("Processed-event ledger tools (the event ids and keys stream pipelines applied)"),
+    Command.withSubcommands([ledgerPurge])
   )
 
   const serve = Command.make(
@@ -801,5 +867,5 @@ export const make = <R, ROut, LE, LR>(
     )
   )
 
-  return { run, backfill, status, dlq, serve }
+  return { run, backfill, status, dlq, ledger, serve }
 }
