@@ -10,8 +10,7 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Generator } from "@sluice-app/daily-revenue"
 import { Partition } from "@sluice/core"
-import { Database, Testing } from "@sluice/sql"
-import { Effect, FileSystem, type Layer, type Scope } from "effect"
+import { Effect, FileSystem } from "effect"
 import * as NodeChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { assertLoaded, layerOn, runs } from "./fixtures.ts"
@@ -35,38 +34,8 @@ const evolvedFrom = Generator.middleDay(start, days)
 /** What `generate-orders` must write with the flags below. */
 const expected = dates.map((date) => Generator.generateDay(date, { seed, badShare, evolvedFrom }).manifest)
 
-const url = Testing.postgresUrl()
-
-/** A backend: the commands' environment, and the database to read back, for a working directory. */
-interface Session {
-  readonly backend: Testing.Backend["name"]
-  readonly database: (cwd: string) => Effect.Effect<
-    { readonly env: Record<string, string>; readonly layer: Layer.Layer<Database.Services, unknown> },
-    unknown,
-    Scope.Scope
-  >
-}
-
-const sessions: ReadonlyArray<Session> = [
-  {
-    backend: "pglite",
-    database: (cwd) =>
-      Effect.succeed({ env: {}, layer: Database.layerPglite({ dataDir: Path.join(cwd, ".sluice", "pglite") }) })
-  },
-  ...(url === undefined ? [] : [
-    {
-      backend: "postgres",
-      database: () =>
-        Effect.map(Testing.freshDatabase(url), (fresh) => ({
-          env: { DATABASE_URL: fresh },
-          layer: Database.layerPostgres(fresh)
-        }))
-    } satisfies Session
-  ])
-]
-
 describe("the sluice CLI", () => {
-  for (const session of sessions) {
+  for (const session of SluiceCli.sessions) {
     it.live(
       `generate-orders, run, backfill, status and dlq list, as a user runs them [${session.backend}]`,
       () =>

@@ -9,10 +9,8 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Utf8 } from "@sluice/core"
-import { Database, Testing } from "@sluice/sql"
-import { Effect, FileSystem, type Layer, type Scope } from "effect"
+import { Effect, FileSystem } from "effect"
 import { SqlClient } from "effect/sql"
-import * as Path from "node:path"
 import { layerOn } from "./fixtures.ts"
 import * as SluiceCli from "./SluiceCli.ts"
 
@@ -30,38 +28,10 @@ const corruptions: ReadonlyArray<{ readonly bytes: ReadonlyArray<number>; readon
   { bytes: [0xed, 0xa0, 0x80], escape: "\\xED\\xA0\\x80" }
 ]
 
-interface Session {
-  readonly backend: string
-  readonly database: (cwd: string) => Effect.Effect<
-    { readonly env: Record<string, string>; readonly layer: Layer.Layer<Database.Services, unknown> },
-    unknown,
-    Scope.Scope
-  >
-}
-
-const url = Testing.postgresUrl()
-const sessions: ReadonlyArray<Session> = [
-  {
-    backend: "pglite",
-    database: (cwd) =>
-      Effect.succeed({ env: {}, layer: Database.layerPglite({ dataDir: Path.join(cwd, ".sluice", "pglite") }) })
-  },
-  ...(url === undefined ? [] : [
-    {
-      backend: "postgres",
-      database: () =>
-        Effect.map(Testing.freshDatabase(url), (fresh) => ({
-          env: { DATABASE_URL: fresh },
-          layer: Database.layerPostgres(fresh)
-        }))
-    } satisfies Session
-  ])
-]
-
 const concat = (...parts: ReadonlyArray<Uint8Array>) => Uint8Array.from(parts.flatMap((p) => [...p]))
 
 describe("invalid UTF-8 in a JSON Lines file", () => {
-  for (const session of sessions) {
+  for (const session of SluiceCli.sessions) {
     it.live(
       `is dead-lettered as InvalidEncoding with its bytes escaped, shown, and replayed once fixed [${session.backend}]`,
       () =>

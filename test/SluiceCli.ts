@@ -4,7 +4,8 @@
  * but what the test's environment says, and no colours.
  */
 import { assert } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { Database, Testing } from "@sluice/sql"
+import { Effect, type Layer, type Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as Path from "node:path"
 
@@ -79,3 +80,40 @@ export const serve = (cwd: string, args: ReadonlyArray<string>, env?: Env) =>
     assert.isDefined(address, listening)
     return { handle, address: address! }
   })
+
+/**
+ * A backend the commands run on: their environment, and the database to read back what they
+ * wrote, for a working directory.
+ */
+export interface Session {
+  readonly backend: Testing.Backend["name"]
+  readonly database: (cwd: string) => Effect.Effect<
+    { readonly env: Record<string, string>; readonly layer: Layer.Layer<Database.Services, unknown> },
+    unknown,
+    Scope.Scope
+  >
+}
+
+const url = Testing.postgresUrl()
+
+/**
+ * The embedded database under the working directory's `.sluice/`, and a fresh PostgreSQL
+ * database through `DATABASE_URL` when a server is configured.
+ */
+export const sessions: ReadonlyArray<Session> = [
+  {
+    backend: "pglite",
+    database: (cwd) =>
+      Effect.succeed({ env: {}, layer: Database.layerPglite({ dataDir: Path.join(cwd, ".sluice", "pglite") }) })
+  },
+  ...(url === undefined ? [] : [
+    {
+      backend: "postgres",
+      database: () =>
+        Effect.map(Testing.freshDatabase(url), (fresh) => ({
+          env: { DATABASE_URL: fresh },
+          layer: Database.layerPostgres(fresh)
+        }))
+    } satisfies Session
+  ])
+]

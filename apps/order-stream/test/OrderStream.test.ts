@@ -75,6 +75,19 @@ const batchResult = (events: ReadonlyArray<{ readonly eventId: string; readonly 
 }
 
 /**
+ * A JetStream stream of its own for a test, `<NAME>_<id>` on subject `<name>.<id>`, with a consumer
+ * name `<name>-<id>`; deleted when the test's scope closes.
+ */
+const testStream = (name: string) =>
+  Effect.gen(function*() {
+    const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
+    const stream = `${name.replaceAll(".", "_")}_${id}`.toUpperCase()
+    const js = yield* JetStreamSource.JetStream
+    yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+    return { id, stream, subject: `${name}.${id}`, consumer: `${name.replaceAll(".", "-")}-${id}`, js }
+  })
+
+/**
  * A replay of `stream` from its first message whose second write fails (not retryable): the exit
  * of the replay and the number of writes it attempted.
  */
@@ -108,12 +121,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
       it.effect("streams order events (duplicates, bad ones) like the batch app; replays into fresh table versions", () =>
         Effect.scoped(Effect.gen(function*() {
           yield* DailyRevenue.setup
-          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
-          const stream = `ORDERS_TEST_${id}`.toUpperCase()
-          const subject = `orders.test.${id}`
-          const consumer = `order-stream-${id}`
-          const js = yield* JetStreamSource.JetStream
-          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          const { stream, subject, consumer, js } = yield* testStream("orders.test")
           const events = OrderStream.events({ count: 120, seed: 7, badShare: 0.1, duplicateShare: 0.2 })
           yield* OrderStream.publish(events, { stream, subject })
           yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
@@ -188,12 +196,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
       it.effect("an order re-sent as a distinct event counts once, first version, as in the batch app", () =>
         Effect.scoped(Effect.gen(function*() {
           yield* DailyRevenue.setup
-          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
-          const stream = `FIXSTREAM_RESENT_${id}`.toUpperCase()
-          const subject = `fixstream.resent.${id}`
-          const consumer = `fixstream-resent-${id}`
-          const js = yield* JetStreamSource.JetStream
-          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          const { stream, subject, consumer, js } = yield* testStream("fixstream.resent")
           const original = OrderStream.events({ count: 40, seed: 21, badShare: 0, duplicateShare: 0 })
           // re-sent orders: new event ids, the same order (date, id), some with another amount
           const resent = original.slice(0, 12).map((e, i) => {
@@ -234,11 +237,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
       it.effect("a burst of bad orders: after maxPauses dead-lettered and acked (deadLetter), or the run fails (fail)", () =>
         Effect.scoped(Effect.gen(function*() {
           yield* DailyRevenue.setup
-          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
-          const stream = `FIXSTREAM_BURST_${id}`.toUpperCase()
-          const subject = `fixstream.burst.${id}`
-          const js = yield* JetStreamSource.JetStream
-          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          const { id, stream, subject, js } = yield* testStream("fixstream.burst")
           // 8 bad of 10, one micro-batch
           const events = Array.from({ length: 10 }, (_, i) => ({
             eventId: `${id}-${i}`,
@@ -306,12 +305,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
       it.effect("dead-letters an order PostgreSQL cannot store exactly (NUL, lone surrogate); loads the rest", () =>
         Effect.scoped(Effect.gen(function*() {
           yield* DailyRevenue.setup
-          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
-          const stream = `FIXSTREAM_NUL_${id}`.toUpperCase()
-          const subject = `fixstream.nul.${id}`
-          const consumer = `fixstream-nul-${id}`
-          const js = yield* JetStreamSource.JetStream
-          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          const { id, stream, subject, consumer, js } = yield* testStream("fixstream.nul")
           const order = (orderId: string) =>
             JSON.stringify({
               order_id: orderId,
@@ -357,11 +351,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
       it.effect("refuses a start point after the stream's last message; a failed replay leaves no empty versions", () =>
         Effect.scoped(Effect.gen(function*() {
           yield* DailyRevenue.setup
-          const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
-          const stream = `FIXSTREAM_REPLAY_${id}`.toUpperCase()
-          const subject = `fixstream.replay.${id}`
-          const js = yield* JetStreamSource.JetStream
-          yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+          const { stream, subject } = yield* testStream("fixstream.replay")
           yield* OrderStream.publish(OrderStream.events({ count: 5, seed: 3, badShare: 0, duplicateShare: 0 }), {
             stream,
             subject
@@ -419,12 +409,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
         it.effect("a replay's dead letters become the pipeline's at the switch, once each; a failed one's are deleted", () =>
           Effect.scoped(Effect.gen(function*() {
             yield* DailyRevenue.setup
-            const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10)
-            const stream = `FIXSTREAM_DLQ_${id}`.toUpperCase()
-            const subject = `fixstream.dlq.${id}`
-            const consumer = `fixstream-dlq-${id}`
-            const js = yield* JetStreamSource.JetStream
-            yield* Effect.addFinalizer(() => Effect.promise(() => js.manager.streams.delete(stream).catch(() => false)))
+            const { stream, subject, consumer, js } = yield* testStream("fixstream.dlq")
             const events = OrderStream.events({ count: 60, seed: 11, badShare: 0.25, duplicateShare: 0 })
             yield* OrderStream.publish(events, { stream, subject })
             yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
