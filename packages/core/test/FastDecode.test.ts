@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Contract } from "@sluice/core"
-import { Arbitrary, Effect, Option, Result, Schema, SchemaGetter, SchemaIssue } from "effect"
+import { Arbitrary, Effect, Option, Result, Schema, SchemaAST, SchemaGetter, SchemaIssue } from "effect"
 import * as SchemaJITCompiler from "effect/schema/SchemaJITCompiler"
 import * as fc from "fast-check"
 import * as FastDecode from "../src/internal/fastDecode.ts"
@@ -146,6 +146,16 @@ const schemas = {
         Schema.String
       ]))
     }),
+  // effect's checks that the generated code writes inline, with bounds of every sign and fraction
+  bounds: () =>
+    Schema.Struct({
+      gt: Schema.Number.check(Schema.isGreaterThan(-2.5)),
+      gte: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(-0)),
+      lt: Schema.Int.check(Schema.isLessThan(13)),
+      lte: Schema.Number.check(Schema.isLessThanOrEqualTo(0.1)),
+      text: Schema.String.check(Schema.isMinLength(2), Schema.isMaxLength(3)),
+      count: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(1e21)))
+    }),
   proto: () =>
     Schema.Struct({
       ["__proto__"]: Schema.optionalKey(Schema.String),
@@ -260,6 +270,7 @@ const keysOf: Record<Case, ReadonlyArray<string>> = {
   nested: ["inner", "group", "enum", "nothing", "flag", "any"],
   records: ["rest", "dict", "open"],
   getters: ["nonEmpty", "length", "lazy", "either"],
+  bounds: ["gt", "gte", "lt", "lte", "text", "count"],
   proto: ["__proto__", "a"],
   inherited: ["constructor", "toString", "a"]
 }
@@ -393,6 +404,39 @@ describe("FastDecode", () => {
     assert.isFalse(agrees("getters", { length: "a", lazy: 1, either: "abc" }))
     // a default that fails its own checks
     assert.isFalse(agrees("defaults", {}))
+  })
+
+  it("writes effect's common checks as code, and calls any other filter's run", () => {
+    // a filter's `run`, counting its calls
+    const counted = <A>(check: SchemaAST.Filter<A>, annotations = check.annotations) => {
+      const calls = { n: 0 }
+      const filter = new SchemaAST.Filter<A>((input, ast, options) => {
+        calls.n++
+        return check.run(input, ast, options)
+      }, annotations)
+      return { filter, calls }
+    }
+    const int = counted(Schema.isInt())
+    const max = counted(Schema.isMaxLength(3))
+    // a filter that borrows isInt's annotation but checks something else
+    const borrowed = counted(
+      Schema.makeFilter((n: number) => n > 5),
+      Schema.isInt().annotations
+    )
+    const schema = Schema.Struct({
+      a: Schema.Number.check(int.filter),
+      b: Schema.String.check(max.filter),
+      c: Schema.Number.check(borrowed.filter)
+    })
+    const decode = FastDecode.compile(schema.ast)!
+    int.calls.n = max.calls.n = borrowed.calls.n = 0
+    assert.deepStrictEqual(decode({ a: 1, b: "abc", c: 6.5 }), { a: 1, b: "abc", c: 6.5 })
+    assert.strictEqual(decode({ a: 1.5, b: "abc", c: 6.5 }), FastDecode.bail)
+    assert.strictEqual(decode({ a: 1, b: "abcd", c: 6.5 }), FastDecode.bail)
+    assert.strictEqual(decode({ a: 1, b: "abc", c: 5 }), FastDecode.bail)
+    assert.strictEqual(int.calls.n, 0, "isInt is code")
+    assert.strictEqual(max.calls.n, 0, "isMaxLength is code")
+    assert.strictEqual(borrowed.calls.n, 2, "a filter whose run disagrees with its annotation is called")
   })
 
   it("a schema outside the subset compiles to undefined", () => {

@@ -23,7 +23,8 @@
  *   `Never`, `Unknown`, `Any`, `ObjectKeyword`, `Literal`, `UniqueSymbol`, `Enum`.
  * - **Checks** (`ast.checks`: `Filter` and `FilterGroup`, e.g. `Schema.Int`, `Schema.Finite`,
  *   `isGreaterThan`, `isMaxLength`, `makeFilter`): each filter's own `run` is called on the decoded
- *   value of its node, in order; any issue is a failure.
+ *   value of its node, in order; any issue is a failure. Effect's common checks are written as code
+ *   instead (`inlineCheck`), when their expression agrees with their `run` on probe values.
  * - **Objects**: property signatures (required, `optionalKey`, `optional`), undeclared keys dropped;
  *   or, with one `Record(String, …)` index signature (`Schema.StructWithRest`), undeclared keys kept
  *   after the declared ones, in `Object.keys` order (effect's order). The index value decoder runs on
@@ -146,6 +147,113 @@ const generate = (ast: SchemaAST.AST): FastDecoder | undefined => {
 }
 
 class Unsupported extends Error {}
+
+/**
+ * A check known by its `representation` annotation: the expression that is true when it passes, and
+ * the same as a function, to compare with the filter's own `run` at compile time.
+ */
+interface KnownCheck {
+  readonly code: (value: string) => string
+  readonly test: (value: any) => boolean
+  readonly probes: ReadonlyArray<unknown>
+}
+
+/** A number as a JavaScript literal that reads back as the same number (`-0` included). */
+const numberLiteral = (n: number): string => Object.is(n, -0) ? "(-0)" : `(${String(n)})`
+
+const numberProbes = (bound: number): ReadonlyArray<number> => [
+  NaN,
+  -Infinity,
+  Infinity,
+  -0,
+  0,
+  0.5,
+  1,
+  1.5,
+  -1,
+  2 ** 53 - 1,
+  2 ** 53,
+  -(2 ** 53),
+  1e300,
+  -1e300,
+  bound,
+  bound - 1,
+  bound + 1,
+  bound - 0.5,
+  bound + 0.5
+]
+
+const lengthProbes = (bound: number): ReadonlyArray<string> =>
+  [0, 1, 2, bound - 1, bound, bound + 1].filter((n) => n >= 0 && n < 100_000).map((n) => "x".repeat(n))
+
+const comparison = (operator: ">" | ">=" | "<" | "<=", bound: unknown): KnownCheck | undefined => {
+  if (typeof bound !== "number" || !Number.isFinite(bound)) return undefined
+  const literal = numberLiteral(bound)
+  const test = operator === ">"
+    ? (v: number) => v > bound
+    : operator === ">="
+    ? (v: number) => v >= bound
+    : operator === "<"
+    ? (v: number) => v < bound
+    : (v: number) => v <= bound
+  return { code: (v) => `${v}${operator}${literal}`, test, probes: numberProbes(bound) }
+}
+
+const lengthBound = (operator: ">=" | "<=", bound: unknown): KnownCheck | undefined =>
+  typeof bound === "number" && Number.isSafeInteger(bound) && bound >= 0
+    ? {
+      code: (v) => `${v}.length${operator}${bound}`,
+      test: operator === ">=" ? (v: string) => v.length >= bound : (v: string) => v.length <= bound,
+      probes: lengthProbes(bound)
+    }
+    : undefined
+
+/** The checks of effect that {@link inlineCheck} writes as code, by their representation's id. */
+const knownChecks: Record<string, (payload: any) => KnownCheck | undefined> = {
+  "effect/schema/isInt": () => ({
+    code: (v) => `Number.isSafeInteger(${v})`,
+    test: Number.isSafeInteger,
+    probes: numberProbes(0)
+  }),
+  "effect/schema/isFinite": () => ({
+    code: (v) => `Number.isFinite(${v})`,
+    test: Number.isFinite,
+    probes: numberProbes(0)
+  }),
+  "effect/schema/isGreaterThan": (payload) => comparison(">", payload?.exclusiveMinimum),
+  "effect/schema/isGreaterThanOrEqualTo": (payload) => comparison(">=", payload?.minimum),
+  "effect/schema/isLessThan": (payload) => comparison("<", payload?.exclusiveMaximum),
+  "effect/schema/isLessThanOrEqualTo": (payload) => comparison("<=", payload?.maximum),
+  "effect/schema/isMinLength": (payload) => lengthBound(">=", payload?.minLength),
+  "effect/schema/isMaxLength": (payload) => lengthBound("<=", payload?.maxLength)
+}
+
+/**
+ * Code for one of effect's common checks (`isInt`, `isFinite`, the number comparisons, `isMinLength`,
+ * `isMaxLength`), recognised by its `representation` annotation, instead of a call to its `run`: each
+ * of those is its own closure calling the filter's predicate through one shared wrapper, a call site
+ * V8 cannot inline. The annotation alone is not trusted: the code is used only when the predicate
+ * agrees with the filter's own `run` on probe values around its bound; otherwise (a filter that
+ * borrows the annotation, a payload in another form) `run` is called as before.
+ */
+const inlineCheck = (check: SchemaAST.Filter<unknown>): ((value: string) => string) | undefined => {
+  const representation = (check.annotations as { readonly representation?: unknown } | undefined)?.representation
+  if (typeof representation !== "object" || representation === null) return undefined
+  const { id, payload } = representation as { readonly id?: unknown; readonly payload?: unknown }
+  const make = typeof id === "string" && Object.hasOwn(knownChecks, id) ? knownChecks[id] : undefined
+  const known = make?.(payload)
+  if (known === undefined) return undefined
+  for (const probe of known.probes) {
+    let passes: boolean
+    try {
+      passes = check.run(probe, SchemaAST.string, parseOptions) === undefined
+    } catch {
+      return undefined
+    }
+    if (passes !== known.test(probe)) return undefined
+  }
+  return known.code
+}
 
 /** The value of an absent key, known at compile time: it stays absent (effect's `missing`). */
 const absent = "/* absent */"
@@ -278,7 +386,14 @@ class Generator {
     const run = (checks: ReadonlyArray<SchemaAST.Check<unknown>>): void => {
       for (const check of checks) {
         if (check._tag === "FilterGroup") run(check.checks)
-        else statements.push(`if(${this.constant(check)}.run(${value},${self},${options})!==void 0)${onFail}`)
+        else {
+          const inline = inlineCheck(check)
+          statements.push(
+            inline !== undefined
+              ? `if(!(${inline(value)}))${onFail}`
+              : `if(${this.constant(check)}.run(${value},${self},${options})!==void 0)${onFail}`
+          )
+        }
       }
     }
     run(ast.checks)
