@@ -541,7 +541,8 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
               : CircuitBreaker.failure()
         }),
         Effect.tapError((error) =>
-          isRejection(error) ? Effect.void : Effect.andThen(
+          // a rejection is the breaker's own event; the bad-record rate, its alert below
+          isRejection(error) || error instanceof BadRecordRateExceeded ? Effect.void : Effect.andThen(
             Effect.logWarning(`${pipeline.name}: commit failed: ${error.message}`),
             onEvent({ _tag: "CommitFailed", error: error.message })
           )

@@ -307,6 +307,7 @@ describe("Streaming.run bad-record-rate breaker", () => {
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(run.fiber)
       assert.strictEqual(run.count("BadRecordRateAlert"), 3)
+      assert.strictEqual(run.count("CommitFailed"), 0, "an alert is not a failed commit")
       const gaveUp = run.events.filter((e) => e._tag === "BadRecordRateGaveUp")
       assert.deepStrictEqual(gaveUp.map((e) => [e.pauses, e.action]), [[2, "deadLetter"]])
       assert.strictEqual(yield* run.gaveUp("dead_letter"), 1)
