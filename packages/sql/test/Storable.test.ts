@@ -9,6 +9,7 @@ import { DeadLetter, Pipeline, RetryPolicy, type Sink, Source, Transform } from 
 import { AppendLog, Merge, PartitionReplace, Scd, Table, TableContract } from "@sluice/sql"
 import { Arbitrary, Effect, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
+import * as fc from "fast-check"
 import { backends, countRows, day, suiteOptions, unique, withSluice } from "./fixtures.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -292,6 +293,46 @@ describe("Table.unstorable", () => {
     for (const [type, value, expected] of cases) {
       assert.strictEqual(Table.unstorable(type, value), expected, `${type} ${String(value).slice(0, 20)}`)
     }
+  })
+
+  it("storable's per-column fast path accepts only what unstorable and the text check accept", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom<Table.ColumnType>(
+          "text",
+          "int",
+          "bigint",
+          "numeric",
+          "date",
+          "timestamptz",
+          "bool",
+          "jsonb",
+          "double precision"
+        ),
+        fc.oneof(
+          fc.integer(),
+          fc.double(),
+          fc.constantFrom(2 ** 31, -(2 ** 31) - 1, 2 ** 53, -0, Number.NaN, Infinity, 1e20),
+          fc.bigInt(),
+          fc.boolean(),
+          fc.date({ noInvalidDate: false }),
+          fc.string({ unit: "binary" }),
+          fc.stringMatching(/^[+-]?\d{0,20}(\.\d{0,4})?$/),
+          fc.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+          fc.constantFrom("a\u0000b", "\uD800", "x\uDC00", "\uD83D\uDE00", "infinity", "NaN", "1e5")
+        ),
+        (type, value) => {
+          const check = Table.storable("t", [{ name: "c", type }], (v: unknown) => [v])
+          // a lone surrogate or a NUL, as PostgreSQL text cannot hold them
+          const badText = (type === "text" || type === "jsonb") && typeof value === "string" &&
+            // oxlint-disable-next-line no-control-regex
+            /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(value)
+          const fine = Table.unstorable(type, value) === undefined && !badText
+          assert.strictEqual(check(value) === undefined, fine, `${type} ${String(value).slice(0, 40)}`)
+        }
+      ),
+      { numRuns: 5_000 }
+    )
   })
 
   it("a contract's evolved date column takes only valid dates too", () => {
