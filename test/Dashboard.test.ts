@@ -1,12 +1,22 @@
 /**
  * The dashboard of `sluice serve`, end to end in headless Chromium (Debian's `chromium`, driven by
  * `playwright-core`): the calendar grid, a drill-down into a partition's runs and dead letters, and
- * clicks on "Replay dead letters" and "Re-run partition", with screenshots. Skipped, with a message,
+ * clicks on "Replay dead letters" and "Re-run partition", then a stream pipeline (its processed events and
+ * dead letters, no batch buttons), with screenshots. Skipped, with a message,
  * when `/usr/bin/chromium` is not installed (`apt-get install -y chromium`).
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import { DeadLetter, Partition, Pipeline, Replay, RunLedger, Source, Transform } from "@sluice/core"
-import { PartitionReplace, SqlSluice, Testing } from "@sluice/sql"
+import {
+  DeadLetter,
+  Partition,
+  Pipeline,
+  ProcessedEventLedger,
+  Replay,
+  RunLedger,
+  Source,
+  Transform
+} from "@sluice/core"
+import { PartitionReplace, SqlProcessedEventLedger, SqlSluice, Testing } from "@sluice/sql"
 import { Effect, Layer, Schema, Stream } from "effect"
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
@@ -54,10 +64,13 @@ if (!hasChromium) {
 }
 
 for (const backend of hasChromium ? Testing.backends() : []) {
-  layer(SqlSluice.layer.pipe(Layer.provideMerge(backend.layer)), { timeout: "90 seconds", excludeTestServices: true })(
+  layer(
+    SqlProcessedEventLedger.layer.pipe(Layer.provideMerge(SqlSluice.layer), Layer.provideMerge(backend.layer)),
+    { timeout: "90 seconds", excludeTestServices: true }
+  )(
     `dashboard in headless Chromium [${backend.name}]`,
     (it) => {
-      it.effect("a calendar grid, a partition's runs and dead letters, replay and re-run buttons", () =>
+      it.effect("a calendar grid, a partition's runs and dead letters, replay and re-run buttons; a stream", () =>
         Effect.gen(function*() {
           const name = `dashboard_${backend.name}`
           const sql = yield* SqlClient.SqlClient
@@ -103,6 +116,34 @@ for (const backend of hasChromium ? Testing.backends() : []) {
             startDate: day(0),
             rerun: (p) => Pipeline.run(current, p).pipe(Effect.provideContext(context)),
             replay: (p) => Replay.run(current, { partition: p }).pipe(Effect.provideContext(context))
+          }
+          // a stream pipeline: three events processed, one dead letter
+          const streamName = `${name}_stream`
+          const processedAt = Date.UTC(2024, 2, 5, 12)
+          const processed = yield* ProcessedEventLedger.ProcessedEventLedger
+          yield* processed.claim(
+            streamName,
+            [1, 2, 3].map((sequence) => ({ eventId: `e${sequence}`, stream: "S", sequence })),
+            processedAt
+          )
+          const badEvent = "{\"id\":\"broken\","
+          yield* (yield* DeadLetter.DeadLetterStore).write([{
+            pipeline: streamName,
+            partition: day(4),
+            stage: "decode",
+            position: 2,
+            originalRecord: badEvent,
+            errorType: "InvalidJson",
+            error: "Unexpected end of JSON input",
+            failedAt: processedAt,
+            runId: `stream/${streamName}/S/1`
+          }])
+          const stream: Serve.ServedStream = {
+            name: streamName,
+            description: "Readings from a stream",
+            consume: `sluice stream ${streamName}`,
+            replay: `sluice replay ${streamName} --from-seq N`,
+            processed: processed.summary(streamName)
           }
           const shots = mkdtempSync(Path.join(tmpdir(), "sluice-dashboard-"))
 
@@ -174,12 +215,47 @@ for (const backend of hasChromium ? Testing.backends() : []) {
               `re-ran ${day(1)}: read 4, loaded 3, dead-lettered 1`
             )
             yield* promise(() => page.screenshot({ path: Path.join(shots, "after-rerun.png"), fullPage: true }))
+
+            // the stream pipeline: no calendar, its processed events and dead letters, no batch buttons
+            yield* promise(() => page.selectOption("#pipeline", streamName))
+            yield* promise(() => page.waitForSelector(`#stream-days button[data-date="${day(4)}"]`))
+            assert.strictEqual(
+              yield* promise(() => page.textContent(`#pipeline option[value="${streamName}"]`)),
+              `${streamName} (stream)`
+            )
+            assert.isTrue(yield* promise(() => page.isHidden("#grid")))
+            const streamSummary = yield* promise(() => page.textContent("#summary"))
+            assert.include(streamSummary, "3 event(s) processed, the latest at 2024-03-05 12:00:00")
+            assert.include(streamSummary, "1 new dead letter(s)")
+            assert.include(yield* promise(() => page.textContent("#stream-commands")), `sluice replay ${streamName}`)
+            assert.deepStrictEqual(
+              yield* promise(() =>
+                page.$$eval("#stream-types tbody tr", (rows) => rows.map((r) => r.textContent ?? ""))
+              ),
+              ["InvalidJsonnew1"]
+            )
+            yield* promise(() => page.click(`#stream-days button[data-date="${day(4)}"]`))
+            yield* promise(() =>
+              page.waitForFunction(
+                `document.getElementById("detail-title").textContent === "${streamName} ${day(4)}"`
+              )
+            )
+            const streamLetters = yield* promise(() =>
+              page.$$eval("#dead-letters tbody tr", (rows) => rows.map((r) => r.textContent ?? ""))
+            )
+            assert.strictEqual(streamLetters.length, 1)
+            assert.include(streamLetters[0], badEvent)
+            assert.strictEqual(yield* promise(() => page.textContent("#dead-letters th:nth-child(2)")), "sequence")
+            assert.isTrue(yield* promise(() => page.isHidden("#rerun")))
+            assert.isTrue(yield* promise(() => page.isHidden("#replay")))
+            assert.isTrue(yield* promise(() => page.isHidden("#runs")))
+            yield* promise(() => page.screenshot({ path: Path.join(shots, "stream.png"), fullPage: true }))
           }).pipe(
-            Effect.provide(Serve.layer({ pipelines: [served], port: 0, log: false })),
+            Effect.provide(Serve.layer({ pipelines: [served], streams: [stream], port: 0, log: false })),
             Effect.scoped
           )
 
-          for (const shot of ["calendar.png", "partition.png", "after-rerun.png"]) {
+          for (const shot of ["calendar.png", "partition.png", "after-rerun.png", "stream.png"]) {
             assert.isAbove(statSync(Path.join(shots, shot)).size, 1000, shot)
           }
           // what the buttons did, read back from the database

@@ -1,7 +1,8 @@
 /**
  * The `dlq` commands on a stream pipeline's dead letters (`order-stream`, in the same store as the
  * batch pipelines'), as a user runs them: list, show, discard and purge work; `run`, `backfill`,
- * `status` and `dlq replay` refuse a stream pipeline with a usage error naming its own commands.
+ * `status` and `dlq replay` refuse a stream pipeline with a usage error naming its own commands;
+ * `serve` lists it with its dead letters and processed events, and refuses it a re-run (400).
  *
  * The dead letters are written by the streaming pipeline itself (`Streaming.processBatch`), into the
  * embedded database of the command's folder, and, when `SLUICE_TEST_DATABASE_URL` is set, into that
@@ -127,6 +128,33 @@ describe("dlq commands on a stream pipeline", () => {
             assert.strictEqual(r.stderr.trimEnd().split("\n").length, 1, r.stderr)
             assert.match(r.stderr, pattern)
           }
+
+          // serve: the dashboard's API lists it with its dead letters and processed events, refuses it a re-run
+          const { address, handle } = yield* SluiceCli.serve(cwd, ["serve", "--port", "0"], { DATABASE_URL: url })
+          const send = (path: string, method = "GET") =>
+            Effect.promise(() =>
+              fetch(`${address}${path}`, { method }).then(async (r) => ({ status: r.status, body: await r.text() }))
+            )
+          const listed = JSON.parse((yield* send("/api/pipelines")).body) as ReadonlyArray<
+            { name: string; kind: string }
+          >
+          assert.deepInclude(listed.map((p) => [p.name, p.kind]), ["order-stream", "stream"])
+          assert.deepInclude(listed.map((p) => [p.name, p.kind]), ["daily-revenue", "batch"])
+          const stream = yield* send("/api/pipelines/order-stream/stream")
+          assert.strictEqual(stream.status, 200, stream.body)
+          const view = JSON.parse(stream.body) as {
+            readonly processed: { readonly events: number }
+            readonly deadLetters: { readonly days: ReadonlyArray<unknown> }
+          }
+          assert.isAtLeast(view.processed.events, 4)
+          assert.deepInclude(view.deadLetters.days, { partition: day, new: 1, replayed: 0, discarded: 1 })
+          const rerun = yield* send(`/api/pipelines/order-stream/partitions/${day}/run`, "POST")
+          assert.strictEqual(rerun.status, 400, rerun.body)
+          assert.match(rerun.body, /order-stream is a stream pipeline: .*sluice stream order-stream/)
+          const metrics = yield* send("/metrics")
+          assert.strictEqual(metrics.status, 200, metrics.body)
+          assert.match(metrics.body, /^sluice_processed_events\{pipeline="order-stream"\} [1-9]\d*$/m)
+          yield* handle.kill()
         }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
       { timeout: 120_000 }
     )

@@ -168,7 +168,8 @@ const lookbackStatus = (outcomes: ReadonlyArray<Pipeline.LookbackOutcome>) =>
  * `options.streams` are stream pipelines, run by commands of their own: the `dlq` commands
  * (`list`, `show`, `discard`, `purge`) work on their dead letters; `run`, `backfill`, `status`,
  * `dlq replay` and `serve --source` refuse them with a usage error naming their commands; `ledger purge`
- * deletes old entries of their processed-event ledger (it needs core's `ProcessedEventLedger` from the layer).
+ * deletes old entries of their processed-event ledger (it needs core's `ProcessedEventLedger` from the layer);
+ * `serve` lists them with their dead letters and processed-event ledger, without batch actions.
  *
  * @example
  * ```ts
@@ -838,8 +839,8 @@ export const make = <R, ROut, LE, LR>(
         sources.set(entry.name, value.slice(at + 1))
       }
       return yield* withServices(Effect.gen(function*() {
-        for (const entry of entries) yield* entry.setup
-        const context = yield* Effect.context<R | Pipeline.Services>()
+        for (const entry of [...entries, ...streams]) yield* entry.setup
+        const context = yield* Effect.context<R | Pipeline.Services | ProcessedEventLedger.ProcessedEventLedger>()
         const pipelines = entries.map((entry): Serve.ServedPipeline => {
           const source = Option.fromUndefinedOr(sources.get(entry.name))
           return {
@@ -858,7 +859,18 @@ export const make = <R, ROut, LE, LR>(
               )
           }
         })
-        return yield* Layer.launch(Serve.layer({ pipelines, port, host }))
+        // stream pipelines are listed with their dead letters and processed-event ledger, without batch actions
+        const served = streams.map((entry): Serve.ServedStream => ({
+          name: entry.name,
+          description: entry.description,
+          consume: entry.consume,
+          replay: entry.replay,
+          processed: Effect.provideContext(
+            Effect.flatMap(ProcessedEventLedger.ProcessedEventLedger, (ledger) => ledger.summary(entry.name)),
+            context
+          )
+        }))
+        return yield* Layer.launch(Serve.layer({ pipelines, streams: served, port, host }))
       }))
     })
   ).pipe(

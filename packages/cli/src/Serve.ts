@@ -11,7 +11,13 @@
  *   pipeline, so the numbers mean something across processes (runs are made by other processes:
  *   the CLI, a scheduler): partitions by state, records of the latest run of every partition, runs
  *   by status, retries, alerted partitions, failure rate, new dead letters by error type, the start
- *   and duration of the latest run.
+ *   and duration of the latest run; for stream pipelines, their new dead letters by error type and
+ *   what their processed-event ledger holds (events, the latest processed).
+ *
+ * Stream pipelines (`ServedStream`) are listed by the dashboard's API with their dead letters and
+ * processed-event ledger; they have no partitions calendar and no batch actions: re-running a
+ * partition or replaying its dead letters is refused with `BatchOnly` (400), naming the commands
+ * that run them (`sluice stream`, `sluice replay`).
  *
  * A run left `running` by a process that died (its partition lock is free) is closed as failed
  * (`Abandoned`, `AbandonedRuns.close`) before the ledger is read, by `/metrics` and by the
@@ -27,10 +33,11 @@ import {
   Partition,
   type PartitionLock,
   type Pipeline,
+  type ProcessedEventLedger,
   type Replay,
   RunLedger
 } from "@sluice/core"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { HttpRouter, type HttpServer, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
@@ -60,13 +67,17 @@ const render = (families: ReadonlyArray<Family>): string =>
   ).join("\n") + "\n"
 
 /**
- * The gauges computed from the run ledger and the dead-letter store for `pipelines`, in the
- * Prometheus text format.
+ * The gauges computed from the run ledger and the dead-letter store for the batch `pipelines`, and
+ * from the dead-letter store and the processed-event ledger for the stream pipelines `streams`, in
+ * the Prometheus text format.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const ledgerText = Effect.fn("Serve.ledgerText")(function*(pipelines: ReadonlyArray<string>) {
+export const ledgerText = Effect.fn("Serve.ledgerText")(function*(
+  pipelines: ReadonlyArray<string>,
+  streams: ReadonlyArray<Pick<ServedStream, "name" | "processed">> = []
+) {
   const ledger = yield* RunLedger.RunLedger
   const store = yield* DeadLetter.DeadLetterStore
   const partitions = family("sluice_partitions", "gauge", "Partitions by the state of their latest run")
@@ -92,6 +103,16 @@ export const ledgerText = Effect.fn("Serve.ledgerText")(function*(pipelines: Rea
   const letters = family("sluice_dead_letters", "gauge", "New dead letters, by error type")
   const lastStart = family("sluice_last_run_start_seconds", "gauge", "Start of the latest run (Unix seconds)")
   const lastDuration = family("sluice_last_run_duration_seconds", "gauge", "Duration of the latest finished run")
+  const processed = family(
+    "sluice_processed_events",
+    "gauge",
+    "Events in the processed-event ledger of a stream pipeline (applied once each)"
+  )
+  const lastProcessed = family(
+    "sluice_last_processed_seconds",
+    "gauge",
+    "When a stream pipeline last processed an event (Unix seconds)"
+  )
   for (const pipeline of pipelines) {
     // a run left running by a dead process is failed (Abandoned), not counted running forever
     yield* AbandonedRuns.close(pipeline)
@@ -128,7 +149,31 @@ export const ledgerText = Effect.fn("Serve.ledgerText")(function*(pipelines: Rea
       }
     }
   }
-  return render([partitions, read, loaded, dead, runs, retries, alerted, rate, letters, lastStart, lastDuration])
+  for (const stream of streams) {
+    for (const c of yield* store.countByType(stream.name)) {
+      letters.samples.push([{ pipeline: stream.name, error_type: c.errorType }, c.count])
+    }
+    const summary = yield* stream.processed
+    processed.samples.push([{ pipeline: stream.name }, summary.events])
+    if (summary.lastProcessedAt !== undefined) {
+      lastProcessed.samples.push([{ pipeline: stream.name }, summary.lastProcessedAt / 1000])
+    }
+  }
+  return render([
+    partitions,
+    read,
+    loaded,
+    dead,
+    runs,
+    retries,
+    alerted,
+    rate,
+    letters,
+    lastStart,
+    lastDuration,
+    processed,
+    lastProcessed
+  ])
 })
 
 /**
@@ -137,9 +182,12 @@ export const ledgerText = Effect.fn("Serve.ledgerText")(function*(pipelines: Rea
  * @since 0.1.0
  * @category metrics
  */
-export const metricsText = (pipelines: ReadonlyArray<string>) =>
+export const metricsText = (
+  pipelines: ReadonlyArray<string>,
+  streams: ReadonlyArray<Pick<ServedStream, "name" | "processed">> = []
+) =>
   Effect.map(
-    Effect.all([PrometheusMetrics.format(), ledgerText(pipelines)]),
+    Effect.all([PrometheusMetrics.format(), ledgerText(pipelines, streams)]),
     ([process, ledger]) => (process.length === 0 || process.endsWith("\n") ? process : process + "\n") + ledger
   )
 
@@ -160,6 +208,36 @@ export interface ServedPipeline {
   readonly replay: (partition: Partition.PartitionDate) => Effect.Effect<Replay.ReplayReport, unknown>
 }
 
+/**
+ * A stream pipeline as the server sees it: listed with its dead letters and what its processed-event
+ * ledger holds; it is run by commands of its own, which the errors of the batch actions name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServedStream {
+  readonly name: string
+  readonly description: string
+  /** The command that consumes it, e.g. `sluice stream order-stream`. */
+  readonly consume: string
+  /** The command that reprocesses it (its dead letters included), e.g. `sluice replay order-stream --from-seq N`. */
+  readonly replay: string
+  /** What its processed-event ledger holds (`ProcessedEventLedger.summary`), provided with the ledger. */
+  readonly processed: Effect.Effect<ProcessedEventLedger.Summary, unknown>
+}
+
+/**
+ * A batch action (a partition's calendar, re-run or dead-letter replay) asked of a stream pipeline:
+ * the dashboard's API answers 400 with its message, which names the stream's own commands.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BatchOnly extends Schema.TaggedError<BatchOnly>("@sluice/cli/Serve/BatchOnly")("BatchOnly", {
+  pipeline: Schema.String,
+  message: Schema.String
+}) {}
+
 const message = (error: unknown): string => {
   const e = error as { readonly _tag?: unknown; readonly message?: unknown }
   const text = typeof e?.message === "string" ? e.message : String(error)
@@ -170,18 +248,21 @@ const jsonResponse = (body: unknown, status = 200) => HttpServerResponse.jsonUns
 
 /**
  * The routes of the server: `GET /metrics` (Prometheus text), `GET /healthz`, the dashboard at
- * `GET /` and its JSON endpoints under `/api/pipelines`.
+ * `GET /` and its JSON endpoints under `/api/pipelines` (batch pipelines and `streams`).
  *
  * @since 0.1.0
  * @category layers
  */
-export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
+export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: ReadonlyArray<ServedStream> = []) =>
   HttpRouter.use(Effect.fnUntraced(function*(router) {
     const services = yield* Effect.context<
       RunLedger.RunLedger | DeadLetter.DeadLetterStore | PartitionLock.PartitionLock
     >()
     const names = pipelines.map((p) => p.name)
-    /** Runs a handler with the stores; any failure is a JSON error (404 for a bad pipeline or date). */
+    /**
+     * Runs a handler with the stores; any failure is a JSON error (404 for a bad pipeline or date, 400
+     * for a batch action asked of a stream pipeline).
+     */
     const handle = <A>(
       f: (
         params: Readonly<Record<string, string | undefined>>,
@@ -195,12 +276,39 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
           Effect.provideContext(services),
           Effect.map((body) => jsonResponse(body)),
           Effect.catch((error) =>
-            Effect.succeed(jsonResponse({ error: message(error) }, error instanceof NotFound ? 404 : 500))
+            Effect.succeed(
+              jsonResponse(
+                { error: message(error) },
+                error instanceof NotFound ? 404 : error instanceof BatchOnly ? 400 : 500
+              )
+            )
           )
         )
       })
-    const pipelineOf = (params: Readonly<Record<string, string | undefined>>) => {
+    /** The batch pipeline of `params.name`, for `action`: a stream pipeline is a `BatchOnly` naming its commands. */
+    const pipelineOf = (
+      params: Readonly<Record<string, string | undefined>>,
+      action: "calendar" | "run" | "replay"
+    ): Effect.Effect<ServedPipeline, NotFound | BatchOnly> => {
       const found = pipelines.find((p) => p.name === params.name)
+      if (found !== undefined) return Effect.succeed(found)
+      const stream = streams.find((s) => s.name === params.name)
+      if (stream === undefined) return Effect.fail(new NotFound(`unknown pipeline ${params.name}`))
+      const name = stream.name
+      return Effect.fail(
+        new BatchOnly({
+          pipeline: name,
+          message: action === "run"
+            ? `${name} is a stream pipeline: re-running a partition works on batch pipelines only; use ${stream.consume} or ${stream.replay}`
+            : action === "replay"
+            ? `${name} is a stream pipeline: replaying dead letters re-runs batch partitions; reprocess the stream (its dead letters included) with ${stream.replay}`
+            : `${name} is a stream pipeline: it has no partition calendar (runs of batch partitions); see /api/pipelines/${name}/stream, run it with ${stream.consume} or ${stream.replay}`
+        })
+      )
+    }
+    /** A pipeline whose dead letters are read: a batch one or a stream one. */
+    const anyPipelineOf = (params: Readonly<Record<string, string | undefined>>) => {
+      const found = pipelines.find((p) => p.name === params.name) ?? streams.find((s) => s.name === params.name)
       return found === undefined ? Effect.fail(new NotFound(`unknown pipeline ${params.name}`)) : Effect.succeed(found)
     }
     const dateOf = (value: unknown) =>
@@ -211,12 +319,12 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
     yield* router.add(
       "GET",
       "/metrics",
-      metricsText(names).pipe(
+      metricsText(names, streams).pipe(
         Effect.provideContext(services),
         Effect.map((body) =>
           HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
         ),
-        Effect.catch((error) => Effect.succeed(HttpServerResponse.text(`error: ${error.message}\n`, { status: 503 })))
+        Effect.catch((error) => Effect.succeed(HttpServerResponse.text(`error: ${message(error)}\n`, { status: 503 })))
       )
     )
     yield* router.add("GET", "/healthz", Effect.succeed(HttpServerResponse.text("ok\n")))
@@ -224,18 +332,81 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
     yield* router.add(
       "GET",
       "/api/pipelines",
-      Effect.succeed(jsonResponse(pipelines.map((p) => ({
-        name: p.name,
-        description: p.description,
-        startDate: p.startDate ?? null
-      }))))
+      Effect.succeed(jsonResponse([
+        ...pipelines.map((p) => ({
+          name: p.name,
+          kind: "batch",
+          description: p.description,
+          startDate: p.startDate ?? null
+        })),
+        ...streams.map((s) => ({
+          name: s.name,
+          kind: "stream",
+          description: s.description,
+          startDate: null,
+          consume: s.consume,
+          replay: s.replay
+        }))
+      ]))
+    )
+    yield* router.add(
+      "GET",
+      "/api/pipelines/:name/stream",
+      handle((params) =>
+        Effect.gen(function*() {
+          const stream = streams.find((s) => s.name === params.name)
+          if (stream === undefined) {
+            return yield* Effect.fail(
+              new NotFound(
+                pipelines.some((p) => p.name === params.name)
+                  ? `${params.name} is a batch pipeline: see /api/pipelines/${params.name}/calendar`
+                  : `unknown pipeline ${params.name}`
+              )
+            )
+          }
+          const store = yield* DeadLetter.DeadLetterStore
+          const byType: Array<{ errorType: string; status: DeadLetter.Status; count: number }> = []
+          for (const status of DeadLetter.statuses) {
+            for (const c of yield* store.countByType(stream.name, { status: [status] })) {
+              byType.push({ errorType: c.errorType, status, count: c.count })
+            }
+          }
+          // the days (publication days) with dead letters, the latest first
+          const days = new Map<string, Record<DeadLetter.Status, number>>()
+          for (const d of yield* store.list(stream.name, { status: DeadLetter.statuses })) {
+            const day = days.get(d.partition) ?? { new: 0, replayed: 0, discarded: 0 }
+            day[d.status]++
+            days.set(d.partition, day)
+          }
+          const summary = yield* stream.processed
+          return {
+            pipeline: stream.name,
+            kind: "stream",
+            description: stream.description,
+            consume: stream.consume,
+            replay: stream.replay,
+            processed: {
+              events: summary.events,
+              firstProcessedAt: summary.firstProcessedAt ?? null,
+              lastProcessedAt: summary.lastProcessedAt ?? null
+            },
+            deadLetters: {
+              byType,
+              days: [...days].sort(([a], [b]) => a < b ? 1 : a > b ? -1 : 0).map(([partition, counts]) => ({
+                partition,
+                ...counts
+              }))
+            }
+          }
+        })
+      )
     )
     yield* router.add(
       "GET",
       "/api/pipelines/:name/calendar",
       handle((params, search) =>
         Effect.gen(function*() {
-          const pipeline = yield* pipelineOf(params)
+          const pipeline = yield* pipelineOf(params, "calendar")
           yield* AbandonedRuns.close(pipeline.name)
           const runs = yield* (yield* RunLedger.RunLedger).list(pipeline.name)
           const first = runs.reduce<Partition.PartitionDate | undefined>(
@@ -287,7 +458,7 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
       "/api/pipelines/:name/partitions/:date",
       handle((params) =>
         Effect.gen(function*() {
-          const pipeline = yield* pipelineOf(params)
+          const pipeline = yield* anyPipelineOf(params)
           const date = yield* dateOf(params.date)
           yield* AbandonedRuns.close(pipeline.name, { start: date, end: date })
           const runs = yield* (yield* RunLedger.RunLedger).list(pipeline.name, { start: date, end: date })
@@ -305,7 +476,7 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
       "/api/pipelines/:name/partitions/:date/run",
       handle((params) =>
         Effect.gen(function*() {
-          const pipeline = yield* pipelineOf(params)
+          const pipeline = yield* pipelineOf(params, "run")
           return yield* pipeline.rerun(yield* dateOf(params.date))
         })
       )
@@ -315,7 +486,7 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>) =>
       "/api/pipelines/:name/partitions/:date/replay",
       handle((params) =>
         Effect.gen(function*() {
-          const pipeline = yield* pipelineOf(params)
+          const pipeline = yield* pipelineOf(params, "replay")
           return yield* pipeline.replay(yield* dateOf(params.date))
         })
       )
@@ -400,7 +571,8 @@ const guard = (boundHost: string) =>
  * import { Serve } from "@sluice/cli"
  *
  * declare const pipelines: ReadonlyArray<Serve.ServedPipeline>
- * const server = Serve.layer({ pipelines, port: 9464 })
+ * declare const streams: ReadonlyArray<Serve.ServedStream>
+ * const server = Serve.layer({ pipelines, streams, port: 9464 })
  * // Layer.launch(server) with the run ledger, dead-letter store and partition lock provided
  * ```
  *
@@ -409,6 +581,7 @@ const guard = (boundHost: string) =>
  */
 export const layer = (options: {
   readonly pipelines: ReadonlyArray<ServedPipeline>
+  readonly streams?: ReadonlyArray<ServedStream> | undefined
   readonly port: number
   readonly host?: string | undefined
   readonly log?: boolean | undefined
@@ -417,7 +590,7 @@ export const layer = (options: {
   HttpServerError.ServeError,
   RunLedger.RunLedger | DeadLetter.DeadLetterStore | PartitionLock.PartitionLock
 > =>
-  HttpRouter.serve(Layer.merge(routes(options.pipelines), guard(options.host ?? "127.0.0.1")), {
+  HttpRouter.serve(Layer.merge(routes(options.pipelines, options.streams ?? []), guard(options.host ?? "127.0.0.1")), {
     disableLogger: options.log !== true,
     disableListenLog: options.log === false
   }).pipe(

@@ -26,6 +26,20 @@ export interface ProcessedEvent {
 }
 
 /**
+ * What the ledger knows of one pipeline (or of its business keys, `<pipeline>#key`): how many
+ * entries it holds and when the oldest and the latest were claimed (epoch millis; `undefined` when
+ * it holds none). Entries purged by `purge` are not counted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Summary {
+  readonly events: number
+  readonly firstProcessedAt: number | undefined
+  readonly lastProcessedAt: number | undefined
+}
+
+/**
  * The ledger. `claim` runs inside the batch's transaction and returns the ids it claimed now
  * (those not claimed before); it is rolled back with the batch.
  *
@@ -35,6 +49,9 @@ export interface ProcessedEvent {
  * event whose id was purged is processed again if the source redelivers it, and a record whose key
  * was purged is applied again if it is re-sent. Choose a retention longer than the stream's max age
  * (its redelivery horizon) and than how late a re-sent record can come.
+ *
+ * `summary(pipeline)` says what it holds of exactly that name ({@link Summary}): e.g. the events a
+ * stream pipeline has processed and when it last processed one (`sluice serve` shows it).
  *
  * @since 0.1.0
  * @category services
@@ -46,6 +63,7 @@ export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, 
     processedAt: number
   ) => Effect.Effect<ReadonlySet<string>, SinkError>
   readonly count: (pipeline: string) => Effect.Effect<number, SinkError>
+  readonly summary: (pipeline: string) => Effect.Effect<Summary, SinkError>
   readonly purge: (pipeline: string | undefined, olderThan: Date) => Effect.Effect<number, SinkError>
 }>()("@sluice/core/ProcessedEventLedger") {
   /**
@@ -85,6 +103,17 @@ export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, 
             return [claimed, next] as const
           }),
         count: (pipeline) => Effect.map(Ref.get(ref), (all) => all.get(pipeline)?.size ?? 0),
+        summary: (pipeline) =>
+          Effect.map(Ref.get(ref), (all): Summary => {
+            let first: number | undefined
+            let last: number | undefined
+            const seen = all.get(pipeline) ?? new Map<string, number>()
+            for (const at of seen.values()) {
+              if (first === undefined || at < first) first = at
+              if (last === undefined || at > last) last = at
+            }
+            return { events: seen.size, firstProcessedAt: first, lastProcessedAt: last }
+          }),
         purge: (pipeline, olderThan) =>
           Ref.modify(ref, (all) => {
             const cutoff = olderThan.getTime()

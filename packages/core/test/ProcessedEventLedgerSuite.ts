@@ -1,5 +1,5 @@
 /**
- * How every implementation of `ProcessedEventLedger` purges old entries, written once: the in-memory
+ * How every implementation of `ProcessedEventLedger` summarizes and purges its entries, written once: the in-memory
  * layer runs it here, `SqlProcessedEventLedger` on every database backend.
  */
 import { assert, type Vitest } from "@effect/vitest"
@@ -22,6 +22,37 @@ const events = (...ids: ReadonlyArray<string>) => ids.map((eventId, i) => ({ eve
  * The suite.
  */
 export const processedEventLedgerSuite = (it: Vitest.MethodsNonLive<ProcessedEventLedger.ProcessedEventLedger>) => {
+  it.effect("summary(pipeline) counts its entries, with the first and latest claim, of that name only", () =>
+    Effect.gen(function*() {
+      const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+      const p = uniquePipeline("summary")
+      assert.deepStrictEqual(yield* ledger.summary(p), {
+        events: 0,
+        firstProcessedAt: undefined,
+        lastProcessedAt: undefined
+      })
+      // claimed out of time order: neither the first nor the last claim is the oldest or the latest
+      yield* ledger.claim(p, events("a", "b"), recent + 2_000)
+      yield* ledger.claim(p, events("c"), recent + 5_000)
+      yield* ledger.claim(p, events("d"), recent)
+      // a redelivery claims nothing, so changes nothing
+      yield* ledger.claim(p, events("a"), recent + 9_000)
+      yield* ledger.claim(p, events("e"), recent + 3_000)
+      // its business keys, and a pipeline whose name starts with p's, are counted under their own names
+      yield* ledger.claim(`${p}#key`, events("k"), recent + 7_000)
+      yield* ledger.claim(`${p}x`, events("z"), recent + 8_000)
+      assert.deepStrictEqual(yield* ledger.summary(p), {
+        events: 5,
+        firstProcessedAt: recent,
+        lastProcessedAt: recent + 5_000
+      })
+      assert.deepStrictEqual(yield* ledger.summary(`${p}#key`), {
+        events: 1,
+        firstProcessedAt: recent + 7_000,
+        lastProcessedAt: recent + 7_000
+      })
+    }))
+
   it.effect("purge(pipeline) deletes its entries and its #key entries claimed before the cut-off, no others", () =>
     Effect.gen(function*() {
       const ledger = yield* ProcessedEventLedger.ProcessedEventLedger

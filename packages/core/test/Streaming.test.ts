@@ -256,6 +256,7 @@ describe("Streaming.run bad-record-rate breaker", () => {
     ProcessedEventLedger.ProcessedEventLedger.of({
       claim: (_, events) => Effect.succeed(new Set(events.map((e) => e.eventId))),
       count: () => Effect.succeed(0),
+      summary: () => Effect.succeed({ events: 0, firstProcessedAt: undefined, lastProcessedAt: undefined }),
       purge: () => Effect.succeed(0)
     })
   )

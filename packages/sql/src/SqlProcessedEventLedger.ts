@@ -9,6 +9,8 @@
  * concurrent consumer claiming the same id waits for it to commit or roll back, so an event is
  * applied by one of them only.
  *
+ * `summary` is one aggregate over the pipeline's rows (`count`, `min` and `max` of `processed_at`).
+ *
  * `purge` deletes the rows whose `processed_at` is before the cut-off, of one pipeline (and its
  * `<pipeline>#key` business keys) or of all; see core's `ProcessedEventLedger` for the trade-off.
  *
@@ -52,6 +54,18 @@ export const make = Effect.gen(function*() {
         SELECT count(*)::float8 AS count FROM sluice.processed_events WHERE pipeline = ${pipeline}`.pipe(
         Effect.map((rows) => rows[0]?.count ?? 0),
         mapSqlError("count processed events")
+      ),
+    summary: (pipeline) =>
+      sql<{ readonly events: number; readonly first: Date | null; readonly last: Date | null }>`
+        SELECT count(*)::float8 AS events, min(processed_at) AS first, max(processed_at) AS last
+        FROM sluice.processed_events WHERE pipeline = ${pipeline}`.pipe(
+        Effect.map((rows): ProcessedEventLedger.Summary => ({
+          events: rows[0]?.events ?? 0,
+          firstProcessedAt: rows[0]?.first?.getTime() ?? undefined,
+          lastProcessedAt: rows[0]?.last?.getTime() ?? undefined
+        })),
+        mapSqlError("summarize processed events"),
+        Effect.withSpan("SqlProcessedEventLedger.summary")
       ),
     purge: (pipeline, olderThan) =>
       (pipeline === undefined

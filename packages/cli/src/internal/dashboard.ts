@@ -1,6 +1,9 @@
 /**
  * The dashboard page served at `/` by `Serve`: one HTML document with its style and script inline
- * (no build step), reading the JSON endpoints under `/api/pipelines`.
+ * (no build step), reading the JSON endpoints under `/api/pipelines`. A batch pipeline shows its
+ * partitions calendar, a stream pipeline its processed events and dead letters (by type and status,
+ * by day); either drills down into a day's dead letters, and only a batch one offers the re-run and
+ * replay buttons.
  */
 
 /** The page. */
@@ -41,6 +44,7 @@ export const html = `<!doctype html>
 <h1>Sluice</h1>
 <label>Pipeline <select id="pipeline"></select></label>
 <div id="summary" class="muted">loading…</div>
+<div id="batch">
 <div class="legend muted">
   <span style="background:#2da44e"></span>done <span style="background:#d4a72c"></span>done, some dead letters
   <span style="background:#fb8500"></span>alert <span style="background:#cf222e"></span>failed
@@ -49,14 +53,28 @@ export const html = `<!doctype html>
 <div id="grid" role="grid" aria-label="partitions"></div>
 <h2>Records and dead letters per day</h2>
 <svg id="chart" height="120"></svg>
+</div>
+<section id="stream" hidden>
+  <p id="stream-commands" class="muted"></p>
+  <h2>Dead letters by error type</h2>
+  <table id="stream-types"><thead><tr><th>error type</th><th>status</th><th>count</th></tr></thead><tbody></tbody>
+  </table>
+  <h2>Days with dead letters</h2>
+  <table id="stream-days"><thead><tr><th>date</th><th>new</th><th>replayed</th><th>discarded</th></tr></thead>
+    <tbody></tbody></table>
+</section>
 <section id="detail" hidden>
   <h2 id="detail-title"></h2>
-  <button id="rerun" type="button">Re-run partition</button>
-  <button id="replay" type="button">Replay dead letters</button>
+  <div id="actions">
+    <button id="rerun" type="button">Re-run partition</button>
+    <button id="replay" type="button">Replay dead letters</button>
+  </div>
   <div id="message" role="status"></div>
-  <h2>Runs</h2>
-  <table id="runs"><thead><tr><th>started</th><th>status</th><th>read</th><th>loaded</th><th>dead</th><th>rate</th>
-    <th>retries</th><th>error</th></tr></thead><tbody></tbody></table>
+  <div id="runs-section">
+    <h2>Runs</h2>
+    <table id="runs"><thead><tr><th>started</th><th>status</th><th>read</th><th>loaded</th><th>dead</th><th>rate</th>
+      <th>retries</th><th>error</th></tr></thead><tbody></tbody></table>
+  </div>
   <h2>Dead letters</h2>
   <table id="dead-letters"><thead><tr><th>id</th><th>line</th><th>status</th><th>attempts</th><th>error</th>
     <th>original record</th></tr></thead><tbody></tbody></table>
@@ -79,6 +97,35 @@ const api = async (path, init) => {
   return body
 }
 let current = { pipeline: "", date: "" }
+let pipelines = []
+const isStream = () => pipelines.some((p) => p.name === current.pipeline && p.kind === "stream")
+const load = () => isStream() ? loadStream() : loadCalendar()
+
+const loadStream = async () => {
+  const s = await api("/api/pipelines/" + encodeURIComponent(current.pipeline) + "/stream")
+  const count = (status) => s.deadLetters.byType.filter((t) => t.status === status).reduce((n, t) => n + t.count, 0)
+  const p = s.processed
+  $("summary").textContent = s.pipeline + " (stream pipeline): " + p.events + " event(s) processed" +
+    (p.lastProcessedAt === null ? "" : ", the latest at " + time(p.lastProcessedAt) + " (kept since " +
+      time(p.firstProcessedAt) + ")") + "; " + count("new") + " new dead letter(s), " + count("replayed") +
+    " replayed, " + count("discarded") + " discarded"
+  $("stream-commands").textContent = s.description + ". Consumed by " + s.consume + "; reprocessed (its dead " +
+    "letters included) by " + s.replay + ": it has no partitions to re-run."
+  $("stream-types").tBodies[0].replaceChildren(...s.deadLetters.byType.map((t) => {
+    const tr = document.createElement("tr")
+    tr.append(text("td", t.errorType), text("td", t.status), text("td", t.count))
+    return tr
+  }))
+  $("stream-days").tBodies[0].replaceChildren(...s.deadLetters.days.map((d) => {
+    const tr = document.createElement("tr")
+    const cell = document.createElement("td")
+    const link = text("button", d.partition, { type: "button", "data-date": d.partition })
+    link.addEventListener("click", () => select(d.partition))
+    cell.append(link)
+    tr.append(cell, text("td", d.new), text("td", d.replayed), text("td", d.discarded))
+    return tr
+  }))
+}
 
 const loadCalendar = async () => {
   const q = new URLSearchParams(location.search)
@@ -145,6 +192,11 @@ const select = async (date) => {
   const detail = await api("/api/pipelines/" + encodeURIComponent(current.pipeline) + "/partitions/" + date)
   $("detail").hidden = false
   $("detail-title").textContent = current.pipeline + " " + date
+  // a stream pipeline has no runs of partitions, nor batch actions
+  $("actions").hidden = isStream()
+  $("runs-section").hidden = isStream()
+  // a stream's dead letter is placed by its sequence in the stream, a file's by its line
+  $("dead-letters").tHead.rows[0].cells[1].textContent = isStream() ? "sequence" : "line"
   const runs = $("runs").tBodies[0]
   runs.replaceChildren(...detail.runs.map((r) => {
     const tr = document.createElement("tr")
@@ -178,25 +230,35 @@ const act = async (kind) => {
   } catch (e) {
     $("message").textContent = "failed: " + e.message
   }
-  await loadCalendar()
+  await load()
   await select(date)
 }
 $("rerun").addEventListener("click", () => act("run"))
 $("replay").addEventListener("click", () => act("replay"))
 
+const show = () => {
+  $("batch").hidden = isStream()
+  $("stream").hidden = !isStream()
+  $("detail").hidden = true
+  $("message").textContent = ""
+}
+
 const start = async () => {
-  const pipelines = await api("/api/pipelines")
+  pipelines = await api("/api/pipelines")
   const sel = $("pipeline")
-  for (const p of pipelines) sel.append(text("option", p.name, { value: p.name }))
+  for (const p of pipelines) {
+    sel.append(text("option", p.kind === "stream" ? p.name + " (stream)" : p.name, { value: p.name }))
+  }
   const wanted = new URLSearchParams(location.search).get("pipeline")
   current.pipeline = wanted && pipelines.some((p) => p.name === wanted) ? wanted : (pipelines[0] || {}).name || ""
   sel.value = current.pipeline
   sel.addEventListener("change", () => {
     current = { pipeline: sel.value, date: "" }
-    $("detail").hidden = true
-    loadCalendar()
+    show()
+    load().catch((e) => { $("summary").textContent = "error: " + e.message })
   })
-  if (current.pipeline) await loadCalendar()
+  show()
+  if (current.pipeline) await load()
   document.body.setAttribute("data-ready", "true")
 }
 start().catch((e) => { $("summary").textContent = "error: " + e.message })
