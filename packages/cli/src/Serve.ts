@@ -373,10 +373,10 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
           }
           // the days (publication days) with dead letters, the latest first
           const days = new Map<string, Record<DeadLetter.Status, number>>()
-          for (const d of yield* store.list(stream.name, { status: DeadLetter.statuses })) {
-            const day = days.get(d.partition) ?? { new: 0, replayed: 0, discarded: 0 }
-            day[d.status]++
-            days.set(d.partition, day)
+          for (const c of yield* store.countByPartition(stream.name, { status: DeadLetter.statuses })) {
+            const day = days.get(c.partition) ?? { new: 0, replayed: 0, discarded: 0 }
+            day[c.status] += c.count
+            days.set(c.partition, day)
           }
           const summary = yield* stream.processed
           return {
@@ -420,9 +420,10 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
           // at most ~3 years of days in one answer
           const from = Partition.daysBetween(start, end) > 1100 ? Partition.addDays(end, -1100) : start
           const days = Calendar.make({ start: from, end, runs })
-          const deadLetters = yield* (yield* DeadLetter.DeadLetterStore).list(pipeline.name, { status: ["new"] })
           const newByDay = new Map<string, number>()
-          for (const d of deadLetters) newByDay.set(d.partition, (newByDay.get(d.partition) ?? 0) + 1)
+          for (const c of yield* (yield* DeadLetter.DeadLetterStore).countByPartition(pipeline.name)) {
+            newByDay.set(c.partition, c.count)
+          }
           return {
             pipeline: pipeline.name,
             start: from,

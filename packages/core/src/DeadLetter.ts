@@ -135,6 +135,18 @@ export interface Attempt {
 }
 
 /**
+ * How many dead letters of one status a partition holds (see `DeadLetterStore.countByPartition`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PartitionCount {
+  readonly partition: PartitionDate
+  readonly status: Status
+  readonly count: number
+}
+
+/**
  * Storage of dead letters. `clearPartition` and `write` are called inside the load transaction.
  *
  * **Details**
@@ -169,6 +181,14 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
     pipeline: string,
     options?: Selection
   ) => Effect.Effect<ReadonlyArray<{ readonly errorType: string; readonly count: number }>, SinkError>
+  /**
+   * Counts the selected dead letters by partition and status (`new` ones unless `status` says
+   * otherwise), in partition then status order: what a calendar needs, without loading a payload.
+   */
+  readonly countByPartition: (
+    pipeline: string,
+    options?: Selection
+  ) => Effect.Effect<ReadonlyArray<PartitionCount>, SinkError>
   /** Marks the selected `new` dead letters `discarded`; returns how many. */
   readonly discard: (pipeline: string, selection: Selection) => Effect.Effect<number, SinkError>
   /**
@@ -283,6 +303,19 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
             }
             return [...counts].map(([errorType, count]) => ({ errorType, count }))
               .sort((a, b) => b.count - a.count || a.errorType.localeCompare(b.errorType))
+          }),
+        countByPartition: (pipeline, options) =>
+          Effect.map(Ref.get(ref), (all) => {
+            const counts = new Map<string, PartitionCount>()
+            for (const d of all.filter(matches(pipeline, options ?? {}, ["new"]))) {
+              const status = effective(d)
+              const key = `${d.partition} ${status}`
+              const found = counts.get(key)
+              counts.set(key, { partition: d.partition, status, count: (found?.count ?? 0) + 1 })
+            }
+            return [...counts.values()].sort((a, b) =>
+              a.partition < b.partition ? -1 : a.partition > b.partition ? 1 : a.status.localeCompare(b.status)
+            )
           }),
         discard: (pipeline, selection) =>
           Ref.modify(ref, (all) => {

@@ -157,4 +157,27 @@ export const deadLetterStoreSuite = (it: Vitest.MethodsNonLive<DeadLetter.DeadLe
       assert.deepStrictEqual((yield* snapshot(pipeline)).find(([id]) => id === iq), [iq!, 9, q, "discarded", 2])
       assert.deepStrictEqual(yield* store.list(pipeline, { status: ["replayed"] }), [])
     }))
+
+  it.effect("countByPartition counts by partition and status, new ones unless told, without the payloads", () =>
+    Effect.gen(function*() {
+      const store = yield* DeadLetter.DeadLetterStore
+      const pipeline = uniquePipeline("dl_by_partition")
+      yield* rerun(pipeline, [[1, "{a"], [2, "{b"], [3, "{c"]], "r1", day1)
+      yield* rerun(pipeline, [[4, "{d"]], "r1", day0)
+      const [first] = yield* store.list(pipeline, { partition: day1 })
+      assert.strictEqual(yield* store.discard(pipeline, { ids: [first!.id] }), 1)
+      assert.deepStrictEqual(yield* store.countByPartition(pipeline), [
+        { partition: day0, status: "new", count: 1 },
+        { partition: day1, status: "new", count: 2 }
+      ])
+      assert.deepStrictEqual(yield* store.countByPartition(pipeline, every), [
+        { partition: day0, status: "new", count: 1 },
+        { partition: day1, status: "discarded", count: 1 },
+        { partition: day1, status: "new", count: 2 }
+      ])
+      assert.deepStrictEqual(yield* store.countByPartition(pipeline, { ...every, partition: day0 }), [
+        { partition: day0, status: "new", count: 1 }
+      ])
+      assert.deepStrictEqual(yield* store.countByPartition(uniquePipeline("dl_none")), [])
+    }))
 }

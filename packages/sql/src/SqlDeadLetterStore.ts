@@ -311,13 +311,31 @@ export const makeWith = (options: { readonly copy: boolean }) =>
     const countByType = (pipeline: string, options?: DeadLetter.Selection) =>
       sql<{ readonly error_type: string; readonly count: number }>`
       SELECT error_type, count(*)::float8 AS count
-      FROM sluice.dead_letters
+      FROM ${all}
       WHERE ${where(pipeline, options ?? {}, ["new"])}
       GROUP BY error_type
       ORDER BY count DESC, error_type`.pipe(
         Effect.map((rows) => rows.map((row) => ({ errorType: row.error_type, count: row.count }))),
         mapSqlError("count dead letters"),
         Effect.withSpan("SqlDeadLetterStore.countByType")
+      )
+
+    const countByPartition = (pipeline: string, options?: DeadLetter.Selection) =>
+      sql<{ readonly partition: string; readonly status: DeadLetter.Status; readonly count: number }>`
+      SELECT partition::text AS partition, status, count(*)::float8 AS count
+      FROM ${all}
+      WHERE ${where(pipeline, options ?? {}, ["new"])}
+      GROUP BY partition, status
+      ORDER BY partition, status`.pipe(
+        Effect.map((rows) =>
+          rows.map((row) => ({
+            partition: row.partition as Partition.PartitionDate,
+            status: row.status,
+            count: row.count
+          }))
+        ),
+        mapSqlError("count dead letters by partition"),
+        Effect.withSpan("SqlDeadLetterStore.countByPartition")
       )
 
     const discard = (pipeline: string, selection: DeadLetter.Selection) =>
@@ -416,6 +434,7 @@ export const makeWith = (options: { readonly copy: boolean }) =>
       list,
       get,
       countByType,
+      countByPartition,
       discard,
       resolve,
       remove,

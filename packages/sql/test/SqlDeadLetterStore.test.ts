@@ -173,6 +173,14 @@ for (const backend of backends) {
                   yield* inSql.countByType(pipeline),
                   yield* inMemory.countByType(pipeline)
                 )
+                assert.deepStrictEqual(
+                  yield* inSql.countByType(pipeline, { status: DeadLetter.statuses }),
+                  yield* inMemory.countByType(pipeline, { status: DeadLetter.statuses })
+                )
+                assert.deepStrictEqual(
+                  yield* inSql.countByPartition(pipeline, { status: DeadLetter.statuses }),
+                  yield* inMemory.countByPartition(pipeline, { status: DeadLetter.statuses })
+                )
               }
             }),
           { arbitrary: { runs: 25 } }
