@@ -38,16 +38,32 @@ import { typedArray } from "./internal/typedArray.ts"
  * @since 0.1.0
  * @category models
  */
-export type ColumnType =
-  | "text"
-  | "int"
-  | "bigint"
-  | "numeric"
-  | "date"
-  | "timestamptz"
-  | "bool"
-  | "jsonb"
-  | "double precision"
+export type ColumnType = (typeof columnTypes)[number]
+
+/**
+ * Every {@link ColumnType}.
+ *
+ * @example
+ * ```ts
+ * import { Table } from "@sluice/sql"
+ *
+ * Table.columnTypes.includes("numeric") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const columnTypes = [
+  "text",
+  "int",
+  "bigint",
+  "numeric",
+  "date",
+  "timestamptz",
+  "bool",
+  "jsonb",
+  "double precision"
+] as const
 
 /**
  * @since 0.1.0

@@ -164,17 +164,7 @@ describe("COPY text format (internal/copyText)", () => {
     assert.strictEqual(frames.filter((frame) => frame.length > 64 * 1024).length, 1)
   })
 
-  const types: ReadonlyArray<Table.ColumnType> = [
-    "text",
-    "int",
-    "bigint",
-    "numeric",
-    "date",
-    "timestamptz",
-    "bool",
-    "jsonb",
-    "double precision"
-  ]
+  const types: ReadonlyArray<Table.ColumnType> = Table.columnTypes
   const values: ReadonlyArray<unknown> = [
     null,
     undefined,
