@@ -1,9 +1,9 @@
 /**
  * A stream replay whose process dies: a replay (`test/ReplayProcess.ts`, `OrderStream.replay` in a
  * process of its own) is killed (SIGKILL) after it has committed dead letters under its own name,
- * `order-stream@replay-<id>`, which nothing counts or adopts. The next replay must delete them before
- * it adopts its own. On PostgreSQL, while the killed replay is still alive (its lock held by a live
- * process), another process's cleanup keeps them.
+ * `order-stream@replay-<id>`, which nothing counts or adopts, leaving them and its durable consumer.
+ * The next replay must delete both before it adopts its own dead letters. On PostgreSQL, while the
+ * killed replay is still alive (its lock held by a live process), another process's cleanup keeps them.
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -73,7 +73,7 @@ const byPipeline = Effect.flatMap(SqlClient.SqlClient, (sql) =>
 describe.skipIf(!reachable)(`a stream replay whose process is killed (NATS at ${servers})`, () => {
   for (const session of SluiceCli.sessions) {
     it.live(
-      `leaves dead letters the next replay deletes; a live replay's are kept [${session.backend}]`,
+      `leaves dead letters and a consumer the next replay deletes; a live replay's are kept [${session.backend}]`,
       () =>
         Effect.gen(function*() {
           const fs = yield* FileSystem.FileSystem
@@ -119,17 +119,22 @@ describe.skipIf(!reachable)(`a stream replay whose process is killed (NATS at ${
             DeadLetter.DeadLetterStore,
             (store) => store.pipelines(OrderStream.replayPrefix)
           )
+          const replayConsumers = Effect.map(
+            JetStreamSource.consumers(stream),
+            (names) => names.filter((name) => name.startsWith(`${OrderStream.consumer}-replay-`))
+          )
           if (session.backend === "postgres") {
-            // alive: its lock is held by a live process, so another process keeps its dead letters
+            // alive: its lock is held by a live process, so another process keeps its dead letters and consumer
             const alive = yield* Effect.gen(function*() {
-              const removed = yield* OrderStream.removeAbandonedReplays()
-              return { removed, names: yield* replayNames }
+              const removed = yield* OrderStream.removeAbandonedReplays({ stream })
+              return { removed, names: yield* replayNames, consumers: yield* replayConsumers }
             }).pipe(Effect.provide(services))
-            assert.deepStrictEqual(alive.removed, [])
+            assert.deepStrictEqual(alive.removed, { deadLetters: [], consumers: [] })
             assert.strictEqual(alive.names.length, 1, "the live replay's dead letters are kept")
+            assert.strictEqual(alive.consumers.length, 1, "the live replay's consumer is kept")
           }
 
-          // the process dies without a chance to remove its dead letters
+          // the process dies without a chance to remove its dead letters or its consumer
           process.kill(Number(handle.pid), "SIGKILL")
           yield* Fiber.await(exited)
 
@@ -137,6 +142,8 @@ describe.skipIf(!reachable)(`a stream replay whose process is killed (NATS at ${
             const left = yield* replayNames
             assert.strictEqual(left.length, 1, "the killed replay's dead letters are left")
             assert.deepStrictEqual(yield* byPipeline, [{ pipeline: left[0]!, n: 2 }])
+            const id = left[0]!.slice(OrderStream.replayPrefix.length)
+            assert.deepStrictEqual(yield* replayConsumers, [`${OrderStream.consumer}-replay-${id}`])
 
             // the next replay deletes them, then adopts its own: the bad messages once each
             yield* DailyRevenue.setup
@@ -148,6 +155,7 @@ describe.skipIf(!reachable)(`a stream replay whose process is killed (NATS at ${
             assert.deepStrictEqual(next.deadLetters, { superseded: 0, adopted: 2 })
             assert.deepStrictEqual(yield* replayNames, [])
             assert.deepStrictEqual(yield* byPipeline, [{ pipeline: OrderStream.name, n: 2 }])
+            assert.deepStrictEqual(yield* replayConsumers, [], "the killed replay's consumer is deleted")
           }).pipe(Effect.provide(services))
         }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
       { timeout: 120_000 }

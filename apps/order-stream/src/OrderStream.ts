@@ -270,45 +270,64 @@ export const replayPrefix = `${name}@replay-`
 export const replayLockPartition: Partition.PartitionDate = Partition.makeUnsafe("1970-01-01")
 
 /**
- * Deletes the dead letters of replays that are no longer running: those a replay killed outright
- * (SIGKILL, a lost machine) left under `order-stream@replay-<id>`, where nothing counts or adopts them.
- * A replay whose lock ({@link replayLockPartition}) is held is alive and keeps its dead letters.
- * Returns the names removed. {@link replay} calls it once it holds its own lock.
+ * Deletes what replays that are no longer running left behind: a replay killed outright (SIGKILL, a
+ * lost machine) leaves its dead letters under `order-stream@replay-<id>`, where nothing counts or
+ * adopts them, and its durable consumer `order-stream-replay-<id>` on the stream it replayed. A replay
+ * whose lock ({@link replayLockPartition}) is held is alive and keeps both. Returns the names removed.
+ * {@link replay} calls it, for the stream it replays, once it holds its own lock.
  *
  * **Details**
  *
- * A replay takes its lock before it writes a dead letter and releases it after it has adopted or
- * removed them, so dead letters whose replay's lock is free were left by a dead process, or have just
- * been adopted (removing them then deletes nothing). On PostgreSQL the lock is an advisory lock, seen
- * from every session of the database (a dead process's session has released it); on PGlite only this
- * process's locks are seen, and the data directory's lock keeps every other process out, so a replay
- * not running here is not running at all. Provide one `PartitionLock` layer per process.
+ * A replay takes its lock before it creates its consumer or writes a dead letter, and releases it
+ * after it has deleted its consumer and adopted or removed its dead letters, so a replay whose lock is
+ * free is dead, or has just finished (its consumer and dead letters are gone then: deleting finds
+ * nothing). On PostgreSQL the lock is an advisory lock, seen from every session of the database (a dead
+ * process's session has released it); on PGlite only this process's locks are seen, and the data
+ * directory's lock keeps every other process out, so a replay not running here is not running at all.
+ * Provide one `PartitionLock` layer per process. The consumers looked at are those of `options.stream`
+ * (default {@link stream}) only.
  *
  * @example
  * ```ts
  * import { OrderStream } from "@sluice-app/order-stream"
+ * import { JetStreamSource } from "@sluice/nats"
  * import { SqlSluice } from "@sluice/sql"
- * import { Effect } from "effect"
+ * import { Effect, Layer } from "effect"
  *
- * const program = OrderStream.removeAbandonedReplays().pipe(Effect.provide(SqlSluice.layer))
+ * const program = OrderStream.removeAbandonedReplays().pipe(
+ *   Effect.provide(Layer.merge(SqlSluice.layer, JetStreamSource.JetStream.layer("127.0.0.1:4222")))
+ * )
  * ```
  *
  * @since 0.1.0
  * @category replay
  */
-export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedReplays")(function*() {
+export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedReplays")(function*(
+  options: { readonly stream?: string | undefined } = {}
+) {
+  const target = options.stream ?? stream
   const store = yield* DeadLetter.DeadLetterStore
   const locks = yield* PartitionLock.PartitionLock
-  const removed: Array<string> = []
+  const running = (replayName: string) => locks.isHeld(replayName, replayLockPartition)
+  const deadLetters: Array<string> = []
   for (const replayName of yield* store.pipelines(replayPrefix)) {
-    if (yield* locks.isHeld(replayName, replayLockPartition)) continue
+    if (yield* running(replayName)) continue
     const n = yield* store.remove(replayName)
     if (n > 0) {
-      removed.push(replayName)
+      deadLetters.push(replayName)
       yield* Effect.logWarning(`${replayName}: ${n} dead letter(s) of a replay no longer running removed`)
     }
   }
-  return removed
+  const consumers: Array<string> = []
+  const consumerPrefix = `${consumer}-replay-`
+  for (const name of yield* JetStreamSource.consumers(target)) {
+    if (!name.startsWith(consumerPrefix)) continue
+    if (yield* running(`${replayPrefix}${name.slice(consumerPrefix.length)}`)) continue
+    yield* JetStreamSource.deleteConsumer(target, name)
+    consumers.push(name)
+    yield* Effect.logWarning(`${target}/${name}: consumer of a replay no longer running deleted`)
+  }
+  return { deadLetters, consumers }
 })
 
 /**
@@ -329,8 +348,8 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
  *    letters of the data readers see, each bad message once.
  *
  * Before it consumes, the replay takes the lock of its name ({@link replayLockPartition}), held until it
- * ends, and deletes the dead letters of replays that are no longer running ({@link removeAbandonedReplays}):
- * a replay killed outright cannot delete its own.
+ * ends, and deletes the dead letters and consumers of replays that are no longer running
+ * ({@link removeAbandonedReplays}): a replay killed outright cannot delete its own.
  *
  * The start point is checked first (`JetStreamSource.checkStartAt`): a sequence or a time after the
  * stream's last message fails with `InvalidStartAt` before anything is created — a replay from there
@@ -378,7 +397,7 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
   // held until the scope closes, after the adoption or the removal of this replay's dead letters: first
   // taken, last released
   yield* Effect.flatMap(PartitionLock.PartitionLock, (locks) => locks.acquire(replayName, replayLockPartition))
-  yield* removeAbandonedReplays()
+  yield* removeAbandonedReplays({ stream: target })
   yield* Effect.acquireRelease(
     JetStreamSource.ensureConsumer({ stream: target, consumer: replayConsumer, startAt: options.startAt }),
     () => JetStreamSource.deleteConsumer(target, replayConsumer)
