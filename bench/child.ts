@@ -326,6 +326,7 @@ const nullDeadLetters = Layer.succeed(
     discard: () => Effect.succeed(0),
     resolve: () => Effect.succeed(0),
     remove: () => Effect.succeed(0),
+    pipelines: () => Effect.succeed([]),
     recordAttempts: () => Effect.void,
     purge: () => Effect.succeed(0)
   })

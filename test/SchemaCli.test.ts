@@ -1,20 +1,98 @@
 /**
  * `sluice schema …` as a user runs it: a run of daily-revenue registers the order schema at
- * start-up; `schema check` of an incompatible JSON Schema prints each violation and exits 1.
- * Two process starts (each costs seconds), on the embedded database.
+ * start-up; `schema check` of an incompatible JSON Schema prints each violation and exits 1, and
+ * `schema check --version N` checks against version N only. On the embedded database, and `--version`
+ * on PostgreSQL too when `SLUICE_TEST_DATABASE_URL` is set.
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { DailyRevenue, Generator } from "@sluice-app/daily-revenue"
 import { Partition, SchemaCompatibility, SchemaRegistry } from "@sluice/core"
 import { Database, SqlSluice } from "@sluice/sql"
-import { Effect, FileSystem, Layer } from "effect"
+import { Effect, FileSystem, Layer, Result } from "effect"
 import * as Path from "node:path"
 import * as SluiceCli from "./SluiceCli.ts"
 
-const sluice = (cwd: string, args: ReadonlyArray<string>) => SluiceCli.run(cwd, args)
+const sluice = (cwd: string, args: ReadonlyArray<string>, env?: SluiceCli.Env) => SluiceCli.run(cwd, args, { env })
+
+/** An order schema whose `currency` is `currency`: version 1 has none, version 2 a text one, with a default. */
+const orderSchema = (currency?: unknown) => ({
+  type: "object",
+  properties: {
+    order_id: { type: "string" },
+    amount: { type: "number" },
+    ...(currency === undefined ? {} : { currency })
+  },
+  required: ["order_id", "amount", ...(currency === undefined ? [] : ["currency"])]
+})
 
 describe("sluice schema", () => {
+  for (const session of SluiceCli.sessions) {
+    it.live(
+      `check --version N checks against version N only, under the subject's mode; a bad version is a usage error [${session.backend}]`,
+      () =>
+        Effect.gen(function*() {
+          const fs = yield* FileSystem.FileSystem
+          const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-schema-version-" })
+          const { env, layer: database } = yield* session.database(cwd)
+          const definition = (document: unknown) => Result.getOrThrow(SchemaCompatibility.parse(document))
+          yield* Effect.gen(function*() {
+            const registry = yield* SchemaRegistry.SchemaRegistry
+            yield* registry.register("orders", definition(orderSchema()))
+            yield* registry.register("orders", definition(orderSchema({ type: "string", default: "USD" })))
+            yield* registry.setMode("payments", "FULL")
+          }).pipe(Effect.provide(SqlSluice.layer.pipe(Layer.provideMerge(database))))
+          const write = (name: string, document: unknown) =>
+            fs.writeFileString(Path.join(cwd, name), JSON.stringify(document))
+          yield* write("orders-v1.json", orderSchema())
+          // a currency that becomes a number: it breaks version 2 (the latest, which `check` compares with),
+          // and is a compatible addition (it has a default) to version 1
+          yield* write("orders-numeric.json", orderSchema({ type: "number", default: 0 }))
+          yield* write("anything.json", {})
+          const run = (args: ReadonlyArray<string>, code: number) =>
+            Effect.map(SluiceCli.run(cwd, ["schema", "check", ...args], { env, code }), (r) => r.stdout.trimEnd())
+          const usage = (args: ReadonlyArray<string>, line: string) =>
+            Effect.map(
+              SluiceCli.run(cwd, ["schema", "check", ...args], { env, code: 2 }),
+              (result) => assert.strictEqual(result.stderr.trim(), `error: ${line}`)
+            )
+
+          assert.match(
+            yield* run(["orders", "orders-numeric.json"], 1),
+            /^incompatible: orders under BACKWARD \(checked against version 2\), 1 violation\(s\):\n {2}- BACKWARD: field "currency" changed type/
+          )
+          assert.strictEqual(
+            yield* run(["orders", "orders-numeric.json", "--version", "1"], 0),
+            "compatible: orders under BACKWARD (checked against version 1)"
+          )
+          assert.strictEqual(
+            yield* run(["orders", "orders-v1.json", "--version", "1"], 0),
+            "compatible: identical to orders version 1"
+          )
+          assert.deepStrictEqual((yield* run(["orders", "anything.json", "--version", "2"], 1)).split("\n"), [
+            "incompatible: orders under BACKWARD (checked against version 2), 2 violation(s):",
+            "  - BACKWARD: required field \"order_id\" removed (required field removed, against version 2)",
+            "  - BACKWARD: required field \"amount\" removed (required field removed, against version 2)"
+          ])
+          yield* usage(
+            ["orders", "orders-v1.json", "--version", "9"],
+            "subject \"orders\" has no version 9 (its versions: 1, 2)"
+          )
+          yield* usage(["orders", "orders-v1.json", "--version", "0"], "--version must be at least 1, got 0")
+          yield* usage(
+            ["payments", "orders-v1.json", "--version", "1"],
+            "subject \"payments\" has no version 1 (it has no version yet; register one with `sluice schema register`)"
+          )
+          yield* usage(
+            ["invoices", "orders-v1.json", "--version", "1"],
+            "no schema registered under subject \"invoices\"; `sluice schema list` shows the subjects " +
+              "(`sluice schema register` makes a first version)"
+          )
+        }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+      { timeout: 120_000 }
+    )
+  }
+
   it.live(
     "a run registers the order schema; check refuses an incompatible change with its violations",
     () =>

@@ -17,7 +17,7 @@
  */
 import { PgTypes } from "@effect/sql-pg"
 import { DailyRevenue, Order, Tables as OrderTables } from "@sluice-app/daily-revenue"
-import { Contract, DeadLetter, SinkError, Streaming, Transform } from "@sluice/core"
+import { Contract, DeadLetter, Partition, PartitionLock, SinkError, Streaming, Transform } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
 import { PartitionReplace, Table, VersionedTable } from "@sluice/sql"
 import { Effect, Fiber } from "effect"
@@ -252,6 +252,85 @@ export const publish = Effect.fn("OrderStream.publish")(function*(
 })
 
 /**
+ * The prefix of a replay's ledger and dead-letter name, `order-stream@replay-<id>` (see {@link replay}).
+ *
+ * @since 0.1.0
+ * @category replay
+ */
+export const replayPrefix = `${name}@replay-`
+
+/**
+ * A replay holds the `PartitionLock` of its name over this date while it runs, from before it writes
+ * anything until its dead letters are adopted or removed: a stream has no partition, and the lock says
+ * that the replay is alive (on PostgreSQL, to other processes too; see {@link removeAbandonedReplays}).
+ *
+ * @since 0.1.0
+ * @category replay
+ */
+export const replayLockPartition: Partition.PartitionDate = Partition.makeUnsafe("1970-01-01")
+
+/**
+ * Deletes what replays that are no longer running left behind: a replay killed outright (SIGKILL, a
+ * lost machine) leaves its dead letters under `order-stream@replay-<id>`, where nothing counts or
+ * adopts them, and its durable consumer `order-stream-replay-<id>` on the stream it replayed. A replay
+ * whose lock ({@link replayLockPartition}) is held is alive and keeps both. Returns the names removed.
+ * {@link replay} calls it, for the stream it replays, once it holds its own lock.
+ *
+ * **Details**
+ *
+ * A replay takes its lock before it creates its consumer or writes a dead letter, and releases it
+ * after it has deleted its consumer and adopted or removed its dead letters, so a replay whose lock is
+ * free is dead, or has just finished (its consumer and dead letters are gone then: deleting finds
+ * nothing). On PostgreSQL the lock is an advisory lock, seen from every session of the database (a dead
+ * process's session has released it); on PGlite only this process's locks are seen, and the data
+ * directory's lock keeps every other process out, so a replay not running here is not running at all.
+ * Provide one `PartitionLock` layer per process. The consumers looked at are those of `options.stream`
+ * (default {@link stream}) only.
+ *
+ * @example
+ * ```ts
+ * import { OrderStream } from "@sluice-app/order-stream"
+ * import { JetStreamSource } from "@sluice/nats"
+ * import { SqlSluice } from "@sluice/sql"
+ * import { Effect, Layer } from "effect"
+ *
+ * const program = OrderStream.removeAbandonedReplays().pipe(
+ *   Effect.provide(Layer.merge(SqlSluice.layer, JetStreamSource.JetStream.layer("127.0.0.1:4222")))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category replay
+ */
+export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedReplays")(function*(
+  options: { readonly stream?: string | undefined } = {}
+) {
+  const target = options.stream ?? stream
+  const store = yield* DeadLetter.DeadLetterStore
+  const locks = yield* PartitionLock.PartitionLock
+  const running = (replayName: string) => locks.isHeld(replayName, replayLockPartition)
+  const deadLetters: Array<string> = []
+  for (const replayName of yield* store.pipelines(replayPrefix)) {
+    if (yield* running(replayName)) continue
+    const n = yield* store.remove(replayName)
+    if (n > 0) {
+      deadLetters.push(replayName)
+      yield* Effect.logWarning(`${replayName}: ${n} dead letter(s) of a replay no longer running removed`)
+    }
+  }
+  const consumers: Array<string> = []
+  const consumerPrefix = `${consumer}-replay-`
+  for (const name of yield* JetStreamSource.consumers(target)) {
+    if (!name.startsWith(consumerPrefix)) continue
+    if (yield* running(`${replayPrefix}${name.slice(consumerPrefix.length)}`)) continue
+    yield* JetStreamSource.deleteConsumer(target, name)
+    consumers.push(name)
+    yield* Effect.logWarning(`${target}/${name}: consumer of a replay no longer running deleted`)
+  }
+  return { deadLetters, consumers }
+})
+
+/**
  * Kappa replay: reprocesses the stream from a sequence or a time with the same pipeline into fresh
  * versions of its tables, then switches readers to them.
  *
@@ -267,6 +346,10 @@ export const publish = Effect.fn("OrderStream.publish")(function*(
  *    under `order-stream` — a record dead-lettered again keeps its id and status (`discarded`
  *    included), one that now loads reads `replayed`. So `dlq list order-stream` shows the dead
  *    letters of the data readers see, each bad message once.
+ *
+ * Before it consumes, the replay takes the lock of its name ({@link replayLockPartition}), held until it
+ * ends, and deletes the dead letters and consumers of replays that are no longer running
+ * ({@link removeAbandonedReplays}): a replay killed outright cannot delete its own.
  *
  * The start point is checked first (`JetStreamSource.checkStartAt`): a sequence or a time after the
  * stream's last message fails with `InvalidStartAt` before anything is created — a replay from there
@@ -306,11 +389,15 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
   const target = options.stream ?? stream
   const id = crypto.randomUUID().slice(0, 8)
   const replayConsumer = `${consumer}-replay-${id}`
-  const replayName = `${name}@replay-${id}`
+  const replayName = `${replayPrefix}${id}`
   const js = yield* JetStreamSource.JetStream
   const sql = yield* SqlClient.SqlClient
   // nothing is created for a start point the stream has nothing after
   yield* JetStreamSource.checkStartAt(target, options.startAt)
+  // held until the scope closes, after the adoption or the removal of this replay's dead letters: first
+  // taken, last released
+  yield* Effect.flatMap(PartitionLock.PartitionLock, (locks) => locks.acquire(replayName, replayLockPartition))
+  yield* removeAbandonedReplays({ stream: target })
   yield* Effect.acquireRelease(
     JetStreamSource.ensureConsumer({ stream: target, consumer: replayConsumer, startAt: options.startAt }),
     () => JetStreamSource.deleteConsumer(target, replayConsumer)

@@ -4,8 +4,10 @@
  * - `schema list`: every subject, with its mode and versions;
  * - `schema show <subject> [--version N] [--representation]`: a version as JSON Schema (or as
  *   the stored representation);
- * - `schema check <subject> <file>`: would the schema in `file` (a JSON Schema document, or a
- *   stored representation) be accepted? Prints the violations; exit status 1 when incompatible;
+ * - `schema check <subject> <file> [--version N]`: would the schema in `file` (a JSON Schema document,
+ *   or a stored representation) be accepted? Prints the violations; exit status 1 when incompatible.
+ *   With `--version N`, checked against version N only, under the subject's mode (an unknown
+ *   version is a usage error, as in `schema show`);
  * - `schema register <subject> <file> [--mode M]`: registers it (and sets the subject's mode).
  *
  * @since 0.1.0
@@ -44,6 +46,26 @@ const validSubject = (subject: string) =>
   subject.trim() === ""
     ? Effect.fail(new CliError.InvalidArgument({ message: "the subject must not be blank" }))
     : Effect.succeed(subject)
+
+/** The outcome of a check: identical, compatible, or incompatible with its violations (exit status 1). */
+const report = (result: SchemaRegistry.CheckResult) =>
+  Effect.gen(function*() {
+    if (result.identical !== undefined) {
+      yield* Console.log(`compatible: identical to ${result.subject} version ${result.identical}`)
+    } else if (result.compatible) {
+      yield* Console.log(
+        `compatible: ${result.subject} under ${result.mode} (checked against ${versions(result.against)})`
+      )
+    } else {
+      yield* Console.log(
+        `incompatible: ${result.subject} under ${result.mode} (checked against ${
+          versions(result.against)
+        }), ${result.violations.length} violation(s):`
+      )
+      yield* Effect.forEach(result.violations, (v) => Console.log(`  - ${v.message}`), { discard: true })
+      yield* raise(ExitStatus.failed)
+    }
+  })
 
 const printViolations = (violations: ReadonlyArray<SchemaCompatibility.Violation>) =>
   Effect.forEach(violations, (v) => Console.error(`  - ${v.message}`), { discard: true })
@@ -159,9 +181,21 @@ export const make = <LE, LR>(layer: Layer.Layer<SchemaRegistry.SchemaRegistry, L
 
   const check = Command.make(
     "check",
-    { subject: subjectArg, file: fileArg },
-    Effect.fnUntraced(function*({ subject, file }) {
+    {
+      subject: subjectArg,
+      file: fileArg,
+      version: Flag.Int("version").pipe(
+        Flag.withDescription(
+          "Check against this version only, under the subject's mode (the versions the mode selects when omitted)"
+        ),
+        Flag.optional
+      )
+    },
+    Effect.fnUntraced(function*({ subject, file, version }) {
       yield* validSubject(subject)
+      if (Option.isSome(version) && version.value < 1) {
+        return yield* new CliError.InvalidArgument({ message: `--version must be at least 1, got ${version.value}` })
+      }
       const definition = yield* readDefinition(file)
       return yield* withRegistry((registry) =>
         Effect.gen(function*() {
@@ -172,6 +206,23 @@ export const make = <LE, LR>(layer: Layer.Layer<SchemaRegistry.SchemaRegistry, L
                 `(\`sluice schema register\` makes a first version)`
             })
           }
+          if (Option.isSome(version)) {
+            const all = yield* registry.versions(subject)
+            const result = yield* SchemaRegistry.checkVersion(subject, definition, version.value).pipe(
+              Effect.provideService(SchemaRegistry.SchemaRegistry, registry),
+              Effect.catchTag("SchemaNotFound", (error) =>
+                Effect.fail(
+                  new CliError.InvalidArgument({
+                    message: `${error.message} (${
+                      all.length === 0
+                        ? "it has no version yet; register one with `sluice schema register`"
+                        : `its versions: ${all.map((v) => v.version).join(", ")}`
+                    })`
+                  })
+                ))
+            )
+            return yield* report(result)
+          }
           const result = yield* registry.check(subject, definition)
           if (result.against.length === 0 && (yield* registry.versions(subject)).length === 0) {
             yield* Console.log(
@@ -180,25 +231,15 @@ export const make = <LE, LR>(layer: Layer.Layer<SchemaRegistry.SchemaRegistry, L
             )
             return
           }
-          if (result.identical !== undefined) {
-            yield* Console.log(`compatible: identical to ${subject} version ${result.identical}`)
-          } else if (result.compatible) {
-            yield* Console.log(
-              `compatible: ${subject} under ${result.mode} (checked against ${versions(result.against)})`
-            )
-          } else {
-            yield* Console.log(
-              `incompatible: ${subject} under ${result.mode} (checked against ${
-                versions(result.against)
-              }), ${result.violations.length} violation(s):`
-            )
-            yield* Effect.forEach(result.violations, (v) => Console.log(`  - ${v.message}`), { discard: true })
-            yield* raise(ExitStatus.failed)
-          }
+          yield* report(result)
         })
       )
     })
-  ).pipe(Command.withDescription("Check a JSON Schema against a subject without registering it (exit 1: incompatible)"))
+  ).pipe(
+    Command.withDescription(
+      "Check a JSON Schema against a subject (or one version of it, --version) without registering it (exit 1: incompatible)"
+    )
+  )
 
   const register = Command.make(
     "register",

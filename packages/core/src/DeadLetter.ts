@@ -202,6 +202,12 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
    * letters a failed stream replay wrote under a name of its own.
    */
   readonly remove: (pipeline: string) => Effect.Effect<number, SinkError>
+  /**
+   * The pipelines that have dead letters (of any status, `replayed` included) whose name starts with
+   * `prefix`, in code-unit order. E.g. the names of stream replays (`order-stream@replay-`) whose dead
+   * letters are still in the store.
+   */
+  readonly pipelines: (prefix: string) => Effect.Effect<ReadonlyArray<string>, SinkError>
   /** Records a new failure of each dead letter: its error, `attempts + 1`. */
   readonly recordAttempts: (pipeline: string, attempts: ReadonlyArray<Attempt>) => Effect.Effect<void, SinkError>
   /**
@@ -344,6 +350,11 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
             const kept = all.filter((d) => d.pipeline !== pipeline)
             return [all.length - kept.length, kept]
           }),
+        pipelines: (prefix) =>
+          Effect.map(
+            Ref.get(ref),
+            (all) => [...new Set(all.map((d) => d.pipeline).filter((p) => p.startsWith(prefix)))].sort()
+          ),
         recordAttempts: (pipeline, attempts) =>
           Ref.update(ref, (all) =>
             all.map((d) => {

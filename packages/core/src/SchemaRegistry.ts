@@ -385,3 +385,35 @@ export const register = (
   options?: { readonly mode?: SchemaCompatibility.Mode | undefined }
 ): Effect.Effect<Registration, RegisterError, SchemaRegistry> =>
   SchemaRegistry.use((registry) => registry.register(subject, schema, options))
+
+/**
+ * Checks a candidate against one registered version of `subject`, under the subject's mode, without
+ * registering it: as `check` does against the versions its mode selects, but against version `version`
+ * only (whatever the mode's transitivity; `NONE` checks nothing). `identical` is `version` when the
+ * candidate is that version. Fails with `SchemaNotFound` when the subject has no such version.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { SchemaRegistry } from "@sluice/core"
+ *
+ * const Order = Schema.Struct({ order_id: Schema.String })
+ * // would Order still read what version 1 of "orders" described?
+ * const program = SchemaRegistry.checkVersion("orders", Order, 1) // Effect<CheckResult, …, SchemaRegistry>
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const checkVersion = Effect.fn("SchemaRegistry.checkVersion")(function*(
+  subject: string,
+  schema: Input,
+  version: number
+) {
+  const registry = yield* SchemaRegistry
+  yield* requireSubject(subject)
+  const prepared = yield* prepare(schema)
+  const found = yield* registry.get(subject, version)
+  const mode = yield* registry.mode(subject)
+  return evaluate({ subject, mode, ...prepared, versions: [found] })
+})

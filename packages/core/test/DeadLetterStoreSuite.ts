@@ -47,6 +47,27 @@ const snapshot = Effect.fnUntraced(function*(pipeline: string, partition = day0)
 })
 
 export const deadLetterStoreSuite = (it: Vitest.MethodsNonLive<DeadLetter.DeadLetterStore>) => {
+  it.effect("pipelines(prefix) names the pipelines with dead letters of any status under the prefix", () =>
+    Effect.gen(function*() {
+      const store = yield* DeadLetter.DeadLetterStore
+      const p = uniquePipeline("names")
+      const prefix = `${p}@replay-`
+      // new, discarded, and only resolved (`replayed`: a re-run wrote nothing); others not under the prefix
+      yield* rerun(`${prefix}b`, [[1, "{"]], "r1")
+      yield* rerun(`${prefix}a`, [[1, "{"], [2, "["]], "r1")
+      yield* store.discard(`${prefix}a`, {})
+      yield* rerun(`${prefix}c`, [[1, "{"]], "r1")
+      yield* rerun(`${prefix}c`, [], "r2")
+      for (const other of [p, `${p}@replay`, `${p}x@replay-d`]) yield* rerun(other, [[1, "{"]], "r1")
+
+      assert.deepStrictEqual(yield* store.pipelines(prefix), [`${prefix}a`, `${prefix}b`, `${prefix}c`])
+      assert.deepStrictEqual(yield* store.pipelines(`${p}x@`), [`${p}x@replay-d`])
+      assert.deepStrictEqual(yield* store.pipelines(`${p}@replay-z`), [])
+      assert.strictEqual(yield* store.remove(`${prefix}c`), 1)
+      assert.strictEqual(yield* store.remove(`${prefix}a`), 2)
+      assert.deepStrictEqual(yield* store.pipelines(prefix), [`${prefix}b`])
+    }))
+
   it.effect("a re-run with a line added or removed above a discarded bad line keeps its id and status", () =>
     Effect.gen(function*() {
       const store = yield* DeadLetter.DeadLetterStore

@@ -139,6 +139,43 @@ export const registrySuite = (it: Vitest.MethodsNonLive<SchemaRegistry.SchemaReg
       assert.deepStrictEqual((yield* registry.versions(subject)).map((v) => v.version), [1])
     }))
 
+  it.effect("checkVersion: against one version only, under the subject's mode; SchemaNotFound for another", () =>
+    Effect.gen(function*() {
+      const registry = yield* SchemaRegistry.SchemaRegistry
+      const subject = uniqueSubject("check-version")
+      yield* registry.register(subject, V1)
+      yield* registry.register(subject, V2)
+      // V1 without its amount: incompatible with both; against version 1 only, the violation is version 1's
+      const dropped = Schema.Struct({ order_id: Schema.String })
+      const one = yield* SchemaRegistry.checkVersion(subject, dropped, 1)
+      assert.deepStrictEqual(
+        [one.compatible, one.mode, one.against, one.identical, one.violations.map((v) => `${v.rule} ${v.version}`)],
+        [false, "BACKWARD", [1], undefined, ["REQUIRED_FIELD_REMOVED 1"]]
+      )
+      assert.deepStrictEqual((yield* registry.check(subject, dropped)).against, [2])
+      // V1 is version 1 itself, and compatible with version 2 (its currency has a default)
+      assert.strictEqual((yield* SchemaRegistry.checkVersion(subject, V1, 1)).identical, 1)
+      const v1AgainstV2 = yield* SchemaRegistry.checkVersion(subject, V1, 2)
+      assert.deepStrictEqual([v1AgainstV2.compatible, v1AgainstV2.identical, v1AgainstV2.against], [true, undefined, [
+        2
+      ]])
+      // one version even under a transitive mode; none under NONE
+      yield* registry.setMode(subject, "FULL_TRANSITIVE")
+      assert.deepStrictEqual((yield* SchemaRegistry.checkVersion(subject, dropped, 2)).against, [2])
+      yield* registry.setMode(subject, "NONE")
+      const none = yield* SchemaRegistry.checkVersion(subject, dropped, 1)
+      assert.deepStrictEqual([none.compatible, none.against], [true, []])
+      // an unknown version or subject
+      const missing = yield* Effect.flip(SchemaRegistry.checkVersion(subject, V1, 3))
+      assert.deepStrictEqual([missing._tag, missing.message], [
+        "SchemaNotFound",
+        `subject "${subject}" has no version 3`
+      ])
+      const unknown = yield* Effect.flip(SchemaRegistry.checkVersion(uniqueSubject("nothing"), V1, 1))
+      assert.strictEqual(unknown._tag, "SchemaNotFound")
+      assert.deepStrictEqual((yield* registry.versions(subject)).map((v) => v.version), [1, 2])
+    }))
+
   it.effect("subjects: each with its mode, count and latest version; JSON Schema definitions register too", () =>
     Effect.gen(function*() {
       const registry = yield* SchemaRegistry.SchemaRegistry

@@ -262,6 +262,25 @@ export const ensureConsumer = Effect.fn("JetStreamSource.ensureConsumer")(functi
 })
 
 /**
+ * The names of the stream's consumers, in code-unit order (e.g. to find the temporary consumers of
+ * replays whose process died).
+ *
+ * @since 0.1.0
+ * @category management
+ */
+export const consumers = Effect.fn("JetStreamSource.consumers")(function*(stream: string) {
+  const { manager } = yield* JetStream
+  return yield* Effect.tryPromise({
+    try: async () => {
+      const names: Array<string> = []
+      for await (const info of manager.consumers.list(stream)) names.push(info.name)
+      return names.sort()
+    },
+    catch: natsError(`list the consumers of ${stream}`)
+  })
+})
+
+/**
  * Deletes the consumer (e.g. after a replay), ignoring one that does not exist.
  *
  * @since 0.1.0

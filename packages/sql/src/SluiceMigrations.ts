@@ -159,6 +159,14 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       CREATE INDEX dead_letters_resolved_record_idx
         ON sluice.dead_letters_resolved (pipeline, partition, (md5(original_record)::uuid))`
     yield* sql`DROP INDEX sluice.dead_letters_resolved_key_idx`
+  }),
+  "0008_processed_events_processed_at_index": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // the ledger's retention (`purge`) deletes the rows claimed before a cut-off, of every pipeline or of
+    // one (`pipeline = p OR starts_with(pipeline, 'p#')`, which the primary key cannot serve): both read
+    // this index's range below the cut-off instead of the whole table. Rows are claimed with the time of
+    // their batch, so they are appended at its right end
+    yield* sql`CREATE INDEX processed_events_processed_at_idx ON sluice.processed_events (processed_at)`
   })
 }
 

@@ -380,6 +380,31 @@ export const makeWith = (options: { readonly copy: boolean }) =>
         Effect.withSpan("SqlDeadLetterStore.remove")
       )
 
+    // the distinct pipelines of both tables, one index probe per pipeline (a skip scan of the indexes led
+    // by `pipeline`): a store holds a few pipelines and many dead letters. Filtered by prefix afterwards:
+    // under a collation other than "C" the names with a prefix need not be contiguous in the index
+    const pipelines = (prefix: string) =>
+      sql<{ readonly pipeline: string }>`
+      WITH RECURSIVE live(pipeline) AS (
+        SELECT min(pipeline) FROM sluice.dead_letters
+        UNION ALL
+        SELECT (SELECT min(d.pipeline) FROM sluice.dead_letters d WHERE d.pipeline > l.pipeline)
+        FROM live l WHERE l.pipeline IS NOT NULL
+      ),
+      resolved(pipeline) AS (
+        SELECT min(pipeline) FROM sluice.dead_letters_resolved
+        UNION ALL
+        SELECT (SELECT min(d.pipeline) FROM sluice.dead_letters_resolved d WHERE d.pipeline > r.pipeline)
+        FROM resolved r WHERE r.pipeline IS NOT NULL
+      )
+      SELECT pipeline FROM live WHERE starts_with(pipeline, ${prefix})
+      UNION
+      SELECT pipeline FROM resolved WHERE starts_with(pipeline, ${prefix})`.pipe(
+        Effect.map((rows) => rows.map((r) => r.pipeline).sort()),
+        mapSqlError("list dead-letter pipelines"),
+        Effect.withSpan("SqlDeadLetterStore.pipelines")
+      )
+
     const recordAttempts = (pipeline: string, attempts: ReadonlyArray<DeadLetter.Attempt>) => {
       const valid = attempts.filter((a) => isId(a.id))
       if (valid.length === 0) return Effect.void
@@ -438,6 +463,7 @@ export const makeWith = (options: { readonly copy: boolean }) =>
       discard,
       resolve,
       remove,
+      pipelines,
       recordAttempts,
       purge
     })

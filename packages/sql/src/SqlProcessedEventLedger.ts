@@ -12,7 +12,8 @@
  * `summary` is one aggregate over the pipeline's rows (`count`, `min` and `max` of `processed_at`).
  *
  * `purge` deletes the rows whose `processed_at` is before the cut-off, of one pipeline (and its
- * `<pipeline>#key` business keys) or of all; see core's `ProcessedEventLedger` for the trade-off.
+ * `<pipeline>#key` business keys) or of all, reading the `processed_at` index (migration 0008), not the
+ * whole table; see core's `ProcessedEventLedger` for the trade-off.
  *
  * @since 0.1.0
  */

@@ -17,6 +17,15 @@ const columnsOf = (schema: string, table: string) =>
       )
   )
 
+const indexesOf = (schema: string, table: string) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql<{ readonly name: string; readonly definition: string }>`
+      SELECT indexname AS name, indexdef AS definition FROM pg_indexes
+      WHERE schemaname = ${schema} AND tablename = ${table} ORDER BY 1`
+  )
+
 const create = (statement: string) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement))
 
 for (const backend of backends) {
@@ -94,7 +103,7 @@ for (const backend of backends) {
                                                     original_record_escaped, error_type, error, failed_at,
                                                     run_id, status, attempts)
           VALUES (100, 'p', '2024-03-02', 'transform', 9, '!', false, 'InvalidJson', 'e', now(), 'r0', 'new', 1)`
-        assert.deepStrictEqual(yield* SluiceMigrations.run, [
+        assert.deepStrictEqual((yield* SluiceMigrations.run).slice(0, 2), [
           [6, "dead_letter_position_bigint"],
           [7, "dead_letter_resolved_by_record"]
         ])
@@ -123,6 +132,36 @@ for (const backend of backends) {
           "dead_letters_resolved_pkey",
           "dead_letters_resolved_record_idx"
         ])
+      }).pipe(Effect.provide(Layer.fresh(backend.layer))))
+
+    it.effect("indexes sluice.processed_events by processed_at, on a fresh database and on one at 0007", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const indexes = indexesOf("sluice", "processed_events")
+        const processedAt = {
+          name: "processed_events_processed_at_idx",
+          definition:
+            "CREATE INDEX processed_events_processed_at_idx ON sluice.processed_events USING btree (processed_at)"
+        }
+        // a database migrated to 0007 with ledger rows: 0008 indexes them and keeps them
+        const before = Object.fromEntries(
+          Object.entries(SluiceMigrations.migrations).filter(([key]) => key < "0008")
+        )
+        yield* Migrations.run({ name: "sluice", table: SluiceMigrations.table, migrations: before })
+        yield* sql`
+          INSERT INTO sluice.processed_events (pipeline, event_id, stream, sequence, processed_at)
+          VALUES ('p', 'e1', 'S', 1, '2024-03-01T00:00:00Z'), ('p#key', 'k1', 'S', 1, '2024-03-02T00:00:00Z')`
+        assert.deepStrictEqual((yield* indexes).map((i) => i.name), ["processed_events_pkey"])
+        assert.deepStrictEqual((yield* SluiceMigrations.run)[0], [8, "processed_events_processed_at_index"])
+        assert.deepStrictEqual((yield* indexes).find((i) => i.name === processedAt.name), processedAt)
+        const rows = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM sluice.processed_events`
+        assert.deepStrictEqual(rows, [{ n: 2 }])
+        // a fresh database gets it with the others
+        const fresh = yield* Effect.gen(function*() {
+          yield* SluiceMigrations.run
+          return yield* indexes
+        }).pipe(Effect.provide(Layer.fresh(backend.layer)))
+        assert.deepStrictEqual(fresh.map((i) => i.name), ["processed_events_pkey", "processed_events_processed_at_idx"])
       }).pipe(Effect.provide(Layer.fresh(backend.layer))))
 
     it.effect("an app's migration set keeps its own history and applies only what is new", () =>

@@ -1,6 +1,7 @@
-import { layer } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { SqlProcessedEventLedger } from "@sluice/sql"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
 import { processedEventLedgerSuite } from "../../core/test/ProcessedEventLedgerSuite.ts"
 import { backends, suiteOptions, withSluice } from "./fixtures.ts"
 
@@ -10,6 +11,30 @@ for (const backend of backends) {
     (it) => {
       // how every ledger purges (the same suite runs in memory)
       processedEventLedgerSuite(it)
+
+      it.effect("purge's deletes can read the processed_at index instead of the whole table", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const cutoff = new Date(Date.UTC(1905, 0, 1))
+          // the conditions of SqlProcessedEventLedger's purge, of every pipeline and of one; with sequential
+          // scans ruled out the planner shows what it can read (a table this small is scanned otherwise)
+          const plan = (where: ReturnType<typeof sql.and>) =>
+            sql.withTransaction(Effect.gen(function*() {
+              yield* sql`SET LOCAL enable_seqscan = off`
+              const rows = yield* sql<Record<string, string>>`
+                EXPLAIN DELETE FROM sluice.processed_events WHERE ${where}`
+              return rows.map((row) => Object.values(row).join("")).join("\n")
+            }))
+          const all = yield* plan(sql.and([sql`processed_at < ${cutoff}`]))
+          const one = yield* plan(sql.and([
+            sql`processed_at < ${cutoff}`,
+            sql`(pipeline = ${"p"} OR starts_with(pipeline, ${"p#"}))`
+          ]))
+          assert.include(all, "processed_events_processed_at_idx", all)
+          // one pipeline's: the processed_at index, or the primary key's prefix range where the collation
+          // is "C" (PGlite's; `starts_with` can become a range then)
+          for (const explained of [all, one]) assert.notInclude(explained, "Seq Scan", explained)
+        }))
     }
   )
 }
