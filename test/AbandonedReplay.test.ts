@@ -13,22 +13,14 @@ import { SqlProcessedEventLedger, SqlSluice } from "@sluice/sql"
 import { Effect, Fiber, FileSystem, Layer, References, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { SqlClient } from "effect/sql"
-import * as net from "node:net"
 import * as Path from "node:path"
 import { OrderStream } from "../apps/order-stream/src/index.ts"
-import { JetStreamSource } from "../packages/nats/src/index.ts"
+import { JetStreamSource, Testing as NatsTesting } from "../packages/nats/src/index.ts"
 import * as SluiceCli from "./SluiceCli.ts"
 
-const servers = process.env["SLUICE_TEST_NATS_URL"] ?? "127.0.0.1:4222"
-const reachable = await new Promise<boolean>((resolve) => {
-  const [host, port] = servers.split(":")
-  const socket = net.connect({ host: host ?? "127.0.0.1", port: Number(port ?? 4222) })
-  socket.setTimeout(1_000)
-  socket.once("connect", () => (socket.destroy(), resolve(true)))
-  socket.once("error", () => resolve(false))
-  socket.once("timeout", () => (socket.destroy(), resolve(false)))
-})
-const onCi = (process.env["CI"] ?? "") !== ""
+const servers = NatsTesting.servers
+const reachable = await NatsTesting.reachable()
+const onCi = NatsTesting.required
 
 if (!reachable && onCi) {
   it("NATS JetStream is reachable", () => {

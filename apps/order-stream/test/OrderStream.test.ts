@@ -2,22 +2,14 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { DailyRevenue, Order, Tables } from "@sluice-app/daily-revenue"
 import { OrderStream } from "@sluice-app/order-stream"
 import { Contract, DeadLetter, type Partition, Pipeline, SinkError, Source, Streaming } from "@sluice/core"
-import { JetStreamSource } from "@sluice/nats"
+import { JetStreamSource, Testing as NatsTesting } from "@sluice/nats"
 import { Database, SqlProcessedEventLedger, SqlSluice, TableContract, Testing, VersionedTable } from "@sluice/sql"
 import { Effect, Exit, Fiber, Layer, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
-import * as net from "node:net"
 
-const servers = process.env["SLUICE_TEST_NATS_URL"] ?? "127.0.0.1:4222"
-const reachable = await new Promise<boolean>((resolve) => {
-  const [host, port] = servers.split(":")
-  const socket = net.connect({ host: host ?? "127.0.0.1", port: Number(port ?? 4222) })
-  socket.setTimeout(1_000)
-  socket.once("connect", () => (socket.destroy(), resolve(true)))
-  socket.once("error", () => resolve(false))
-  socket.once("timeout", () => (socket.destroy(), resolve(false)))
-})
-const onCi = (process.env["CI"] ?? "") !== ""
+const servers = NatsTesting.servers
+const reachable = await NatsTesting.reachable()
+const onCi = NatsTesting.required
 
 if (!reachable && onCi) {
   it("NATS JetStream is reachable", () => {

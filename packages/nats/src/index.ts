@@ -4,3 +4,4 @@
  * @since 0.1.0
  */
 export * as JetStreamSource from "./JetStreamSource.ts"
+export * as Testing from "./Testing.ts"

@@ -1,30 +1,13 @@
 import { PgTypes } from "@effect/sql-pg"
 import { SinkError, type Streaming, Transform } from "@sluice/core"
-import { JetStreamSource } from "@sluice/nats"
+import { JetStreamSource, Testing as NatsTesting } from "@sluice/nats"
 import { SqlProcessedEventLedger, SqlSluice } from "@sluice/sql"
 import { Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import * as net from "node:net"
 
-/** The NATS server of the tests (JetStream enabled). */
-export const natsServers = process.env["SLUICE_TEST_NATS_URL"] ?? "127.0.0.1:4222"
-
-/** Whether NATS answers; tests skip without it, except on CI (`CI` set) where they fail. */
-export const natsReachable = (): Promise<boolean> =>
-  new Promise((resolve) => {
-    const [host, port] = natsServers.replace(/^nats:\/\//, "").split(":")
-    const socket = net.connect({ host: host ?? "127.0.0.1", port: Number(port ?? 4222) })
-    socket.setTimeout(1_000)
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-    socket.once("timeout", () => {
-      socket.destroy()
-      resolve(false)
-    })
-  })
+/** The NATS server of the tests (JetStream enabled), and whether it answers: `Testing` of `@sluice/nats`. */
+export const natsServers = NatsTesting.servers
+export const natsReachable = NatsTesting.reachable
 
 export const Reading = Schema.Struct({ id: Schema.NonEmptyString, value: Schema.Int })
 export type Reading = typeof Reading.Type
