@@ -17,7 +17,16 @@
  */
 import { PgTypes } from "@effect/sql-pg"
 import { DailyRevenue, Order, Tables as OrderTables } from "@sluice-app/daily-revenue"
-import { Contract, DeadLetter, Partition, PartitionLock, SinkError, Streaming, Transform } from "@sluice/core"
+import {
+  Contract,
+  DeadLetter,
+  Partition,
+  PartitionLock,
+  ProcessedEventLedger,
+  SinkError,
+  Streaming,
+  Transform
+} from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
 import { PartitionReplace, Table, VersionedTable } from "@sluice/sql"
 import { Effect, Fiber } from "effect"
@@ -368,6 +377,13 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
  * events the replay already loaded). Left running, what it commits between the replay's catch-up
  * and the switch lands in the old versions only.
  *
+ * **Business keys** follow the data: at the switch the pipeline's key claims (`order-stream#key`)
+ * become the replay's (`ProcessedEventLedger.replace`), each still held by the message that claimed
+ * it. An order re-sent after a replay from sequence N loads when its key was only seen before N (the
+ * new versions do not hold it), and is a `DuplicateKey` when the replayed range holds it; the live
+ * consumer re-applying a message the replay applied keeps that message's key (`claimKeys`). The
+ * replay's own event ids are deleted at the switch.
+ *
  * **Gotchas**
  *
  * - A new version holds what the stream holds from the start point: rows that only a batch load wrote
@@ -460,13 +476,20 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
       ? options.startAt.sequence
       : Math.min(...committed.map((r) => r.firstSequence))
     const last = committed.length === 0 ? 0 : Math.max(...committed.map((r) => r.lastSequence))
-    const deadLetters = yield* sql.withTransaction(Effect.andThen(
-      Effect.andThen(
-        VersionedTable.switchTo(liveTables.orders, orders.version),
-        VersionedTable.switchTo(liveTables.dailyRevenue, revenue.version)
-      ),
-      DeadLetter.adopt({ from: replayName, to: name, supersedes: { positions: { from: first, to: last } } })
-    ))
+    const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+    const deadLetters = yield* sql.withTransaction(Effect.gen(function*() {
+      yield* VersionedTable.switchTo(liveTables.orders, orders.version)
+      yield* VersionedTable.switchTo(liveTables.dailyRevenue, revenue.version)
+      // the business keys of the data readers now see: the replay's claims, each with its message
+      yield* ledger.replace(`${replayName}#key`, `${name}#key`)
+      // the replay's own event ids: nothing consumes under its name any more
+      yield* ledger.purge(replayName, new Date(8.64e15))
+      return yield* DeadLetter.adopt({
+        from: replayName,
+        to: name,
+        supersedes: { positions: { from: first, to: last } }
+      })
+    }))
     return {
       tables,
       received: committed.reduce((n, r) => n + r.received, 0),

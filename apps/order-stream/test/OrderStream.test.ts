@@ -225,6 +225,66 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           assert.strictEqual(dead[0]?.n, 12)
         })))
     })
+    layer(services, { timeout: "60 seconds", excludeTestServices: true })(
+      `[${backend.name}] keys after a replay`,
+      (it) => {
+        it.effect("after a replay from N, an order re-sent is a duplicate only if the new versions hold its key", () =>
+          Effect.scoped(Effect.gen(function*() {
+            yield* DailyRevenue.setup
+            const { stream, subject, consumer, js } = yield* testStream("fixstream.replaykeys")
+            const orders = OrderStream.events({ count: 20, seed: 33, badShare: 0, duplicateShare: 0 })
+            const resent = (i: number) => ({ eventId: `${orders[i]!.eventId}-resent`, payload: orders[i]!.payload })
+            // the live consumer until caught up (its durable position kept), then stopped
+            const drain = Effect.gen(function*() {
+              yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
+              const fiber = yield* Streaming.run(
+                OrderStream.make({ batchSize: 5, batchWindow: "20 millis" }),
+                JetStreamSource.source({ stream, consumer })
+              ).pipe(Effect.forkChild)
+              yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
+                Effect.flatMap((info) =>
+                  info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
+                ),
+                Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
+                Effect.orDie
+              )
+              yield* Fiber.interrupt(fiber)
+            })
+            // sequences 1-10 consumed live; 11-20 published while it is stopped
+            yield* OrderStream.publish(orders.slice(0, 10), { stream, subject })
+            yield* drain
+            yield* OrderStream.publish(orders.slice(10), { stream, subject })
+            // a replay from sequence 6: the new versions hold orders 6-20 (indexes 5-19)
+            const replayed = yield* OrderStream.replay({
+              stream,
+              startAt: { _tag: "Sequence", sequence: 6 },
+              pipeline: { batchSize: 5, batchWindow: "20 millis" }
+            })
+            assert.strictEqual(replayed.loaded, 15)
+            // re-sent: orders 1-3 (only seen before 6) and order 8 (in the replayed range)
+            yield* OrderStream.publish([resent(0), resent(1), resent(2), resent(7)], { stream, subject })
+            // the live consumer resumes at 11: it re-applies 11-20 (applied by the replay), then the re-sent ones
+            yield* drain
+            const sql = yield* SqlClient.SqlClient
+            const dead = yield* sql<{ readonly position: string }>`
+            SELECT position::text AS position FROM sluice.dead_letters
+            WHERE pipeline = ${OrderStream.name} AND error_type = 'DuplicateKey' ORDER BY position`
+            assert.deepStrictEqual(dead.map((d) => d.position), ["24"], "only the re-sent order 8 is a duplicate")
+            const keys = (indexes: ReadonlyArray<number>) =>
+              indexes.map((i) => {
+                const o = JSON.parse(orders[i]!.payload) as { readonly order_date: string; readonly order_id: string }
+                return `${o.order_date}/${o.order_id}`
+              }).sort()
+            const loaded = (yield* snapshot).orders.map((k) => k.split("/").slice(0, 2).join("/")).sort()
+            assert.deepStrictEqual(loaded, keys([0, 1, 2, ...Array.from({ length: 15 }, (_, i) => i + 5)]))
+            // the replay's event ids and keys are gone from the ledger: its keys are the pipeline's now
+            const left = yield* sql<{ readonly n: number }>`
+            SELECT count(*)::int AS n FROM sluice.processed_events
+            WHERE starts_with(pipeline, ${OrderStream.replayPrefix})`
+            assert.strictEqual(left[0]?.n, 0)
+          })))
+      }
+    )
     layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] bad burst`, (it) => {
       it.effect("a burst of bad orders: after maxPauses dead-lettered and acked (deadLetter), or the run fails (fail)", () =>
         Effect.scoped(Effect.gen(function*() {

@@ -62,6 +62,23 @@ export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, 
     events: ReadonlyArray<ProcessedEvent>,
     processedAt: number
   ) => Effect.Effect<ReadonlySet<string>, SinkError>
+  /**
+   * Claims business keys as `claim` claims event ids (`eventId` is the key), with one difference: a
+   * key already claimed by the same message (same `stream` and `sequence`) is returned too. A
+   * message applied again keeps its key — the live consumer re-applying an event a stream replay
+   * applied — while another message carrying the key (a re-sent record) does not get it.
+   */
+  readonly claimKeys: (
+    pipeline: string,
+    keys: ReadonlyArray<ProcessedEvent>,
+    processedAt: number
+  ) => Effect.Effect<ReadonlySet<string>, SinkError>
+  /**
+   * Makes `to`'s entries those of `from`: deletes `to`'s, then moves `from`'s under `to` (keeping when
+   * and by which message each was claimed); returns how many moved. E.g. at a stream replay's switch,
+   * the business keys the replay claimed become the live pipeline's.
+   */
+  readonly replace: (from: string, to: string) => Effect.Effect<number, SinkError>
   readonly count: (pipeline: string) => Effect.Effect<number, SinkError>
   readonly summary: (pipeline: string) => Effect.Effect<Summary, SinkError>
   readonly purge: (pipeline: string | undefined, olderThan: Date) => Effect.Effect<number, SinkError>
@@ -85,30 +102,44 @@ export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, 
    */
   static readonly layerMemory = Layer.effect(
     ProcessedEventLedger,
-    // pipeline -> event id -> when it was claimed (epoch millis)
-    Effect.map(Ref.make<ReadonlyMap<string, ReadonlyMap<string, number>>>(new Map()), (ref) =>
-      ProcessedEventLedger.of({
-        claim: (pipeline, events, processedAt) =>
+    // pipeline -> event id -> when and by which message it was claimed
+    Effect.map(Ref.make<ReadonlyMap<string, ReadonlyMap<string, Claimed>>>(new Map()), (ref) => {
+      const claimWith =
+        (sameMessageKeeps: boolean) => (pipeline: string, events: ReadonlyArray<ProcessedEvent>, processedAt: number) =>
           Ref.modify(ref, (all) => {
             const seen = new Map(all.get(pipeline) ?? [])
             const claimed = new Set<string>()
             for (const e of events) {
-              if (!seen.has(e.eventId)) {
-                seen.set(e.eventId, processedAt)
+              const found = seen.get(e.eventId)
+              if (found === undefined) {
+                seen.set(e.eventId, { at: processedAt, stream: e.stream, sequence: e.sequence })
+                claimed.add(e.eventId)
+              } else if (sameMessageKeeps && found.stream === e.stream && found.sequence === e.sequence) {
                 claimed.add(e.eventId)
               }
             }
             const next = new Map(all)
             next.set(pipeline, seen)
-            return [claimed, next] as const
+            return [claimed as ReadonlySet<string>, next] as const
+          })
+      return ProcessedEventLedger.of({
+        claim: claimWith(false),
+        claimKeys: claimWith(true),
+        replace: (from, to) =>
+          Ref.modify(ref, (all) => {
+            const moved = all.get(from) ?? new Map<string, Claimed>()
+            const next = new Map(all)
+            next.delete(from)
+            next.set(to, moved)
+            return [moved.size, next] as const
           }),
         count: (pipeline) => Effect.map(Ref.get(ref), (all) => all.get(pipeline)?.size ?? 0),
         summary: (pipeline) =>
           Effect.map(Ref.get(ref), (all): Summary => {
             let first: number | undefined
             let last: number | undefined
-            const seen = all.get(pipeline) ?? new Map<string, number>()
-            for (const at of seen.values()) {
+            const seen = all.get(pipeline) ?? new Map<string, Claimed>()
+            for (const { at } of seen.values()) {
               if (first === undefined || at < first) first = at
               if (last === undefined || at > last) last = at
             }
@@ -118,21 +149,29 @@ export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, 
           Ref.modify(ref, (all) => {
             const cutoff = olderThan.getTime()
             let purged = 0
-            const next = new Map<string, ReadonlyMap<string, number>>()
+            const next = new Map<string, ReadonlyMap<string, Claimed>>()
             for (const [name, seen] of all) {
               if (pipeline !== undefined && name !== pipeline && !name.startsWith(`${pipeline}#`)) {
                 next.set(name, seen)
                 continue
               }
-              const kept = new Map<string, number>()
-              for (const [id, at] of seen) {
-                if (at < cutoff) purged++
-                else kept.set(id, at)
+              const kept = new Map<string, Claimed>()
+              for (const [id, claimed] of seen) {
+                if (claimed.at < cutoff) purged++
+                else kept.set(id, claimed)
               }
               next.set(name, kept)
             }
             return [purged, next] as const
           })
-      }))
+      })
+    })
   )
+}
+
+/** When, and by which message, the memory ledger's entry was claimed. */
+interface Claimed {
+  readonly at: number
+  readonly stream: string
+  readonly sequence: number
 }

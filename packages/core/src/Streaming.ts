@@ -19,7 +19,8 @@
  * transaction, under the name `<pipeline>#key`: a record whose key an earlier event already
  * claimed — the same order re-sent as a distinct event — is dead-lettered as `DuplicateKey` (stage
  * `<stage>@<stream>`) and acknowledged, and the first version stays: the rule of a batch run with
- * `Pipeline.key`, so the same events give the same rows bounded or unbounded.
+ * `Pipeline.key`, so the same events give the same rows bounded or unbounded. A key stays with the
+ * message that claimed it (`ProcessedEventLedger.claimKeys`): the same message applied again keeps it.
  *
  * **Circuit breaker**: each commit runs through effect's `CircuitBreaker`. After `breaker.failures`
  * consecutive failed commits the circuit opens: the run stops pulling (the batch in hand stays
@@ -370,7 +371,7 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
       }
     }
     // claimed as JSON text: a key with text a ledger cannot store (a NUL, a lone surrogate) is escaped
-    const keysClaimed = firstOfKey.size === 0 ? new Set<string>() : yield* ledger.claim(
+    const keysClaimed = firstOfKey.size === 0 ? new Set<string>() : yield* ledger.claimKeys(
       `${pipeline.name}#key`,
       [...firstOfKey].map(([key, m]) => ({ eventId: JSON.stringify(key), stream: m.stream, sequence: m.sequence })),
       now

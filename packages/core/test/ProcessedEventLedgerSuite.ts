@@ -91,4 +91,65 @@ export const processedEventLedgerSuite = (it: Vitest.MethodsNonLive<ProcessedEve
       assert.strictEqual(yield* ledger.count(`${q}#key`), 0)
       assert.strictEqual(yield* ledger.count(q), 1)
     }))
+
+  it.effect("claimKeys: a key stays with the message that claimed it; claim never gives an id twice", () =>
+    Effect.gen(function*() {
+      const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+      const p = uniquePipeline("keys")
+      const key = (eventId: string, sequence: number, stream = "S") => ({ eventId, stream, sequence })
+      assert.deepStrictEqual([...(yield* ledger.claimKeys(p, [key("k1", 1), key("k2", 2)], recent))].sort(), [
+        "k1",
+        "k2"
+      ])
+      // the same messages again (a replay's events re-applied): they keep their keys
+      assert.deepStrictEqual([...(yield* ledger.claimKeys(p, [key("k1", 1), key("k2", 2)], recent + 1))].sort(), [
+        "k1",
+        "k2"
+      ])
+      // another message with a claimed key (a re-sent record), or the same sequence of another stream: not theirs
+      assert.deepStrictEqual(
+        [...(yield* ledger.claimKeys(p, [key("k1", 3), key("k2", 2, "T"), key("k3", 4)], recent))],
+        [
+          "k3"
+        ]
+      )
+      // claim keeps its meaning: an id claimed once is never claimed again, by any message
+      assert.deepStrictEqual([...(yield* ledger.claim(p, [key("k3", 4), key("k4", 5)], recent))], ["k4"])
+      assert.deepStrictEqual(yield* ledger.summary(p), {
+        events: 4,
+        firstProcessedAt: recent,
+        lastProcessedAt: recent
+      })
+    }))
+
+  it.effect("replace(from, to): to's entries become from's, with their messages; from is left empty", () =>
+    Effect.gen(function*() {
+      const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+      const live = uniquePipeline("live")
+      const replay = uniquePipeline("replay")
+      const other = uniquePipeline("other")
+      yield* ledger.claimKeys(live, [{ eventId: "before", stream: "S", sequence: 1 }], recent)
+      yield* ledger.claimKeys(live, [{ eventId: "both", stream: "S", sequence: 5 }], recent)
+      yield* ledger.claimKeys(replay, [{ eventId: "both", stream: "S", sequence: 5 }], recent + 1)
+      yield* ledger.claimKeys(replay, [{ eventId: "after", stream: "S", sequence: 9 }], recent + 2)
+      yield* ledger.claim(other, events("x"), recent)
+      assert.strictEqual(yield* ledger.replace(replay, live), 2)
+      assert.deepStrictEqual(yield* ledger.summary(live), {
+        events: 2,
+        firstProcessedAt: recent + 1,
+        lastProcessedAt: recent + 2
+      })
+      assert.strictEqual(yield* ledger.count(replay), 0)
+      assert.strictEqual(yield* ledger.count(other), 1)
+      // "before" is free again; "after" keeps its message
+      const again = yield* ledger.claimKeys(live, [
+        { eventId: "before", stream: "S", sequence: 12 },
+        { eventId: "after", stream: "S", sequence: 9 },
+        { eventId: "both", stream: "S", sequence: 13 }
+      ], recent)
+      assert.deepStrictEqual([...again].sort(), ["after", "before"])
+      // replacing with an empty name empties the target
+      assert.strictEqual(yield* ledger.replace(uniquePipeline("empty"), live), 0)
+      assert.strictEqual(yield* ledger.count(live), 0)
+    }))
 }

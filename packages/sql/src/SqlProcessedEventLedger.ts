@@ -32,10 +32,14 @@ import { typedArray } from "./internal/typedArray.ts"
  */
 export const make = Effect.gen(function*() {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-  return ProcessedEventLedger.ProcessedEventLedger.of({
-    claim: (pipeline, events, processedAt) =>
-      events.length === 0 ? Effect.succeed(new Set<string>()) : Effect.suspend(() =>
-        sql<{ readonly event_id: string }>`
+  const claimWith = (sameMessageKeeps: boolean) =>
+  (
+    pipeline: string,
+    events: ReadonlyArray<ProcessedEventLedger.ProcessedEvent>,
+    processedAt: number
+  ) =>
+    events.length === 0 ? Effect.succeed(new Set<string>()) : Effect.suspend(() =>
+      sql<{ readonly event_id: string }>`
           INSERT INTO sluice.processed_events (pipeline, event_id, stream, sequence, processed_at)
           SELECT ${pipeline}, e.event_id, e.stream, e.sequence, ${new Date(processedAt)}
           FROM unnest(
@@ -43,13 +47,42 @@ export const make = Effect.gen(function*() {
             ${typedArray(events.map((e) => e.stream), PgTypes.OID.text)}::text[],
             ${typedArray(events.map((e) => String(e.sequence)), PgTypes.OID.text)}::int8[]
           ) AS e(event_id, stream, sequence)
-          ON CONFLICT (pipeline, event_id) DO NOTHING
+          ${
+        sameMessageKeeps
+          // a no-op update returns the row: the key stays with the message that claimed it
+          ? sql`ON CONFLICT (pipeline, event_id) DO UPDATE SET processed_at = sluice.processed_events.processed_at
+              WHERE sluice.processed_events.stream = excluded.stream
+                AND sluice.processed_events.sequence = excluded.sequence`
+          : sql`ON CONFLICT (pipeline, event_id) DO NOTHING`
+      }
           RETURNING event_id`
-      ).pipe(
-        Effect.map((rows) => new Set(rows.map((r) => r.event_id))),
-        mapSqlError("claim processed events"),
-        Effect.withSpan("SqlProcessedEventLedger.claim")
-      ),
+    ).pipe(
+      Effect.map((rows) => new Set(rows.map((r) => r.event_id))),
+      mapSqlError(sameMessageKeeps ? "claim business keys" : "claim processed events"),
+      Effect.withSpan(sameMessageKeeps ? "SqlProcessedEventLedger.claimKeys" : "SqlProcessedEventLedger.claim")
+    )
+  return ProcessedEventLedger.ProcessedEventLedger.of({
+    claim: claimWith(false),
+    claimKeys: claimWith(true),
+    replace: (from, to) =>
+      from === to ?
+        sql<{ readonly count: number }>`
+          SELECT count(*)::float8 AS count FROM sluice.processed_events WHERE pipeline = ${to}`.pipe(
+          Effect.map((rows) => rows[0]?.count ?? 0),
+          mapSqlError("replace processed events")
+        ) :
+        sql.withTransaction(Effect.andThen(
+          sql`DELETE FROM sluice.processed_events WHERE pipeline = ${to}`,
+          sql<{ readonly count: number }>`
+            WITH moved AS (
+              UPDATE sluice.processed_events SET pipeline = ${to} WHERE pipeline = ${from} RETURNING 1
+            )
+            SELECT count(*)::float8 AS count FROM moved`
+        )).pipe(
+          Effect.map((rows) => rows[0]?.count ?? 0),
+          mapSqlError("replace processed events"),
+          Effect.withSpan("SqlProcessedEventLedger.replace")
+        ),
     count: (pipeline) =>
       sql<{ readonly count: number }>`
         SELECT count(*)::float8 AS count FROM sluice.processed_events WHERE pipeline = ${pipeline}`.pipe(
