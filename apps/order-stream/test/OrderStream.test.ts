@@ -80,6 +80,28 @@ const testStream = (name: string) =>
   })
 
 /**
+ * Runs `pipeline` on `consumer` of `stream` (created if missing) until the consumer has nothing
+ * pending or unacknowledged, then stops it (its durable position kept). Returns whether the run was
+ * still going when the consumer caught up.
+ */
+const consumeAll = <A, R>(stream: string, consumer: string, pipeline: Streaming.StreamingPipeline<A, R>) =>
+  Effect.gen(function*() {
+    const js = yield* JetStreamSource.JetStream
+    yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
+    const fiber = yield* Streaming.run(pipeline, JetStreamSource.source({ stream, consumer })).pipe(Effect.forkChild)
+    yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
+      Effect.flatMap((info) =>
+        info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
+      ),
+      Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
+      Effect.orDie
+    )
+    const running = fiber.pollUnsafe() === undefined
+    yield* Fiber.interrupt(fiber)
+    return running
+  })
+
+/**
  * A replay of `stream` from its first message whose second write fails (not retryable): the exit
  * of the replay and the number of writes it attempted.
  */
@@ -116,21 +138,11 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           const { stream, subject, consumer, js } = yield* testStream("orders.test")
           const events = OrderStream.events({ count: 120, seed: 7, badShare: 0.1, duplicateShare: 0.2 })
           yield* OrderStream.publish(events, { stream, subject })
-          yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
-          const consumeLive = Effect.gen(function*() {
-            const fiber = yield* Streaming.run(
-              OrderStream.make({ batchSize: 25, batchWindow: "20 millis", badRecords: { threshold: 0.5 } }),
-              JetStreamSource.source({ stream, consumer })
-            ).pipe(Effect.forkChild)
-            yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
-              Effect.flatMap((info) =>
-                info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
-              ),
-              Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
-              Effect.orDie
-            )
-            yield* Fiber.interrupt(fiber)
-          })
+          const consumeLive = consumeAll(
+            stream,
+            consumer,
+            OrderStream.make({ batchSize: 25, batchWindow: "20 millis", badRecords: { threshold: 0.5 } })
+          )
           yield* consumeLive
           const streamed = yield* snapshot
           const batch = yield* batchResult(events)
@@ -188,7 +200,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
       it.effect("an order re-sent as a distinct event counts once, first version, as in the batch app", () =>
         Effect.scoped(Effect.gen(function*() {
           yield* DailyRevenue.setup
-          const { stream, subject, consumer, js } = yield* testStream("fixstream.resent")
+          const { stream, subject, consumer } = yield* testStream("fixstream.resent")
           const original = OrderStream.events({ count: 40, seed: 21, badShare: 0, duplicateShare: 0 })
           // re-sent orders: new event ids, the same order (date, id), some with another amount
           const resent = original.slice(0, 12).map((e, i) => {
@@ -201,19 +213,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           // interleaved: some re-sent in the same micro-batch as the original, some later
           const events = [...original.slice(0, 20), ...resent.slice(0, 6), ...original.slice(20), ...resent.slice(6)]
           yield* OrderStream.publish(events, { stream, subject })
-          yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
-          const fiber = yield* Streaming.run(
-            OrderStream.make({ batchSize: 25, batchWindow: "20 millis" }),
-            JetStreamSource.source({ stream, consumer })
-          ).pipe(Effect.forkChild)
-          yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
-            Effect.flatMap((info) =>
-              info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
-            ),
-            Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
-            Effect.orDie
-          )
-          yield* Fiber.interrupt(fiber)
+          yield* consumeAll(stream, consumer, OrderStream.make({ batchSize: 25, batchWindow: "20 millis" }))
           const streamed = yield* snapshot
           assert.strictEqual(streamed.orders.length, 40, "each order once")
           assert.isFalse(streamed.orders.some((k) => k.endsWith("/999.99")), "the first version stays")
@@ -231,25 +231,11 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
         it.effect("after a replay from N, an order re-sent is a duplicate only if the new versions hold its key", () =>
           Effect.scoped(Effect.gen(function*() {
             yield* DailyRevenue.setup
-            const { stream, subject, consumer, js } = yield* testStream("fixstream.replaykeys")
+            const { stream, subject, consumer } = yield* testStream("fixstream.replaykeys")
             const orders = OrderStream.events({ count: 20, seed: 33, badShare: 0, duplicateShare: 0 })
             const resent = (i: number) => ({ eventId: `${orders[i]!.eventId}-resent`, payload: orders[i]!.payload })
             // the live consumer until caught up (its durable position kept), then stopped
-            const drain = Effect.gen(function*() {
-              yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
-              const fiber = yield* Streaming.run(
-                OrderStream.make({ batchSize: 5, batchWindow: "20 millis" }),
-                JetStreamSource.source({ stream, consumer })
-              ).pipe(Effect.forkChild)
-              yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
-                Effect.flatMap((info) =>
-                  info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
-                ),
-                Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
-                Effect.orDie
-              )
-              yield* Fiber.interrupt(fiber)
-            })
+            const drain = consumeAll(stream, consumer, OrderStream.make({ batchSize: 5, batchWindow: "20 millis" }))
             // sequences 1-10 consumed live; 11-20 published while it is stopped
             yield* OrderStream.publish(orders.slice(0, 10), { stream, subject })
             yield* drain
@@ -357,7 +343,7 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
       it.effect("dead-letters an order PostgreSQL cannot store exactly (NUL, lone surrogate); loads the rest", () =>
         Effect.scoped(Effect.gen(function*() {
           yield* DailyRevenue.setup
-          const { id, stream, subject, consumer, js } = yield* testStream("fixstream.nul")
+          const { id, stream, subject, consumer } = yield* testStream("fixstream.nul")
           const order = (orderId: string) =>
             JSON.stringify({
               order_id: orderId,
@@ -372,21 +358,13 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
             { eventId: `${id}-good`, payload: order(good) },
             { eventId: `${id}-surrogate`, payload: order("S\ud800S") }
           ], { stream, subject })
-          yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
           const name = `${OrderStream.name}-${id}`
-          const fiber = yield* Streaming.run(
-            Streaming.make({ ...OrderStream.make({ batchSize: 10, batchWindow: "50 millis" }), name }),
-            JetStreamSource.source({ stream, consumer })
-          ).pipe(Effect.forkChild)
-          yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
-            Effect.flatMap((info) =>
-              info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
-            ),
-            Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 200 }),
-            Effect.orDie
+          const running = yield* consumeAll(
+            stream,
+            consumer,
+            Streaming.make({ ...OrderStream.make({ batchSize: 10, batchWindow: "50 millis" }), name })
           )
-          assert.isUndefined(fiber.pollUnsafe(), "the run goes on")
-          yield* Fiber.interrupt(fiber)
+          assert.isTrue(running, "the run goes on")
           const sql = yield* SqlClient.SqlClient
           const loaded = yield* sql<{ readonly order_id: string }>`
             SELECT order_id FROM raw.orders WHERE order_date = '2031-05-01' ORDER BY order_id`
@@ -461,21 +439,11 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
         it.effect("a replay's dead letters become the pipeline's at the switch, once each; a failed one's are deleted", () =>
           Effect.scoped(Effect.gen(function*() {
             yield* DailyRevenue.setup
-            const { stream, subject, consumer, js } = yield* testStream("fixstream.dlq")
+            const { stream, subject, consumer } = yield* testStream("fixstream.dlq")
             const events = OrderStream.events({ count: 60, seed: 11, badShare: 0.25, duplicateShare: 0 })
             yield* OrderStream.publish(events, { stream, subject })
-            yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "2 seconds" })
             const pipeline = { batchSize: 25, batchWindow: "20 millis", badRecords: { threshold: 0.9 } } as const
-            const live = yield* Streaming.run(OrderStream.make(pipeline), JetStreamSource.source({ stream, consumer }))
-              .pipe(Effect.forkChild)
-            yield* Effect.promise(() => js.manager.consumers.info(stream, consumer)).pipe(
-              Effect.flatMap((info) =>
-                info.num_pending === 0 && info.num_ack_pending === 0 ? Effect.void : Effect.fail("pending")
-              ),
-              Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 300 }),
-              Effect.orDie
-            )
-            yield* Fiber.interrupt(live)
+            yield* consumeAll(stream, consumer, OrderStream.make(pipeline))
 
             const store = yield* DeadLetter.DeadLetterStore
             const sql = yield* SqlClient.SqlClient
