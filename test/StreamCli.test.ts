@@ -72,6 +72,19 @@ const cases: ReadonlyArray<
     2,
     /^error: Invalid value for flag --bad-rate-on-persist: "ignore"\. Expected: "dead-letter" \| "fail"/
   ],
+  [
+    ["stream", "daily-revenue"],
+    {},
+    2,
+    /^error: daily-revenue is a batch pipeline: stream works on stream pipelines \(order-stream\) only; load its partitions with sluice run daily-revenue --date D or sluice backfill daily-revenue --start D --end D$/
+  ],
+  [
+    ["replay", "customers-merge", "--from-seq", "1"],
+    {},
+    2,
+    /^error: customers-merge is a batch pipeline: replay works on stream pipelines \(order-stream\) only; /
+  ],
+  [["stream", "nope"], {}, 2, /^error: unknown pipeline "nope"; known pipelines: order-stream$/],
   [["publish-orders", "--count", "1"], {}, 1, /^error: NATS unavailable: 127\.0\.0\.1:14299: connection refused$/],
   [["publish-orders", "--count", "1"], { NATS_URL: "not a url" }, 2, /^error: NATS_URL: invalid NATS URL "not a url"/]
 ]

@@ -42,9 +42,21 @@ const pipelineArg = Argument.String("pipeline").pipe(
   Argument.withDescription(`The streaming pipeline: ${pipelines.join(", ")}`)
 )
 
-const check = (name: string) =>
+/**
+ * A stream pipeline, for `command`: a batch pipeline of the same CLI (`batch`) is a usage error naming
+ * its own commands; any other name is unknown.
+ */
+const check = (name: string, command: "stream" | "replay", batch: ReadonlyArray<string>) =>
   pipelines.includes(name as typeof OrderStream.name)
     ? Effect.void
+    : batch.includes(name)
+    ? Effect.fail(
+      new CliError.InvalidArgument({
+        message: `${name} is a batch pipeline: ${command} works on stream pipelines (${
+          pipelines.join(", ")
+        }) only; load its partitions with sluice run ${name} --date D or sluice backfill ${name} --start D --end D`
+      })
+    )
     : Effect.fail(new CliError.UnknownPipeline({ name, known: [...pipelines] }))
 
 const logEvent = (event: Streaming.Event) => {
@@ -72,11 +84,17 @@ const logEvent = (event: Streaming.Event) => {
 
 /**
  * Makes the commands over a database layer providing Sluice's SQL services (e.g. the CLI's).
+ * `options.batch` names the CLI's batch pipelines, so that `stream` or `replay` of one of them is
+ * told which commands run it instead of "unknown pipeline".
  *
  * @since 0.1.0
  * @category commands
  */
-export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.SqlClient, E>) => {
+export const make = <E>(
+  database: Layer.Layer<SqlSluice.Services | SqlClient.SqlClient, E>,
+  options: { readonly batch?: ReadonlyArray<string> | undefined } = {}
+) => {
+  const batch = options.batch ?? []
   const services = Layer.mergeAll(
     SqlProcessedEventLedger.layer.pipe(Layer.provideMerge(database)),
     natsLayer
@@ -111,7 +129,7 @@ export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.Sql
       )
     },
     Effect.fnUntraced(function*({ pipeline, metricsPort, metricsHost, badRateMaxPauses, badRateOnPersist }) {
-      yield* check(pipeline)
+      yield* check(pipeline, "stream", batch)
       if (badRateMaxPauses < 0) {
         return yield* new CliError.InvalidArgument({
           message: `--bad-rate-max-pauses must be 0 or more, got ${badRateMaxPauses}`
@@ -154,7 +172,7 @@ export const make = <E>(database: Layer.Layer<SqlSluice.Services | SqlClient.Sql
       )
     },
     Effect.fnUntraced(function*({ pipeline, fromSeq, fromTime }) {
-      yield* check(pipeline)
+      yield* check(pipeline, "replay", batch)
       if (Option.isSome(fromSeq) === Option.isSome(fromTime)) {
         return yield* new CliError.InvalidArgument({ message: "give exactly one of --from-seq and --from-time" })
       }

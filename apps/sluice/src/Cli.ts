@@ -14,7 +14,7 @@ import { Command, Flag } from "effect/cli"
 import * as Registry from "./Registry.ts"
 
 const pipelines = Commands.make(Registry.entries, Registry.layer, { streams: Registry.streams })
-const streaming = OrderStreamCommands.make(Registry.layer)
+const streaming = OrderStreamCommands.make(Registry.layer, { batch: Registry.entries.map((e) => e.name) })
 
 /** The flags of every `generate-*` command: where to write, from which date, how many days, which seed. */
 const generatorFlags = (
