@@ -352,23 +352,20 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
     const bad: Array<DeadLetter.DeadLetter> = []
     const outcomes: Array<boolean> = []
     const check = pipeline.sink.check
+    const keyOf = pipeline.key
     const decoded = unique.filter((m) => claimed.has(m.eventId)).map((message) => {
       const partition = pipeline.partitionOf(message)
       const record: RawRecord = message.invalidBytes === undefined
         ? { payload: message.payload, position: message.sequence }
         : { payload: message.payload, position: message.sequence, invalidBytes: message.invalidBytes }
-      return { message, partition, record, result: Transform.apply(pipeline.transform, record, partition) }
+      const result = Transform.apply(pipeline.transform, record, partition)
+      const key = keyOf !== undefined && Result.isSuccess(result) ? keyOf(result.success) : undefined
+      return { message, partition, record, result, key }
     })
     // business keys: the first event of a key claims it, in this batch or an earlier one
-    const keyOf = pipeline.key
     const firstOfKey = new Map<string, Message>()
-    if (keyOf !== undefined) {
-      for (const { message, result } of decoded) {
-        if (Result.isSuccess(result)) {
-          const key = keyOf(result.success)
-          if (!firstOfKey.has(key)) firstOfKey.set(key, message)
-        }
-      }
+    for (const { key, message } of decoded) {
+      if (key !== undefined && !firstOfKey.has(key)) firstOfKey.set(key, message)
     }
     // claimed as JSON text: a key with text a ledger cannot store (a NUL, a lone surrogate) is escaped
     const keysClaimed = firstOfKey.size === 0 ? new Set<string>() : yield* ledger.claimKeys(
@@ -376,10 +373,9 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
       [...firstOfKey].map(([key, m]) => ({ eventId: JSON.stringify(key), stream: m.stream, sequence: m.sequence })),
       now
     )
-    for (const { message, partition, record, result: decodedResult } of decoded) {
+    for (const { key, message, partition, record, result: decodedResult } of decoded) {
       let result = decodedResult
-      if (keyOf !== undefined && Result.isSuccess(result)) {
-        const key = keyOf(result.success)
+      if (key !== undefined) {
         const first = firstOfKey.get(key)
         if (first !== message || !keysClaimed.has(JSON.stringify(key))) {
           result = Result.fail(
