@@ -8,14 +8,7 @@ import { Effect, Exit, Fiber, Layer, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 
 const servers = NatsTesting.servers
-const reachable = await NatsTesting.reachable()
-const onCi = NatsTesting.required
-
-if (!reachable && onCi) {
-  it("NATS JetStream is reachable", () => {
-    throw new Error(`NATS is required on CI (CI is set) and does not answer at ${servers}`)
-  })
-}
+const reachable = await NatsTesting.reachableOrFail(it)
 
 const snapshot = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient

@@ -1,6 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { DeadLetter, ProcessedEventLedger, SinkError, Streaming, Utf8 } from "@sluice/core"
-import { JetStreamSource } from "@sluice/nats"
+import { JetStreamSource, Testing as NatsTesting } from "@sluice/nats"
 import { Database, Testing } from "@sluice/sql"
 import { Cause, Context, Effect, Fiber, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
@@ -9,7 +9,6 @@ import { fileURLToPath } from "node:url"
 import {
   createTable,
   freshStream,
-  natsReachable,
   natsServers,
   payloadOf,
   pending,
@@ -19,19 +18,12 @@ import {
   upsertSink
 } from "./fixtures.ts"
 
-const reachable = await natsReachable()
-const onCi = process.env["CI"] !== undefined && process.env["CI"] !== ""
+const reachable = await NatsTesting.reachableOrFail(it)
 
-if (!reachable) {
-  if (onCi) {
-    it("NATS JetStream is reachable", () => {
-      throw new Error(`NATS is required on CI (CI is set) and does not answer at ${natsServers}`)
-    })
-  } else {
-    describe.skip(`JetStream tests: NATS does not answer at ${natsServers}; start nats-server -js to run them`, () => {
-      it("skipped", () => {})
-    })
-  }
+if (!reachable && !NatsTesting.required) {
+  describe.skip(`JetStream tests: NATS does not answer at ${natsServers}; start nats-server -js to run them`, () => {
+    it("skipped", () => {})
+  })
 }
 
 /**

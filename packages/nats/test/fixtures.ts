@@ -5,9 +5,8 @@ import { SqlProcessedEventLedger, SqlSluice } from "@sluice/sql"
 import { Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 
-/** The NATS server of the tests (JetStream enabled), and whether it answers: `Testing` of `@sluice/nats`. */
+/** The NATS server of the tests (JetStream enabled): `Testing` of `@sluice/nats`. */
 export const natsServers = NatsTesting.servers
-export const natsReachable = NatsTesting.reachable
 
 export const Reading = Schema.Struct({ id: Schema.NonEmptyString, value: Schema.Int })
 export type Reading = typeof Reading.Type
