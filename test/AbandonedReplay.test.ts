@@ -1,15 +1,17 @@
 /**
  * A stream replay whose process dies: a replay (`test/ReplayProcess.ts`, `OrderStream.replay` in a
  * process of its own) is killed (SIGKILL) after it has committed dead letters under its own name,
- * `order-stream@replay-<id>`, which nothing counts or adopts, leaving them and its durable consumer.
- * The next replay must delete both before it adopts its own dead letters. On PostgreSQL, while the
- * killed replay is still alive (its lock held by a live process), another process's cleanup keeps them.
+ * `order-stream@replay-<id>`, which nothing counts or adopts, leaving them, its durable consumer and its
+ * fresh table versions (`raw.orders_v2`, `analytics.daily_revenue_v2`, which no view points to). The next
+ * replay must delete all three before it adopts its own dead letters, keeping the version readers were on.
+ * On PostgreSQL, while the killed replay is still alive (its lock held by a live process), another
+ * process's cleanup keeps them.
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { DailyRevenue } from "@sluice-app/daily-revenue"
 import { DeadLetter } from "@sluice/core"
-import { SqlProcessedEventLedger, SqlSluice } from "@sluice/sql"
+import { SqlProcessedEventLedger, SqlSluice, VersionedTable } from "@sluice/sql"
 import { Effect, Fiber, FileSystem, Layer, References, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { SqlClient } from "effect/sql"
@@ -58,7 +60,7 @@ const byPipeline = Effect.flatMap(SqlClient.SqlClient, (sql) =>
 describe.skipIf(!reachable)(`a stream replay whose process is killed (NATS at ${servers})`, () => {
   for (const session of SluiceCli.sessions) {
     it.live(
-      `leaves dead letters and a consumer the next replay deletes; a live replay's are kept [${session.backend}]`,
+      `leaves dead letters, a consumer and fresh table versions the next replay deletes; a live replay's are kept [${session.backend}]`,
       () =>
         Effect.gen(function*() {
           const fs = yield* FileSystem.FileSystem
@@ -108,15 +110,33 @@ describe.skipIf(!reachable)(`a stream replay whose process is killed (NATS at ${
             JetStreamSource.consumers(stream),
             (names) => names.filter((name) => name.startsWith(`${OrderStream.consumer}-replay-`))
           )
+          // the tables of each version: the plain tables (version 1) and the replay's fresh versions
+          const versionTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            sql<{ readonly name: string }>`
+              SELECT c.oid::regclass::text AS name FROM pg_class c
+              WHERE c.relkind = 'r' AND c.oid::regclass::text ~ '^(raw\.orders|analytics\.daily_revenue)(_v[0-9]+)?$'
+              ORDER BY 1`.pipe(Effect.map((rows) => rows.map((r) => r.name))))
+          const freshVersions = [
+            "analytics.daily_revenue",
+            "analytics.daily_revenue_v2",
+            "raw.orders",
+            "raw.orders_v2"
+          ]
           if (session.backend === "postgres") {
             // alive: its lock is held by a live process, so another process keeps its dead letters and consumer
             const alive = yield* Effect.gen(function*() {
               const removed = yield* OrderStream.removeAbandonedReplays({ stream })
-              return { removed, names: yield* replayNames, consumers: yield* replayConsumers }
+              return {
+                removed,
+                names: yield* replayNames,
+                consumers: yield* replayConsumers,
+                versions: yield* versionTables
+              }
             }).pipe(Effect.provide(services))
-            assert.deepStrictEqual(alive.removed, { deadLetters: [], consumers: [] })
+            assert.deepStrictEqual(alive.removed, { deadLetters: [], consumers: [], tables: [] })
             assert.strictEqual(alive.names.length, 1, "the live replay's dead letters are kept")
             assert.strictEqual(alive.consumers.length, 1, "the live replay's consumer is kept")
+            assert.deepStrictEqual(alive.versions, freshVersions, "the live replay's fresh versions are kept")
           }
 
           // the process dies without a chance to remove its dead letters or its consumer
@@ -129,6 +149,15 @@ describe.skipIf(!reachable)(`a stream replay whose process is killed (NATS at ${
             assert.deepStrictEqual(yield* byPipeline, [{ pipeline: left[0]!, n: 2 }])
             const id = left[0]!.slice(OrderStream.replayPrefix.length)
             assert.deepStrictEqual(yield* replayConsumers, [`${OrderStream.consumer}-replay-${id}`])
+            // and its fresh versions, marked as its own, which no view points to
+            assert.deepStrictEqual(yield* versionTables, freshVersions)
+            assert.deepStrictEqual(
+              [
+                ...yield* VersionedTable.pending("raw.orders"),
+                ...yield* VersionedTable.pending("analytics.daily_revenue")
+              ].map((v) => `${v.relation} ${v.owner}`),
+              [`raw.orders_v2 ${left[0]}`, `analytics.daily_revenue_v2 ${left[0]}`]
+            )
 
             // the next replay deletes them, then adopts its own: the bad messages once each
             yield* DailyRevenue.setup
@@ -141,6 +170,16 @@ describe.skipIf(!reachable)(`a stream replay whose process is killed (NATS at ${
             assert.deepStrictEqual(yield* replayNames, [])
             assert.deepStrictEqual(yield* byPipeline, [{ pipeline: OrderStream.name, n: 2 }])
             assert.deepStrictEqual(yield* replayConsumers, [], "the killed replay's consumer is deleted")
+            // its fresh versions were dropped before the next replay created its own, which took their numbers;
+            // version 1, which readers were on, is kept
+            assert.deepStrictEqual(next.tables, { orders: "raw.orders_v2", dailyRevenue: "analytics.daily_revenue_v2" })
+            assert.deepStrictEqual(yield* versionTables, [
+              "analytics.daily_revenue_v1",
+              "analytics.daily_revenue_v2",
+              "raw.orders_v1",
+              "raw.orders_v2"
+            ])
+            assert.deepStrictEqual(yield* VersionedTable.pending("raw.orders"), [])
           }).pipe(Effect.provide(services))
         }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
       { timeout: 120_000 }

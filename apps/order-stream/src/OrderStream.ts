@@ -281,16 +281,23 @@ export const replayLockPartition: Partition.PartitionDate = Partition.makeUnsafe
 /**
  * Deletes what replays that are no longer running left behind: a replay killed outright (SIGKILL, a
  * lost machine) leaves its dead letters under `order-stream@replay-<id>`, where nothing counts or
- * adopts them, and its durable consumer `order-stream-replay-<id>` on the stream it replayed. A replay
- * whose lock ({@link replayLockPartition}) is held is alive and keeps both. Returns the names removed.
- * {@link replay} calls it, for the stream it replays, once it holds its own lock.
+ * adopts them, its durable consumer `order-stream-replay-<id>` on the stream it replayed, and its
+ * fresh table versions (`raw.orders_v<N>`, `analytics.daily_revenue_v<M>`), which no view points to;
+ * a replay that failed after loading rows leaves its fresh versions too (kept for inspection until
+ * then). A replay whose lock ({@link replayLockPartition}) is held is alive and keeps all of them.
+ * Returns the names removed. {@link replay} calls it, for the stream it replays, once it holds its own
+ * lock.
  *
  * **Details**
  *
- * A replay takes its lock before it creates its consumer or writes a dead letter, and releases it
- * after it has deleted its consumer and adopted or removed its dead letters, so a replay whose lock is
- * free is dead, or has just finished (its consumer and dead letters are gone then: deleting finds
- * nothing). On PostgreSQL the lock is an advisory lock, seen from every session of the database (a dead
+ * A replay takes its lock before it creates its consumer, its fresh versions or a dead letter, and
+ * releases it after it has deleted its consumer, adopted or removed its dead letters and switched the
+ * views to its versions (or failed), so a replay whose lock is free is dead, failed, or has just
+ * finished (its consumer and dead letters are gone then: deleting finds nothing). Its fresh versions
+ * are found by their owner's mark (`VersionedTable.createNext(table, { owner })`, `VersionedTable.pending`),
+ * which the switch clears: a version readers were ever switched to is never dropped (old versions are
+ * kept for rollbacks), nor is the version a view serves or any version a view reads
+ * (`VersionedTable.discard`). Versions left before replays marked them are not recognised. On PostgreSQL the lock is an advisory lock, seen from every session of the database (a dead
  * process's session has released it); on PGlite only this process's locks are seen, and the data
  * directory's lock keeps every other process out, so a replay not running here is not running at all.
  * Provide one `PartitionLock` layer per process. The consumers looked at are those of `options.stream`
@@ -336,7 +343,16 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
     consumers.push(name)
     yield* Effect.logWarning(`${target}/${name}: consumer of a replay no longer running deleted`)
   }
-  return { deadLetters, consumers }
+  const tables: Array<string> = []
+  for (const table of [liveTables.orders, liveTables.dailyRevenue]) {
+    for (const version of yield* VersionedTable.pending(table)) {
+      if (!version.owner.startsWith(replayPrefix) || (yield* running(version.owner))) continue
+      if (!(yield* VersionedTable.discard(table, version.version))) continue
+      tables.push(version.relation)
+      yield* Effect.logWarning(`${version.relation}: fresh version of ${version.owner}, no longer running, dropped`)
+    }
+  }
+  return { deadLetters, consumers, tables }
 })
 
 /**
@@ -357,8 +373,8 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
  *    letters of the data readers see, each bad message once.
  *
  * Before it consumes, the replay takes the lock of its name ({@link replayLockPartition}), held until it
- * ends, and deletes the dead letters and consumers of replays that are no longer running
- * ({@link removeAbandonedReplays}): a replay killed outright cannot delete its own.
+ * ends, and deletes the dead letters, consumers and fresh table versions of replays that are no longer
+ * running ({@link removeAbandonedReplays}): a replay killed outright cannot delete its own.
  *
  * The start point is checked first (`JetStreamSource.checkStartAt`): a sequence or a time after the
  * stream's last message fails with `InvalidStartAt` before anything is created — a replay from there
@@ -366,8 +382,8 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
  *
  * A failure before the switch leaves the readers on the old versions and the pipeline's dead
  * letters as they were; the replay's own dead letters are deleted. Fresh tables that received
- * rows stay, for inspection (the next replay takes the next free version); empty ones are dropped
- * (`VersionedTable.discard`). The old versions are kept: switching
+ * rows stay, for inspection, until the next replay drops them ({@link removeAbandonedReplays});
+ * empty ones are dropped at once (`VersionedTable.discard`). The old versions are kept: switching
  * back to them (`VersionedTable.switchTo("raw.orders", n)`) is a rollback.
  *
  * **The live consumer**
@@ -437,9 +453,9 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
     )
   )
   return yield* Effect.gen(function*() {
-    const orders = yield* VersionedTable.createNext(liveTables.orders)
+    const orders = yield* VersionedTable.createNext(liveTables.orders, { owner: replayName })
     created.push([liveTables.orders, orders.version])
-    const revenue = yield* VersionedTable.createNext(liveTables.dailyRevenue)
+    const revenue = yield* VersionedTable.createNext(liveTables.dailyRevenue, { owner: replayName })
     created.push([liveTables.dailyRevenue, revenue.version])
     const tables: Tables = { orders: orders.relation, dailyRevenue: revenue.relation }
     run = yield* Streaming.run(

@@ -178,6 +178,33 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
             "analytics.daily_revenue_v3"
           ])
           assert.deepStrictEqual(yield* snapshot, fromTen)
+          // its fresh versions received rows: kept for inspection, marked as its own, until a replay's cleanup
+          // (its lock is free: it is no longer running) drops them, and only them
+          const pending = Effect.all([
+            VersionedTable.pending("raw.orders"),
+            VersionedTable.pending("analytics.daily_revenue")
+          ])
+          const left = (yield* pending).flat()
+          assert.deepStrictEqual(left.map((v) => v.relation), ["raw.orders_v4", "analytics.daily_revenue_v4"])
+          assert.isTrue(left.every((v) => v.owner.startsWith(OrderStream.replayPrefix) && v.owner === left[0]!.owner))
+          const [rowsLeft] = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM raw.orders_v4`
+          assert.isAbove(rowsLeft?.n ?? 0, 0)
+          const removed = yield* OrderStream.removeAbandonedReplays({ stream })
+          assert.deepStrictEqual(removed.tables, ["raw.orders_v4", "analytics.daily_revenue_v4"])
+          assert.deepStrictEqual(yield* pending, [[], []])
+          const [tablesLeft] = yield* sql<{ readonly names: string }>`
+            SELECT string_agg(c.oid::regclass::text, ',' ORDER BY c.oid::regclass::text) AS names FROM pg_class c
+            WHERE c.relkind = 'r' AND c.oid::regclass::text ~ '^(raw\.orders|analytics\.daily_revenue)_v[0-9]+$'`
+          assert.strictEqual(
+            tablesLeft?.names,
+            "analytics.daily_revenue_v1,analytics.daily_revenue_v2,analytics.daily_revenue_v3," +
+              "raw.orders_v1,raw.orders_v2,raw.orders_v3",
+            "the versions readers were on are kept"
+          )
+          assert.deepStrictEqual((yield* versions).map((v) => v?.relation), [
+            "raw.orders_v3",
+            "analytics.daily_revenue_v3"
+          ])
 
           // the live consumer, restarted after the switch, writes through the views into the new versions
           const more = OrderStream.events({ count: 20, seed: 8, badShare: 0.1, duplicateShare: 0.2 })

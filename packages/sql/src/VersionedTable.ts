@@ -422,6 +422,9 @@ export const deploy = Effect.fn("VersionedTable.deploy")(function*(
   }))
 })
 
+/** The comment of a version {@link createNext} made for an owner, until {@link switchTo} makes it current. */
+const ownerMarker = "sluice:rebuild "
+
 /**
  * Creates the next free version of a table, empty and shaped like the current one (`LIKE … INCLUDING
  * ALL`: columns, defaults, constraints, indexes), without switching readers to it: the target of a
@@ -432,11 +435,25 @@ export const deploy = Effect.fn("VersionedTable.deploy")(function*(
  * The version is the first `N` above the current one whose `<table>_v<N>` does not exist, so a
  * version left behind by a failed rebuild is skipped, not reused.
  *
+ * With `options.owner` (the name of the rebuild, e.g. `order-stream@replay-1a2b3c4d`), the version
+ * is marked as that owner's (a table comment, `sluice:rebuild <owner>`, written in the same
+ * transaction) until {@link switchTo} makes it current: {@link pending} lists such versions, so that
+ * what a rebuild that died left behind can be found and dropped ({@link discard}).
+ *
+ * @example
+ * ```ts
+ * import { VersionedTable } from "@sluice/sql"
+ *
+ * // e.g. { version: 4, relation: "raw.orders_v4" }, marked as the replay's until it is switched to
+ * const program = VersionedTable.createNext("raw.orders", { owner: "order-stream@replay-1a2b3c4d" })
+ * ```
+ *
  * @since 0.1.0
  * @category deploying
  */
 export const createNext = Effect.fn("VersionedTable.createNext")(function*(
-  table: string
+  table: string,
+  options: { readonly owner?: string | undefined } = {}
 ): Effect.fn.Return<
   { readonly version: number; readonly relation: string },
   TableEvolution.TableChangeRefused | SqlError.SqlError,
@@ -458,8 +475,60 @@ export const createNext = Effect.fn("VersionedTable.createNext")(function*(
     const relation = Catalog.versionName(table, version)
     Table.validateTable(relation)
     yield* sql`CREATE TABLE ${sql(relation)} (LIKE ${sql(now.relation)} INCLUDING ALL)`
+    if (options.owner !== undefined) {
+      yield* sql`COMMENT ON TABLE ${sql(relation)} IS ${sql.literal(quoteLiteral(`${ownerMarker}${options.owner}`))}`
+    }
     return { version, relation }
   }))
+})
+
+/** A string as a SQL literal (`COMMENT ON` takes no parameter). */
+const quoteLiteral = (value: string) => `'${value.replaceAll("'", "''")}'`
+
+/**
+ * The versions of a table that {@link createNext} made for an owner and that readers were never
+ * switched to ({@link switchTo} clears the mark), ascending: the rebuilds in progress, and those a
+ * rebuild that failed or died left behind. Whether their owner is still running is the caller's
+ * question (e.g. a lock it holds).
+ *
+ * @example
+ * ```ts
+ * import { VersionedTable } from "@sluice/sql"
+ *
+ * // e.g. [{ version: 4, relation: "raw.orders_v4", owner: "order-stream@replay-1a2b3c4d" }]
+ * const program = VersionedTable.pending("raw.orders")
+ * ```
+ *
+ * @since 0.1.0
+ * @category catalog
+ */
+export const pending = Effect.fn("VersionedTable.pending")(function*(
+  table: string
+): Effect.fn.Return<
+  ReadonlyArray<{ readonly version: number; readonly relation: string; readonly owner: string }>,
+  SqlError.SqlError,
+  SqlClient.SqlClient
+> {
+  Table.validateTable(table)
+  const sql = yield* SqlClient.SqlClient
+  const schema = Catalog.schemaOf(table)
+  const name = Catalog.nameOf(table)
+  const rows = yield* sql<{ readonly name: string; readonly note: string }>`
+    SELECT c.relname AS name, obj_description(c.oid, 'pg_class') AS note
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ${schema === undefined ? sql`current_schema()` : sql`${schema}`}
+      AND c.relname LIKE ${`${name.replace(/_/g, "\\_")}\\_v%`} AND c.relkind IN ('r', 'p')
+      AND starts_with(obj_description(c.oid, 'pg_class'), ${ownerMarker})`
+  return rows.flatMap((row) => {
+    const match = /^[1-9]\d*$/.exec(row.name.slice(name.length + 2))
+    return match === null
+      ? []
+      : [{
+        version: Number(match[0]),
+        relation: Catalog.versionName(table, Number(match[0])),
+        owner: row.note.slice(ownerMarker.length)
+      }]
+  }).sort((a, b) => a.version - b.version)
 })
 
 /**
@@ -537,14 +606,19 @@ export const switchTo = Effect.fn("VersionedTable.switchTo")(function*(
       }
     }
     yield* sql`CREATE VIEW ${sql(table)} AS SELECT * FROM ${sql(target)}`
+    // a version readers were switched to is the table's, no longer its rebuild's (see createNext)
+    const [note] = yield* sql<{ readonly marked: boolean }>`
+      SELECT coalesce(starts_with(obj_description(to_regclass(${Catalog.quoted(target)}), 'pg_class'), ${ownerMarker}),
+                      false) AS marked`
+    if (note?.marked === true) yield* sql`COMMENT ON TABLE ${sql(target)} IS NULL`
     return { table, from: relation?.version, to: version }
   }))
 })
 
 /**
  * Drops `<table>_v<version>`, a version readers are not on: e.g. the fresh version of a rebuild that
- * failed before {@link switchTo}. Does nothing (and returns `false`) when it is the current version
- * or does not exist.
+ * failed before {@link switchTo}. Does nothing (and returns `false`) when it is the current version,
+ * a view reads it, or it does not exist.
  *
  * @example
  * ```ts
@@ -571,6 +645,7 @@ export const discard = Effect.fn("VersionedTable.discard")(function*(
     const [row] = yield* sql<{ readonly found: boolean }>`
       SELECT to_regclass(${Catalog.quoted(target)}) IS NOT NULL AS found`
     if (row?.found !== true) return false
+    if ((yield* Catalog.dependents(sql, target)).length > 0) return false
     yield* sql`DROP TABLE ${sql(target)}`
     return true
   }))

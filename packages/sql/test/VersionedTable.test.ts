@@ -311,6 +311,45 @@ for (const backend of backends) {
         assert.deepStrictEqual(yield* VersionedTable.current(table), { version: 2, relation: `${table}_v2` })
       }))
 
+    it.effect("createNext marks a version as its owner's until switchTo; pending lists them; discard spares a read one", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const table = yield* setup(1)
+        const unowned = yield* VersionedTable.createNext(table)
+        const left = yield* VersionedTable.createNext(table, { owner: "rebuild-a" })
+        const switched = yield* VersionedTable.createNext(table, { owner: "rebuild-b's" })
+        assert.deepStrictEqual([unowned.version, left.version, switched.version], [2, 3, 4])
+        assert.deepStrictEqual(yield* VersionedTable.pending(table), [
+          { version: 3, relation: `${table}_v3`, owner: "rebuild-a" },
+          { version: 4, relation: `${table}_v4`, owner: "rebuild-b's" }
+        ])
+        // a version readers were switched to is no longer pending, even once switched away from
+        yield* VersionedTable.switchTo(table, 4)
+        assert.deepStrictEqual((yield* VersionedTable.pending(table)).map((v) => v.version), [3])
+        yield* VersionedTable.switchTo(table, 1)
+        assert.deepStrictEqual((yield* VersionedTable.pending(table)).map((v) => v.version), [3])
+        // a comment of the user's is left alone, and is no owner
+        yield* sql`COMMENT ON TABLE ${sql(`${table}_v2`)} IS 'kept for the audit'`
+        yield* VersionedTable.switchTo(table, 2)
+        assert.deepStrictEqual((yield* VersionedTable.pending(table)).map((v) => v.version), [3])
+        const [comment] = yield* sql<{ readonly note: string | null }>`
+          SELECT obj_description(to_regclass(${`${table}_v2`}), 'pg_class') AS note`
+        assert.strictEqual(comment?.note, "kept for the audit")
+        // another table's versions are not this one's (a name that extends it)
+        const longer = `${table}_vip`
+        yield* TableEvolution.evolve({ table: longer, columns: v1, primaryKey: ["day", "id"] })
+        yield* VersionedTable.createNext(longer, { owner: "rebuild-c" })
+        assert.deepStrictEqual((yield* VersionedTable.pending(longer)).map((v) => v.owner), ["rebuild-c"])
+        assert.deepStrictEqual((yield* VersionedTable.pending(table)).map((v) => v.owner), ["rebuild-a"])
+        // a version a view reads is not dropped (nor does discard fail)
+        yield* sql`CREATE VIEW ${sql(`${table}_audit`)} AS SELECT * FROM ${sql(left.relation)}`
+        assert.strictEqual(yield* VersionedTable.discard(table, left.version), false)
+        assert.strictEqual(yield* kindOf(left.relation), "r")
+        yield* sql`DROP VIEW ${sql(`${table}_audit`)}`
+        assert.strictEqual(yield* VersionedTable.discard(table, left.version), true)
+        assert.deepStrictEqual(yield* VersionedTable.pending(table), [])
+      }))
+
     it.effect("a cast that can lose data is refused as lossy_cast, naming the column and both types, unless allowed", () =>
       Effect.gen(function*() {
         const table = yield* setup(3)
