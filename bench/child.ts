@@ -322,6 +322,7 @@ const nullDeadLetters = Layer.succeed(
     list: () => Effect.succeed([]),
     get: () => Effect.succeedNone,
     countByType: () => Effect.succeed([]),
+    countByTypeAndStatus: () => Effect.succeed([]),
     countByPartition: () => Effect.succeed([]),
     discard: () => Effect.succeed(0),
     resolve: () => Effect.succeed(0),

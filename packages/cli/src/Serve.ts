@@ -365,12 +365,7 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
             )
           }
           const store = yield* DeadLetter.DeadLetterStore
-          const byType: Array<{ errorType: string; status: DeadLetter.Status; count: number }> = []
-          for (const status of DeadLetter.statuses) {
-            for (const c of yield* store.countByType(stream.name, { status: [status] })) {
-              byType.push({ errorType: c.errorType, status, count: c.count })
-            }
-          }
+          const byType = yield* store.countByTypeAndStatus(stream.name, { status: DeadLetter.statuses })
           // the days (publication days) with dead letters, the latest first
           const days = new Map<string, Record<DeadLetter.Status, number>>()
           for (const c of yield* store.countByPartition(stream.name, { status: DeadLetter.statuses })) {

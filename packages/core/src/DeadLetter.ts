@@ -135,6 +135,18 @@ export interface Attempt {
 }
 
 /**
+ * How many dead letters of one error type and status there are (see `DeadLetterStore.countByTypeAndStatus`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TypeStatusCount {
+  readonly errorType: string
+  readonly status: Status
+  readonly count: number
+}
+
+/**
  * How many dead letters of one status a partition holds (see `DeadLetterStore.countByPartition`).
  *
  * @since 0.1.0
@@ -181,6 +193,15 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
     pipeline: string,
     options?: Selection
   ) => Effect.Effect<ReadonlyArray<{ readonly errorType: string; readonly count: number }>, SinkError>
+  /**
+   * Counts the selected dead letters by error type and status (`new` ones unless `status` says
+   * otherwise), in one read: in {@link statuses} order (`new`, `replayed`, `discarded`), then by
+   * count descending and error type, as `countByType` orders each status's counts.
+   */
+  readonly countByTypeAndStatus: (
+    pipeline: string,
+    options?: Selection
+  ) => Effect.Effect<ReadonlyArray<TypeStatusCount>, SinkError>
   /**
    * Counts the selected dead letters by partition and status (`new` ones unless `status` says
    * otherwise), in partition then status order: what a calendar needs, without loading a payload.
@@ -309,6 +330,19 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
             }
             return [...counts].map(([errorType, count]) => ({ errorType, count }))
               .sort((a, b) => b.count - a.count || a.errorType.localeCompare(b.errorType))
+          }),
+        countByTypeAndStatus: (pipeline, options) =>
+          Effect.map(Ref.get(ref), (all) => {
+            const counts = new Map<string, TypeStatusCount>()
+            for (const d of all.filter(matches(pipeline, options ?? {}, ["new"]))) {
+              const status = effective(d)
+              const key = `${status} ${d.errorType}`
+              counts.set(key, { errorType: d.errorType, status, count: (counts.get(key)?.count ?? 0) + 1 })
+            }
+            return [...counts.values()].sort((a, b) =>
+              statuses.indexOf(a.status) - statuses.indexOf(b.status) || b.count - a.count ||
+              a.errorType.localeCompare(b.errorType)
+            )
           }),
         countByPartition: (pipeline, options) =>
           Effect.map(Ref.get(ref), (all) => {

@@ -320,6 +320,18 @@ export const makeWith = (options: { readonly copy: boolean }) =>
         Effect.withSpan("SqlDeadLetterStore.countByType")
       )
 
+    const countByTypeAndStatus = (pipeline: string, options?: DeadLetter.Selection) =>
+      sql<{ readonly error_type: string; readonly status: DeadLetter.Status; readonly count: number }>`
+      SELECT error_type, status, count(*)::float8 AS count
+      FROM ${all}
+      WHERE ${where(pipeline, options ?? {}, ["new"])}
+      GROUP BY error_type, status
+      ORDER BY CASE status WHEN 'new' THEN 0 WHEN 'replayed' THEN 1 ELSE 2 END, count DESC, error_type`.pipe(
+        Effect.map((rows) => rows.map((row) => ({ errorType: row.error_type, status: row.status, count: row.count }))),
+        mapSqlError("count dead letters by type and status"),
+        Effect.withSpan("SqlDeadLetterStore.countByTypeAndStatus")
+      )
+
     const countByPartition = (pipeline: string, options?: DeadLetter.Selection) =>
       sql<{ readonly partition: string; readonly status: DeadLetter.Status; readonly count: number }>`
       SELECT partition::text AS partition, status, count(*)::float8 AS count
@@ -459,6 +471,7 @@ export const makeWith = (options: { readonly copy: boolean }) =>
       list,
       get,
       countByType,
+      countByTypeAndStatus,
       countByPartition,
       discard,
       resolve,

@@ -178,6 +178,25 @@ for (const backend of backends) {
                   yield* inMemory.countByType(pipeline, { status: DeadLetter.statuses })
                 )
                 assert.deepStrictEqual(
+                  yield* inSql.countByTypeAndStatus(pipeline),
+                  yield* inMemory.countByTypeAndStatus(pipeline)
+                )
+                const byTypeAndStatus = yield* inSql.countByTypeAndStatus(pipeline, { status: DeadLetter.statuses })
+                assert.deepStrictEqual(
+                  byTypeAndStatus,
+                  yield* inMemory.countByTypeAndStatus(pipeline, { status: DeadLetter.statuses })
+                )
+                // the counts of each status, as countByType gives them one status at a time
+                for (const status of DeadLetter.statuses) {
+                  assert.deepStrictEqual(
+                    byTypeAndStatus.filter((c) => c.status === status).map(({ count, errorType }) => ({
+                      errorType,
+                      count
+                    })),
+                    yield* inSql.countByType(pipeline, { status: [status] })
+                  )
+                }
+                assert.deepStrictEqual(
                   yield* inSql.countByPartition(pipeline, { status: DeadLetter.statuses }),
                   yield* inMemory.countByPartition(pipeline, { status: DeadLetter.statuses })
                 )
