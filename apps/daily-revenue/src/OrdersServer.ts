@@ -4,7 +4,9 @@
  *
  * `GET /orders?date=YYYY-MM-DD` answers the day's file as JSON Lines (`application/x-ndjson`),
  * or as a JSON array with `&format=json` (`application/json`); 404 when the day has no file, 400
- * for a bad `date` or `format`. Bodies are streamed from disk.
+ * for a bad `date` or `format`. Bodies are streamed from disk. In a JSON array, a line that is not
+ * valid UTF-8 is sent as its bytes (the client dead-letters it with them, as from the file), a line
+ * that is not JSON as a JSON string of its text (as it is, it would make the whole body invalid).
  *
  * Failures are transient and deterministic: the first `failFirst` requests of each date fail
  * (cycling through `kinds`), then each request fails with probability `failureRate`, drawn from a
@@ -18,7 +20,7 @@
  * @since 0.1.0
  */
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
-import { JsonLinesSource, Partition } from "@sluice/core"
+import { HttpSource, JsonLinesSource, Partition } from "@sluice/core"
 import { SeededRandom } from "@sluice/samples"
 import { Effect, FileSystem, Layer, Result, Schema, Stream } from "effect"
 import { HttpRouter, HttpServer, type HttpServerError, type HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -57,21 +59,70 @@ const allKinds: ReadonlyArray<FailureKind> = ["503", "reset", "slow"]
 
 const decodeJson = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Unknown))
 
+const encoder = new TextEncoder()
+
+/** The bytes of `a` then `b`. */
+const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(a.length + b.length)
+  out.set(a)
+  out.set(b, a.length)
+  return out
+}
+
 /**
- * The lines of a JSONL file as the elements of a JSON array, streamed. A JSON array cannot
- * carry a line that is not JSON, so such a line is sent as a JSON string: the client still gets
- * one element per record (which then fails its schema instead of its JSON parse).
+ * Whether `bytes`, sent as an element of a JSON array, is read back by a client (`HttpSource`) as
+ * exactly that one element, with exactly those bytes: true of a line that is not valid UTF-8 but
+ * otherwise a JSON value (an invalid byte inside a string), or any text whose strings and brackets
+ * are closed; false of one with a string or bracket left open, which would swallow what follows.
  */
-const jsonArrayBody = <E>(bytes: Stream.Stream<Uint8Array, E>): Stream.Stream<string, E> =>
+const carriedAsIs = (bytes: Uint8Array): Effect.Effect<boolean> =>
+  Stream.runCollect(
+    HttpSource.jsonArrayBytesToRecords(
+      "element",
+      Stream.make(concat(Uint8Array.of(0x5b), concat(bytes, Uint8Array.of(0x5d))))
+    )
+  ).pipe(
+    Effect.map((records) => {
+      const [only] = records
+      return records.length === 1 && only?.invalidBytes !== undefined && only.invalidBytes.length === bytes.length &&
+        only.invalidBytes.every((b, i) => b === bytes[i])
+    }),
+    Effect.orElseSucceed(() => false)
+  )
+
+/**
+ * The lines of a JSONL file as the elements of a JSON array, streamed, each as it is whenever a
+ * JSON array can carry it:
+ *
+ * - a line that is JSON, as its text (the client re-serializes it);
+ * - a line that is not valid UTF-8, as its bytes, invalid ones included, as long as its strings and
+ *   brackets are closed: the client reads it back as from the file (`Source.invalidUtf8`, its
+ *   original bytes) and dead-letters it as `InvalidEncoding`, as in JSON Lines;
+ * - a line that is not JSON (or whose invalid bytes sit in a string left open) cannot be an element
+ *   of a JSON array: as its text would break the whole body (the client then fails the day with
+ *   `InvalidResponse`), it is sent as a JSON string of its text (of its `\xHH` escape when not UTF-8),
+ *   so the client still gets one element per record, a string where an order is expected, which it
+ *   dead-letters (`SchemaMismatch`) with that string as its payload, the line being `JSON.parse` of it.
+ *
+ * The last element is followed by `]` at once: no whitespace joins an element kept as bytes.
+ */
+const jsonArrayBody = <E>(bytes: Stream.Stream<Uint8Array, E>): Stream.Stream<Uint8Array, E> =>
   JsonLinesSource.bytesToRecords(bytes).pipe(
-    Stream.map((record, i) =>
-      `${i === 0 ? "[\n" : ",\n"}${
-        Result.isSuccess(decodeJson(record.payload)) ? record.payload : JSON.stringify(record.payload)
-      }`
-    ),
-    Stream.mapAccum(() => false, (_, chunk: string) => [true, [chunk]] as const, {
-      onHalt: (started) => [started ? "\n]\n" : "[]\n"]
-    })
+    Stream.mapEffect(Effect.fnUntraced(function*(record) {
+      if (record.invalidBytes !== undefined && (yield* carriedAsIs(record.invalidBytes))) return record.invalidBytes
+      return encoder.encode(
+        Result.isSuccess(decodeJson(record.payload)) && record.invalidBytes === undefined
+          ? record.payload
+          : JSON.stringify(record.payload)
+      )
+    })),
+    Stream.mapAccum(
+      () => false,
+      (started, element: Uint8Array) => [true, [encoder.encode(started ? ",\n" : "[\n"), element]] as const,
+      {
+        onHalt: (started) => [encoder.encode(started ? "]\n" : "[]\n")]
+      }
+    )
   )
 
 const textResponse = (status: number, body: string, headers?: Record<string, string>) =>
@@ -117,7 +168,7 @@ export const routes = (options: Options) =>
     const serveFile = (path: string, format: "jsonl" | "json") =>
       format === "jsonl"
         ? HttpServerResponse.stream(fs.stream(path), { contentType: "application/x-ndjson" })
-        : HttpServerResponse.stream(Stream.encodeText(jsonArrayBody(fs.stream(path))), {
+        : HttpServerResponse.stream(jsonArrayBody(fs.stream(path)), {
           contentType: "application/json"
         })
 

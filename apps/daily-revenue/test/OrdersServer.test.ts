@@ -57,7 +57,7 @@ describe("OrdersServer + HttpSource", () => {
         if (Exit.isSuccess(exit)) assert.deepStrictEqual(exit.value, expectedRecords)
       })))
 
-  it.live("serves a day as a JSON array: one element per record, re-serialized, bad JSON as a string", () =>
+  it.live("serves a day as a JSON array: one element per record, re-serialized, a line that is not JSON as a string", () =>
     withServer({}, (baseUrl) =>
       Effect.gen(function*() {
         const exit = yield* extract(HttpSource.byDate({ baseUrl, query: { format: "json" } }))
@@ -72,6 +72,46 @@ describe("OrdersServer + HttpSource", () => {
           assert.deepStrictEqual(exit.value.map((r) => r.position), [1, 2, 3, 4])
         }
       })))
+
+  it.live("a line that is not UTF-8 goes as its bytes: read back as from the file, to be dead-lettered with them", () =>
+    withServer({}, (baseUrl, dir) =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const text = (s: string) => [...new TextEncoder().encode(s)]
+        const bytes = Uint8Array.from([
+          ...text(`${JSON.stringify({ order_id: "a" })}\n`),
+          // an invalid byte in a string (Latin-1 é)
+          ...text("{\"order_id\":\"caf"),
+          0xe9,
+          ...text("\",\"amount\":\"1.00\"}\n"),
+          // invalid bytes in a line that is not JSON either: still one element
+          0xff,
+          0xfe,
+          ...text(" not json\n"),
+          // an invalid byte in a string that is never closed: no array could carry it as it is
+          ...text("{\"order_id\":\""),
+          0xff,
+          0x0a,
+          ...text(JSON.stringify({ order_id: "b" }))
+        ])
+        yield* fs.writeFile(`${dir}/${missingDay}.jsonl`, bytes)
+        const fromFile = [...yield* Stream.runCollect(JsonLinesSource.bytesToRecords(Stream.make(bytes)))]
+        assert.deepStrictEqual(fromFile.map((r) => r.invalidBytes !== undefined), [false, true, true, true, false])
+        const exit = yield* extract(HttpSource.byDate({ baseUrl, query: { format: "json" } }), missingDay)
+        assert.isTrue(Exit.isSuccess(exit), String(exit))
+        if (Exit.isFailure(exit)) return
+        const served = [...exit.value]
+        assert.deepStrictEqual(served.slice(0, 3), [
+          { payload: JSON.stringify({ order_id: "a" }), position: 1 },
+          fromFile[1],
+          fromFile[2]
+        ])
+        // the unclosed one as a JSON string of its escape: the rest of the day still arrives
+        assert.deepStrictEqual(served.slice(3), [
+          { payload: JSON.stringify(fromFile[3]!.payload), position: 4 },
+          { payload: JSON.stringify({ order_id: "b" }), position: 5 }
+        ])
+      }).pipe(Effect.provide(NodeFileSystem.layer))))
 
   it.live("an empty day is an empty JSON array", () =>
     withServer({}, (baseUrl, dir) =>
