@@ -221,6 +221,15 @@ export const make = <E>(
       duplicateShare: Flag.Finite("duplicate-share").pipe(Flag.withDefault(0.1))
     },
     Effect.fnUntraced(function*({ count, seed, badShare, duplicateShare }) {
+      // checked here, before NATS is reached
+      if (count < 0) {
+        return yield* new CliError.InvalidArgument({ message: `--count must be 0 or more, got ${count}` })
+      }
+      for (const [flag, share] of [["--bad-share", badShare], ["--duplicate-share", duplicateShare]] as const) {
+        if (share < 0 || share > 1) {
+          return yield* new CliError.InvalidArgument({ message: `${flag} must be between 0 and 1, got ${share}` })
+        }
+      }
       const n = yield* OrderStream.publish(OrderStream.events({ count, seed, badShare, duplicateShare })).pipe(
         Effect.provide(natsLayer)
       )
