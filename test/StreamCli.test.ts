@@ -85,6 +85,14 @@ const cases: ReadonlyArray<
     /^error: customers-merge is a batch pipeline: replay works on stream pipelines \(order-stream\) only; /
   ],
   [["stream", "nope"], {}, 2, /^error: unknown pipeline "nope"; known pipelines: order-stream$/],
+  [["publish-orders", "--count", "-5"], {}, 2, /^error: --count must be 0 or more, got -5$/],
+  [["publish-orders", "--bad-share", "2"], {}, 2, /^error: --bad-share must be between 0 and 1, got 2$/],
+  [
+    ["publish-orders", "--duplicate-share", "-0.1"],
+    {},
+    2,
+    /^error: --duplicate-share must be between 0 and 1, got -0\.1$/
+  ],
   [["publish-orders", "--count", "1"], {}, 1, /^error: NATS unavailable: 127\.0\.0\.1:14299: connection refused$/],
   [["publish-orders", "--count", "1"], { NATS_URL: "not a url" }, 2, /^error: NATS_URL: invalid NATS URL "not a url"/]
 ]

@@ -5,51 +5,19 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem, Schedule, Stream } from "effect"
+import { Effect, FileSystem, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import * as ChildProcessNode from "node:child_process"
-import * as Net from "node:net"
 import * as Path from "node:path"
+import * as NatsServer from "./NatsServer.ts"
 
 const main = Path.resolve(import.meta.dirname, "../apps/sluice/src/main.ts")
 
-const hasNatsServer = ChildProcessNode.spawnSync("nats-server", ["--version"]).status === 0
-
-const freePort = Effect.callback<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as Net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
-/** A JetStream-enabled NATS server on a free port, stopped with the scope. */
-const natsServer = Effect.gen(function*() {
-  const fs = yield* FileSystem.FileSystem
-  const store = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-nats-" })
-  const port = yield* freePort
-  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-  const handle = yield* spawner.spawn(
-    ChildProcess.make("nats-server", ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store])
-  )
-  // ready once it accepts connections
-  yield* Effect.callback<boolean, Error>((resume) => {
-    const socket = Net.connect({ host: "127.0.0.1", port })
-    socket.once("connect", () => {
-      socket.destroy()
-      resume(Effect.succeed(true))
-    })
-    socket.once("error", () => resume(Effect.fail(new Error("not yet"))))
-  }).pipe(Effect.retry({ times: 100, schedule: Schedule.spaced("50 millis") }))
-  return { url: `127.0.0.1:${port}`, handle }
-})
-
-describe.skipIf(!hasNatsServer)("sluice stream --metrics-port", () => {
+describe.skipIf(!NatsServer.installed)("sluice stream --metrics-port", () => {
   it.live("serves the streaming pipeline's metrics from the consuming process", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-stream-metrics-" })
-      const nats = yield* natsServer
+      const nats = yield* NatsServer.start
       const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
       const env = { DATABASE_URL: undefined, SLUICE_DATA_DIR: undefined, NO_COLOR: "1", NATS_URL: nats.url }
       const published = yield* spawner.spawn(

@@ -2,7 +2,8 @@
  * The streaming commands of the CLI: `stream <pipeline> [--metrics-port N]` (runs until interrupted;
  * Ctrl-C finishes the batch in hand, stops pulling and exits; with `--metrics-port` it serves its own
  * metrics at `/metrics`, since a streaming pipeline's metrics live only in its process), `replay <pipeline> --from-seq N | --from-time T`
- * and `publish-orders` (sample events with duplicates and bad ones).
+ * and `publish-orders` (sample events with duplicates and bad ones). `stream` and `replay` of one pipeline
+ * exclude each other, and a second of either: the one starting fails with `PipelineBusy` (exit 1).
  *
  * NATS is at `NATS_URL` (default `127.0.0.1:4222`): an unparsable one is a configuration error (exit
  * 2), an unreachable one fails with `NATS unavailable: <url>: <reason>` (exit 1).
@@ -147,14 +148,14 @@ export const make = <E>(
         : Layer.empty
       return yield* Effect.gen(function*() {
         yield* DailyRevenue.setup
-        yield* JetStreamSource.ensureStream({ stream: OrderStream.stream, subjects: [OrderStream.subject] })
-        yield* JetStreamSource.ensureConsumer({ stream: OrderStream.stream, consumer: OrderStream.consumer })
-        yield* Console.log(`${pipeline}: consuming ${OrderStream.stream}/${OrderStream.consumer}; Ctrl-C to stop`)
-        yield* Streaming.run(
-          OrderStream.make({ badRecords: { maxPauses: badRateMaxPauses, onPersist: badRateOnPersist } }),
-          JetStreamSource.source({ stream: OrderStream.stream, consumer: OrderStream.consumer }),
-          { onEvent: logEvent }
-        )
+        // refused while a replay (or another live consumer) of the pipeline runs: PipelineBusy, exit 1
+        yield* OrderStream.consume({
+          pipeline: { badRecords: { maxPauses: badRateMaxPauses, onPersist: badRateOnPersist } },
+          onEvent: logEvent,
+          onStart: Console.log(
+            `${pipeline}: consuming ${OrderStream.stream}/${OrderStream.consumer}; Ctrl-C to stop`
+          )
+        })
       }).pipe(Effect.provide(Layer.merge(services, metrics)))
     })
   ).pipe(Command.withDescription(
@@ -220,6 +221,15 @@ export const make = <E>(
       duplicateShare: Flag.Finite("duplicate-share").pipe(Flag.withDefault(0.1))
     },
     Effect.fnUntraced(function*({ count, seed, badShare, duplicateShare }) {
+      // checked here, before NATS is reached
+      if (count < 0) {
+        return yield* new CliError.InvalidArgument({ message: `--count must be 0 or more, got ${count}` })
+      }
+      for (const [flag, share] of [["--bad-share", badShare], ["--duplicate-share", duplicateShare]] as const) {
+        if (share < 0 || share > 1) {
+          return yield* new CliError.InvalidArgument({ message: `${flag} must be between 0 and 1, got ${share}` })
+        }
+      }
       const n = yield* OrderStream.publish(OrderStream.events({ count, seed, badShare, duplicateShare })).pipe(
         Effect.provide(natsLayer)
       )

@@ -29,7 +29,7 @@ import {
 } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
 import { PartitionReplace, Table, VersionedTable } from "@sluice/sql"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 
 /**
@@ -279,6 +279,147 @@ export const replayPrefix = `${name}@replay-`
 export const replayLockPartition: Partition.PartitionDate = Partition.makeUnsafe("1970-01-01")
 
 /**
+ * Who holds the pipeline: its live consumer ({@link consume}, `sluice stream`) or a {@link replay}.
+ *
+ * @since 0.1.0
+ * @category locks
+ */
+export type Holder = "live consumer" | "replay"
+
+/**
+ * The pipeline is held by a live consumer or a replay, so another cannot start: a replay while the
+ * live consumer runs would switch readers away from what the consumer commits and drop the keys it
+ * claims; a live consumer while a replay runs, the same; two of either would race each other. Nothing
+ * was created or consumed. The CLI exits with status 1, as for a partition being run (`PartitionLocked`).
+ *
+ * @example
+ * ```ts
+ * import { OrderStream } from "@sluice-app/order-stream"
+ *
+ * const error = new OrderStream.PipelineBusy({ pipeline: "order-stream", starting: "replay", holder: "live consumer" })
+ * // error.message: order-stream: a live consumer is running (sluice stream order-stream); stop it before a replay …
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PipelineBusy extends Schema.TaggedError<PipelineBusy>("@sluice-app/order-stream/PipelineBusy")(
+  "PipelineBusy",
+  {
+    pipeline: Schema.String,
+    starting: Schema.Literals(["live consumer", "replay"]),
+    holder: Schema.Literals(["live consumer", "replay"])
+  }
+) {
+  override get message(): string {
+    const running = this.holder === "live consumer"
+      ? `a live consumer is running (sluice stream ${this.pipeline})`
+      : `a replay is running (sluice replay ${this.pipeline})`
+    const advice = this.starting === "replay"
+      ? this.holder === "live consumer"
+        ? "stop it before a replay, and start it again after"
+        : "not starting a second replay; wait for it to finish"
+      : this.holder === "live consumer"
+      ? "not starting a second live consumer"
+      : "start the live consumer again once the replay has switched"
+    return `${this.pipeline}: ${running}; ${advice}`
+  }
+}
+
+/**
+ * The lock the live consumer ({@link consume}) holds while it runs: the `PartitionLock` of the
+ * pipeline's name over {@link replayLockPartition}.
+ *
+ * @since 0.1.0
+ * @category locks
+ */
+export const liveLock = name
+
+/**
+ * The lock every {@link replay} holds while it runs, besides the lock of its own name: the
+ * `PartitionLock` of `order-stream@replay` over {@link replayLockPartition}.
+ *
+ * @since 0.1.0
+ * @category locks
+ */
+export const replaysLock = `${name}@replay`
+
+/**
+ * Takes the pipeline's lock for a live consumer (`starting: "live consumer"`) or a replay, held until
+ * the scope closes, and fails with {@link PipelineBusy} when the other one, or another of the same, runs.
+ *
+ * **Details**
+ *
+ * Each takes its own lock ({@link liveLock}, {@link replaysLock}), then looks whether the other's is
+ * held (`PartitionLock.isHeld`). Of a live consumer and a replay starting together, at least one sees
+ * the other's lock (each looks after taking its own), so they never both run; both may be refused.
+ * On PostgreSQL the locks are advisory locks, seen by every process of the database; on PGlite only
+ * this process's are seen, and the data directory's lock keeps every other process out.
+ */
+const holdPipeline = (starting: Holder) =>
+  Effect.gen(function*() {
+    const locks = yield* PartitionLock.PartitionLock
+    const [own, other]: readonly [string, string] = starting === "replay"
+      ? [replaysLock, liveLock]
+      : [liveLock, replaysLock]
+    const holder: Holder = starting === "replay" ? "live consumer" : "replay"
+    yield* locks.acquire(own, replayLockPartition).pipe(
+      Effect.catchTag("PartitionLocked", () =>
+        Effect.fail(new PipelineBusy({ pipeline: name, starting, holder: starting })))
+    )
+    if (yield* locks.isHeld(other, replayLockPartition)) {
+      return yield* new PipelineBusy({ pipeline: name, starting, holder })
+    }
+  })
+
+/**
+ * The live consumer (`sluice stream order-stream`): runs the pipeline ({@link make}) on the durable
+ * consumer `options.consumer` (default {@link consumer}, created if missing, as the stream is) until
+ * interrupted, holding the pipeline's live lock ({@link liveLock}) all along. It refuses to start, with
+ * {@link PipelineBusy}, while a {@link replay} of the pipeline or another live consumer runs; a replay
+ * refuses to start while it runs.
+ *
+ * @example
+ * ```ts
+ * import { OrderStream } from "@sluice-app/order-stream"
+ * import { JetStreamSource } from "@sluice/nats"
+ * import { SqlProcessedEventLedger, SqlSluice } from "@sluice/sql"
+ * import { Effect, Layer } from "effect"
+ *
+ * const program = OrderStream.consume({ pipeline: { batchSize: 100 } }).pipe(
+ *   Effect.provide(Layer.mergeAll(
+ *     SqlProcessedEventLedger.layer.pipe(Layer.provideMerge(SqlSluice.layer)),
+ *     JetStreamSource.JetStream.layer("127.0.0.1:4222")
+ *   ))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category streaming
+ */
+export const consume = Effect.fn("OrderStream.consume")(function*(options: {
+  readonly stream?: string | undefined
+  readonly subject?: string | undefined
+  readonly consumer?: string | undefined
+  readonly pipeline?: Omit<Parameters<typeof Streaming.make>[0], "name" | "transform" | "sink"> | undefined
+  readonly onEvent?: ((event: Streaming.Event) => Effect.Effect<void>) | undefined
+  /** Called once the lock is held and the consumer exists, before the first message is pulled. */
+  readonly onStart?: Effect.Effect<void> | undefined
+}) {
+  const target = options.stream ?? stream
+  const durable = options.consumer ?? consumer
+  yield* holdPipeline("live consumer")
+  yield* JetStreamSource.ensureStream({ stream: target, subjects: [options.subject ?? subject] })
+  yield* JetStreamSource.ensureConsumer({ stream: target, consumer: durable })
+  if (options.onStart !== undefined) yield* options.onStart
+  return yield* Streaming.run(
+    make(options.pipeline),
+    JetStreamSource.source({ stream: target, consumer: durable }),
+    { onEvent: options.onEvent }
+  )
+}, Effect.scoped)
+
+/**
  * Deletes what replays that are no longer running left behind: a replay killed outright (SIGKILL, a
  * lost machine) leaves its dead letters under `order-stream@replay-<id>`, where nothing counts or
  * adopts them, its durable consumer `order-stream-replay-<id>` on the stream it replayed, and its
@@ -372,9 +513,10 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
  *    included), one that now loads reads `replayed`. So `dlq list order-stream` shows the dead
  *    letters of the data readers see, each bad message once.
  *
- * Before it consumes, the replay takes the lock of its name ({@link replayLockPartition}), held until it
- * ends, and deletes the dead letters, consumers and fresh table versions of replays that are no longer
- * running ({@link removeAbandonedReplays}): a replay killed outright cannot delete its own.
+ * Before it consumes, the replay takes the pipeline's replay lock ({@link replaysLock}) and the lock of
+ * its name ({@link replayLockPartition}), held until it ends, and deletes the dead letters, consumers and
+ * fresh table versions of replays that are no longer running ({@link removeAbandonedReplays}): a replay
+ * killed outright cannot delete its own.
  *
  * The start point is checked first (`JetStreamSource.checkStartAt`): a sequence or a time after the
  * stream's last message fails with `InvalidStartAt` before anything is created — a replay from there
@@ -388,10 +530,12 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
  *
  * **The live consumer**
  *
- * Stop it (`stream`) before the replay and start it again after: it resumes from its durable
- * position and writes through the views, i.e. into the new versions (re-applying, idempotently, the
- * events the replay already loaded). Left running, what it commits between the replay's catch-up
- * and the switch lands in the old versions only.
+ * A replay refuses to start ({@link PipelineBusy}) while the live consumer ({@link consume}, `stream`)
+ * or another replay runs, and holds the pipeline until it ends, so that no live consumer starts
+ * meanwhile: what a live consumer committed between the replay's catch-up and the switch would land in
+ * the old versions only, and the keys it claimed would be dropped at the switch. Stop the live consumer
+ * before the replay and start it again after: it resumes from its durable position and writes through
+ * the views, i.e. into the new versions (re-applying, idempotently, the events the replay already loaded).
  *
  * **Business keys** follow the data: at the switch the pipeline's key claims (`order-stream#key`)
  * become the replay's (`ProcessedEventLedger.replace`), each still held by the message that claimed
@@ -424,6 +568,8 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
   const replayName = `${replayPrefix}${id}`
   const js = yield* JetStreamSource.JetStream
   const sql = yield* SqlClient.SqlClient
+  // refused while the live consumer or another replay runs, before anything is looked at or created
+  yield* holdPipeline("replay")
   // nothing is created for a start point the stream has nothing after
   yield* JetStreamSource.checkStartAt(target, options.startAt)
   // held until the scope closes, after the adoption or the removal of this replay's dead letters: first

@@ -4,7 +4,7 @@ import { OrderStream } from "@sluice-app/order-stream"
 import { Contract, DeadLetter, type Partition, Pipeline, SinkError, Source, Streaming } from "@sluice/core"
 import { JetStreamSource, Testing as NatsTesting } from "@sluice/nats"
 import { Database, SqlProcessedEventLedger, SqlSluice, TableContract, Testing, VersionedTable } from "@sluice/sql"
-import { Effect, Exit, Fiber, Layer, Schedule, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 
 const servers = NatsTesting.servers
@@ -395,6 +395,84 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
             [1, "RuleViolation", `load@${stream}`],
             [3, "RuleViolation", `load@${stream}`]
           ])
+        })))
+    })
+    layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] live and replay`, (it) => {
+      it.effect("a replay refuses to start while the live consumer runs, and the live consumer while a replay runs", () =>
+        Effect.scoped(Effect.gen(function*() {
+          yield* DailyRevenue.setup
+          const { stream, subject, consumer } = yield* testStream("fixstream.busy")
+          yield* OrderStream.publish(OrderStream.events({ count: 30, seed: 5, badShare: 0.2, duplicateShare: 0 }), {
+            stream,
+            subject
+          })
+          const pipeline = { batchSize: 5, batchWindow: "20 millis", badRecords: { threshold: 0.9 } } as const
+          const versions = Effect.all([
+            VersionedTable.current("raw.orders"),
+            VersionedTable.current("analytics.daily_revenue")
+          ])
+          const refusal = <A, E extends { readonly _tag: string; readonly message: string }, R>(
+            effect: Effect.Effect<A, E, R>
+          ) => effect.pipe(Effect.flip, Effect.map((e) => [e._tag, e.message] as const))
+          const replay = OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: 1 }, pipeline })
+          const live = (onStart: Effect.Effect<void>) =>
+            OrderStream.consume({ stream, subject, consumer, pipeline, onStart })
+
+          // the live consumer runs: a replay is refused before it creates anything, and so is a second consumer
+          const started = yield* Deferred.make<void>()
+          const running = yield* live(Deferred.succeed(started, undefined)).pipe(Effect.forkChild)
+          yield* Deferred.await(started)
+          const before = yield* versions
+          assert.deepStrictEqual(yield* refusal(replay), [
+            "PipelineBusy",
+            "order-stream: a live consumer is running (sluice stream order-stream); stop it before a replay, and start it again after"
+          ])
+          assert.deepStrictEqual(yield* versions, before, "readers are not switched, no version is created")
+          assert.deepStrictEqual(yield* refusal(live(Effect.void)), [
+            "PipelineBusy",
+            "order-stream: a live consumer is running (sluice stream order-stream); not starting a second live consumer"
+          ])
+          assert.isUndefined(running.pollUnsafe(), "the running consumer goes on")
+          yield* Fiber.interrupt(running)
+
+          // a replay runs (held in its first write): the live consumer is refused, and so is a second replay
+          const writing = yield* Deferred.make<void>()
+          const release = yield* Deferred.make<void>()
+          const held = yield* OrderStream.replay({
+            stream,
+            startAt: { _tag: "Sequence", sequence: 1 },
+            pipeline,
+            sink: (tables) => {
+              const real = OrderStream.sinkFor(tables)
+              return {
+                ...real,
+                write: (orders) =>
+                  Deferred.succeed(writing, undefined).pipe(
+                    Effect.andThen(Deferred.await(release)),
+                    Effect.andThen(real.write(orders))
+                  )
+              }
+            }
+          }).pipe(Effect.forkChild)
+          yield* Deferred.await(writing)
+          assert.deepStrictEqual(yield* refusal(live(Effect.void)), [
+            "PipelineBusy",
+            "order-stream: a replay is running (sluice replay order-stream); start the live consumer again once the replay has switched"
+          ])
+          assert.deepStrictEqual(yield* refusal(replay), [
+            "PipelineBusy",
+            "order-stream: a replay is running (sluice replay order-stream); not starting a second replay; wait for it to finish"
+          ])
+          yield* Deferred.succeed(release, undefined)
+          const report = yield* Fiber.join(held)
+          assert.strictEqual(report.received, 30)
+
+          // once the replay has switched, the live consumer starts again, and a replay once it is stopped
+          const restarted = yield* Deferred.make<void>()
+          const again = yield* live(Deferred.succeed(restarted, undefined)).pipe(Effect.forkChild)
+          yield* Deferred.await(restarted)
+          yield* Fiber.interrupt(again)
+          assert.strictEqual((yield* replay).received, 30)
         })))
     })
     layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] replay start`, (it) => {

@@ -122,6 +122,43 @@ export const processedEventLedgerSuite = (it: Vitest.MethodsNonLive<ProcessedEve
       })
     }))
 
+  it.effect("any id is claimed once: long ones, a NUL, lone surrogates, ids that look like a stored digest", () =>
+    Effect.gen(function*() {
+      const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+      const p = uniquePipeline("ids")
+      const long = "x".repeat(12_000)
+      // random text does not compress: a B-tree entry cannot hold it
+      let random = ""
+      for (let i = 0; i < 3_000; i++) random += String.fromCharCode(0x4e00 + Math.floor(Math.random() * 0x5000))
+      const ids = [
+        long,
+        `${long}y`,
+        random,
+        "a\u0000b",
+        "\ud800",
+        "\udc00",
+        "sha256:0",
+        `sha256:${"0".repeat(64)}`,
+        "plain"
+      ]
+      const message = (eventId: string, i: number) => ({ eventId, stream: "S", sequence: i + 1 })
+      const all = ids.map(message)
+      assert.deepStrictEqual([...(yield* ledger.claim(p, all, recent))].sort(), [...ids].sort())
+      // redelivered, one by one or together: claimed by nobody
+      for (const event of all) assert.deepStrictEqual([...(yield* ledger.claim(p, [event], recent))], [])
+      assert.deepStrictEqual([...(yield* ledger.claim(p, all, recent))], [])
+      // as keys: each stays with the message that claimed it
+      const keys = `${p}#key`
+      assert.deepStrictEqual([...(yield* ledger.claimKeys(keys, all, recent))].sort(), [...ids].sort())
+      assert.deepStrictEqual([...(yield* ledger.claimKeys(keys, all, recent))].sort(), [...ids].sort())
+      assert.deepStrictEqual(
+        [...(yield* ledger.claimKeys(keys, ids.map((id, i) => message(id, i + 100)), recent))],
+        []
+      )
+      assert.strictEqual((yield* ledger.summary(p)).events, ids.length)
+      assert.strictEqual((yield* ledger.summary(keys)).events, ids.length)
+    }))
+
   it.effect("replace(from, to): to's entries become from's, with their messages; from is left empty", () =>
     Effect.gen(function*() {
       const ledger = yield* ProcessedEventLedger.ProcessedEventLedger

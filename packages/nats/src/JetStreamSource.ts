@@ -23,7 +23,10 @@ import {
   AckPolicy,
   DeliverPolicy,
   jetstream,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
+  JetStreamError,
   type JetStreamManager,
   jetstreamManager
 } from "@nats-io/jetstream"
@@ -327,16 +330,34 @@ const decodeStrict = (bytes: Uint8Array): string | undefined => {
   }
 }
 
-const sourceError = (location: string) => (cause: unknown) =>
-  new SourceError.SourceError({
+/**
+ * Whether the client stopped because the consumer or its stream is gone: a consumer deleted while it is
+ * consumed ends the pull with status 409, which `consume` turns into an error only for a deleted consumer
+ * (with `abort_on_missing_resource`; its other 409s it retries); a consumer or stream found missing when
+ * the client checks on it, after missed heartbeats, is an API error with its code.
+ */
+const isMissingResource = (cause: unknown): boolean =>
+  cause instanceof JetStreamApiError
+    ? cause.code === JetStreamApiCodes.ConsumerNotFound || cause.code === JetStreamApiCodes.StreamNotFound
+    : cause instanceof JetStreamError && (cause as { readonly code?: unknown }).code === 409
+
+const sourceError = (location: string) => (cause: unknown) => {
+  const message = cause instanceof Error ? cause.message : String(cause)
+  return new SourceError.SourceError({
     source: location,
-    reason: new SourceError.ConnectionReset({ message: cause instanceof Error ? cause.message : String(cause) })
+    // a consumer or stream that is gone stays gone: restarting recreates the consumer (`ensureConsumer`)
+    reason: isMissingResource(cause)
+      ? new SourceError.NotFound({ message })
+      : new SourceError.ConnectionReset({ message })
   })
+}
 
 /**
  * The durable consumer `consumer` of `stream` as a streaming source. The consumer must exist
  * ({@link ensureConsumer}). On interruption the pull stops and the messages in the client's buffer
- * are left unacknowledged (JetStream redelivers them after `ack_wait`).
+ * are left unacknowledged (JetStream redelivers them after `ack_wait`). A consumer or stream deleted
+ * while it is consumed fails the stream with a `SourceError` `NotFound` (at once for a deleted
+ * consumer, after missed heartbeats otherwise) rather than a silent wait for it to come back.
  *
  * @example
  * ```ts
@@ -371,7 +392,9 @@ export const source = (options: {
       })
       const messages = yield* Effect.acquireRelease(
         Effect.tryPromise({
-          try: () => consumer.consume({ max_messages: options.maxMessages ?? 256 }),
+          // a consumer (or stream) deleted while consumed fails the source, instead of a silent wait for it
+          // to be created again that a stream created again never ends
+          try: () => consumer.consume({ max_messages: options.maxMessages ?? 256, abort_on_missing_resource: true }),
           catch: sourceError(location)
         }),
         (messages) => Effect.promise(() => Promise.resolve(messages.close()).catch(() => undefined))

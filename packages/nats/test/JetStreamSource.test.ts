@@ -1,8 +1,8 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { DeadLetter, ProcessedEventLedger, SinkError, Streaming, Utf8 } from "@sluice/core"
+import { DeadLetter, ProcessedEventLedger, SinkError, SourceError, Streaming, Utf8 } from "@sluice/core"
 import { JetStreamSource, Testing as NatsTesting } from "@sluice/nats"
 import { Database, Testing } from "@sluice/sql"
-import { Cause, Context, Effect, Fiber, Layer, Schedule } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -364,6 +364,32 @@ if (reachable) {
     )
   })
 }
+
+describe.skipIf(!reachable)("JetStreamSource.source", () => {
+  it.live(
+    "fails with NotFound when its consumer is deleted, instead of waiting for it silently",
+    () =>
+      Effect.gen(function*() {
+        const { stream, subject, consumer } = yield* freshStream("deleted")
+        yield* JetStreamSource.ensureConsumer({ stream, consumer })
+        yield* JetStreamSource.publish(subject, "{}", { eventId: "e1" })
+        const received = yield* Deferred.make<void>()
+        const fiber = yield* JetStreamSource.source({ stream, consumer }).messages.pipe(
+          Stream.runForEach((m) => Effect.andThen(m.ack, Deferred.succeed(received, undefined))),
+          Effect.forkChild
+        )
+        yield* Deferred.await(received)
+        yield* JetStreamSource.deleteConsumer(stream, consumer)
+        const exit = yield* Fiber.await(fiber).pipe(Effect.timeout("30 seconds"))
+        assert.isTrue(Exit.isFailure(exit), `the source ended: ${exit}`)
+        const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(error, SourceError.SourceError)
+        assert.strictEqual((error as SourceError.SourceError).reason._tag, "NotFound")
+        assert.isFalse((error as SourceError.SourceError).isRetryable)
+      }).pipe(Effect.scoped, Effect.provide(JetStreamSource.JetStream.layer(natsServers))),
+    { timeout: 60_000 }
+  )
+})
 
 describe("JetStream.layer", () => {
   const failure = (servers: string) =>

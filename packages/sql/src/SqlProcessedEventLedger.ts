@@ -9,6 +9,13 @@
  * concurrent consumer claiming the same id waits for it to commit or roll back, so an event is
  * applied by one of them only.
  *
+ * An id is stored as it is when it is short plain text; one that a B-tree entry could not hold (over
+ * {@link maxStoredLength} characters: PostgreSQL refuses index entries over about 2.7 kB, which failed the
+ * whole batch's commit again at every redelivery) or that `text` cannot hold (a NUL, a lone surrogate) is
+ * stored as `sha256:` and the SHA-256 of its JSON text ({@link storedId}), as is an id that starts with
+ * `sha256:` itself, so that no two ids share a stored one. The same id always gets the same stored id, so
+ * it is claimed once, whatever its text.
+ *
  * `summary` is one aggregate over the pipeline's rows (`count`, `min` and `max` of `processed_at`).
  *
  * `purge` deletes the rows whose `processed_at` is before the cut-off, of one pipeline (and its
@@ -21,8 +28,42 @@ import { PgTypes } from "@effect/sql-pg"
 import { ProcessedEventLedger } from "@sluice/core"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import * as Crypto from "node:crypto"
 import { mapSqlError } from "./internal/sinkError.ts"
+import { needsEscaping } from "./internal/textEscape.ts"
 import { typedArray } from "./internal/typedArray.ts"
+
+/**
+ * The longest event id (or key) stored as it is, in UTF-16 code units (at most 3 bytes of UTF-8 each):
+ * well below the B-tree entry limit of the ledger's primary key.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxStoredLength = 512
+
+const digestPrefix = "sha256:"
+
+/**
+ * The id under which the ledger stores an event id or a key: the id itself when it is at most
+ * {@link maxStoredLength} long, holds no NUL or lone surrogate and does not start with `sha256:`; else
+ * `sha256:` and the hex SHA-256 of its JSON text (which tells every string apart, lone surrogates too).
+ *
+ * @example
+ * ```ts
+ * import { SqlProcessedEventLedger } from "@sluice/sql"
+ *
+ * SqlProcessedEventLedger.storedId("order-event-1") // "order-event-1"
+ * SqlProcessedEventLedger.storedId("x".repeat(10_000)) // "sha256:…" (64 hex digits)
+ * ```
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const storedId = (id: string): string =>
+  id.length <= maxStoredLength && !needsEscaping(id) && !id.startsWith(digestPrefix)
+    ? id
+    : digestPrefix + Crypto.createHash("sha256").update(JSON.stringify(id)).digest("hex")
 
 /**
  * Builds the ledger over the current `SqlClient`. The table must exist (`SluiceMigrations`).
@@ -38,26 +79,59 @@ export const make = Effect.gen(function*() {
     events: ReadonlyArray<ProcessedEventLedger.ProcessedEvent>,
     processedAt: number
   ) =>
-    events.length === 0 ? Effect.succeed(new Set<string>()) : Effect.suspend(() =>
-      sql<{ readonly event_id: string }>`
-          INSERT INTO sluice.processed_events (pipeline, event_id, stream, sequence, processed_at)
-          SELECT ${pipeline}, e.event_id, e.stream, e.sequence, ${new Date(processedAt)}
-          FROM unnest(
-            ${typedArray(events.map((e) => e.eventId), PgTypes.OID.text)}::text[],
-            ${typedArray(events.map((e) => e.stream), PgTypes.OID.text)}::text[],
-            ${typedArray(events.map((e) => String(e.sequence)), PgTypes.OID.text)}::int8[]
-          ) AS e(event_id, stream, sequence)
-          ${
-        sameMessageKeeps
-          // a no-op update returns the row: the key stays with the message that claimed it
-          ? sql`ON CONFLICT (pipeline, event_id) DO UPDATE SET processed_at = sluice.processed_events.processed_at
+    events.length === 0 ? Effect.succeed(new Set<string>()) : Effect.suspend(() => {
+      // the stored ids, and the ids they stand for
+      const stored = events.map((e) => storedId(e.eventId))
+      const original = new Map<string, string>()
+      stored.forEach((id, i) => {
+        if (id !== events[i]!.eventId) original.set(id, events[i]!.eventId)
+      })
+      const onConflict = sameMessageKeeps
+        // a no-op update returns the row: the key stays with the message that claimed it
+        ? sql`ON CONFLICT (pipeline, event_id) DO UPDATE SET processed_at = sluice.processed_events.processed_at
               WHERE sluice.processed_events.stream = excluded.stream
                 AND sluice.processed_events.sequence = excluded.sequence`
-          : sql`ON CONFLICT (pipeline, event_id) DO NOTHING`
-      }
+        : sql`ON CONFLICT (pipeline, event_id) DO NOTHING`
+      const stream = typedArray(events.map((e) => e.stream), PgTypes.OID.text)
+      const sequence = typedArray(events.map((e) => String(e.sequence)), PgTypes.OID.text)
+      const at = new Date(processedAt)
+      const claimed = original.size === 0
+        ? sql<{ readonly event_id: string }>`
+          INSERT INTO sluice.processed_events (pipeline, event_id, stream, sequence, processed_at)
+          SELECT ${pipeline}, e.event_id, e.stream, e.sequence, ${at}
+          FROM unnest(${typedArray(stored, PgTypes.OID.text)}::text[], ${stream}::text[], ${sequence}::int8[])
+            AS e(event_id, stream, sequence)
+          ${onConflict}
           RETURNING event_id`
-    ).pipe(
-      Effect.map((rows) => new Set(rows.map((r) => r.event_id))),
+        // an id stored as a digest may have been stored as itself by an earlier version (one that a
+        // B-tree entry could hold compressed): such a row is the id's claim, kept by its message
+        : sql<{ readonly event_id: string }>`
+          WITH e AS (
+            SELECT * FROM unnest(
+              ${typedArray(stored, PgTypes.OID.text)}::text[],
+              ${
+          typedArray(
+            events.map((e, i) => stored[i] !== e.eventId && !needsEscaping(e.eventId) ? e.eventId : null),
+            PgTypes.OID.text
+          )
+        }::text[],
+              ${stream}::text[],
+              ${sequence}::int8[]
+            ) AS e(event_id, legacy, stream, sequence)
+          ), old AS (
+            SELECT e.event_id, p.stream = e.stream AND p.sequence = e.sequence AS same
+            FROM e JOIN sluice.processed_events p ON p.pipeline = ${pipeline} AND p.event_id = e.legacy
+          ), claimed AS (
+            INSERT INTO sluice.processed_events (pipeline, event_id, stream, sequence, processed_at)
+            SELECT ${pipeline}, e.event_id, e.stream, e.sequence, ${at}
+            FROM e WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.event_id = e.event_id)
+            ${onConflict}
+            RETURNING event_id
+          )
+          SELECT event_id FROM claimed
+          ${sameMessageKeeps ? sql`UNION ALL SELECT event_id FROM old WHERE same` : sql``}`
+      return Effect.map(claimed, (rows) => new Set(rows.map((r) => original.get(r.event_id) ?? r.event_id)))
+    }).pipe(
       mapSqlError(sameMessageKeeps ? "claim business keys" : "claim processed events"),
       Effect.withSpan(sameMessageKeeps ? "SqlProcessedEventLedger.claimKeys" : "SqlProcessedEventLedger.claim")
     )

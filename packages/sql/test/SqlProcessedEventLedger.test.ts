@@ -1,4 +1,5 @@
 import { assert, layer } from "@effect/vitest"
+import { ProcessedEventLedger } from "@sluice/core"
 import { SqlProcessedEventLedger } from "@sluice/sql"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
@@ -11,6 +12,28 @@ for (const backend of backends) {
     (it) => {
       // how every ledger purges (the same suite runs in memory)
       processedEventLedgerSuite(it)
+
+      it.effect("an id stored as itself by an earlier version, now stored as a digest, is still claimed", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+          const p = `legacy_${Math.random().toString(36).slice(2, 8)}`
+          // a long id that compresses: a B-tree entry held it, so earlier versions stored it as itself
+          const id = "z".repeat(5_000)
+          assert.notStrictEqual(SqlProcessedEventLedger.storedId(id), id)
+          const at = new Date(Date.UTC(1910, 0, 1))
+          for (const pipeline of [p, `${p}#key`]) {
+            yield* sql`INSERT INTO sluice.processed_events (pipeline, event_id, stream, sequence, processed_at)
+              VALUES (${pipeline}, ${id}, 'S', 7, ${at})`
+          }
+          const event = (sequence: number) => [{ eventId: id, stream: "S", sequence }]
+          assert.deepStrictEqual([...(yield* ledger.claim(p, event(7), at.getTime()))], [], "processed already")
+          assert.deepStrictEqual([...(yield* ledger.claim(p, event(8), at.getTime()))], [])
+          // a key: still its message's, no other's
+          assert.deepStrictEqual([...(yield* ledger.claimKeys(`${p}#key`, event(7), at.getTime()))], [id])
+          assert.deepStrictEqual([...(yield* ledger.claimKeys(`${p}#key`, event(8), at.getTime()))], [])
+          assert.strictEqual((yield* ledger.summary(p)).events, 1, "no second row")
+        }))
 
       it.effect("purge's deletes can read the processed_at index instead of the whole table", () =>
         Effect.gen(function*() {
