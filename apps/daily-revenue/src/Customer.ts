@@ -128,4 +128,6 @@ export const toRow = (c: CustomerChange): ReadonlyArray<unknown> =>
  * @since 0.1.0
  * @category transforms
  */
-export const CustomerTransform: Transform.Transform<CustomerChange> = Transform.fromSchema(CustomerChange)
+export const CustomerTransform: Transform.Transform<CustomerChange> = Transform.fromSchema(CustomerChange, {
+  exactNumbers: true
+})
