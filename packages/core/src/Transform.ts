@@ -139,7 +139,8 @@ const failed: unique symbol = Symbol("@sluice/core/Transform/failed")
  * with `SchemaMismatch` (`number 19.990000000000000001 at "amount" cannot be read exactly: it
  * would be 19.99`) instead of being decoded from the rounded number.
  * `1.50`, `1E2`, `-0` are exact. Only a payload with a run of more than 15 digits or an
- * exponent is parsed a second time to check its numbers; any other payload costs one scan.
+ * exponent of three digits is parsed a second time to check its numbers; any other payload costs
+ * a look at every 16th character and at its `e`s.
  *
  * @example
  * ```ts

@@ -113,10 +113,10 @@ const anyLiterals = fc.tuple(
   fc.boolean(),
   fc.stringMatching(/^(0|[1-9]\d{0,24})$/),
   fc.option(fc.stringMatching(/^\d{1,24}$/), { nil: undefined }),
-  fc.option(fc.integer({ min: -420, max: 420 }), { nil: undefined })
+  fc.option(fc.tuple(fc.constantFrom("e", "E", "e+", "E-"), fc.integer({ min: 0, max: 420 })), { nil: undefined })
 ).map(([negative, integer, fraction, exponent]) =>
   `${negative ? "-" : ""}${integer}${fraction === undefined ? "" : `.${fraction}`}${
-    exponent === undefined ? "" : `e${exponent}`
+    exponent === undefined ? "" : `${exponent[0]}${exponent[1]}`
   }`
 )
 
@@ -163,6 +163,17 @@ describe("Transform.fromSchema exactNumbers", () => {
     }
   })
 
+  it("finds the shortest inexact literals (16 digits, a 3-digit exponent) at every offset of the payload", () => {
+    for (const literal of ["9007199254740993", "1e-400", "4.9E-325"]) {
+      for (let pad = 0; pad <= 40; pad++) {
+        // after a one-digit number too: the scan goes on 16 past a run's end
+        const payload = `{"pad":"${"x".repeat(pad)}","id":1,"amount":1,"tags":[7,${literal}]}`
+        const result = transform({ payload, position: 1 }, partition)
+        assert.isTrue(Result.isFailure(result) && result.failure.errorType === "SchemaMismatch", payload)
+      }
+    }
+  })
+
   it("exact numbers in any form decode as without the option", () => {
     for (
       const payload of [
@@ -179,8 +190,9 @@ describe("Transform.fromSchema exactNumbers", () => {
 
   it("a literal fails exactly when the double JSON.parse reads writes back as another decimal", () => {
     fc.assert(
-      fc.property(literals, (literal) => {
-        const payload = `{"id":1,"amount":1,"tags":[${literal}]}`
+      fc.property(literals, fc.nat({ max: 32 }), (literal, pad) => {
+        // the literal at every offset: the scan reads one character in 16
+        const payload = `{"pad":"${"x".repeat(pad)}","id":1,"amount":1,"tags":[${literal}]}`
         const exact = exactByBigInt(literal)
         const result = transform({ payload, position: 1 }, partition)
         assert.strictEqual(Result.isSuccess(result), exact, literal)

@@ -8,27 +8,69 @@
  * @internal
  */
 
+const isDigit = (c: number): boolean => c >= 48 && c <= 57
+
+/** The digits of the run of digits and dots around `at` (a digit or dot), and where the run ends. */
+const digitRun = (payload: string, at: number): { readonly digits: number; readonly end: number } => {
+  let from = at
+  while (from > 0) {
+    const c = payload.charCodeAt(from - 1)
+    if (!isDigit(c) && c !== 46) break
+    from--
+  }
+  let digits = 0
+  let end = from
+  for (; end < payload.length; end++) {
+    const c = payload.charCodeAt(end)
+    if (isDigit(c)) digits++
+    else if (c !== 46) break
+  }
+  return { digits, end }
+}
+
+/** Whether an `e` or `E` of `payload` ends a digit and starts an exponent of three digits or more. */
+const hasLongExponent = (payload: string, letter: string): boolean => {
+  for (let at = payload.indexOf(letter); at !== -1; at = payload.indexOf(letter, at + 1)) {
+    if (at === 0 || !isDigit(payload.charCodeAt(at - 1))) continue
+    let i = at + 1
+    const sign = payload.charCodeAt(i)
+    if (sign === 43 || sign === 45) i++
+    let digits = 0
+    while (i < payload.length && isDigit(payload.charCodeAt(i))) {
+      digits++
+      i++
+    }
+    if (digits >= 3) return true
+  }
+  return false
+}
+
 /**
- * Whether `payload` may hold a number that is not exact: a run of more than 15 digits (dots
- * allowed among them), or an exponent after a digit. Every decimal of at most 15 significant
- * digits without an exponent round-trips through a double, so a payload without either holds
- * only exact numbers. Strings are scanned too: their digits can only cause a needless check.
+ * Whether `payload` may hold a number that is not exact. A literal of at most 15 digits with an
+ * exponent of at most two digits is exact (its value is a normal double, and every decimal of at
+ * most 15 significant digits round-trips through one), so only two things are looked for:
+ *
+ * - more than 15 digits in a run of digits and dots: the run is 16 characters or more, so it
+ *   covers one of every 16 positions, and only every 16th character is read (and the run around it
+ *   when it is a digit or a dot);
+ * - an exponent of three digits or more after a digit (`1e-400`), found with `indexOf`.
+ *
+ * Strings are not told apart: their digits can only cause a needless check.
  *
  * @internal
  */
 export const mayHoldInexact = (payload: string): boolean => {
-  let digits = 0
-  for (let i = 0; i < payload.length; i++) {
+  const length = payload.length
+  for (let i = 0; i < length; i += 16) {
     const c = payload.charCodeAt(i)
-    if (c >= 48 && c <= 57) {
-      if (++digits > 15) return true
-    } else if (c === 101 || c === 69) {
-      if (digits > 0) return true
-    } else if (c !== 46) {
-      digits = 0
+    if (isDigit(c) || c === 46) {
+      const run = digitRun(payload, i)
+      if (run.digits > 15) return true
+      // the next sample 16 past the run's end (a non-digit): still one in every 16 positions
+      i = run.end
     }
   }
-  return false
+  return hasLongExponent(payload, "e") || hasLongExponent(payload, "E")
 }
 
 /** `text` (a JSON number literal or `String(n)`) as `<digits>e<exponent>`, zeros trimmed; zero as `0`. */
