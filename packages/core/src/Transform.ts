@@ -138,7 +138,9 @@ const failed: unique symbol = Symbol("@sluice/core/Transform/failed")
  * `12345678901234567890` would end in `000`) or out of its range (`1e-400` would be `0`) — fails
  * with `SchemaMismatch` (`number 19.990000000000000001 at "amount" cannot be read exactly: it
  * would be 19.99`) instead of being decoded from the rounded number.
- * `1.50`, `1E2`, `-0` are exact. Only a payload with a run of more than 15 digits or an
+ * `1.50`, `1E2`, `-0` are exact. Every number of the payload counts, wherever it is: the schema
+ * may keep a field it does not declare (`Contract.open`) for a contract that makes it a column.
+ * Only a payload with a run of more than 15 digits or an
  * exponent of three digits is parsed a second time to check its numbers; any other payload costs
  * a look at every 16th character and at its `e`s.
  *
