@@ -140,4 +140,7 @@ export const rules: ReadonlyArray<Transform.Rule<Customer>> = [
  * @since 0.1.0
  * @category transforms
  */
-export const CustomerTransform: Transform.Transform<Customer> = Transform.fromSchema(Customer, { rules })
+export const CustomerTransform: Transform.Transform<Customer> = Transform.fromSchema(Customer, {
+  rules,
+  exactNumbers: true
+})

@@ -71,6 +71,14 @@ describe("CustomerTransform", () => {
     assert.strictEqual(outcome({ customer_id: 42, changed_at: "2024-03-01T10:00:00Z", deleted: true }), "ok")
   })
 
+  it("rejects a customer_id a double reads as another integer (past 2^53, or with digits it drops)", () => {
+    for (const literal of ["9007199254740993", "42.0000000000000001"]) {
+      const payload = JSON.stringify(base).replace(`"customer_id":${base.customer_id}`, `"customer_id":${literal}`)
+      const result = CustomerTransform({ payload, position: 1 }, day)
+      assert.isTrue(Result.isFailure(result) && result.failure.errorType === "SchemaMismatch", literal)
+    }
+  })
+
   it("accepts late changes, and rejects changes after the end of the file's day", () => {
     assert.strictEqual(outcome({ ...base, changed_at: "2024-02-20T10:00:00Z" }), "ok")
     assert.strictEqual(outcome({ ...base, changed_at: "2024-03-01T23:59:59Z" }), "ok")

@@ -9,8 +9,9 @@
  * - A **deletion** carries `deleted: true` and needs nothing but `updated_at` (other fields are
  *   ignored).
  * - `updated_at` is an ISO-8601 instant with a zone (`2024-03-01T10:15:00Z`,
- *   `2024-03-01T12:15:00.250+02:00`), at most millisecond precision; it is decoded to epoch
- *   milliseconds.
+ *   `2024-03-01T12:15:00.250+02:00`), at most millisecond precision, of a real date and time
+ *   (`2024-02-30`, `24:00` or an offset beyond 14 hours are rejected, never rolled over), after
+ *   the epoch; it is decoded to epoch milliseconds.
  * - `customer_id` may be `null` or absent here: the schema describes the feed as it is, and the
  *   merge strategy that loads it rejects a change without a key (dead letter `MissingKey`) rather
  *   than the decoder, because it is the strategy that cannot place it.
@@ -19,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Transform } from "@sluice/core"
+import { Partition, Transform } from "@sluice/core"
 import { Schema, SchemaGetter } from "effect"
 
 const maxTextLength = 256
@@ -29,12 +30,19 @@ const Text = Schema.String.check(
   Schema.isMaxLength(maxTextLength)
 )
 
-const instantPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2})$/
+const instantPattern = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,3})?(?:Z|[+-](\d{2}):(\d{2}))$/
 
-const checkInstant = (s: string): true | string =>
-  instantPattern.test(s) && Number.isFinite(Date.parse(s)) && Date.parse(s) > 0
+/**
+ * A real calendar date and time of day (`Date.parse` rolls `2024-02-30` over to March 1st and
+ * `24:00` to the next day), an offset of at most 14 hours, after the epoch.
+ */
+const checkInstant = (s: string): true | string => {
+  const match = instantPattern.exec(s)
+  return match !== null && Partition.isDateString(match[1]!) && Number(match[2]) < 24 && Number(match[3]) < 60 &&
+      Number(match[4]) < 60 && Number(match[5] ?? 0) <= 14 && Number(match[6] ?? 0) < 60 && Date.parse(s) > 0
     ? true
     : `expected an ISO-8601 instant with a zone like "2024-03-01T10:15:00Z", got ${JSON.stringify(s)}`
+}
 
 /**
  * An instant as ISO-8601 text with a zone, decoded to epoch milliseconds.
@@ -128,4 +136,6 @@ export const toRow = (c: CustomerChange): ReadonlyArray<unknown> =>
  * @since 0.1.0
  * @category transforms
  */
-export const CustomerTransform: Transform.Transform<CustomerChange> = Transform.fromSchema(CustomerChange)
+export const CustomerTransform: Transform.Transform<CustomerChange> = Transform.fromSchema(CustomerChange, {
+  exactNumbers: true
+})

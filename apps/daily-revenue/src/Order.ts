@@ -8,7 +8,10 @@
  * - a JSON **number** is accepted only when its value is exactly recoverable: at most 15
  *   significant digits (every such decimal survives the round trip through a double, and
  *   JavaScript's shortest formatting gives it back), at most {@link amountScale} decimals.
- *   `19.99` becomes `"19.99"`, `0.1` becomes `"0.1"` (not `0.1000000000000000055…`);
+ *   `19.99` becomes `"19.99"`, `0.1` becomes `"0.1"` (not `0.1000000000000000055…`). The
+ *   literal as written counts, not the double `JSON.parse` makes of it: `19.990000000000000001`
+ *   (read as `19.99`) and `1e-400` (read as `0`) are rejected ({@link OrderTransform} decodes
+ *   with `exactNumbers`, which applies to every number of the order);
  * - both forms are canonicalised (no exponent, no leading zeros, no trailing fractional zeros),
  *   so `19.90` and `"019.90"` both decode to `"19.9"`;
  * - negative, `NaN`/`Infinity`, non-numeric (`"12,50"`, `"abc"`, `""`), more than
@@ -288,4 +291,7 @@ export const rules: ReadonlyArray<Transform.Rule<Order>> = [
  * @since 0.1.0
  * @category transforms
  */
-export const OrderTransform: Transform.Transform<Order> = Transform.fromSchema(Contract.open(Order), { rules })
+export const OrderTransform: Transform.Transform<Order> = Transform.fromSchema(Contract.open(Order), {
+  rules,
+  exactNumbers: true
+})

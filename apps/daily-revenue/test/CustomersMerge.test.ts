@@ -100,6 +100,35 @@ describe("CustomerFeed", () => {
   })
 })
 
+describe("CustomerTransform updated_at", () => {
+  const updatedAt = (updated_at: string) => {
+    const payload = JSON.stringify({ customer_id: 1, name: "Ann", city: "Oslo", updated_at })
+    const result = CustomerTransform({ payload, position: 1 }, day(0))
+    return Result.isSuccess(result) ? new Date(result.success.updated_at).toISOString() : result.failure.errorType
+  }
+
+  it("rejects what Date.parse would roll over to another instant: impossible dates, 24:00, offsets past 14 hours", () => {
+    for (
+      const text of [
+        "2024-02-30T10:00:00Z",
+        "2023-02-29T10:00:00Z",
+        "2024-04-31T10:00:00Z",
+        "2024-03-01T24:00:00Z",
+        "2024-03-01T10:00:00+23:59",
+        "2024-03-01T10:00:00+14:60"
+      ]
+    ) {
+      assert.strictEqual(updatedAt(text), "SchemaMismatch", text)
+    }
+  })
+
+  it("decodes real instants to the instant they name", () => {
+    assert.strictEqual(updatedAt("2024-02-29T23:59:59.999Z"), "2024-02-29T23:59:59.999Z")
+    assert.strictEqual(updatedAt("2024-03-01T00:30:00+14:00"), "2024-02-29T10:30:00.000Z")
+    assert.strictEqual(updatedAt("2024-03-01T10:00:00-12:00"), "2024-03-01T22:00:00.000Z")
+  })
+})
+
 for (const backend of Testing.backends()) {
   layer(appLayer(backend), { timeout: "60 seconds", excludeTestServices: true })(
     `customers-merge [${backend.name}]`,

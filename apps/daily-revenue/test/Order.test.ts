@@ -187,6 +187,24 @@ describe("Order", () => {
     assert.strictEqual(errorType({ ...base, ...patch }), "SchemaMismatch")
   })
 
+  it.each(
+    [
+      ["an amount with more digits than a double holds", "amount", "19.990000000000000001"],
+      ["an amount below a double's range", "amount", "1e-400"],
+      ["a customer_id a double reads as another integer", "customer_id", "1.0000000000000001"],
+      ["loyalty points past 2^53", "loyalty_points", "9007199254740993"]
+    ] as const
+  )("rejects %s as SchemaMismatch, never loading the rounded number", (_, field, literal) => {
+    // the literal spliced into the JSON text: JSON.stringify would write the rounded number
+    const payload = JSON.stringify({ ...base, [field]: 0 }).replace(`"${field}":0`, `"${field}":${literal}`)
+    const result = run(payload, true)
+    assert.isTrue(Result.isFailure(result), payload)
+    if (Result.isFailure(result)) {
+      assert.strictEqual(result.failure.errorType, "SchemaMismatch")
+      assert.include((result.failure.reason as { readonly message: string }).message, `number ${literal} at "${field}"`)
+    }
+  })
+
   it("rejects an order dated outside the partition as a RuleViolation of order_date_in_partition", () => {
     const result = run({ ...base, order_date: "2024-03-02" })
     assert.isTrue(Result.isFailure(result))

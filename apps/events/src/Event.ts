@@ -155,4 +155,4 @@ export const rules: ReadonlyArray<Transform.Rule<Event>> = [
  * @since 0.1.0
  * @category transforms
  */
-export const EventTransform: Transform.Transform<Event> = Transform.fromSchema(Event, { rules })
+export const EventTransform: Transform.Transform<Event> = Transform.fromSchema(Event, { rules, exactNumbers: true })

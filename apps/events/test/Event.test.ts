@@ -61,6 +61,22 @@ describe("Event", () => {
     assert.strictEqual(errorType(value), "SchemaMismatch")
   })
 
+  it("rejects properties holding a number a double cannot hold exactly (jsonb would keep the rounded one)", () => {
+    const payload = JSON.stringify({ ...live, properties: { sku: 0, price: 1.5 } }).replace(
+      `"sku":0`,
+      `"sku":12345678901234567890`
+    )
+    const result = EventTransform({ payload, position: 1 }, day)
+    assert.isTrue(Result.isFailure(result))
+    if (Result.isFailure(result)) {
+      assert.strictEqual(result.failure.errorType, "SchemaMismatch")
+      assert.include((result.failure.reason as { readonly message: string }).message, "number 12345678901234567890")
+    }
+    assert.isTrue(
+      Result.isSuccess(EventTransform({ payload: payload.replace("12345678901234567890", "1E2"), position: 1 }, day))
+    )
+  })
+
   it("checks its rules: never sent after the file's day, never updated before it occurred", () => {
     assert.strictEqual(errorType(live), "ok")
     assert.strictEqual(errorType({ ...live, updated_at: "2024-03-02T00:00:00Z" }), "RuleViolation")

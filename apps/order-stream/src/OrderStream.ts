@@ -73,7 +73,9 @@ export const key = (order: Order.Order): string => `${order.order_date}/${order.
  * @since 0.1.0
  * @category transforms
  */
-export const transform: Transform.Transform<Order.Order> = Transform.fromSchema(Contract.open(Order.Order))
+export const transform: Transform.Transform<Order.Order> = Transform.fromSchema(Contract.open(Order.Order), {
+  exactNumbers: true
+})
 
 const textArray = (values: ReadonlyArray<string | null>) => {
   const result = PgTypes.array(values, PgTypes.OID.text)

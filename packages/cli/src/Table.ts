@@ -48,15 +48,35 @@ export const format = (
 export const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, " ").trim()
 
 /**
- * Shortens `s` to at most `max` characters (an ellipsis marks the cut), showing control
- * characters as `\xNN` escapes so a cell never breaks the table.
+ * What a cell shows escaped: C0 and C1 control characters (`\x0d`, `\x85`: line ends, terminal
+ * escapes), and the invisible characters that move or hide text — bidirectional controls
+ * (`\u202e` would show the rest of the row reversed), zero-width characters, the line and
+ * paragraph separators and U+FEFF.
+ */
+// oxlint-disable-next-line no-control-regex
+const invisible = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g
+
+const escapeInvisible = (c: string): string => {
+  const code = c.charCodeAt(0)
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`
+}
+
+/**
+ * Shortens `s` to at most `max` characters (an ellipsis marks the cut), showing control and
+ * invisible characters as escapes (`\x0d`, `\u202e`) so a cell never breaks or reorders the table.
+ *
+ * @example
+ * ```ts
+ * import { Table } from "@sluice/cli"
+ *
+ * Table.truncate("a\rb\u202ec", 60) // "a\\x0db\\u202ec"
+ * ```
  *
  * @since 0.1.0
  * @category formatting
  */
 export const truncate = (s: string, max: number): string => {
-  // oxlint-disable-next-line no-control-regex
-  const visible = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+  const visible = s.replace(invisible, escapeInvisible)
   const chars = [...visible]
   return chars.length <= max ? visible : chars.slice(0, Math.max(0, max - 1)).join("") + "…"
 }

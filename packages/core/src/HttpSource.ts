@@ -196,10 +196,23 @@ const decodeJson = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Unkno
 
 const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0xfeff
 
+/** `text` without the JSON whitespace after an element (before its `,` or `]`). */
+const trimEnd = (text: string): string => {
+  let end = text.length
+  while (end > 0) {
+    const c = text.charCodeAt(end - 1)
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break
+    end--
+  }
+  return end === text.length ? text : text.slice(0, end)
+}
+
 /**
  * Splits the text of a JSON array into records, one per top-level element, as it streams in.
- * Each payload is the element re-serialized with `JSON.stringify`; positions are 1-based element
- * indexes. A body that is not a JSON array (not starting with `[`, unterminated, an element that is
+ * Each payload is the element's text as the body has it (the whitespace around it dropped), so a
+ * dead letter keeps what was sent and a transform reads the numbers as written
+ * (`Transform.fromSchema`'s `exactNumbers`: a re-serialized `19.990000000000000001` would be
+ * `19.99`); positions are 1-based element indexes. A body that is not a JSON array (not starting with `[`, unterminated, an element that is
  * not valid JSON, trailing data) fails with `InvalidResponse` when the problem is reached.
  *
  * @example
@@ -208,7 +221,7 @@ const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0
  * import { HttpSource } from "@sluice/core"
  *
  * const records = HttpSource.jsonArrayToRecords("example", Stream.make("[{\"a\": 1}, ", "2]"))
- * // { payload: "{\"a\":1}", position: 1 }, { payload: "2", position: 2 }
+ * // { payload: "{\"a\": 1}", position: 1 }, { payload: "2", position: 2 }
  * ```
  *
  * @since 0.1.0
@@ -362,10 +375,12 @@ const splitJsonArray = <E, R>(
             state.element = ""
             return undefined
           }
-          const parsed = decodeJson(state.element)
+          const element = trimEnd(state.element)
           state.element = ""
-          if (Result.isFailure(parsed)) return `element ${state.position} of the JSON array is not valid JSON`
-          out.push({ payload: JSON.stringify(parsed.success), position: state.position })
+          if (Result.isFailure(decodeJson(element))) {
+            return `element ${state.position} of the JSON array is not valid JSON`
+          }
+          out.push({ payload: element, position: state.position })
           return undefined
         }
         for (const chunk of chunks) {

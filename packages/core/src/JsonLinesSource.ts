@@ -3,8 +3,10 @@
  *
  * The file is streamed in chunks and split into lines as it is read, so a multi-gigabyte file
  * never sits in memory. Lines end with `\n` (a trailing `\r` is dropped, so `\r\n` files read the
- * same); a last line without a newline is a record too. Empty and whitespace-only lines are
- * skipped, but positions stay physical line numbers, so a dead letter's position points at the
+ * same); a last line without a newline is a record too. Empty lines and lines of JSON whitespace
+ * only (spaces, tabs, carriage returns) are skipped, but positions stay physical line numbers; a
+ * line of other invisible characters (a form feed, U+00A0, a byte order mark after the first line,
+ * U+2028) is a record, dead-lettered as `InvalidJson` rather than lost. A dead letter's position points at the
  * right line of the file. A line whose bytes are not valid UTF-8 is never altered (no U+FFFD) nor
  * fatal to the extract: it becomes a record carrying its original bytes (`Source.invalidUtf8`),
  * dead-lettered as `InvalidEncoding` with the readable escape of its bytes (`Utf8.escape`).
@@ -24,7 +26,8 @@ interface LineState {
 
 /**
  * Splits decoded text into raw records, one per line (`\n`, with a trailing `\r` dropped).
- * Blank lines are skipped but counted, so `position` is the physical 1-based line number.
+ * Blank lines (empty, or JSON whitespace only: space, tab, `\r`) are skipped but counted, so
+ * `position` is the physical 1-based line number.
  *
  * **When to use**
  *
@@ -71,10 +74,23 @@ export const linesToRecords = <E, R>(text: Stream.Stream<string, E, R>): Stream.
     }
   )
 
+/**
+ * Whether a line holds nothing but JSON whitespace (space, tab, carriage return; a line has no
+ * `\n`). Other white space (`String.prototype.trim`'s: form feed, U+00A0, U+FEFF, U+2028…) is
+ * not JSON whitespace: such a line is a record, which fails as `InvalidJson`, never dropped.
+ */
+const isBlank = (line: string): boolean => {
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i)
+    if (c !== 32 && c !== 9 && c !== 13) return false
+  }
+  return true
+}
+
 const pushLine = (state: LineState, raw: string, out: Array<Source.RawRecord>): void => {
   state.line++
   const payload = raw.endsWith("\r") ? raw.slice(0, -1) : raw
-  if (payload.trim() !== "") out.push({ payload, position: state.line })
+  if (!isBlank(payload)) out.push({ payload, position: state.line })
 }
 
 interface ByteLineState {
@@ -146,7 +162,7 @@ const pushBytesLine = (
   state.line++
   if (payload === undefined) out.push(Source.invalidUtf8(bytes.subarray(from, to), state.line))
   // a line starting with `{` is not blank: no need to trim it
-  else if (payload.charCodeAt(0) === 123 || payload.trim() !== "") out.push({ payload, position: state.line })
+  else if (payload.charCodeAt(0) === 123 || !isBlank(payload)) out.push({ payload, position: state.line })
 }
 
 /**

@@ -20,6 +20,7 @@
  */
 import { Result, Schema } from "effect"
 import * as SchemaJITCompiler from "effect/schema/SchemaJITCompiler"
+import * as ExactNumbers from "./internal/exactNumbers.ts"
 import * as FastDecode from "./internal/fastDecode.ts"
 import type { PartitionDate } from "./Partition.ts"
 import * as RecordError from "./RecordError.ts"
@@ -132,6 +133,17 @@ const failed: unique symbol = Symbol("@sluice/core/Transform/failed")
  * Decoding tries the fast path of the module documentation first, and falls back to
  * `Schema.decodeUnknownResult(schema)` when it bails out; the result is the same either way.
  *
+ * With `exactNumbers: true`, a record holding a JSON number that `JSON.parse` would read as
+ * another number — more digits than a double holds (`19.990000000000000001` would be `19.99`,
+ * `12345678901234567890` would end in `000`) or out of its range (`1e-400` would be `0`) — fails
+ * with `SchemaMismatch` (`number 19.990000000000000001 at "amount" cannot be read exactly: it
+ * would be 19.99`) instead of being decoded from the rounded number.
+ * `1.50`, `1E2`, `-0` are exact. Every number of the payload counts, wherever it is: the schema
+ * may keep a field it does not declare (`Contract.open`) for a contract that makes it a column.
+ * Only a payload with a run of more than 15 digits or an
+ * exponent of three digits is parsed a second time to check its numbers; any other payload costs
+ * a look at every 16th character and at its `e`s.
+ *
  * @example
  * ```ts
  * import { Schema } from "effect"
@@ -139,7 +151,8 @@ const failed: unique symbol = Symbol("@sluice/core/Transform/failed")
  *
  * const Reading = Schema.Struct({ sensor: Schema.NonEmptyString, value: Schema.Finite, day: Schema.String })
  * const transform = Transform.fromSchema(Reading, {
- *   rules: [Transform.rule("in_partition", (r, day) => r.day === day ? undefined : `day ${r.day} is not ${day}`)]
+ *   rules: [Transform.rule("in_partition", (r, day) => r.day === day ? undefined : `day ${r.day} is not ${day}`)],
+ *   exactNumbers: true
  * })
  * ```
  *
@@ -148,17 +161,30 @@ const failed: unique symbol = Symbol("@sluice/core/Transform/failed")
  */
 export const fromSchema = <S extends Schema.Decoder<unknown>>(
   schema: S,
-  options: { readonly rules?: ReadonlyArray<Rule<S["Type"]>> | undefined } = {}
+  options: {
+    readonly rules?: ReadonlyArray<Rule<S["Type"]>> | undefined
+    /** Dead-letter a record holding a number `JSON.parse` cannot read exactly (default `false`). */
+    readonly exactNumbers?: boolean | undefined
+  } = {}
 ): Transform<S["Type"]> => {
   SchemaJITCompiler.enable(schema.ast)
   const decode = Schema.decodeUnknownResult(schema as Schema.Decoder<S["Type"]>)
   const fast = FastDecode.compile(schema.ast)
   const rules = options.rules ?? []
   const ruleCount = rules.length
+  const exactNumbers = options.exactNumbers === true
   return (record, partition) => {
     if (record.invalidBytes !== undefined) return Result.fail(invalidEncoding(record.invalidBytes))
     const json = parseJson(record.payload)
     if (json === failed) return Result.fail(invalidJson())
+    if (exactNumbers && ExactNumbers.mayHoldInexact(record.payload)) {
+      const inexact = ExactNumbers.firstInexact(record.payload)
+      if (inexact !== undefined) {
+        return Result.fail(
+          recordError(() => new RecordError.SchemaMismatch({ message: ExactNumbers.message(inexact) }))
+        )
+      }
+    }
     let value: S["Type"]
     const quick = fast !== undefined ? fast(json) : FastDecode.bail
     if (quick !== FastDecode.bail) {

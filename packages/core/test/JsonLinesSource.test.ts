@@ -9,11 +9,14 @@ const day = Partition.makeUnsafe("2024-03-01")
 const collect = (chunks: ReadonlyArray<string>) =>
   Effect.runSync(Stream.runCollect(JsonLinesSource.linesToRecords(Stream.fromIterable(chunks))))
 
+/** Only JSON whitespace (space, tab, CR): what a source skips as blank. */
+const jsonBlank = /^[ \t\r]*$/
+
 /** The reference: split the whole text on "\n", drop one trailing "\r", keep non-blank lines. */
 const reference = (text: string) =>
   text.split("\n").flatMap((raw, i) => {
     const payload = raw.endsWith("\r") ? raw.slice(0, -1) : raw
-    return payload.trim() === "" ? [] : [{ payload, position: i + 1 }]
+    return jsonBlank.test(payload) ? [] : [{ payload, position: i + 1 }]
   })
 
 const withDir = <A, E>(f: (dir: string, fs: FileSystem.FileSystem) => Effect.Effect<A, E, FileSystem.FileSystem>) =>
@@ -61,7 +64,15 @@ describe("JsonLinesSource.linesToRecords", () => {
 
   it("emits nothing for empty input or only blank lines", () => {
     assert.deepStrictEqual(collect([]), [])
-    assert.deepStrictEqual(collect(["\n\r\n", "   \n"]), [])
+    assert.deepStrictEqual(collect(["\n\r\n", "   \n", "\t \r\r\n"]), [])
+  })
+
+  it("keeps a line of white space that is not JSON whitespace: a record (InvalidJson), never dropped", () => {
+    const lines = ["\f", "\v", "\u00a0", "\uFEFF", "\u2028", " \u3000 "]
+    assert.deepStrictEqual(
+      collect([lines.join("\n")]),
+      lines.map((payload, i) => ({ payload, position: i + 1 }))
+    )
   })
 
   it("gives the same records however the text is cut into chunks", () => {
@@ -110,7 +121,7 @@ describe("JsonLinesSource.bytesToRecords", () => {
       line++
       try {
         const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: line !== 1 }).decode(raw)
-        if (text.trim() !== "") out.push({ payload: text, position: line })
+        if (!jsonBlank.test(text)) out.push({ payload: text, position: line })
       } catch {
         out.push({ payload: Utf8.escape(raw), position: line, invalidBytes: raw })
       }
@@ -132,6 +143,8 @@ describe("JsonLinesSource.bytesToRecords", () => {
     encode("é"),
     encode("😀"),
     encode("\u00a0"),
+    encode("\f"),
+    encode("\u2028"),
     [0xef, 0xbb, 0xbf],
     [0xff],
     [0x80],

@@ -86,6 +86,136 @@ describe("Transform.fromSchema", () => {
   })
 })
 
+/** The decimal a number literal (or `String(n)`) denotes, as an exact fraction `m / 10^k` compared by cross-multiplying. */
+const decimalOf = (text: string): { readonly m: bigint; readonly k: number } => {
+  const match = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text)!
+  const fraction = match[3] ?? ""
+  const m = BigInt(match[2]! + fraction) * (match[1] === "-" ? -1n : 1n)
+  return { m, k: fraction.length - Number(match[4] ?? 0) }
+}
+
+/** Reference: the literal is the decimal `JSON.parse`'s double writes back as (zero of either sign is zero). */
+const exactByBigInt = (literal: string): boolean => {
+  const value = JSON.parse(literal) as number
+  if (!Number.isFinite(value)) return false
+  const a = decimalOf(literal)
+  const b = decimalOf(String(value))
+  const k = Math.max(a.k, b.k)
+  const scale = (d: { readonly m: bigint; readonly k: number }) =>
+    k - d.k >= 0 ? d.m * 10n ** BigInt(k - d.k) : undefined
+  const x = scale(a)
+  const y = scale(b)
+  return x !== undefined && y !== undefined && x === y
+}
+
+/** JSON number literals of every shape: long, short, with zeros, fractions and exponents. */
+const anyLiterals = fc.tuple(
+  fc.boolean(),
+  fc.stringMatching(/^(0|[1-9]\d{0,24})$/),
+  fc.option(fc.stringMatching(/^\d{1,24}$/), { nil: undefined }),
+  fc.option(fc.tuple(fc.constantFrom("e", "E", "e+", "E-"), fc.integer({ min: 0, max: 420 })), { nil: undefined })
+).map(([negative, integer, fraction, exponent]) =>
+  `${negative ? "-" : ""}${integer}${fraction === undefined ? "" : `.${fraction}`}${
+    exponent === undefined ? "" : `${exponent[0]}${exponent[1]}`
+  }`
+)
+
+/** 16 and 17 significant digits, the first lengths a double may not hold, with a point anywhere. */
+const borderLiterals = fc.tuple(fc.stringMatching(/^[1-9]\d{15,16}$/), fc.nat({ max: 17 })).map(([digits, point]) =>
+  point === 0 || point >= digits.length ? digits : `${digits.slice(0, point)}.${digits.slice(point)}`
+)
+
+const literals = fc.oneof(anyLiterals, borderLiterals)
+
+describe("Transform.fromSchema exactNumbers", () => {
+  const Reading = Schema.Struct({ id: Schema.Int, amount: Schema.Finite, tags: Schema.Array(Schema.Number) })
+  const transform = Transform.fromSchema(Reading, { exactNumbers: true })
+  const lenient = Transform.fromSchema(Reading)
+
+  it("a number JSON.parse would read as another is SchemaMismatch, naming the literal, its key and the value", () => {
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      [
+        `{"id":1,"amount":19.990000000000000001,"tags":[]}`,
+        `number 19.990000000000000001 at "amount" cannot be read exactly: it would be 19.99`
+      ],
+      [
+        `{"id":1.0000000000000001,"amount":1,"tags":[]}`,
+        `number 1.0000000000000001 at "id" cannot be read exactly: it would be 1`
+      ],
+      [`{"id":1,"amount":1e-400,"tags":[]}`, `number 1e-400 at "amount" cannot be read exactly: it would be 0`],
+      [
+        `{"id":1,"amount":1,"tags":[12345678901234567890]}`,
+        `number 12345678901234567890 at "0" cannot be read exactly: it would be 12345678901234567000`
+      ],
+      [
+        `{"id":1,"amount":1,"tags":[9007199254740993]}`,
+        `number 9007199254740993 at "0" cannot be read exactly: it would be 9007199254740992`
+      ]
+    ]
+    for (const [payload, message] of cases) {
+      assert.isTrue(Result.isSuccess(lenient({ payload, position: 1 }, partition)), payload)
+      const result = transform({ payload, position: 1 }, partition)
+      assert.isTrue(Result.isFailure(result), payload)
+      if (Result.isFailure(result)) {
+        assert.strictEqual(result.failure.errorType, "SchemaMismatch")
+        assert.strictEqual((result.failure.reason as RecordError.SchemaMismatch).message, message)
+      }
+    }
+  })
+
+  it("finds the shortest inexact literals (16 digits, a 3-digit exponent) at every offset of the payload", () => {
+    for (const literal of ["9007199254740993", "1e-400", "4.9E-325"]) {
+      for (let pad = 0; pad <= 40; pad++) {
+        // after a one-digit number too: the scan goes on 16 past a run's end
+        const payload = `{"pad":"${"x".repeat(pad)}","id":1,"amount":1,"tags":[7,${literal}]}`
+        const result = transform({ payload, position: 1 }, partition)
+        assert.isTrue(Result.isFailure(result) && result.failure.errorType === "SchemaMismatch", payload)
+      }
+    }
+  })
+
+  it("exact numbers in any form decode as without the option", () => {
+    for (
+      const payload of [
+        `{"id":1E2,"amount":1.5000,"tags":[-0,0.30000000000000004,9007199254740993e-16,1e21,5e-324]}`,
+        `{"id":100,"amount":123456789012345.6,"tags":[0.000000000000000001,"12345678901234567890"]}`
+      ]
+    ) {
+      assert.deepStrictEqual(
+        transform({ payload, position: 1 }, partition),
+        lenient({ payload, position: 1 }, partition)
+      )
+    }
+  })
+
+  it("a literal fails exactly when the double JSON.parse reads writes back as another decimal", () => {
+    fc.assert(
+      fc.property(literals, fc.nat({ max: 32 }), (literal, pad) => {
+        // the literal at every offset: the scan reads one character in 16
+        const payload = `{"pad":"${"x".repeat(pad)}","id":1,"amount":1,"tags":[${literal}]}`
+        const exact = exactByBigInt(literal)
+        const result = transform({ payload, position: 1 }, partition)
+        assert.strictEqual(Result.isSuccess(result), exact, literal)
+        if (exact) assert.deepStrictEqual(result, lenient({ payload, position: 1 }, partition))
+      }),
+      { numRuns: 3_000, seed: 7 }
+    )
+  })
+
+  it("JSON.stringify's numbers are always exact", () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true })), (tags) => {
+        const payload = JSON.stringify({ id: 7, amount: tags[0] ?? 0, tags })
+        assert.deepStrictEqual(
+          transform({ payload, position: 1 }, partition),
+          lenient({ payload, position: 1 }, partition)
+        )
+      }),
+      { seed: 7 }
+    )
+  })
+})
+
 describe("Partition.isDateString", () => {
   const pattern = /^(\d{4})-(\d{2})-(\d{2})$/
   const reference = (input: string): boolean => {

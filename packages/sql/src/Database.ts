@@ -174,6 +174,14 @@ const reasonOf = (error: { readonly message: string; readonly cause?: unknown })
  */
 const sessionParameters = { datestyle: "ISO" }
 
+/**
+ * The largest message read from the server: 1 GiB, PostgreSQL's own limit on a value (and on the
+ * buffer a row is built in). The driver's default, 16 MiB, made every read of a row holding a
+ * larger value fail: a dead letter of a 17 MB source line was written, then `dlq list`, `show` and
+ * `replay` of its pipeline failed with `Message length … exceeds maxMessageSize`.
+ */
+const maxMessageSize = 2 ** 30
+
 const probe = (client: PgClient.PgClient, target: string) =>
   client`SELECT 1`.pipe(
     Effect.mapError((error) => new DatabaseUnavailable({ target, reason: reasonOf(error), cause: error }))
@@ -209,7 +217,8 @@ export const layerPostgres = (
         connectTimeout: "5 seconds",
         maxConnections: options?.maxConnections ?? 10,
         applicationName: "sluice",
-        startupParameters: sessionParameters
+        startupParameters: sessionParameters,
+        maxMessageSize
       }).pipe(
         Effect.mapError((error) => new DatabaseUnavailable({ target, reason: reasonOf(error), cause: error }))
       )
@@ -304,7 +313,8 @@ const makePglite = Effect.fnUntraced(function*(dataDir: string | undefined) {
     username: "postgres",
     database: "postgres",
     applicationName: "sluice",
-    startupParameters: sessionParameters
+    startupParameters: sessionParameters,
+    maxMessageSize
   }).pipe(Effect.mapError((error) => new DatabaseUnavailable({ target, reason: reasonOf(error), cause: error })))
   yield* probe(client, target)
   return client

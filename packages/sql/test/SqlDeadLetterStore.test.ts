@@ -426,6 +426,22 @@ for (const backend of backends) {
             assert.strictEqual((yield* store.list(pipeline))[0]?.originalRecord, payload)
           }))
 
+        it.effect(
+          "lists a dead letter larger than the driver's default message size (16 MiB), as written",
+          () =>
+            Effect.gen(function*() {
+              const store = yield* DeadLetter.DeadLetterStore
+              const pipeline = unique("dl_huge")
+              // a 17 MiB line of a source file: its row comes back as one 17 MiB DataRow message
+              const payload = `{"order_id":"${"x".repeat(17 * 1024 * 1024)}"}`
+              yield* store.write([deadLetter(pipeline, day(0), 1, { originalRecord: payload })])
+              const listed = yield* store.list(pipeline)
+              assert.strictEqual(listed.length, 1)
+              assert.isTrue(listed[0]?.originalRecord === payload)
+            }),
+          { timeout: 120_000 }
+        )
+
         it.effect("returns every weird payload exactly as written", () =>
           Effect.gen(function*() {
             const store = yield* DeadLetter.DeadLetterStore
