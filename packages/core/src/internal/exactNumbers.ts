@@ -8,52 +8,23 @@
  * @internal
  */
 
-const isDigit = (c: number): boolean => c >= 48 && c <= 57
+/** A digit or a dot: what a run of a number's mantissa is made of. */
+const isDigitOrDot = (c: number): boolean => (c >= 48 && c <= 57) || c === 46
 
-/** The digits of the run of digits and dots around `at` (a digit or dot), and where the run ends. */
-const digitRun = (payload: string, at: number): { readonly digits: number; readonly end: number } => {
-  let from = at
-  while (from > 0) {
-    const c = payload.charCodeAt(from - 1)
-    if (!isDigit(c) && c !== 46) break
-    from--
-  }
-  let digits = 0
-  let end = from
-  for (; end < payload.length; end++) {
-    const c = payload.charCodeAt(end)
-    if (isDigit(c)) digits++
-    else if (c !== 46) break
-  }
-  return { digits, end }
-}
-
-/** Whether an `e` or `E` of `payload` ends a digit and starts an exponent of three digits or more. */
-const hasLongExponent = (payload: string, letter: string): boolean => {
-  for (let at = payload.indexOf(letter); at !== -1; at = payload.indexOf(letter, at + 1)) {
-    if (at === 0 || !isDigit(payload.charCodeAt(at - 1))) continue
-    let i = at + 1
-    const sign = payload.charCodeAt(i)
-    if (sign === 43 || sign === 45) i++
-    let digits = 0
-    while (i < payload.length && isDigit(payload.charCodeAt(i))) {
-      digits++
-      i++
-    }
-    if (digits >= 3) return true
-  }
-  return false
-}
+/** An exponent of three digits or more after a digit (`1e-400`, `5E+308`). */
+const longExponent = /\d[eE][+-]?\d{3}/
 
 /**
  * Whether `payload` may hold a number that is not exact. A literal of at most 15 digits with an
  * exponent of at most two digits is exact (its value is a normal double, and every decimal of at
  * most 15 significant digits round-trips through one), so only two things are looked for:
  *
- * - more than 15 digits in a run of digits and dots: the run is 16 characters or more, so it
- *   covers one of every 16 positions, and only every 16th character is read (and the run around it
- *   when it is a digit or a dot);
- * - an exponent of three digits or more after a digit (`1e-400`), found with `indexOf`.
+ * - more than 15 digits in a run of digits and dots. Such a run is 16 characters or more, so it
+ *   covers one of every 16 positions, and only every 16th character is read; a run of 16 that
+ *   covers position `i` also covers `i - 8` or `i + 8`, so a digit there is looked around only when
+ *   one of those two is a digit or a dot too (the digits of dates and ids rarely are), and then the
+ *   whole run is counted;
+ * - an exponent of three digits or more after a digit, with one regular expression (native code).
  *
  * Strings are not told apart: their digits can only cause a needless check.
  *
@@ -61,16 +32,27 @@ const hasLongExponent = (payload: string, letter: string): boolean => {
  */
 export const mayHoldInexact = (payload: string): boolean => {
   const length = payload.length
-  for (let i = 0; i < length; i += 16) {
-    const c = payload.charCodeAt(i)
-    if (isDigit(c) || c === 46) {
-      const run = digitRun(payload, i)
-      if (run.digits > 15) return true
-      // the next sample 16 past the run's end (a non-digit): still one in every 16 positions
-      i = run.end
+  for (let i = 8; i < length; i += 16) {
+    if (!isDigitOrDot(payload.charCodeAt(i))) continue
+    if (!isDigitOrDot(payload.charCodeAt(i - 8)) && !(i + 8 < length && isDigitOrDot(payload.charCodeAt(i + 8)))) {
+      continue
     }
+    let from = i
+    while (from > 0 && isDigitOrDot(payload.charCodeAt(from - 1))) from--
+    let digits = 0
+    let end = from
+    for (; end < length; end++) {
+      const c = payload.charCodeAt(end)
+      if (c >= 48 && c <= 57) {
+        if (++digits > 15) return true
+      } else if (c !== 46) {
+        break
+      }
+    }
+    // the next sample 8 past the run's end: a later run of 16 still covers one of every 16 positions
+    i = end - 8
   }
-  return hasLongExponent(payload, "e") || hasLongExponent(payload, "E")
+  return longExponent.test(payload)
 }
 
 /** `text` (a JSON number literal or `String(n)`) as `<digits>e<exponent>`, zeros trimmed; zero as `0`. */
