@@ -1,6 +1,7 @@
 /**
- * The operations commands check what they are given before acting on it: `dlq purge` refuses an age
- * beyond 1000 years (or one that overflows) as a usage error, `status` refuses an empty date range
+ * The operations commands check what they are given before acting on it: `dlq purge` and `ledger purge`
+ * take an age in years too (`y`, `year`, `years`: 365 days each) and refuse one beyond 1000 years (or one
+ * that overflows, or a negative one) as a usage error naming it, `status` refuses an empty date range
  * before it connects to the database, and `dlq list`'s header counts what its filters select.
  */
 import { NodeServices } from "@effect/platform-node"
@@ -41,6 +42,18 @@ describe("the operations commands check their arguments", () => {
           [["dlq", "purge", "daily-revenue", "--older-than", "52200 weeks"], /: at most 1000 years$/],
           [["dlq", "purge", "--older-than", "99999999999999999999999999d"], /: at most 1000 years$/],
           [["dlq", "purge", "--older-than", `${"9".repeat(400)}s`], /: at most 1000 years$/],
+          // a year is 365 days: 1000 years is 365000 days, no more
+          [["dlq", "purge", "--older-than", "1001y"], /^error: invalid --older-than "1001y": at most 1000 years$/],
+          [["dlq", "purge", "--older-than", "365001d"], /: at most 1000 years$/],
+          [["ledger", "purge", "--older-than", `${"9".repeat(400)} years`], /: at most 1000 years$/],
+          [["dlq", "purge", "--older-than", "2 yrs"], /^error: invalid --older-than "2 yrs": expected an age /],
+          // a negative age is read by the parser as a flag: it is still named as the bad value it is
+          [
+            ["dlq", "purge", "--older-than", "-5d"],
+            /^error: invalid --older-than "-5d": a value cannot start with "-" \(usage: sluice dlq purge --help\)$/
+          ],
+          [["ledger", "purge", "--older-than", "-5d"], /^error: invalid --older-than "-5d": a value cannot start /],
+          [["dlq", "purge", "--older-than=-5d"], /^error: invalid --older-than "-5d": expected an age /],
           [
             ["dlq", "purge"],
             /^error: invalid SLUICE_DLQ_RETENTION "400000d": at most 1000 years$/,
@@ -72,6 +85,30 @@ describe("the operations commands check their arguments", () => {
       }).pipe(Effect.provide(NodeServices.layer)),
     { timeout: 120_000 }
   )
+
+  for (const session of SluiceCli.sessions) {
+    it.live(
+      `dlq purge and ledger purge take an age in years, a year being 365 days, up to 1000 [${session.backend}]`,
+      () =>
+        Effect.gen(function*() {
+          const fs = yield* FileSystem.FileSystem
+          const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-age-years-" })
+          const { env } = yield* session.database(cwd)
+          for (
+            const [args, age] of [
+              [["dlq", "purge", "--older-than", "1000y"], "365000d"],
+              [["dlq", "purge", "daily-revenue", "--older-than", "1000 years"], "365000d"],
+              [["dlq", "purge", "--older-than", "1 year"], "365d"],
+              [["ledger", "purge", "--older-than", "1000Y"], "365000d"]
+            ] as const
+          ) {
+            const { stdout } = yield* sluice(cwd, args, 0, env)
+            assert.match(stdout, new RegExp(` older than ${age} purged\n$`), stdout)
+          }
+        }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+      { timeout: 120_000 }
+    )
+  }
 
   it.live(
     "dlq list's header counts what its filters select: partition, status, error type, id",

@@ -71,21 +71,31 @@ const ageUnits: Record<string, Duration.Unit> = {
   w: "weeks"
 }
 
-/** The oldest age `dlq purge` and `ledger purge` accept: beyond it a cut-off date is meaningless (or overflows). */
-const maxAgeMillis = 1000 * 365.25 * 24 * 60 * 60 * 1000
+/** A year of an age: 365 days (ages are spans of time, not calendar dates: no leap days). */
+const daysPerYear = 365
 
-/** An age such as `30d`, `12h`, `2 weeks` or `90 minutes`, of at most 1000 years. */
+/** The oldest age `dlq purge` and `ledger purge` accept: beyond it a cut-off date is meaningless (or overflows). */
+const maxAgeMillis = 1000 * daysPerYear * 24 * 60 * 60 * 1000
+
+/**
+ * An age such as `30d`, `12h`, `2 weeks`, `90 minutes` or `5y` (`y`, `year`, `years`: 365 days each), of at
+ * most 1000 years.
+ */
 const parseAge = (flag: string, value: string) => {
   const match = /^\s*(\d+)\s*([a-z]+)\s*$/i.exec(value)
-  const unit = match === null ? undefined : ageUnits[match[2]!.toLowerCase()] ?? match[2]!.toLowerCase()
+  const word = match === null ? "" : match[2]!.toLowerCase()
+  const years = word === "y" || word === "year" || word === "years"
+  const unit = years ? "days" : ageUnits[word] ?? word
   if (match === null || Option.isNone(Duration.fromInput(`1 ${unit}` as Duration.Input))) {
     return Effect.fail(
       new CliError.InvalidArgument({
-        message: `invalid ${flag} ${JSON.stringify(value)}: expected an age such as 30d, 12h or "2 weeks"`
+        message: `invalid ${flag} ${JSON.stringify(value)}: expected an age such as 30d, 12h, "2 weeks" or 1y`
       })
     )
   }
-  const duration = Duration.fromInput(`${Number(match[1])} ${unit}` as Duration.Input)
+  const duration = years
+    ? Option.some(Duration.days(Number(match[1]) * daysPerYear))
+    : Duration.fromInput(`${Number(match[1])} ${unit}` as Duration.Input)
   const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.POSITIVE_INFINITY
   return Option.isSome(duration) && Number.isFinite(millis) && millis <= maxAgeMillis
     ? Effect.succeed(duration.value)
@@ -723,7 +733,8 @@ export const make = <R, ROut, LE, LR>(
       ),
       olderThan: Flag.String("older-than").pipe(
         Flag.withDescription(
-          "Age of the last failure, e.g. 30d, 12h, \"2 weeks\" (default: SLUICE_DLQ_RETENTION, 30d)"
+          "Age of the last failure, e.g. 30d, 12h, \"2 weeks\", 1y (a year is 365 days; at most 1000 years) " +
+            "(default: SLUICE_DLQ_RETENTION, 30d)"
         ),
         Flag.optional
       ),
@@ -768,7 +779,8 @@ export const make = <R, ROut, LE, LR>(
       ),
       olderThan: Flag.String("older-than").pipe(
         Flag.withDescription(
-          "Age of the claim, e.g. 90d, \"26 weeks\" (default: SLUICE_LEDGER_RETENTION, 90d); keep it longer " +
+          "Age of the claim, e.g. 90d, \"26 weeks\", 1y (a year is 365 days; at most 1000 years) " +
+            "(default: SLUICE_LEDGER_RETENTION, 90d); keep it longer " +
             "than the stream's redelivery horizon: a purged event id is processed again if redelivered"
         ),
         Flag.optional

@@ -6,7 +6,7 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, Layer, Ref } from "effect"
-import { CliOutput, Command } from "effect/cli"
+import { type CliError, CliOutput, Command } from "effect/cli"
 import { ExitCode, ExitStatus } from "./Commands.ts"
 
 const usageTags = new Set(["InvalidArgument", "UnknownPipeline", "ShowHelp", "MalformedConfig", "InvalidDatabaseUrl"])
@@ -36,19 +36,33 @@ const describe = (error: unknown): { readonly line: string; readonly code: numbe
 }
 
 /**
+ * The first error of an invalid invocation as one line. A flag followed by a negative value
+ * (`--older-than -5d`) is, to the parser, a flag with no value followed by an unknown flag:
+ * that is reported as the bad value it is, naming it.
+ */
+const invocationError = (error: CliError.NonShowHelpErrors | undefined, argv: ReadonlyArray<string>): string => {
+  if (error?._tag === "InvalidValue" && error.kind === "flag" && error.value.length === 0) {
+    const next = argv[argv.indexOf(`--${error.option}`) + 1]
+    if (argv.includes(`--${error.option}`) && next !== undefined && /^-\d/.test(next)) {
+      return `invalid --${error.option} ${JSON.stringify(next)}: a value cannot start with "-"`
+    }
+  }
+  return (error?.message ?? "invalid arguments").split("\n")[0]!
+}
+
+/**
  * Help and `--version` as effect presents them; an invalid invocation (a missing or malformed flag, an
  * unknown option) as one line naming the problem and where the usage is, not the whole help page.
  */
-const presenter = CliOutput.layerPresenter({
-  present: (event) =>
-    event._tag === "InvalidInvocation"
-      ? Console.error(
-        `error: ${(event.errors[0]?.message ?? "invalid arguments").split("\n")[0]} (usage: ${
-          event.commandPath.join(" ")
-        } --help)`
-      )
-      : CliOutput.defaultPresenter.present(event)
-})
+const presenter = (argv: ReadonlyArray<string>) =>
+  CliOutput.layerPresenter({
+    present: (event) =>
+      event._tag === "InvalidInvocation"
+        ? Console.error(
+          `error: ${invocationError(event.errors[0], argv)} (usage: ${event.commandPath.join(" ")} --help)`
+        )
+        : CliOutput.defaultPresenter.present(event)
+  })
 
 /**
  * Runs `command` with `argv`, providing `layer` (built lazily, so a database that cannot be
@@ -77,7 +91,7 @@ export const run = <Name extends string, I, E, R, ROut, ER, RL>(
     const exitCode = yield* Ref.make<number>(ExitStatus.ok)
     yield* Command.runWith(command, { version: options.version })(argv).pipe(
       Effect.provide(layer),
-      Effect.provide(presenter),
+      Effect.provide(presenter(argv)),
       Effect.provideService(ExitCode, exitCode),
       Effect.catchCause((cause) => {
         if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
