@@ -10,8 +10,9 @@
  *   ignored).
  * - `updated_at` is an ISO-8601 instant with a zone (`2024-03-01T10:15:00Z`,
  *   `2024-03-01T12:15:00.250+02:00`), at most millisecond precision, of a real date and time
- *   (`2024-02-30`, `24:00` or an offset beyond 14 hours are rejected, never rolled over), after
- *   the epoch; it is decoded to epoch milliseconds.
+ *   (`2024-02-30`, `24:00` or an offset beyond 14 hours are rejected, never rolled over), of a year
+ *   from 0001 to 9999 (the epoch and earlier included: every such instant fits a `timestamptz`); it is
+ *   decoded to epoch milliseconds (negative before 1970).
  * - `customer_id` may be `null` or absent here: the schema describes the feed as it is, and the
  *   merge strategy that loads it rejects a change without a key (dead letter `MissingKey`) rather
  *   than the decoder, because it is the strategy that cannot place it.
@@ -34,12 +35,14 @@ const instantPattern = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,3}
 
 /**
  * A real calendar date and time of day (`Date.parse` rolls `2024-02-30` over to March 1st and
- * `24:00` to the next day), an offset of at most 14 hours, after the epoch.
+ * `24:00` to the next day), an offset of at most 14 hours; the epoch and every instant before it
+ * are instants too (`Date.parse` gives 0 and negative milliseconds).
  */
 const checkInstant = (s: string): true | string => {
   const match = instantPattern.exec(s)
   return match !== null && Partition.isDateString(match[1]!) && Number(match[2]) < 24 && Number(match[3]) < 60 &&
-      Number(match[4]) < 60 && Number(match[5] ?? 0) <= 14 && Number(match[6] ?? 0) < 60 && Date.parse(s) > 0
+      Number(match[4]) < 60 && Number(match[5] ?? 0) <= 14 && Number(match[6] ?? 0) < 60 &&
+      Number.isFinite(Date.parse(s))
     ? true
     : `expected an ISO-8601 instant with a zone like "2024-03-01T10:15:00Z", got ${JSON.stringify(s)}`
 }

@@ -127,6 +127,13 @@ describe("CustomerTransform updated_at", () => {
     assert.strictEqual(updatedAt("2024-03-01T00:30:00+14:00"), "2024-02-29T10:30:00.000Z")
     assert.strictEqual(updatedAt("2024-03-01T10:00:00-12:00"), "2024-03-01T22:00:00.000Z")
   })
+
+  it("decodes the epoch and the instants before it: 0 and negative milliseconds are instants too", () => {
+    for (const text of ["1970-01-01T00:00:00.000Z", "1969-12-31T23:59:59.000Z", "0001-01-01T00:00:00.000Z"]) {
+      assert.strictEqual(updatedAt(text), text)
+    }
+    assert.strictEqual(updatedAt("1970-01-01T01:00:00+01:00"), "1970-01-01T00:00:00.000Z")
+  })
 })
 
 for (const backend of Testing.backends()) {
@@ -190,6 +197,31 @@ for (const backend of Testing.backends()) {
           assert.isFalse(after.rows.some((r) => r.startsWith("7|")))
           assert.include(after.tombstones, `7|${day(2)}T12:00:00.000Z`)
           assert.include(after.rows, `8|Grace Hopper|∅|Zürich|${day(2)}T09:00:00.000Z`)
+        }))
+
+      it.effect("merges changes at the epoch and before it, the latest winning", () =>
+        Effect.gen(function*() {
+          yield* reset
+          const fs = yield* FileSystem.FileSystem
+          const directory = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-customers-" })
+          const lines = [
+            { customer_id: 3, name: "Cy", city: "Oslo", updated_at: "1970-01-01T00:00:00Z" },
+            { customer_id: 3, name: "Cy", city: "Bergen", updated_at: "1969-12-31T23:59:59Z" },
+            { customer_id: 4, name: "Di", city: "Rome", updated_at: "1969-12-31T23:59:59Z" },
+            { customer_id: 5, name: "Ed", city: "Ur", updated_at: "0001-01-01T00:00:00Z" },
+            { customer_id: 6, updated_at: "1969-12-31T23:59:59Z", deleted: true }
+          ].map((l) => JSON.stringify(l))
+          yield* fs.writeFileString(`${directory}/${day(0)}.jsonl`, lines.join("\n") + "\n")
+          const summary = yield* Pipeline.run(CustomersMerge.make(directory, { retry: noRetry }), day(0))
+          assert.deepStrictEqual([summary.read, summary.deadLettered], [5, 0])
+          assert.deepStrictEqual(yield* snapshot, {
+            rows: [
+              "3|Cy|∅|Oslo|1970-01-01T00:00:00.000Z",
+              "4|Di|∅|Rome|1969-12-31T23:59:59.000Z",
+              "5|Ed|∅|Ur|0001-01-01T00:00:00.000Z"
+            ],
+            tombstones: ["6|1969-12-31T23:59:59.000Z"]
+          })
         }))
 
       it.effect("re-running an older day never undoes a newer day's change with the same updated_at", () =>
