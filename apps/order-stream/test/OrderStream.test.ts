@@ -364,19 +364,23 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
         Effect.scoped(Effect.gen(function*() {
           yield* DailyRevenue.setup
           const { id, stream, subject, consumer } = yield* testStream("fixstream.nul")
-          const order = (orderId: string) =>
+          const order = (orderId: string, category = "books") =>
             JSON.stringify({
               order_id: orderId,
               customer_id: 1,
-              product_category: "books",
+              product_category: category,
               amount: "10.00",
               order_date: "2031-05-01"
             })
           const good = `good-${id}`
+          // an order dead-lettered for its category claims no key: its corrected re-send loads
+          const fixed = `fixed-${id}`
           yield* OrderStream.publish([
             { eventId: `${id}-nul`, payload: order("A\u0000B") },
             { eventId: `${id}-good`, payload: order(good) },
-            { eventId: `${id}-surrogate`, payload: order("S\ud800S") }
+            { eventId: `${id}-surrogate`, payload: order("S\ud800S") },
+            { eventId: `${id}-category-nul`, payload: order(fixed, "bo\u0000oks") },
+            { eventId: `${id}-category-fixed`, payload: order(fixed) }
           ], { stream, subject })
           const name = `${OrderStream.name}-${id}`
           const running = yield* consumeAll(
@@ -388,12 +392,13 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           const sql = yield* SqlClient.SqlClient
           const loaded = yield* sql<{ readonly order_id: string }>`
             SELECT order_id FROM raw.orders WHERE order_date = '2031-05-01' ORDER BY order_id`
-          assert.deepStrictEqual(loaded.map((r) => r.order_id), [good])
+          assert.deepStrictEqual(loaded.map((r) => r.order_id), [fixed, good])
           const dead = yield* sql<{ readonly position: number; readonly error_type: string; readonly stage: string }>`
             SELECT position::int AS position, error_type, stage FROM sluice.dead_letters WHERE pipeline = ${name} ORDER BY position`
           assert.deepStrictEqual(dead.map((d) => [d.position, d.error_type, d.stage]), [
             [1, "RuleViolation", `load@${stream}`],
-            [3, "RuleViolation", `load@${stream}`]
+            [3, "RuleViolation", `load@${stream}`],
+            [4, "RuleViolation", `load@${stream}`]
           ])
         })))
     })

@@ -76,7 +76,8 @@ export interface Pipeline<A, R = never> {
   readonly stage: string
   /**
    * The record's key within a partition, if it has one: a second record with the same key in
-   * the same partition is dead-lettered as `DuplicateKey` instead of being loaded twice. The run
+   * the same partition is dead-lettered as `DuplicateKey` instead of being loaded twice (only a
+   * record that loads takes its key: one the sink's `check` rejects leaves it to the next). The run
    * remembers every key of the partition (about 70 bytes each): leave it out for partitions of
    * many millions of records, and let the table's primary key refuse duplicates.
    */
@@ -586,6 +587,15 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
             const deadLettered = bad.length
             for (const record of slice) {
               let result = Transform.apply(pipeline.transform, record, partition)
+              let stage = pipeline.stage
+              // the sink's check comes first: a record it cannot store loads nothing, so its key stays free
+              if (check !== undefined && Result.isSuccess(result)) {
+                const rejected = check(result.success)
+                if (rejected !== undefined) {
+                  result = Result.fail(rejected)
+                  stage = "load"
+                }
+              }
               if (keyOf !== undefined && Result.isSuccess(result)) {
                 const key = keyOf(result.success)
                 const first = seen.get(key)
@@ -599,14 +609,6 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
                       })
                     })
                   )
-                }
-              }
-              let stage = pipeline.stage
-              if (check !== undefined && Result.isSuccess(result)) {
-                const rejected = check(result.success)
-                if (rejected !== undefined) {
-                  result = Result.fail(rejected)
-                  stage = "load"
                 }
               }
               if (Result.isSuccess(result)) good.push(result.success)

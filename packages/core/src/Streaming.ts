@@ -131,7 +131,9 @@ export interface StreamingPipeline<A, R = never> {
   /**
    * The record's business key, if it has one: a record whose key an earlier event already claimed
    * (a re-sent order, with another event id) is dead-lettered as `DuplicateKey`; the first one wins,
-   * as in a batch run with `Pipeline.key`. See the module documentation.
+   * as in a batch run with `Pipeline.key`. Only a record that loads claims its key: one the
+   * transform or the sink's `check` rejects leaves it free for a corrected re-send. See the module
+   * documentation.
    */
   readonly key: ((record: A) => string) | undefined
   readonly batchSize: number
@@ -358,9 +360,19 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
       const record: RawRecord = message.invalidBytes === undefined
         ? { payload: message.payload, position: message.sequence }
         : { payload: message.payload, position: message.sequence, invalidBytes: message.invalidBytes }
-      const result = Transform.apply(pipeline.transform, record, partition)
+      let result = Transform.apply(pipeline.transform, record, partition)
+      let stage = pipeline.stage
+      // the sink's check comes before the key is claimed: a record it cannot store loads nothing, so
+      // its key stays free for a corrected re-send
+      if (check !== undefined && Result.isSuccess(result)) {
+        const rejected = check(result.success)
+        if (rejected !== undefined) {
+          result = Result.fail(rejected)
+          stage = "load"
+        }
+      }
       const key = keyOf !== undefined && Result.isSuccess(result) ? keyOf(result.success) : undefined
-      return { message, partition, record, result, key }
+      return { message, partition, record, result, key, stage }
     })
     // business keys: the first event of a key claims it, in this batch or an earlier one
     const firstOfKey = new Map<string, Message>()
@@ -373,7 +385,7 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
       [...firstOfKey].map(([key, m]) => ({ eventId: JSON.stringify(key), stream: m.stream, sequence: m.sequence })),
       now
     )
-    for (const { key, message, partition, record, result: decodedResult } of decoded) {
+    for (const { key, message, partition, record, result: decodedResult, stage } of decoded) {
       let result = decodedResult
       if (key !== undefined) {
         const first = firstOfKey.get(key)
@@ -388,14 +400,6 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
               })
             })
           )
-        }
-      }
-      let stage = pipeline.stage
-      if (check !== undefined && Result.isSuccess(result)) {
-        const rejected = check(result.success)
-        if (rejected !== undefined) {
-          result = Result.fail(rejected)
-          stage = "load"
         }
       }
       if (Result.isSuccess(result)) {

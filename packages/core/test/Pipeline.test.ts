@@ -231,6 +231,36 @@ describe("Pipeline keys", () => {
 })
 
 describe("Sink checks", () => {
+  it.effect("a record the sink rejects does not take its key: the next record with that key loads", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const same = (value: number) => JSON.stringify({ id: `r-${partition}-7`, value, day: partition })
+      const lines = [same(7), same(8), same(9)]
+      const { rows, sink } = yield* Sink.memory<Reading>()
+      const checked: Sink.Sink<Reading> = {
+        ...sink,
+        check: (r) =>
+          r.value === 7
+            ? new RecordError.RecordError({
+              reason: new RecordError.RuleViolation({ rule: "storable", message: "value 7 cannot be stored" })
+            })
+            : undefined
+      }
+      const pipeline = Pipeline.make({
+        ...makePipeline(mapSource(new Map([[partition, lines]])), checked),
+        key: (r: Reading) => r.id
+      })
+      const report = yield* Pipeline.run(pipeline, partition)
+      assert.deepStrictEqual([report.read, report.loaded, report.deadLettered], [3, 1, 2])
+      assert.deepStrictEqual((yield* Ref.get(rows)).get(partition)?.map((r) => r.value), [8])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("readings")
+      assert.deepStrictEqual(dead.map((d) => [d.position, d.stage, d.errorType]), [
+        [1, "load", "RuleViolation"],
+        [3, "transform", "DuplicateKey"]
+      ])
+      assert.include(dead[1]?.error, "position 2")
+    }).pipe(Effect.provide(layerMemory)))
+
   it.effect("a record the sink rejects is dead-lettered at stage load, and conservation holds", () =>
     Effect.gen(function*() {
       const partition = day(0)

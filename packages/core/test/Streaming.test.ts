@@ -247,6 +247,59 @@ describe("Streaming.run business keys", () => {
       ])
       assert.deepStrictEqual(acks.sort((a, b) => a - b), [1, 2, 3, 4, 5, 6])
     }).pipe(Effect.provide(layer)))
+
+  it.live("a record the sink's check rejects claims no key: a corrected re-send loads, in the batch or a later one", () =>
+    Effect.gen(function*() {
+      const { rows, sink } = yield* memorySink
+      const acks: Array<number> = []
+      const message = (sequence: number, eventId: string, id: string, value: number): Streaming.Message => ({
+        eventId,
+        payload: JSON.stringify({ id, value, day: "2024-03-01" }),
+        stream: "TEST",
+        sequence,
+        publishedAt: Date.UTC(2024, 2, 1),
+        ack: Effect.sync(() => void acks.push(sequence))
+      })
+      const pipeline = Streaming.make({
+        name: "keyed",
+        transform,
+        sink: {
+          ...sink,
+          // as PostgreSQL cannot store a NUL: value 7 stands for a record the sink cannot store
+          check: (r: Reading) =>
+            r.value === 7
+              ? new RecordError.RecordError({
+                reason: new RecordError.RuleViolation({ rule: "storable", message: "value 7 cannot be stored" })
+              })
+              : undefined
+        },
+        key: (r) => r.id,
+        batchSize: 3,
+        batchWindow: "10 millis"
+      })
+      // batch 1: "a" cannot be stored; batch 2: "a" corrected, "d" cannot be stored and is corrected in the batch
+      const messages = [
+        message(1, "e1", "a", 7),
+        message(2, "e2", "b", 2),
+        message(3, "e3", "c", 3),
+        message(4, "e4", "a", 1),
+        message(5, "e5", "d", 7),
+        message(6, "e6", "d", 4)
+      ]
+      yield* Streaming.run(pipeline, { location: "memory", messages: Stream.fromIterable(messages) })
+      assert.deepStrictEqual((yield* Ref.get(rows)).map((r) => [r.id, r.value]).sort(), [
+        ["a", 1],
+        ["b", 2],
+        ["c", 3],
+        ["d", 4]
+      ])
+      const dead = yield* (yield* DeadLetter.DeadLetterStore).list("keyed")
+      assert.deepStrictEqual(dead.map((d) => [d.position, d.errorType, d.stage]), [
+        [1, "RuleViolation", "load@TEST"],
+        [5, "RuleViolation", "load@TEST"]
+      ])
+      assert.deepStrictEqual(acks.sort((a, b) => a - b), [1, 2, 3, 4, 5, 6])
+    }).pipe(Effect.provide(layer)))
 })
 
 describe("Streaming.run bad-record-rate breaker", () => {
