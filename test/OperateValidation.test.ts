@@ -111,6 +111,49 @@ describe("the operations commands check their arguments", () => {
   }
 
   it.live(
+    "a run or backfill above the failure threshold says ALERT once, exit 3: the pipeline's own alert log is left out",
+    () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-alert-" })
+        const order = JSON.stringify({
+          order_id: "ord-1",
+          customer_id: 1,
+          product_category: "books",
+          amount: "10.00",
+          order_date: start
+        })
+        yield* fs.makeDirectory(Path.join(cwd, "orders"))
+        yield* fs.writeFileString(Path.join(cwd, "orders", `${start}.jsonl`), `${order}\n{"bad\n{"bad\n{"bad\n`)
+        const run = yield* sluice(cwd, ["run", "daily-revenue", "--date", start, "--source", "orders"], 3)
+        assert.strictEqual(
+          run.stderr,
+          `ALERT: 75.00% of daily-revenue ${start} was dead-lettered, above the 5.00% threshold\n`
+        )
+        // effect's logger writes to stdout: the pipeline's own warning would be a second ALERT there
+        assert.strictEqual(
+          run.stdout,
+          `daily-revenue ${start}: read 4, loaded 1, dead-lettered 3 (75.00%), retries 0, ${
+            /\d+\.\d\ds/.exec(run.stdout)?.[0]
+          }\n`
+        )
+        const backfill = yield* sluice(cwd, [
+          "backfill",
+          "daily-revenue",
+          "--start",
+          start,
+          "--end",
+          start,
+          "--source",
+          "orders"
+        ], 3)
+        assert.notInclude(backfill.stderr + backfill.stdout, "WARN", backfill.stdout)
+        assert.match(backfill.stdout, new RegExp(`${start}\\s+ALERT\\s`), backfill.stdout)
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+    { timeout: 120_000 }
+  )
+
+  it.live(
     "dlq list's header counts what its filters select: partition, status, error type, id",
     () =>
       Effect.gen(function*() {

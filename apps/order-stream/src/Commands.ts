@@ -12,7 +12,7 @@
  */
 import { DailyRevenue } from "@sluice-app/daily-revenue"
 import { CliError, Serve } from "@sluice/cli"
-import { Streaming } from "@sluice/core"
+import { Alert, Streaming } from "@sluice/core"
 import { JetStreamSource } from "@sluice/nats"
 import { SqlProcessedEventLedger, type SqlSluice } from "@sluice/sql"
 import { Config, Console, Effect, Layer, Option } from "effect"
@@ -156,7 +156,11 @@ export const make = <E>(
             `${pipeline}: consuming ${OrderStream.stream}/${OrderStream.consumer}; Ctrl-C to stop`
           )
         })
-      }).pipe(Effect.provide(Layer.merge(services, metrics)))
+      }).pipe(
+        Effect.provide(Layer.merge(services, metrics)),
+        // alerts are printed from the stream's events (logEvent)
+        Effect.provideService(Alert.Reported, true)
+      )
     })
   ).pipe(Command.withDescription(
     "Consume a stream until interrupted (Ctrl-C drains and exits); --metrics-port serves its /metrics"
@@ -197,6 +201,8 @@ export const make = <E>(
             : { _tag: "Time", time: Option.getOrThrow(time) },
           onEvent: logEvent
         }).pipe(
+          // alerts are printed from the stream's events (logEvent)
+          Effect.provideService(Alert.Reported, true),
           // a start point the stream has nothing after is a usage error: nothing was created or switched
           Effect.catchTag(
             "InvalidStartAt",

@@ -10,6 +10,7 @@
  */
 import {
   AbandonedRuns,
+  Alert,
   Backfill,
   Calendar,
   DeadLetter,
@@ -287,7 +288,7 @@ export const make = <R, ROut, LE, LR>(
           yield* raise(ExitStatus.alerted)
         }
       }))
-    })
+    }, Effect.provideService(Alert.Reported, true)) // the report's alert is printed below
   ).pipe(Command.withDescription("Run a pipeline for one partition (date)"))
 
   const backfill = Command.make(
@@ -420,7 +421,7 @@ export const make = <R, ROut, LE, LR>(
         if (report.failed > 0) yield* raise(ExitStatus.failed)
         else if (report.alerted > 0) yield* raise(ExitStatus.alerted)
       }))
-    })
+    }, Effect.provideService(Alert.Reported, true)) // the report's alert is printed below
   ).pipe(Command.withDescription("Run a pipeline over a date range, partition by partition"))
 
   const status = Command.make(

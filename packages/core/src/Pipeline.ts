@@ -38,6 +38,7 @@
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Fiber, Metric, Result, Schema, Stream } from "effect"
+import * as Alert from "./Alert.ts"
 import * as DeadLetter from "./DeadLetter.ts"
 import { addDays, isDateString, type PartitionDate, range } from "./Partition.ts"
 import * as PartitionLock from "./PartitionLock.ts"
@@ -694,7 +695,7 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
     yield* Metric.update(metric(PipelineMetrics.runDuration), Duration.millis(endedAt - startedAt))
     if (alerted) {
       yield* Metric.update(metric(PipelineMetrics.failureRateAlerts), 1)
-      yield* Effect.logWarning(
+      yield* Alert.log(
         `ALERT ${pipeline.name} ${partition}: ${
           (failureRate * 100).toFixed(2)
         }% of records dead-lettered (${outcome.deadLettered}/${outcome.read}), above the ${

@@ -50,6 +50,7 @@
  */
 import { DateTime, Duration, Effect, Metric, Result, Schedule, Schema, Stream } from "effect"
 import { CircuitBreaker } from "effect/persistence"
+import * as Alert from "./Alert.ts"
 import * as DeadLetter from "./DeadLetter.ts"
 import { isDateString, type PartitionDate } from "./Partition.ts"
 import type * as Pipeline from "./Pipeline.ts"
@@ -551,7 +552,7 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
         Effect.catchTag("BadRecordRateExceeded", (error) =>
           Effect.gen(function*() {
             yield* Metric.update(metric(PipelineMetrics.failureRateAlerts), 1)
-            yield* Effect.logWarning(
+            yield* Alert.log(
               `ALERT ${error.message}; ${
                 pauses < pipeline.badRecords.maxPauses
                   ? `pausing ${Duration.format(pipeline.badRecords.pause)} instead of dead-lettering (pause ${
@@ -572,7 +573,7 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
                 Metric.withAttributes(gaveUp, { action: action === "deadLetter" ? "dead_letter" : "fail" }),
                 1
               )
-              yield* Effect.logWarning(
+              yield* Alert.log(
                 `ALERT ${pipeline.name}: bad-record rate still above the threshold after ${pauses} pause(s) on batch seq ${
                   batch[0]?.sequence ?? 0
                 }–${batch[batch.length - 1]?.sequence ?? 0}; ${

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 export * as AbandonedRuns from "./AbandonedRuns.ts"
+export * as Alert from "./Alert.ts"
 export * as Backfill from "./Backfill.ts"
 export * as Calendar from "./Calendar.ts"
 export * as Contract from "./Contract.ts"

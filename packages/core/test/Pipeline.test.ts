@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import {
+  Alert,
   Backfill,
   DeadLetter,
   JsonLinesSource,
@@ -14,7 +15,7 @@ import {
   SourceError,
   Transform
 } from "@sluice/core"
-import { Arbitrary, Duration, Effect, Exit, Fiber, Ref, Result, Schema, Stream } from "effect"
+import { Arbitrary, Duration, Effect, Exit, Fiber, Logger, Ref, Result, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { day, deadLetterSnapshot, Kind, layerMemory, line, mapSource, type Reading, transform } from "./fixtures.ts"
 
@@ -204,6 +205,39 @@ describe("Pipeline.run", () => {
       yield* TestClock.adjust("2 seconds")
       assert.strictEqual((yield* Fiber.join(first)).loaded, 1)
       assert.strictEqual((yield* Fiber.join(other)).loaded, 1, "other partitions are not blocked")
+    }).pipe(Effect.provide(layerMemory)))
+})
+
+describe("Pipeline alerts", () => {
+  const alertLines = <A, E, R>(run: Effect.Effect<A, E, R>) =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.make((options) => {
+        const message = [options.message].flat().join(" ")
+        if (message.startsWith("ALERT")) lines.push(`${options.logLevel} ${message}`)
+      })
+      yield* run.pipe(Effect.provide(Logger.layer([capture])))
+      return lines
+    })
+
+  it.effect("a run above its failure threshold logs one ALERT warning, none when the caller reports alerts itself", () =>
+    Effect.gen(function*() {
+      const partition = day(0)
+      const { sink } = yield* Sink.memory<Reading>()
+      const pipeline = makePipeline(
+        mapSource(new Map([[partition, [line("good", 1, partition), line("missing", 2, partition)]]])),
+        sink
+      )
+      const logged = yield* alertLines(Pipeline.run(pipeline, partition))
+      assert.deepStrictEqual(logged, [
+        "Warn ALERT readings 2024-03-01: 50.00% of records dead-lettered (1/2), above the 5.00% threshold"
+      ])
+      const quiet = yield* alertLines(
+        Pipeline.run(pipeline, partition).pipe(Effect.provideService(Alert.Reported, true))
+      )
+      assert.deepStrictEqual(quiet, [])
+      const report = yield* Pipeline.run(pipeline, partition).pipe(Effect.provideService(Alert.Reported, true))
+      assert.isTrue(report.alerted, "the report still says so")
     }).pipe(Effect.provide(layerMemory)))
 })
 
