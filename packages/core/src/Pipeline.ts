@@ -40,6 +40,7 @@
 import { Clock, Duration, Effect, Fiber, Metric, Result, Schema, Stream } from "effect"
 import * as Alert from "./Alert.ts"
 import * as DeadLetter from "./DeadLetter.ts"
+import * as SinkCheck from "./internal/sinkCheck.ts"
 import { addDays, isDateString, type PartitionDate, range } from "./Partition.ts"
 import * as PartitionLock from "./PartitionLock.ts"
 import * as PipelineMetrics from "./PipelineMetrics.ts"
@@ -587,16 +588,11 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
             const loaded = good.length
             const deadLettered = bad.length
             for (const record of slice) {
-              let result = Transform.apply(pipeline.transform, record, partition)
-              let stage = pipeline.stage
               // the sink's check comes first: a record it cannot store loads nothing, so its key stays free
-              if (check !== undefined && Result.isSuccess(result)) {
-                const rejected = check(result.success)
-                if (rejected !== undefined) {
-                  result = Result.fail(rejected)
-                  stage = "load"
-                }
-              }
+              let result = Transform.apply(pipeline.transform, record, partition)
+              const rejected = SinkCheck.rejection(check, result)
+              if (rejected !== undefined) result = Result.fail(rejected)
+              const stage = rejected === undefined ? pipeline.stage : "load"
               if (keyOf !== undefined && Result.isSuccess(result)) {
                 const key = keyOf(result.success)
                 const first = seen.get(key)

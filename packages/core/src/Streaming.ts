@@ -52,6 +52,7 @@ import { DateTime, Duration, Effect, Metric, Result, Schedule, Schema, Stream } 
 import { CircuitBreaker } from "effect/persistence"
 import * as Alert from "./Alert.ts"
 import * as DeadLetter from "./DeadLetter.ts"
+import * as SinkCheck from "./internal/sinkCheck.ts"
 import { isDateString, type PartitionDate } from "./Partition.ts"
 import type * as Pipeline from "./Pipeline.ts"
 import * as PipelineMetrics from "./PipelineMetrics.ts"
@@ -361,17 +362,12 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
       const record: RawRecord = message.invalidBytes === undefined
         ? { payload: message.payload, position: message.sequence }
         : { payload: message.payload, position: message.sequence, invalidBytes: message.invalidBytes }
-      let result = Transform.apply(pipeline.transform, record, partition)
-      let stage = pipeline.stage
       // the sink's check comes before the key is claimed: a record it cannot store loads nothing, so
       // its key stays free for a corrected re-send
-      if (check !== undefined && Result.isSuccess(result)) {
-        const rejected = check(result.success)
-        if (rejected !== undefined) {
-          result = Result.fail(rejected)
-          stage = "load"
-        }
-      }
+      const decoded = Transform.apply(pipeline.transform, record, partition)
+      const rejected = SinkCheck.rejection(check, decoded)
+      const result = rejected === undefined ? decoded : Result.fail(rejected)
+      const stage = rejected === undefined ? pipeline.stage : "load"
       const key = keyOf !== undefined && Result.isSuccess(result) ? keyOf(result.success) : undefined
       return { message, partition, record, result, key, stage }
     })
