@@ -3,8 +3,8 @@
  *
  * - `customer_id`: a positive integer.
  * - `changed_at`: when the change happened, an ISO 8601 instant with a time zone
- *   (`2024-03-01T09:30:00Z`, `2024-03-01T10:30:00.250+01:00`); a local time without a zone is
- *   ambiguous and rejected. It is kept to the millisecond (the dimension orders changes by it), so a
+ *   (`2024-03-01T09:30:00Z`, `2024-03-01T10:30:00.250+01:00`; an offset of at most 14 hours); a local
+ *   time without a zone is ambiguous and rejected. It is kept to the millisecond (the dimension orders changes by it), so a
  *   finer instant (`…00.1239Z`) is rejected rather than rounded: two changes a fraction of a
  *   millisecond apart would tie and be applied in arrival order. It may be days before the file's date (a late change) but not after
  *   the end of the file's day (UTC): a change cannot be delivered before it happens.
@@ -29,17 +29,21 @@ const Text = Schema.String.check(
 
 const instantPattern = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:Z|[+-](\d{2}):(\d{2}))$/
 
+/** The farthest offset from UTC of a time zone, in minutes (UTC+14:00, Kiribati): `+14:30` is none. */
+const maxOffsetMinutes = 14 * 60
+
 /** The most fractional digits of a second: changes are ordered to the millisecond. */
 const maxFractionDigits = 3
 
 /**
  * The form, a real calendar date and clock time (`Date.parse` would roll `02-30` over to March),
- * and no finer than the millisecond.
+ * an offset of at most 14 hours (`+14:00`, not `+14:30`), and no finer than the millisecond.
  */
 const checkInstant = (s: string): string | true => {
   const match = instantPattern.exec(s)
   const valid = match !== null && Partition.isDateString(match[1]!) && Number(match[2]) < 24 &&
-    Number(match[3]) < 60 && Number(match[4] ?? 0) < 60 && Number(match[6] ?? 0) <= 14 && Number(match[7] ?? 0) < 60
+    Number(match[3]) < 60 && Number(match[4] ?? 0) < 60 && Number(match[7] ?? 0) < 60 &&
+    Number(match[6] ?? 0) * 60 + Number(match[7] ?? 0) <= maxOffsetMinutes
   if (!valid) {
     return `expected an ISO 8601 instant with a time zone, like 2024-03-01T09:30:00Z, got ${JSON.stringify(s)}`
   }

@@ -31,17 +31,21 @@ const Text = Schema.String.check(
   Schema.isMaxLength(maxTextLength)
 )
 
+/** The farthest offset from UTC of a time zone, in minutes (UTC+14:00, Kiribati): `+14:30` is none. */
+const maxOffsetMinutes = 14 * 60
+
 const instantPattern = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,3})?(?:Z|[+-](\d{2}):(\d{2}))$/
 
 /**
  * A real calendar date and time of day (`Date.parse` rolls `2024-02-30` over to March 1st and
- * `24:00` to the next day), an offset of at most 14 hours; the epoch and every instant before it
+ * `24:00` to the next day), an offset of at most 14 hours (`+14:00`; `+14:30` is past it); the epoch and every instant before it
  * are instants too (`Date.parse` gives 0 and negative milliseconds).
  */
 const checkInstant = (s: string): true | string => {
   const match = instantPattern.exec(s)
   return match !== null && Partition.isDateString(match[1]!) && Number(match[2]) < 24 && Number(match[3]) < 60 &&
-      Number(match[4]) < 60 && Number(match[5] ?? 0) <= 14 && Number(match[6] ?? 0) < 60 &&
+      Number(match[4]) < 60 && Number(match[6] ?? 0) < 60 &&
+      Number(match[5] ?? 0) * 60 + Number(match[6] ?? 0) <= maxOffsetMinutes &&
       Number.isFinite(Date.parse(s))
     ? true
     : `expected an ISO-8601 instant with a zone like "2024-03-01T10:15:00Z", got ${JSON.stringify(s)}`

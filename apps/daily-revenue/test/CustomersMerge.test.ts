@@ -115,7 +115,10 @@ describe("CustomerTransform updated_at", () => {
         "2024-04-31T10:00:00Z",
         "2024-03-01T24:00:00Z",
         "2024-03-01T10:00:00+23:59",
-        "2024-03-01T10:00:00+14:60"
+        "2024-03-01T10:00:00+14:60",
+        "2024-03-01T10:00:00+14:01",
+        "2024-03-01T10:00:00+14:30",
+        "2024-03-01T10:00:00-14:59"
       ]
     ) {
       assert.strictEqual(updatedAt(text), "SchemaMismatch", text)
@@ -126,6 +129,8 @@ describe("CustomerTransform updated_at", () => {
     assert.strictEqual(updatedAt("2024-02-29T23:59:59.999Z"), "2024-02-29T23:59:59.999Z")
     assert.strictEqual(updatedAt("2024-03-01T00:30:00+14:00"), "2024-02-29T10:30:00.000Z")
     assert.strictEqual(updatedAt("2024-03-01T10:00:00-12:00"), "2024-03-01T22:00:00.000Z")
+    assert.strictEqual(updatedAt("2024-03-01T10:00:00-14:00"), "2024-03-02T00:00:00.000Z")
+    assert.strictEqual(updatedAt("2024-03-01T10:00:00+05:45"), "2024-03-01T04:15:00.000Z")
   })
 
   it("decodes the epoch and the instants before it: 0 and negative milliseconds are instants too", () => {

@@ -45,6 +45,9 @@
  *   partition's earlier rows on a tie.
  * - A log created before it kept the partition of its rows gets the column (`DEFAULT '-infinity'`)
  *   from {@link AppendLog.createLog}: its old rows lose every tie against rows appended after.
+ * - A load never deletes, so a re-run (or a lookback rebuild) whose source no longer has a row, or
+ *   has it with an older ordering value, leaves the row appended before in the log, and in the view
+ *   while it still wins. Retract it with a delete marker or replace it with a newer version.
  *
  * @since 0.1.0
  */

@@ -169,10 +169,15 @@ const reasonOf = (error: { readonly message: string; readonly cause?: unknown })
 
 /**
  * Every session's settings, sent at startup (they outrank the server's, database's and role's):
- * dates are read back as text in places (`partition::text`), so they must print in ISO form
- * (`SQL, DMY` prints 01/03/2024).
+ * - dates are read back as text in places (`partition::text`), so they must print in ISO form
+ *   (`SQL, DMY` prints 01/03/2024);
+ * - transactions are `READ COMMITTED`: concurrent loads of one merged table, dimension or recomputed
+ *   aggregate take a transaction-level advisory lock and then read what the previous one committed,
+ *   which needs a snapshot per statement. Under a database default of `repeatable read` (or
+ *   `serializable`) the load that waited read its transaction's first snapshot instead, and failed
+ *   (`duplicate key value violates unique constraint`) or recomputed from rows no longer current.
  */
-const sessionParameters = { datestyle: "ISO" }
+const sessionParameters = { datestyle: "ISO", default_transaction_isolation: "read committed" }
 
 /**
  * The largest message read from the server: 1 GiB, PostgreSQL's own limit on a value (and on the
@@ -191,7 +196,9 @@ const probe = (client: PgClient.PgClient, target: string) =>
  * A PostgreSQL server through a connection pool. The connection is checked when the layer is
  * built, so an unreachable server fails fast with {@link DatabaseUnavailable}. Its sessions use
  * the `DateStyle` `ISO, MDY` (PostgreSQL's default), whatever the server's, database's or role's:
- * Sluice reads dates back as text. Write date literals in your own SQL as `YYYY-MM-DD`.
+ * Sluice reads dates back as text. Write date literals in your own SQL as `YYYY-MM-DD`. Their
+ * transactions are `READ COMMITTED` (PostgreSQL's default) the same way: the locks serializing
+ * loads of one table rely on each statement seeing what committed before it.
  *
  * @example
  * ```ts

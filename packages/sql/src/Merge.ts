@@ -354,7 +354,12 @@ export const migrate = (spec: Omit<Spec<never>, "toRow">) => {
  *
  * **Gotchas**
  *
- * - A merge never removes a key because a re-run no longer contains it; only a deletion does.
+ * - A merge never removes a key because a re-run no longer contains it; only a deletion does. Nor
+ *   does it go back to an older version: a re-run whose source now has an older version of a key
+ *   than the one the partition merged before (a correction dated earlier) leaves the newer one, as
+ *   the table keeps no other version to fall back on. So a re-run is exact for the same input, not
+ *   for a changed one: correct a key with a newer version or a deletion (or use `Scd`, whose change
+ *   log is replaced by partition, where a re-run must undo what the partition's old input did).
  * - The table needs {@link partitionColumn}, and with `deleted` the tombstone table: run
  *   {@link migrate} in the app's migrations.
  * - Give the table a primary key (or unique index) on `key`: the merge looks keys up by it.

@@ -314,6 +314,15 @@ export const previousColumn = (column: string): string => `previous_${column}`
 
 /** 0001-01-01T00:00:00Z: PostgreSQL has earlier instants, but no change record does. */
 const minMillis = -62_135_596_800_000
+
+/** The range of a change timestamp, as a dead letter names it. */
+const changedAtRange = `from ${new Date(minMillis).toISOString()} to before ${new Date(openEndMillis).toISOString()}`
+
+/** A change timestamp as ISO 8601 when it is an instant at all, else as the number it is. */
+const showMillis = (millis: number): string => {
+  const date = new Date(millis)
+  return Number.isNaN(date.getTime()) ? String(millis) : date.toISOString()
+}
 const openEndLiteral = "'9999-12-31 00:00:00+00'::timestamptz"
 const reservedPrefix = "scd__"
 
@@ -439,7 +448,7 @@ const make = <A>(resolved: Resolved<A>, strategy: Strategy): Scd<A> => {
       return new RecordError.RecordError({
         reason: new RecordError.RuleViolation({
           rule: "scd_changed_at_in_range",
-          message: `${changedAt} must be a valid instant before 9999-12-31T00:00:00Z`
+          message: `${changedAt} ${showMillis(millis)} is out of range: a change timestamp must be ${changedAtRange}`
         })
       })
     }

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { PGlite } from "@electric-sql/pglite"
 import { Partition, RunLedger } from "@sluice/core"
-import { Database, SqlSluice, Testing } from "@sluice/sql"
-import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { Database, Merge, SqlSluice, Testing } from "@sluice/sql"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -79,6 +79,58 @@ describe("Database.layerPostgres", () => {
           assert.deepStrictEqual((yield* ledger.list("p")).map((r) => r.partition), [day])
           assert.deepStrictEqual((yield* ledger.list("p", { start: day, end: day })).map((r) => r.partition), [day])
         }).pipe(Effect.provide(SqlSluice.layer.pipe(Layer.provideMerge(Database.layerPostgres(url)))))
+      }).pipe(Effect.scoped)
+  )
+
+  it.live.skipIf(Testing.postgresUrl() === undefined)(
+    "a database whose transactions default to repeatable read: a load waiting on a merge's lock sees its commit",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* Testing.freshDatabase(Testing.postgresUrl()!)
+        const name = new URL(url).pathname.slice(1)
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`ALTER DATABASE ${sql(name)} SET default_transaction_isolation = 'repeatable read'`
+        }).pipe(Effect.provide(Database.layerPostgres(url, { maxConnections: 1 })))
+        interface Row {
+          readonly id: number
+          readonly name: string
+          readonly at: number
+        }
+        const spec: Merge.Spec<Row> = {
+          table: "merged",
+          key: ["id"],
+          orderBy: "at",
+          columns: [{ name: "id", type: "int" }, { name: "name", type: "text" }, { name: "at", type: "bigint" }],
+          toRow: (r) => [r.id, r.name, r.at]
+        }
+        const sink = Merge.make(spec)
+        const day = (d: number) => Partition.makeUnsafe(`2024-03-0${d}`)
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const [row] = yield* sql.withTransaction(
+            sql<{ readonly level: string }>`SELECT current_setting('transaction_isolation') AS level`
+          )
+          // the merge and dimension locks serialize loads only if each statement sees what committed before it
+          assert.strictEqual(row?.level, "read committed")
+          yield* sql`CREATE TABLE merged (id int PRIMARY KEY, name text NOT NULL, at bigint NOT NULL)`
+          yield* Merge.migrate(spec)
+          const read = yield* Deferred.make<void>()
+          const first = yield* Deferred.make<void>()
+          // a second load has begun (its transaction has read) when the first one commits
+          const second = yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql`SELECT count(*) FROM merged`
+            yield* Deferred.succeed(read, undefined)
+            yield* Deferred.await(first)
+            yield* sink.write(day(2), [{ id: 1, name: "second", at: 2 }])
+          })).pipe(Effect.forkChild)
+          yield* Deferred.await(read)
+          yield* sql.withTransaction(sink.write(day(1), [{ id: 1, name: "first", at: 1 }]))
+          yield* Deferred.succeed(first, undefined)
+          yield* Fiber.join(second)
+          const rows = yield* sql<{ readonly id: number; readonly name: string }>`SELECT id, name FROM merged`
+          assert.deepStrictEqual(rows, [{ id: 1, name: "second" }])
+        }).pipe(Effect.provide(Database.layerPostgres(url)))
       }).pipe(Effect.scoped)
   )
 

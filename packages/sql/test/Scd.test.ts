@@ -408,6 +408,29 @@ for (const backend of Testing.backends()) {
         assert.deepStrictEqual((yield* dumpType1(scd)).map((r) => r.key), [1, 3])
       }))
 
+    it("a change timestamp out of range is dead-lettered naming its value and the range", () => {
+      const messageAt = (millis: number) => {
+        const error = type1.delete.sink.check!(rec(1, (millis - base) / hour, "x"))
+        assert.strictEqual(error?.reason._tag, "RuleViolation")
+        return error?.reason._tag === "RuleViolation" ? error.reason.message : ""
+      }
+      const range = "from 0001-01-01T00:00:00.000Z to before 9999-12-31T00:00:00.000Z"
+      // an hour before the earliest: the instant of 0001-01-01T00:00:00+01:00
+      assert.strictEqual(
+        messageAt(Date.parse("0000-12-31T23:00:00Z")),
+        `changed_at 0000-12-31T23:00:00.000Z is out of range: a change timestamp must be ${range}`
+      )
+      assert.strictEqual(
+        messageAt(Scd.openEndMillis),
+        `changed_at 9999-12-31T00:00:00.000Z is out of range: a change timestamp must be ${range}`
+      )
+      assert.strictEqual(
+        messageAt(Number.NaN),
+        `changed_at NaN is out of range: a change timestamp must be ${range}`
+      )
+      assert.isUndefined(type1.delete.sink.check!(rec(1, (Date.parse("0001-01-01T00:00:00Z") - base) / hour, "x")))
+    })
+
     it.effect("a load failing mid-way, in the source or in the dimension, leaves both tables as before", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
