@@ -76,7 +76,9 @@ export const fromRecordError = (options: {
  * The status of a stored dead letter:
  *
  * - `new`: the record still fails (its latest run of the partition dead-lettered it again);
- * - `replayed`: a later run of its partition loaded the record (e.g. a replay with fixed code);
+ * - `replayed`: a later run of its partition no longer dead-lettered it: it loaded the record (e.g. a
+ *   replay with fixed code), or its source no longer holds the record (a line removed from a fixed
+ *   file; the run cannot tell the two apart);
  * - `discarded`: an operator gave up on it; kept for audit, excluded from counts.
  *
  * @since 0.1.0
