@@ -17,7 +17,8 @@
  * advisory lock it held. While the session holds any, it is watched: `SELECT 1` every `checkEvery` (default
  * 1 second, on an effect `Schedule`; unanswered within `checkTimeout`, 5 seconds, it counts as lost). A
  * session found lost, by the watch or by the next lock operation, is replaced at once, and the new session
- * takes every held lock again in one statement. A lock another session took in between is lost: the
+ * takes every held lock again in one statement, once the lost session's backend (which reports its end
+ * before it releases its locks) holds none, or after `checkTimeout`. A lock another session took in between is lost: the
  * `PartitionLock.Held` that `acquire` returned fails its `lost` with `PartitionLock.LockLost`, so a holder
  * running under `PartitionLock.guard` stops. Between the loss and the next check another process can take
  * a lock: the watch bounds that window, it does not close it. If no new session can be had, the next
@@ -117,15 +118,31 @@ export const makeWith = (options: Options = {}) =>
       return broken === undefined ? Effect.void : Scope.close(broken, Exit.void)
     })
 
+    // The backend pid of the last session reserved: once it is lost, its backend may still be exiting, and
+    // holding its locks, when the new session takes them again.
+    let sessionPid: number | undefined
+
     // Takes every lock of `advisoryLocks` on a new session, in one statement; a lock another session
-    // holds now is lost: its holder's `lost` fails, and it is no longer this layer's.
-    const retake = (connection: SqlConnection.Connection) =>
+    // holds now is lost: its holder's `lost` fails, and it is no longer this layer's. First waits (up to
+    // `checkTimeout`) for the lost session's backend to be gone, so as not to lose a lock to it.
+    const retake = (connection: SqlConnection.Connection, previous: number | undefined) =>
       Effect.gen(function*() {
         const locks = [...advisoryLocks.entries()]
         if (locks.length === 0) return
         yield* Effect.logWarning(
           `partition locks: the session holding ${locks.length} lock(s) was lost; taking them again on a new session`
         )
+        if (previous !== undefined) {
+          yield* connection.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND locktype = 'advisory') AS holds",
+            [previous],
+            undefined
+          ).pipe(
+            Effect.map((rows) => (rows[0] as { readonly holds?: unknown } | undefined)?.holds === true),
+            Effect.repeat({ while: (holds) => holds, schedule: Schedule.spaced("20 millis") }),
+            Effect.timeoutOrElse({ duration: checkTimeout, orElse: () => Effect.void })
+          )
+        }
         const rows = yield* connection.execute(
           `SELECT l.n, pg_try_advisory_lock(hashtext(l.pipeline), hashtext(l.partition)) AS locked FROM (VALUES ${
             locks.map((_, i) => `(${i}, $${2 * i + 1}::text, $${2 * i + 2}::text)`).join(", ")
@@ -154,9 +171,19 @@ export const makeWith = (options: Options = {}) =>
       session.withPermit(Effect.gen(function*() {
         if (lockConnection === undefined) {
           const scope = yield* Scope.fork(sessionsScope)
+          const previous = sessionPid
           const connection = yield* sql.reserve.pipe(
             Scope.provide(scope),
-            Effect.tap(retake),
+            Effect.tap((connection) =>
+              connection.execute("SELECT pg_backend_pid() AS pid", [], undefined).pipe(
+                Effect.tap((rows) =>
+                  Effect.sync(() => {
+                    sessionPid = Number((rows[0] as { readonly pid?: unknown } | undefined)?.pid)
+                  })
+                ),
+                Effect.andThen(retake(connection, previous))
+              )
+            ),
             Effect.onError(() => Scope.close(scope, Exit.void))
           )
           lockConnection = connection

@@ -149,8 +149,9 @@ const twoProcessesWith = (options: SqlPartitionLock.Options) =>
     const processB = yield* Layer.build(Database.layerPostgres(url, { maxConnections: 3 }))
     const lockA = yield* Effect.provideContext(SqlPartitionLock.makeWith(options), processA)
     const lockB = yield* Effect.provideContext(SqlPartitionLock.make, processB)
+    const sqlA = Context.get(processA, SqlClient.SqlClient)
     const sqlB = Context.get(processB, SqlClient.SqlClient)
-    return { lockA, lockB, sqlB }
+    return { lockA, lockB, sqlA, sqlB }
   })
 const twoProcesses = twoProcessesWith({})
 
@@ -164,9 +165,13 @@ const lockSession = (sql: SqlClient.SqlClient, pipeline: string, partition: stri
     Effect.map((rows) => rows[0]?.pid)
   )
 
-/** Repeats `self` on the real clock (the tests below run on a TestClock) until `until` holds, for 5 s at most. */
+/** Repeats `self` until `until` holds, for 5 s at most. */
+const poll = <A, E, R>(self: Effect.Effect<A, E, R>, until: (a: A) => boolean) =>
+  Effect.repeat(self, { until, schedule: Schedule.spaced("20 millis"), times: 250 })
+
+/** {@link poll} on the real clock, in a test on a TestClock. */
 const eventually = <A, E, R>(self: Effect.Effect<A, E, R>, until: (a: A) => boolean) =>
-  TestClock.withLive(Effect.repeat(self, { until, schedule: Schedule.spaced("20 millis"), times: 250 }))
+  TestClock.withLive(poll(self, until))
 
 /**
  * A holder of the lock of ("orders", `partition`) in `lock`, working (under `PartitionLock.guard`) until
@@ -270,6 +275,30 @@ describe.skipIf(postgresUrl === undefined)("SqlPartitionLock [postgres, two pool
       assert.isTrue(yield* isFree(lockB, "orders"), "released from the new session")
       assert.isTrue(yield* isFree(lockB, "orders", day(1)))
     })))
+
+  it.live("on the real clock, a terminated session found lost at once: its locks are taken again at once", () =>
+    Effect.gen(function*() {
+      // checked every millisecond, with idle connections in the pool for the new session: the old session can be
+      // found lost (the server reports the termination) before its backend has exited and released its locks, and
+      // the new session waits for that rather than lose the locks to its own dying backend
+      const { lockA, lockB, sqlA, sqlB } = yield* twoProcessesWith({ checkEvery: "1 millis" })
+      for (let round = 0; round < 20; round++) {
+        yield* Effect.all([sqlA`SELECT pg_sleep(0.01)`, sqlA`SELECT pg_sleep(0.01)`], { concurrency: 2 })
+        const done = yield* Deferred.make<string>()
+        const fiber = yield* holder(lockA, day(round), done)
+        const session = yield* lockSession(sqlB, "orders", day(round))
+        yield* sqlB`SELECT pg_terminate_backend(${session!})`
+        const retaken = yield* poll(
+          lockSession(sqlB, "orders", day(round)),
+          (pid) => pid !== undefined && pid !== session
+        )
+        assert.notStrictEqual(retaken, session)
+        assert.isUndefined(fiber.pollUnsafe(), "the holder goes on")
+        assert.isFalse(yield* isFree(lockB, "orders", day(round)))
+        yield* Deferred.succeed(done, "done")
+        assert.strictEqual(yield* Fiber.join(fiber), "done")
+      }
+    }))
 
   it.live("a lock another session took before it could be taken again stops its holder with LockLost", () =>
     withTestClock(Effect.gen(function*() {
