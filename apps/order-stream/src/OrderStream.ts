@@ -365,13 +365,14 @@ const holdPipeline = (starting: Holder) =>
       ? [replaysLock, liveLock]
       : [liveLock, replaysLock]
     const holder: Holder = starting === "replay" ? "live consumer" : "replay"
-    yield* locks.acquire(own, replayLockPartition).pipe(
+    const lock = yield* locks.acquire(own, replayLockPartition).pipe(
       Effect.catchTag("PartitionLocked", () =>
         Effect.fail(new PipelineBusy({ pipeline: name, starting, holder: starting })))
     )
     if (yield* locks.isHeld(other, replayLockPartition)) {
       return yield* new PipelineBusy({ pipeline: name, starting, holder })
     }
+    return lock
   })
 
 /**
@@ -379,7 +380,9 @@ const holdPipeline = (starting: Holder) =>
  * consumer `options.consumer` (default {@link consumer}, created if missing, as the stream is) until
  * interrupted, holding the pipeline's live lock ({@link liveLock}) all along. It refuses to start, with
  * {@link PipelineBusy}, while a {@link replay} of the pipeline or another live consumer runs; a replay
- * refuses to start while it runs.
+ * refuses to start while it runs. If its lock is lost while it runs (on PostgreSQL: its lock session ended
+ * and another process took the lock before it was taken again), it stops with `PartitionLock.LockLost`
+ * (`PartitionLock.guard`) rather than run beside a replay or a second consumer.
  *
  * @example
  * ```ts
@@ -410,7 +413,7 @@ export const consume = Effect.fn("OrderStream.consume")(function*(options: {
 }) {
   const target = options.stream ?? stream
   const durable = options.consumer ?? consumer
-  yield* holdPipeline("live consumer")
+  const lock = yield* holdPipeline("live consumer")
   yield* JetStreamSource.ensureStream({ stream: target, subjects: [options.subject ?? subject] })
   yield* JetStreamSource.ensureConsumer({ stream: target, consumer: durable })
   if (options.onStart !== undefined) yield* options.onStart
@@ -418,6 +421,9 @@ export const consume = Effect.fn("OrderStream.consume")(function*(options: {
     make(options.pipeline),
     JetStreamSource.source({ stream: target, consumer: durable }),
     { onEvent: options.onEvent }
+  ).pipe(
+    // a replay could start once the lock is lost: the consumer stops (LockLost) rather than run beside it
+    PartitionLock.guard(lock)
   )
 }, Effect.scoped)
 
@@ -518,7 +524,8 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
  * Before it consumes, the replay takes the pipeline's replay lock ({@link replaysLock}) and the lock of
  * its name ({@link replayLockPartition}), held until it ends, and deletes the dead letters, consumers and
  * fresh table versions of replays that are no longer running ({@link removeAbandonedReplays}): a replay
- * killed outright cannot delete its own.
+ * killed outright cannot delete its own. If either lock is lost while it runs (see {@link consume}), it
+ * stops with `PartitionLock.LockLost` before its switch, or its switch rolls back, as a failed replay.
  *
  * The start point is checked first (`JetStreamSource.checkStartAt`): a sequence or a time after the
  * stream's last message fails with `InvalidStartAt` before anything is created — a replay from there
@@ -571,12 +578,15 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
   const js = yield* JetStreamSource.JetStream
   const sql = yield* SqlClient.SqlClient
   // refused while the live consumer or another replay runs, before anything is looked at or created
-  yield* holdPipeline("replay")
+  const pipelineLock = yield* holdPipeline("replay")
   // nothing is created for a start point the stream has nothing after
   yield* JetStreamSource.checkStartAt(target, options.startAt)
   // held until the scope closes, after the adoption or the removal of this replay's dead letters: first
   // taken, last released
-  yield* Effect.flatMap(PartitionLock.PartitionLock, (locks) => locks.acquire(replayName, replayLockPartition))
+  const ownLock = yield* Effect.flatMap(
+    PartitionLock.PartitionLock,
+    (locks) => locks.acquire(replayName, replayLockPartition)
+  )
   yield* removeAbandonedReplays({ stream: target })
   yield* Effect.acquireRelease(
     JetStreamSource.ensureConsumer({ stream: target, consumer: replayConsumer, startAt: options.startAt }),
@@ -662,5 +672,11 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
       /** The pipeline's dead letters of the replayed sequences, resolved; the replay's, made the pipeline's. */
       deadLetters
     }
-  }).pipe(Effect.onError(() => discardEmpty))
+  }).pipe(
+    // either lock lost: a live consumer or another replay could start (or remove this one's versions);
+    // the replay stops with LockLost before the switch, or its switch rolls back
+    PartitionLock.guard(pipelineLock),
+    PartitionLock.guard(ownLock),
+    Effect.onError(() => discardEmpty)
+  )
 }, Effect.scoped)

@@ -1,11 +1,29 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { DailyRevenue, Order, Tables } from "@sluice-app/daily-revenue"
 import { OrderStream } from "@sluice-app/order-stream"
-import { Contract, DeadLetter, type Partition, Pipeline, SinkError, Source, Streaming } from "@sluice/core"
+import {
+  Contract,
+  DeadLetter,
+  type Partition,
+  PartitionLock,
+  Pipeline,
+  SinkError,
+  Source,
+  Streaming
+} from "@sluice/core"
 import { JetStreamSource, Testing as NatsTesting } from "@sluice/nats"
-import { Database, SqlProcessedEventLedger, SqlSluice, TableContract, Testing, VersionedTable } from "@sluice/sql"
-import { Deferred, Effect, Exit, Fiber, Layer, Schedule, Stream } from "effect"
+import {
+  Database,
+  SqlPartitionLock,
+  SqlProcessedEventLedger,
+  SqlSluice,
+  TableContract,
+  Testing,
+  VersionedTable
+} from "@sluice/sql"
+import { Deferred, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream } from "effect"
 import { SqlClient } from "effect/sql"
+import { TestClock } from "effect/testing"
 
 const servers = NatsTesting.servers
 const reachable = await NatsTesting.reachableOrFail(it)
@@ -480,6 +498,115 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           assert.strictEqual((yield* replay).received, 30)
         })))
     })
+    if (backend.name === "postgres") {
+      layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] lost locks`, (it) => {
+        it.effect("a live consumer or a replay whose lock another session took after its session was lost stops with LockLost", () =>
+          Effect.scoped(Effect.gen(function*() {
+            yield* DailyRevenue.setup
+            const { stream, subject, consumer } = yield* testStream("fixstream.lost")
+            yield* OrderStream.publish(OrderStream.events({ count: 10, seed: 9, badShare: 0, duplicateShare: 0 }), {
+              stream,
+              subject
+            })
+            const sql = yield* SqlClient.SqlClient
+            // this process's lock layer watches its session on a clock of its own, moved by hand
+            const clock = yield* Layer.build(TestClock.layer())
+            const check = TestClock.adjust("1 second").pipe(Effect.provideContext(clock))
+            const locks = () =>
+              SqlPartitionLock.layerWith({ checkEvery: "1 second" }).pipe(Layer.provide(Layer.succeedContext(clock)))
+            // another process: its own lock session on the same database
+            const other = yield* SqlPartitionLock.make
+            const session = (lock: string) =>
+              sql<{ readonly pid: number }>`
+                SELECT pid FROM pg_locks
+                WHERE locktype = 'advisory' AND granted AND objsubid = 2
+                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND classid = hashtext(${lock})::oid AND objid = hashtext(${OrderStream.replayLockPartition})::oid`
+                .pipe(Effect.map((rows) => rows[0]?.pid))
+            // the lock session is ended, and the other process takes `lock` before this one checks its session
+            const loseTo = (lock: string) =>
+              Effect.gen(function*() {
+                const pid = yield* session(lock)
+                assert.isDefined(pid)
+                yield* sql`SELECT pg_terminate_backend(${pid!})`
+                // each try in a scope of its own: a failed one releases what it took at once
+                const tryTake = Effect.gen(function*() {
+                  const scope = yield* Scope.make()
+                  const exit = yield* Effect.exit(
+                    Scope.provide(other.acquire(lock, OrderStream.replayLockPartition), scope)
+                  )
+                  if (Exit.isFailure(exit)) yield* Scope.close(scope, Exit.void)
+                  return Exit.isSuccess(exit) ? scope : undefined
+                })
+                const taken = yield* tryTake.pipe(
+                  Effect.repeat({
+                    until: (scope) => scope !== undefined,
+                    schedule: Schedule.spaced("20 millis"),
+                    times: 250
+                  })
+                )
+                assert.isDefined(taken)
+                yield* check
+                return taken!
+              })
+            const lockLost = (lock: string) =>
+              new PartitionLock.LockLost({ pipeline: lock, partition: OrderStream.replayLockPartition })
+            const pipeline = { batchSize: 5, batchWindow: "20 millis" } as const
+
+            // the live consumer: a second one (or a replay) could start once its lock is lost, so it stops
+            const started = yield* Deferred.make<void>()
+            const live = yield* OrderStream.consume({
+              stream,
+              subject,
+              consumer,
+              pipeline,
+              onStart: Deferred.succeed(started, undefined)
+            }).pipe(Effect.provide(locks()), Effect.forkChild)
+            yield* Deferred.await(started)
+            const otherLive = yield* loseTo(OrderStream.liveLock)
+            assert.deepStrictEqual(
+              yield* Fiber.join(live).pipe(Effect.flip, Effect.timeout("10 seconds")),
+              lockLost(OrderStream.liveLock)
+            )
+            yield* Scope.close(otherLive, Exit.void)
+
+            // a replay (held in its first write), the same: it stops before its switch
+            const versions = Effect.all([
+              VersionedTable.current("raw.orders"),
+              VersionedTable.current("analytics.daily_revenue")
+            ])
+            const before = yield* versions
+            const writing = yield* Deferred.make<void>()
+            const release = yield* Deferred.make<void>()
+            const replay = yield* OrderStream.replay({
+              stream,
+              startAt: { _tag: "Sequence", sequence: 1 },
+              pipeline,
+              sink: (tables) => {
+                const real = OrderStream.sinkFor(tables)
+                return {
+                  ...real,
+                  write: (orders) =>
+                    Deferred.succeed(writing, undefined).pipe(
+                      Effect.andThen(Deferred.await(release)),
+                      Effect.andThen(real.write(orders))
+                    )
+                }
+              }
+            }).pipe(Effect.provide(locks()), Effect.forkChild)
+            yield* Deferred.await(writing)
+            const otherReplay = yield* loseTo(OrderStream.replaysLock)
+            // a batch's commit is not interrupted: the replay stops once its write is over
+            yield* Deferred.succeed(release, undefined)
+            assert.deepStrictEqual(
+              yield* Fiber.join(replay).pipe(Effect.flip, Effect.timeout("10 seconds")),
+              lockLost(OrderStream.replaysLock)
+            )
+            assert.deepStrictEqual(yield* versions, before, "readers are not switched")
+            yield* Scope.close(otherReplay, Exit.void)
+          })))
+      })
+    }
     layer(services, { timeout: "60 seconds", excludeTestServices: true })(`[${backend.name}] replay start`, (it) => {
       it.effect("refuses a start point after the stream's last message; a failed replay leaves no empty versions", () =>
         Effect.scoped(Effect.gen(function*() {

@@ -3,6 +3,9 @@
  *
  * A run of pipeline P over partition D:
  * 1. takes the partition lock of (P, D) for the whole run (a second run fails with `PartitionLocked`);
+ *    if the lock is lost meanwhile (its database session ended and another process took it), the
+ *    attempt is interrupted — its transaction rolls back — and the run fails with `LockLost`, not
+ *    retried;
  * 2. records a `running` run in the {@link RunLedger.RunLedger};
  * 3. in one transaction (the {@link Transactor.Transactor}): prepares the sink (e.g. deletes D),
  *    clears D's dead letters, streams the source's raw records in batches through the transform,
@@ -181,9 +184,10 @@ export class ConservationViolation
  * @since 0.1.0
  * @category errors
  */
-export type RunError = SourceError | SinkError | PartitionLocked | ConservationViolation
+export type RunError = SourceError | SinkError | PartitionLocked | LockLost | ConservationViolation
 
 type PartitionLocked = PartitionLock.PartitionLocked
+type LockLost = PartitionLock.LockLost
 
 /**
  * What a successful run did.
@@ -551,7 +555,7 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
   })
 
   return yield* Effect.scoped(Effect.gen(function*() {
-    yield* locks.acquire(pipeline.name, partition)
+    const lock = yield* locks.acquire(pipeline.name, partition)
     const uuid = yield* newRunId
     const runId = trigger._tag === "Lookback" ? `lookback/${trigger.of}/${uuid}` : uuid
     const startedAt = yield* Clock.currentTimeMillis
@@ -657,6 +661,8 @@ const runPartition = Effect.fn("Pipeline.runPartition")(function*<A, R>(
             )
           )
       })),
+      // a lost lock stops the attempt (rolling it back) and the retries: another run may hold it now
+      PartitionLock.guard(lock),
       Effect.onExit((exit) =>
         exit._tag === "Success" ? Effect.void : Effect.gen(function*() {
           const endedAt = yield* Clock.currentTimeMillis

@@ -1,9 +1,10 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { PartitionLock } from "@sluice/core"
 import { Database, SqlPartitionLock, Testing } from "@sluice/sql"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Schedule, Schema, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { backends, day, suiteOptions, unique, withSluice } from "./fixtures.ts"
+import { TestClock } from "effect/testing"
+import { backends, day, suiteOptions, unique, withSluice, withTestClock } from "./fixtures.ts"
 
 class Boom extends Schema.TaggedError<Boom>()("Boom", {}) {}
 
@@ -14,7 +15,9 @@ const hold = Effect.fnUntraced(function*(
   partition = day(0)
 ) {
   const scope = yield* Scope.make()
-  yield* Scope.provide(lock.acquire(pipeline, partition), scope)
+  yield* Scope.provide(lock.acquire(pipeline, partition), scope).pipe(
+    Effect.onError(() => Scope.close(scope, Exit.void))
+  )
   return scope
 })
 
@@ -139,14 +142,54 @@ const postgresUrl = Testing.postgresUrl()
  * Two connection pools on one database, as two processes running the same pipeline would have.
  * Each pool has its own `SqlPartitionLock`, so only the advisory lock can keep them apart.
  */
-const twoProcesses = Effect.gen(function*() {
-  const url = yield* Testing.freshDatabase(postgresUrl!)
-  const processA = yield* Layer.build(Database.layerPostgres(url, { maxConnections: 3 }))
-  const processB = yield* Layer.build(Database.layerPostgres(url, { maxConnections: 3 }))
-  const lockA = yield* Effect.provideContext(SqlPartitionLock.make, processA)
-  const lockB = yield* Effect.provideContext(SqlPartitionLock.make, processB)
-  const sqlB = Context.get(processB, SqlClient.SqlClient)
-  return { lockA, lockB, sqlB }
+const twoProcessesWith = (options: SqlPartitionLock.Options) =>
+  Effect.gen(function*() {
+    const url = yield* Testing.freshDatabase(postgresUrl!)
+    const processA = yield* Layer.build(Database.layerPostgres(url, { maxConnections: 3 }))
+    const processB = yield* Layer.build(Database.layerPostgres(url, { maxConnections: 3 }))
+    const lockA = yield* Effect.provideContext(SqlPartitionLock.makeWith(options), processA)
+    const lockB = yield* Effect.provideContext(SqlPartitionLock.make, processB)
+    const sqlA = Context.get(processA, SqlClient.SqlClient)
+    const sqlB = Context.get(processB, SqlClient.SqlClient)
+    return { lockA, lockB, sqlA, sqlB }
+  })
+const twoProcesses = twoProcessesWith({})
+
+/** The backend pid of the session holding the advisory lock of (pipeline, partition), if any. */
+const lockSession = (sql: SqlClient.SqlClient, pipeline: string, partition: string) =>
+  sql<{ readonly pid: number }>`
+    SELECT pid FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 2
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND classid = hashtext(${pipeline})::oid AND objid = hashtext(${partition})::oid`.pipe(
+    Effect.map((rows) => rows[0]?.pid)
+  )
+
+/** Repeats `self` until `until` holds, for 5 s at most. */
+const poll = <A, E, R>(self: Effect.Effect<A, E, R>, until: (a: A) => boolean) =>
+  Effect.repeat(self, { until, schedule: Schedule.spaced("20 millis"), times: 250 })
+
+/** {@link poll} on the real clock, in a test on a TestClock. */
+const eventually = <A, E, R>(self: Effect.Effect<A, E, R>, until: (a: A) => boolean) =>
+  TestClock.withLive(poll(self, until))
+
+/**
+ * A holder of the lock of ("orders", `partition`) in `lock`, working (under `PartitionLock.guard`) until
+ * `done` is completed; returns once the lock is held.
+ */
+const holder = Effect.fnUntraced(function*(
+  lock: PartitionLock.PartitionLock["Service"],
+  partition: ReturnType<typeof day>,
+  done: Deferred.Deferred<string>
+) {
+  const taken = yield* Deferred.make<void>()
+  const fiber = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
+    const held = yield* lock.acquire("orders", partition)
+    yield* Deferred.succeed(taken, undefined)
+    return yield* Deferred.await(done).pipe(PartitionLock.guard(held))
+  })))
+  yield* Deferred.await(taken)
+  return fiber
 })
 
 describe.skipIf(postgresUrl === undefined)("SqlPartitionLock [postgres, two pools on one database]", () => {
@@ -183,7 +226,8 @@ describe.skipIf(postgresUrl === undefined)("SqlPartitionLock [postgres, two pool
 
   it.live("is released when the holder's connection dies (a crashed process), and the holder recovers", () =>
     Effect.gen(function*() {
-      const { lockA, lockB, sqlB } = yield* twoProcesses
+      // the session is not watched here (not until an hour has passed): the process is as good as dead
+      const { lockA, lockB, sqlB } = yield* twoProcessesWith({ checkEvery: "1 hour" })
       const scope = yield* hold(lockA, "orders")
       assert.isFalse(yield* isFree(lockB, "orders"))
       assert.isTrue(yield* lockB.isHeld("orders", day(0)), "held by a live session of the other pool")
@@ -203,4 +247,87 @@ describe.skipIf(postgresUrl === undefined)("SqlPartitionLock [postgres, two pool
       yield* Scope.close(scope, Exit.void)
       assert.isTrue(yield* isFree(lockA, "orders"))
     }))
+
+  it.live("a lost lock session is replaced within a check and every held lock taken again: the holders go on", () =>
+    withTestClock(Effect.gen(function*() {
+      const { lockA, lockB, sqlB } = yield* twoProcessesWith({ checkEvery: "1 second" })
+      const done = yield* Deferred.make<string>()
+      const first = yield* holder(lockA, day(0), done)
+      const second = yield* holder(lockA, day(1), done)
+      const session = yield* lockSession(sqlB, "orders", day(0))
+      assert.isDefined(session)
+      assert.strictEqual(yield* lockSession(sqlB, "orders", day(1)), session, "one session holds every lock")
+      // an administrator (or a restart, or a network cut) ends the session
+      yield* sqlB`SELECT pg_terminate_backend(${session!})`
+      assert.isUndefined(yield* eventually(lockSession(sqlB, "orders", day(0)), (pid) => pid === undefined))
+      // the next check finds the session lost, reserves a new one and takes both locks again on it
+      yield* TestClock.adjust("1 second")
+      const retaken = yield* eventually(lockSession(sqlB, "orders", day(0)), (pid) => pid !== undefined)
+      assert.isDefined(retaken)
+      assert.notStrictEqual(retaken, session)
+      assert.strictEqual(yield* lockSession(sqlB, "orders", day(1)), retaken)
+      assert.isFalse(yield* isFree(lockB, "orders"), "excluded again from the other process")
+      assert.isFalse(yield* isFree(lockB, "orders", day(1)))
+      assert.isUndefined(first.pollUnsafe(), "the holders go on")
+      assert.isUndefined(second.pollUnsafe())
+      yield* Deferred.succeed(done, "done")
+      assert.deepStrictEqual([yield* Fiber.join(first), yield* Fiber.join(second)], ["done", "done"])
+      assert.isTrue(yield* isFree(lockB, "orders"), "released from the new session")
+      assert.isTrue(yield* isFree(lockB, "orders", day(1)))
+    })))
+
+  it.live("on the real clock, a terminated session found lost at once: its locks are taken again at once", () =>
+    Effect.gen(function*() {
+      // checked every millisecond, with idle connections in the pool for the new session: the old session can be
+      // found lost (the server reports the termination) before its backend has exited and released its locks, and
+      // the new session waits for that rather than lose the locks to its own dying backend
+      const { lockA, lockB, sqlA, sqlB } = yield* twoProcessesWith({ checkEvery: "1 millis" })
+      for (let round = 0; round < 20; round++) {
+        yield* Effect.all([sqlA`SELECT pg_sleep(0.01)`, sqlA`SELECT pg_sleep(0.01)`], { concurrency: 2 })
+        const done = yield* Deferred.make<string>()
+        const fiber = yield* holder(lockA, day(round), done)
+        const session = yield* lockSession(sqlB, "orders", day(round))
+        yield* sqlB`SELECT pg_terminate_backend(${session!})`
+        const retaken = yield* poll(
+          lockSession(sqlB, "orders", day(round)),
+          (pid) => pid !== undefined && pid !== session
+        )
+        assert.notStrictEqual(retaken, session)
+        assert.isUndefined(fiber.pollUnsafe(), "the holder goes on")
+        assert.isFalse(yield* isFree(lockB, "orders", day(round)))
+        yield* Deferred.succeed(done, "done")
+        assert.strictEqual(yield* Fiber.join(fiber), "done")
+      }
+    }))
+
+  it.live("a lock another session took before it could be taken again stops its holder with LockLost", () =>
+    withTestClock(Effect.gen(function*() {
+      const { lockA, lockB, sqlB } = yield* twoProcessesWith({ checkEvery: "1 second" })
+      const done = yield* Deferred.make<string>()
+      const stolen = yield* holder(lockA, day(0), done)
+      const kept = yield* holder(lockA, day(1), done)
+      const session = yield* lockSession(sqlB, "orders", day(0))
+      yield* sqlB`SELECT pg_terminate_backend(${session!})`
+      // the other process takes day 0 once the server has released it, before process A checks its session
+      const scopeB = yield* eventually(
+        Effect.option(hold(lockB, "orders")),
+        (scope) => scope._tag === "Some"
+      ).pipe(Effect.map(Option.getOrThrow))
+      const otherSession = yield* lockSession(sqlB, "orders", day(0))
+      yield* TestClock.adjust("1 second")
+      const exit = yield* TestClock.withLive(Effect.timeout(Fiber.await(stolen), "10 seconds"))
+      assert.deepStrictEqual(exit, Exit.fail(new PartitionLock.LockLost({ pipeline: "orders", partition: day(0) })))
+      assert.strictEqual(yield* lockSession(sqlB, "orders", day(0)), otherSession, "the other process keeps it")
+      // day 1, which nobody took, is held again and its holder goes on
+      const retaken = yield* eventually(lockSession(sqlB, "orders", day(1)), (pid) => pid !== undefined)
+      assert.isDefined(retaken)
+      assert.notStrictEqual(retaken, session)
+      assert.isUndefined(kept.pollUnsafe())
+      yield* Deferred.succeed(done, "done")
+      assert.strictEqual(yield* Fiber.join(kept), "done")
+      // the lost holder released nothing of the other's
+      assert.isFalse(yield* isFree(lockA, "orders"))
+      yield* Scope.close(scopeB, Exit.void)
+      assert.isTrue(yield* isFree(lockA, "orders"))
+    })))
 })

@@ -10,8 +10,22 @@ import {
   Source,
   Transform
 } from "@sluice/core"
-import { Database, PartitionReplace, SqlSluice, Testing } from "@sluice/sql"
-import { Arbitrary, Deferred, Effect, Fiber, Layer, Option, Ref, Schema, Stream } from "effect"
+import { Database, PartitionReplace, SqlPartitionLock, SqlSluice, Testing } from "@sluice/sql"
+import {
+  Arbitrary,
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Ref,
+  Schedule,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import { backends, day, suiteOptions, unique, withSluice, withTestClock } from "./fixtures.ts"
@@ -401,4 +415,51 @@ describe.skipIf(postgresUrl === undefined)("Pipeline.run on SqlSluice [postgres,
       )
       assert.strictEqual(again.loaded, 2, "the lock is free once the first process's run has ended")
     }))
+
+  it.live("a run whose lock another process took after its lock session was lost stops with LockLost, loading nothing", () =>
+    withTestClock(Effect.gen(function*() {
+      const url = yield* Testing.freshDatabase(postgresUrl!)
+      const built = yield* Layer.build(SqlSluice.layer.pipe(Layer.provideMerge(Database.layerPostgres(url))))
+      // process A watches its lock session every second (of the test clock)
+      const lockA = yield* Effect.provideContext(SqlPartitionLock.makeWith({ checkEvery: "1 second" }), built)
+      const processA = Context.add(built, PartitionLock.PartitionLock, lockA)
+      const processB = yield* Layer.build(SqlSluice.layer.pipe(Layer.provideMerge(Database.layerPostgres(url))))
+      const sqlB = Context.get(processB, SqlClient.SqlClient)
+      const lockB = Context.get(processB, PartitionLock.PartitionLock)
+      yield* Effect.provideContext(createTable("readings"), processA)
+      const { pipeline, stalled } = yield* Effect.provideContext(
+        stallingRun("readings", "readings", linesOf(["good", "good"], day(0))),
+        processA
+      )
+      const fiber = yield* Effect.forkChild(Effect.provideContext(Pipeline.run(pipeline, day(0)), processA))
+      yield* Deferred.await(stalled)
+      // A's lock session ends; B takes the lock before A checks its session
+      const [session] = yield* sqlB<{ readonly pid: number }>`
+        SELECT pid FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND objsubid = 2
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND classid = hashtext('readings')::oid AND objid = hashtext(${day(0)})::oid`
+      yield* sqlB`SELECT pg_terminate_backend(${session!.pid})`
+      const tryTake = Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const exit = yield* Effect.exit(Scope.provide(lockB.acquire("readings", day(0)), scope))
+        if (Exit.isFailure(exit)) yield* Scope.close(scope, Exit.void)
+        return Exit.isSuccess(exit) ? scope : undefined
+      })
+      const taken = yield* TestClock.withLive(tryTake.pipe(
+        Effect.repeat({ until: (scope) => scope !== undefined, schedule: Schedule.spaced("20 millis"), times: 250 })
+      ))
+      assert.isDefined(taken)
+      yield* TestClock.adjust("1 second")
+      const error = yield* TestClock.withLive(Effect.timeout(Effect.flip(Fiber.join(fiber)), "10 seconds"))
+      assert.deepStrictEqual(error, new PartitionLock.LockLost({ pipeline: "readings", partition: day(0) }))
+      const runs = yield* Effect.provideContext(
+        Effect.flatMap(RunLedger.RunLedger, (l) => l.list("readings")),
+        processB
+      )
+      assert.deepStrictEqual(runs.map((r) => [r.partition, r.status, r.errorType]), [[day(0), "failed", "LockLost"]])
+      const rows = yield* sqlB<{ readonly n: number }>`SELECT count(*)::int AS n FROM readings`
+      assert.deepStrictEqual(rows, [{ n: 0 }], "its transaction rolled back")
+      yield* Scope.close(taken!, Exit.void)
+    })))
 })
