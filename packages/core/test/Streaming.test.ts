@@ -207,19 +207,23 @@ describe("Streaming.run", () => {
     }).pipe(Effect.provide(layer)))
 })
 
+/** A message of reading `id` with `value`, acknowledged into `acks`. */
+const keyedMessage =
+  (acks: Array<number>) => (sequence: number, eventId: string, id: string, value: number): Streaming.Message => ({
+    eventId,
+    payload: JSON.stringify({ id, value, day: "2024-03-01" }),
+    stream: "TEST",
+    sequence,
+    publishedAt: Date.UTC(2024, 2, 1),
+    ack: Effect.sync(() => void acks.push(sequence))
+  })
+
 describe("Streaming.run business keys", () => {
   it.live("a record re-sent as a distinct event is dead-lettered as DuplicateKey: the first version stays", () =>
     Effect.gen(function*() {
       const { rows, sink } = yield* memorySink
       const acks: Array<number> = []
-      const message = (sequence: number, eventId: string, id: string, value: number): Streaming.Message => ({
-        eventId,
-        payload: JSON.stringify({ id, value, day: "2024-03-01" }),
-        stream: "TEST",
-        sequence,
-        publishedAt: Date.UTC(2024, 2, 1),
-        ack: Effect.sync(() => void acks.push(sequence))
-      })
+      const message = keyedMessage(acks)
       const pipeline = Streaming.make({
         name: "keyed",
         transform,
@@ -252,14 +256,7 @@ describe("Streaming.run business keys", () => {
     Effect.gen(function*() {
       const { rows, sink } = yield* memorySink
       const acks: Array<number> = []
-      const message = (sequence: number, eventId: string, id: string, value: number): Streaming.Message => ({
-        eventId,
-        payload: JSON.stringify({ id, value, day: "2024-03-01" }),
-        stream: "TEST",
-        sequence,
-        publishedAt: Date.UTC(2024, 2, 1),
-        ack: Effect.sync(() => void acks.push(sequence))
-      })
+      const message = keyedMessage(acks)
       const pipeline = Streaming.make({
         name: "keyed",
         transform,
