@@ -71,6 +71,33 @@ describe("the operations commands check their arguments", () => {
           [
             ["status", "daily-revenue", "--since", "2999-01-01"],
             /^error: the range 2999-01-01\.\.\d{4}-\d{2}-\d{2} is empty \(--until defaults to the last complete day/
+          ],
+          // a dead letter's id is a number, as dlq list --id's
+          [
+            ["dlq", "show", "daily-revenue", "abc"],
+            /^error: invalid id "abc": expected a dead letter's id \(a number\)$/
+          ],
+          [["dlq", "show", "daily-revenue", "1.5"], /^error: invalid id "1\.5": expected a dead letter's id/],
+          [["dlq", "show", "daily-revenue", "99999999999999999999"], /^error: invalid id "9+": expected a dead /],
+          // an error type that is no record error's would select nothing, silently
+          [
+            ["dlq", "list", "daily-revenue", "--error-type", "schemamismatch"],
+            /^error: invalid --error-type "schemamismatch": did you mean SchemaMismatch\? expected one of InvalidJson, InvalidEncoding, SchemaMismatch, RuleViolation, DuplicateKey, MissingKey, ContractViolation$/
+          ],
+          [
+            ["dlq", "discard", "daily-revenue", "--error-type", "Bogus"],
+            /^error: invalid --error-type "Bogus": expected one of /
+          ],
+          [["dlq", "replay", "daily-revenue", "--error-type", "InvalidJSON"], /: did you mean InvalidJson\? /],
+          [["dlq", "list", "order-stream", "--error-type", ""], /^error: invalid --error-type "": expected one of /],
+          // a range of more than 100 years of partitions is a typo, not a plan, with --dry-run too
+          [
+            ["backfill", "daily-revenue", "--start", "0001-01-01", "--end", "9999-12-31", "--dry-run"],
+            /^error: the range 0001-01-01\.\.9999-12-31 has 3652059 partitions, more than 36525 \(100 years\); split it, or check --start and --end$/
+          ],
+          [
+            ["backfill", "daily-revenue", "--end", "2204-03-31"],
+            /^error: the range 2024-01-01\.\.2204-03-31 has 65834 partitions/
           ]
         ]
         for (const [args, pattern, env] of cases) {

@@ -17,6 +17,7 @@ import {
   Partition,
   Pipeline,
   ProcessedEventLedger,
+  RecordError,
   Replay,
   RunLedger
 } from "@sluice/core"
@@ -45,7 +46,28 @@ export const ExitStatus = {
 } as const
 
 /**
- * Where commands record the process's exit status (the worst one wins).
+ * The worse of two exit statuses: a usage error over a failed run, a failed run over an alert
+ * (3 means every run succeeded), an alert over success; any other status (interrupted, internal)
+ * over these.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const worstExitStatus = (a: number, b: number): number => (severity(a) >= severity(b) ? a : b)
+
+const severity = (code: number): number =>
+  code === ExitStatus.ok
+    ? 0
+    : code === ExitStatus.alerted
+    ? 1
+    : code === ExitStatus.failed
+    ? 2
+    : code === ExitStatus.usage
+    ? 3
+    : 4 + code
+
+/**
+ * Where commands record the process's exit status (the worst one wins, see {@link worstExitStatus}).
  *
  * @since 0.1.0
  * @category services
@@ -53,7 +75,10 @@ export const ExitStatus = {
 export class ExitCode extends Context.Service<ExitCode, Ref.Ref<number>>()("@sluice/cli/ExitCode") {}
 
 const raise = (code: number) =>
-  Effect.flatMap(ExitCode, (ref) => Ref.update(ref, (current) => code === 0 ? current : Math.max(current, code)))
+  Effect.flatMap(ExitCode, (ref) => Ref.update(ref, (current) => worstExitStatus(current, code)))
+
+/** The most partitions one backfill runs (100 years of days): a longer range is a typo, not a plan. */
+const maxBackfillPartitions = 36_525
 
 const parseDate = (flag: string, value: string) =>
   Partition.isDateString(value)
@@ -327,6 +352,14 @@ export const make = <R, ROut, LE, LR>(
       if (end < start) {
         return yield* new CliError.InvalidArgument({ message: `--end ${end} is before --start ${start}` })
       }
+      const days = Partition.daysBetween(start, end) + 1
+      if (days > maxBackfillPartitions) {
+        return yield* new CliError.InvalidArgument({
+          message:
+            `the range ${start}..${end} has ${days} partitions, more than ${maxBackfillPartitions} (100 years); ` +
+            `split it, or check --start and --end`
+        })
+      }
       if (args.concurrency < 1 || args.concurrency > 64) {
         return yield* new CliError.InvalidArgument({
           message: `--concurrency must be between 1 and 64, got ${args.concurrency}`
@@ -557,16 +590,33 @@ export const make = <R, ROut, LE, LR>(
     ),
     id: Flag.String("id").pipe(Flag.withDescription("Only this dead letter (its id)"), Flag.optional)
   }
+  const parseId = (what: string, value: string) =>
+    /^\d{1,18}$/.test(value)
+      ? Effect.succeed(value)
+      : Effect.fail(
+        new CliError.InvalidArgument({
+          message: `invalid ${what} ${JSON.stringify(value)}: expected a dead letter's id (a number)`
+        })
+      )
+  /** A dead letter's error type is a record error's tag: another value would select nothing, silently. */
+  const parseErrorType = (value: string) => {
+    if (RecordError.isErrorType(value)) return Effect.succeed(value)
+    const alike = RecordError.errorTypes.find((t) => t.toLowerCase() === value.trim().toLowerCase())
+    return Effect.fail(
+      new CliError.InvalidArgument({
+        message: `invalid --error-type ${JSON.stringify(value)}: ${
+          alike === undefined ? "" : `did you mean ${alike}? `
+        }expected one of ${RecordError.errorTypes.join(", ")}`
+      })
+    )
+  }
   const parseSelection = Effect.fnUntraced(function*(flags: {
     readonly date: Option.Option<string>
     readonly errorType: Option.Option<string>
     readonly id: Option.Option<string>
   }) {
-    if (Option.isSome(flags.id) && !/^\d{1,18}$/.test(flags.id.value)) {
-      return yield* new CliError.InvalidArgument({
-        message: `invalid --id ${JSON.stringify(flags.id.value)}: expected a dead letter's id (a number)`
-      })
-    }
+    if (Option.isSome(flags.id)) yield* parseId("--id", flags.id.value)
+    if (Option.isSome(flags.errorType)) yield* parseErrorType(flags.errorType.value)
     return {
       partition: Option.isSome(flags.date) ? yield* parseDate("--date", flags.date.value) : undefined,
       errorType: Option.getOrUndefined(flags.errorType),
@@ -636,6 +686,7 @@ export const make = <R, ROut, LE, LR>(
     },
     Effect.fnUntraced(function*({ pipeline: name, id }) {
       const entry = yield* lookupDeadLetters(name)
+      yield* parseId("id", id)
       return yield* withServices(Effect.gen(function*() {
         yield* entry.setup
         const found = yield* (yield* DeadLetter.DeadLetterStore).get(name, id)
@@ -697,9 +748,19 @@ export const make = <R, ROut, LE, LR>(
             report.partitions.filter((p) => p.rebuilt).length
           } partition(s) rebuilt, ${report.failed} failed`
         )
+        // a rebuild is an ordinary run: its alert is reported, and exits 3, as `run`'s
+        const alerted = report.partitions.flatMap((p) => p.run?.alerted === true ? [p.run] : [])
+        for (const run of alerted) {
+          yield* Console.error(
+            `ALERT: ${percent(run.failureRate)} of ${name} ${run.partition} was dead-lettered, above the ${
+              percent(pipeline.failureThreshold)
+            } threshold`
+          )
+        }
         if (report.failed > 0) yield* raise(ExitStatus.failed)
+        else if (alerted.length > 0) yield* raise(ExitStatus.alerted)
       }))
-    })
+    }, Effect.provideService(Alert.Reported, true)) // the rebuilds' alerts are printed above
   ).pipe(
     Command.withDescription(
       "Re-decode dead letters with the current code; rebuild the partitions of those that now pass"

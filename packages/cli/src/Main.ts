@@ -7,7 +7,7 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, Layer, Ref } from "effect"
 import { type CliError, CliOutput, Command } from "effect/cli"
-import { ExitCode, ExitStatus } from "./Commands.ts"
+import { ExitCode, ExitStatus, worstExitStatus } from "./Commands.ts"
 
 const usageTags = new Set(["InvalidArgument", "UnknownPipeline", "ShowHelp", "MalformedConfig", "InvalidDatabaseUrl"])
 
@@ -101,7 +101,7 @@ export const run = <Name extends string, I, E, R, ROut, ER, RL>(
           : { line: `internal error: ${String(Cause.squash(cause)).split("\n")[0]}`, code: 70 }
         return Effect.andThen(
           line.length > 0 ? Effect.sync(() => process.stderr.write(line + "\n")) : Effect.void,
-          Ref.update(exitCode, (c) => Math.max(c, code))
+          Ref.update(exitCode, (c) => worstExitStatus(c, code))
         )
       })
     )

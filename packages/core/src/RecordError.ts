@@ -119,6 +119,35 @@ export const RecordErrorReason = Schema.Union([
  */
 export type RecordErrorReason = typeof RecordErrorReason.Type
 
+const reasonTags = {
+  InvalidJson: true,
+  InvalidEncoding: true,
+  SchemaMismatch: true,
+  RuleViolation: true,
+  DuplicateKey: true,
+  MissingKey: true,
+  ContractViolation: true
+} satisfies Record<RecordErrorReason["_tag"], true>
+
+/**
+ * Every reason's tag: the error types a dead letter can have (its `error_type`), e.g. to check
+ * a filter such as `sluice dlq list --error-type T` before it selects nothing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const errorTypes: ReadonlyArray<RecordErrorReason["_tag"]> = Object.keys(reasonTags) as Array<
+  RecordErrorReason["_tag"]
+>
+
+/**
+ * Whether `value` is one of {@link errorTypes}.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isErrorType = (value: string): value is RecordErrorReason["_tag"] => Object.hasOwn(reasonTags, value)
+
 /**
  * A record that cannot be loaded, with the reason why.
  *
