@@ -682,9 +682,15 @@ export const make = <R, ROut, LE, LR>(
     "show",
     {
       pipeline: deadLetterPipelineArg,
-      id: Argument.String("id").pipe(Argument.withDescription("The dead letter's id"))
+      id: Argument.String("id").pipe(Argument.withDescription("The dead letter's id")),
+      raw: Flag.Boolean("raw").pipe(
+        Flag.withDescription(
+          "Print the original record and error as stored, control characters included (default: shown as escapes)"
+        ),
+        Flag.withDefault(false)
+      )
     },
-    Effect.fnUntraced(function*({ pipeline: name, id }) {
+    Effect.fnUntraced(function*({ pipeline: name, id, raw }) {
       const entry = yield* lookupDeadLetters(name)
       yield* parseId("id", id)
       return yield* withServices(Effect.gen(function*() {
@@ -694,6 +700,8 @@ export const make = <R, ROut, LE, LR>(
           return yield* new CliError.InvalidArgument({ message: `${name} has no dead letter ${JSON.stringify(id)}` })
         }
         const d = found.value
+        // a payload is data from outside: its terminal escapes are shown, not obeyed
+        const shown = raw ? (text: string) => text : Table.showInvisible
         yield* Console.log(
           [
             `id:          ${d.id}`,
@@ -707,9 +715,9 @@ export const make = <R, ROut, LE, LR>(
             `run:         ${d.runId}`,
             `error type:  ${d.errorType}`,
             `error:`,
-            d.error,
+            shown(d.error),
             `original record:`,
-            d.originalRecord
+            shown(d.originalRecord)
           ].join("\n")
         )
       }))

@@ -80,3 +80,21 @@ export const truncate = (s: string, max: number): string => {
   const chars = [...visible]
   return chars.length <= max ? visible : chars.slice(0, Math.max(0, max - 1)).join("") + "…"
 }
+
+/**
+ * Shows control and invisible characters as escapes, as {@link truncate} does, but keeps line feeds
+ * and tabs: for a whole text printed to a terminal (`sluice dlq show`), where a payload's `ESC [ 2 J`
+ * would clear the screen, a carriage return overwrite what was printed, or a `U+202E` reverse it.
+ *
+ * @example
+ * ```ts
+ * import { Table } from "@sluice/cli"
+ *
+ * Table.showInvisible("a\u001b[2J\tb\nc\r") // "a\\x1b[2J\tb\nc\\x0d"
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const showInvisible = (s: string): string =>
+  s.replace(invisible, (c) => (c === "\n" || c === "\t" ? c : escapeInvisible(c)))

@@ -19,3 +19,13 @@ describe("Table.truncate", () => {
     assert.strictEqual(Table.truncate("\u202e".repeat(3), 60), "\\u202e".repeat(3))
   })
 })
+
+describe("Table.showInvisible", () => {
+  it("shows a whole text's control and invisible characters as escapes, line feeds and tabs kept", () => {
+    assert.strictEqual(
+      Table.showInvisible("{\"id\":\"x\u001b[2J\u001b]0;title\u0007\"}\r\u0085\u202eab\tc\nd"),
+      "{\"id\":\"x\\x1b[2J\\x1b]0;title\\x07\"}\\x0d\\x85\\u202eab\tc\nd"
+    )
+    assert.strictEqual(Table.showInvisible("café 😀 {\"a\":1}"), "café 😀 {\"a\":1}")
+  })
+})
