@@ -16,10 +16,11 @@ import { SchemaCompatibility, SchemaRegistry } from "@sluice/core"
 import { Console, Effect, FileSystem, type Layer, Option, Ref, Result, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as CliError from "./CliError.ts"
-import { ExitCode, ExitStatus } from "./Commands.ts"
+import { ExitCode, ExitStatus, worstExitStatus } from "./Commands.ts"
 import * as Table from "./Table.ts"
 
-const raise = (code: number) => Effect.flatMap(ExitCode, (ref) => Ref.update(ref, (current) => Math.max(current, code)))
+const raise = (code: number) =>
+  Effect.flatMap(ExitCode, (ref) => Ref.update(ref, (current) => worstExitStatus(current, code)))
 
 const timestamp = (ms: number) => new Date(ms).toISOString().replace("T", " ").slice(0, 19)
 
