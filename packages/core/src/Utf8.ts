@@ -115,27 +115,47 @@ export const decode = (bytes: Uint8Array): string | undefined => {
  * @category escaping
  */
 export const escape = (bytes: Uint8Array): string => {
-  let out = ""
-  let run = 0
-  let i = 0
-  const flush = (to: number) => {
-    if (to > run) out += validDecoder.decode(bytes.subarray(run, to))
-  }
+  const length = bytes.length
   const byte = (at: number) => bytes[at]!
-  while (i < bytes.length) {
+  const escapes = (at: number, n: number) => n === 0 || (n === 1 && readsAsEscape(byte, length, at))
+  let count = 0
+  for (let i = 0; i < length;) {
     const n = sequenceLength(bytes, i)
-    if (n === 0 || (n === 1 && readsAsEscape(byte, bytes.length, i))) {
-      flush(i)
-      out += `\\x${hex(bytes[i]!)}`
+    if (escapes(i, n)) {
+      count++
+      i++
+    } else {
+      i += n
+    }
+  }
+  if (count === 0) return validDecoder.decode(bytes)
+  // the escaped text written as UTF-8 bytes and decoded once: valid sequences are copied, each escaped
+  // byte becomes four ASCII bytes. (Appending each escape to a string made a rope of a node per byte:
+  // a 5 MB line of invalid bytes took half a gigabyte and seconds.)
+  const out = new Uint8Array(length + 3 * count)
+  let at = 0
+  let run = 0
+  for (let i = 0; i < length;) {
+    const n = sequenceLength(bytes, i)
+    if (escapes(i, n)) {
+      out.set(bytes.subarray(run, i), at)
+      at += i - run
+      const b = bytes[i]!
+      out[at++] = 0x5c
+      out[at++] = 0x78
+      out[at++] = hexDigits.charCodeAt(b >> 4)
+      out[at++] = hexDigits.charCodeAt(b & 0x0f)
       i++
       run = i
     } else {
       i += n
     }
   }
-  flush(i)
-  return out
+  out.set(bytes.subarray(run), at)
+  return validDecoder.decode(out)
 }
+
+const hexDigits = "0123456789ABCDEF"
 
 const encoder = new TextEncoder()
 

@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Utf8 } from "@sluice/core"
 import * as fc from "fast-check"
+import * as ChildProcess from "node:child_process"
+import * as Path from "node:path"
 
 const bytes = (...values: ReadonlyArray<number>) => Uint8Array.from(values)
 const utf8 = (text: string) => new TextEncoder().encode(text)
@@ -98,4 +100,35 @@ describe("Utf8", () => {
       { numRuns: 2_000 }
     )
   })
+})
+
+describe("Utf8.escape of a long line", () => {
+  it("escapes 8 MiB of invalid bytes in a heap of 96 MB: its text is built once, not byte by byte", () => {
+    // a string appended to per escaped byte is a rope of a node per byte: ~0.5 GB for 8 MiB, out of memory here
+    const module = Path.resolve(import.meta.dirname, "../src/Utf8.ts")
+    const script = `const { escape } = await import(${JSON.stringify(module)})
+const bytes = new Uint8Array(8 * 1024 * 1024).fill(0xff)
+bytes.set(new TextEncoder().encode("{\\"a\\":\\"é"), 0)
+const text = escape(bytes)
+process.stdout.write(JSON.stringify([text.length, text.slice(0, 15), text.slice(-8)]))`
+    const child = ChildProcess.spawnSync(process.execPath, [
+      "--max-old-space-size=96",
+      "--input-type=module",
+      "-e",
+      script
+    ], {
+      encoding: "utf8",
+      timeout: 60_000
+    })
+    assert.strictEqual(
+      child.status,
+      0,
+      child.stderr.split("\n").find((l) => /heap|memory|Error/.test(l)) ?? child.stderr
+    )
+    assert.deepStrictEqual(JSON.parse(child.stdout), [
+      (8 * 1024 * 1024 - 8) * 4 + 7,
+      "{\"a\":\"é\\xFF\\xFF",
+      "\\xFF\\xFF"
+    ])
+  }, 90_000)
 })
