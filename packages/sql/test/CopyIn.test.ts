@@ -4,6 +4,8 @@ import { SinkError } from "@sluice/core"
 import { CopyIn, PartitionReplace, Table } from "@sluice/sql"
 import { Arbitrary, Effect, Exit, Fiber, Option, Result, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
+import * as ChildProcess from "node:child_process"
+import * as Path from "node:path"
 import type { Duplex } from "node:stream"
 import * as CopyText from "../src/internal/copyText.ts"
 import * as PgCopy from "../src/internal/pgCopy.ts"
@@ -124,6 +126,35 @@ describe("COPY text format (internal/copyText)", () => {
     assert.strictEqual(CopyText.format("timestamptz", Date.UTC(-43, 2, 15, 12)), "0044-03-15 12:00:00.000+00 BC")
     assert.strictEqual(CopyText.format("jsonb", { a: "x\ny" }), "{\"a\":\"x\\\\ny\"}")
   })
+
+  it("escapes a long value a piece at a time exactly as a whole, specials on the pieces' edges too", () => {
+    const reference = (text: string) =>
+      text.replace(/[\\\t\n\r]/g, (c) => ({ "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" })[c]!)
+    const specials = ["\\", "\t", "\n", "\r"]
+    const long = Array.from({ length: 300_000 }, (_, i) => (i % 65_536 < 2 || i % 7 === 0 ? specials[i % 4] : "é"))
+      .join("")
+    assert.strictEqual(CopyText.escape(long), reference(long))
+    assert.strictEqual(CopyText.escape("x".repeat(200_000)), "x".repeat(200_000))
+  })
+
+  it("escapes a value of 5 Mi backslashes in a heap of 96 MB (a dead letter of invalid bytes, \\xFF each)", () => {
+    // one replace over it held a part per match until the string was built: a third of a gigabyte
+    const module = Path.resolve(import.meta.dirname, "../src/internal/copyText.ts")
+    const script = `const { escape } = await import(${JSON.stringify(module)})
+const text = escape("\\\\xFF".repeat(5 * 1024 * 1024))
+process.stdout.write(JSON.stringify([text.length, text.slice(0, 9)]))`
+    const child = ChildProcess.spawnSync(
+      process.execPath,
+      ["--max-old-space-size=96", "--input-type=module", "-e", script],
+      { encoding: "utf8", timeout: 60_000 }
+    )
+    assert.strictEqual(
+      child.status,
+      0,
+      child.stderr.split("\n").find((l) => /heap|memory|Error/.test(l)) ?? child.stderr
+    )
+    assert.deepStrictEqual(JSON.parse(child.stdout), [5 * 1024 * 1024 * 5, "\\\\xFF\\\\xF"])
+  }, 90_000)
 
   it("splits a large batch into CopyData messages of about 128 KiB, each a whole number of rows", () => {
     const rows = Array.from({ length: 20_000 }, (_, i) => [i, `row ${i}`])

@@ -23,12 +23,25 @@ const specialGlobal = /[\\\t\n\r]/g
 const escapes: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" }
 const replace = (c: string): string => escapes[c]!
 
+/** Characters escaped at a time: the matches of one `replace` are held until its string is built. */
+const chunk = 65_536
+
 /**
- * Escapes a value for the text format.
+ * Escapes a value for the text format. A long one is escaped a piece at a time and the pieces joined
+ * once: one `replace` over a dead letter's record of millions of `\` held a part per match (5 MiB of
+ * invalid bytes, escaped as `\xFF` each, took a third of a gigabyte).
  *
  * @internal
  */
-export const escape = (text: string): string => special.test(text) ? text.replace(specialGlobal, replace) : text
+export const escape = (text: string): string => {
+  if (!special.test(text)) return text
+  if (text.length <= chunk) return text.replace(specialGlobal, replace)
+  const pieces: Array<string> = []
+  for (let at = 0; at < text.length; at += chunk) {
+    pieces.push(text.slice(at, at + chunk).replace(specialGlobal, replace))
+  }
+  return pieces.join("")
+}
 
 const integerText = /^-?\d+$/
 
