@@ -98,6 +98,11 @@ describe("the operations commands check their arguments", () => {
           [
             ["backfill", "daily-revenue", "--end", "2204-03-31"],
             /^error: the range 2024-01-01\.\.2204-03-31 has 65834 partitions/
+          ],
+          // status too: a calendar of millions of days, and its catch-up hint would name such a backfill
+          [
+            ["status", "daily-revenue", "--since", "0001-01-01", "--until", "9999-12-31"],
+            /^error: the range 0001-01-01\.\.9999-12-31 has 3652059 partitions, more than 36525 \(100 years\); narrow it with --since and --until$/
           ]
         ]
         for (const [args, pattern, env] of cases) {

@@ -77,8 +77,23 @@ export class ExitCode extends Context.Service<ExitCode, Ref.Ref<number>>()("@slu
 const raise = (code: number) =>
   Effect.flatMap(ExitCode, (ref) => Ref.update(ref, (current) => worstExitStatus(current, code)))
 
-/** The most partitions one backfill runs (100 years of days): a longer range is a typo, not a plan. */
-const maxBackfillPartitions = 36_525
+/**
+ * The most partitions one backfill runs or `status` shows (100 years of days): a longer range is a
+ * typo, not a plan (and `status` would hold a calendar of millions of days).
+ */
+const maxRangePartitions = 36_525
+
+const checkRangeLength = (start: Partition.PartitionDate, end: Partition.PartitionDate, advice: string) => {
+  const days = Partition.daysBetween(start, end) + 1
+  return days > maxRangePartitions
+    ? Effect.fail(
+      new CliError.InvalidArgument({
+        message:
+          `the range ${start}..${end} has ${days} partitions, more than ${maxRangePartitions} (100 years); ${advice}`
+      })
+    )
+    : Effect.void
+}
 
 const parseDate = (flag: string, value: string) =>
   Partition.isDateString(value)
@@ -352,14 +367,7 @@ export const make = <R, ROut, LE, LR>(
       if (end < start) {
         return yield* new CliError.InvalidArgument({ message: `--end ${end} is before --start ${start}` })
       }
-      const days = Partition.daysBetween(start, end) + 1
-      if (days > maxBackfillPartitions) {
-        return yield* new CliError.InvalidArgument({
-          message:
-            `the range ${start}..${end} has ${days} partitions, more than ${maxBackfillPartitions} (100 years); ` +
-            `split it, or check --start and --end`
-        })
-      }
+      yield* checkRangeLength(start, end, "split it, or check --start and --end")
       if (args.concurrency < 1 || args.concurrency > 64) {
         return yield* new CliError.InvalidArgument({
           message: `--concurrency must be between 1 and 64, got ${args.concurrency}`
@@ -484,6 +492,9 @@ export const make = <R, ROut, LE, LR>(
       // a range known without the ledger is checked before the database is opened
       const knownStart = sinceDate ?? entry.startDate
       if (knownStart !== undefined && end < knownStart) return yield* emptyRange(knownStart)
+      const tooLong = (start: Partition.PartitionDate) =>
+        checkRangeLength(start, end, "narrow it with --since and --until")
+      if (knownStart !== undefined) yield* tooLong(knownStart)
       return yield* withServices(Effect.gen(function*() {
         yield* entry.setup
         const ledger = yield* RunLedger.RunLedger
@@ -500,6 +511,7 @@ export const make = <R, ROut, LE, LR>(
           return
         }
         if (end < start) return yield* emptyRange(start)
+        yield* tooLong(start)
         const days = Calendar.make({ start, end, runs })
         const rows: Array<ReadonlyArray<string | number>> = []
         for (let i = 0; i < days.length;) {
