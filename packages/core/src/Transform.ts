@@ -113,14 +113,27 @@ const withoutStackTrace = <A>(f: () => A): A => {
 const recordError = (reason: () => RecordError.RecordErrorReason): RecordError.RecordError =>
   withoutStackTrace(() => new RecordError.RecordError({ reason: reason() }))
 
-/** The message of `Schema.fromJsonString` for a payload that is not JSON. */
-const invalidJson = () => recordError(() => new RecordError.InvalidJson({ message: "Expected a valid JSON string" }))
+/** The reason `JSON.parse` gave for the last payload {@link parseJson} failed on. */
+let parseFailure = ""
+
+/**
+ * The message of `Schema.fromJsonString` for a payload that is not JSON, followed by the parser's
+ * reason (`Expected a valid JSON string: Unexpected end of JSON input`, `…: Bad control character in
+ * string literal in JSON at position 52 (line 1 column 53)`), which says where the line is broken.
+ */
+const invalidJson = () =>
+  recordError(() =>
+    new RecordError.InvalidJson({
+      message: parseFailure === "" ? "Expected a valid JSON string" : `Expected a valid JSON string: ${parseFailure}`
+    })
+  )
 
 /** `JSON.parse`, or `failed` when the payload is not JSON (no closure or `Result` per record). */
 const parseJson = (payload: string): unknown => {
   try {
     return JSON.parse(payload)
-  } catch {
+  } catch (error) {
+    parseFailure = error instanceof Error ? error.message : ""
     return failed
   }
 }

@@ -44,17 +44,31 @@ const payloads = fc.oneof(
 )
 
 describe("Transform.fromSchema", () => {
-  it("a payload that is not JSON is InvalidJson, with the message of Schema.fromJsonString", () => {
+  it("a payload that is not JSON is InvalidJson: the message of Schema.fromJsonString, then the parser's reason", () => {
     const transform = Transform.fromSchema(makeSchema())
     const fromJsonString = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Unknown))
-    for (const payload of ["{bad", "", "not json", "{\"a\":1}}", "[1,"]) {
+    for (const payload of ["{bad", "", "not json", "{\"a\":1}}", "[1,", "{\"a\":\"x\ty\"}"]) {
       const result = transform({ payload, position: 1 }, partition)
       const reference = fromJsonString(payload)
+      let reason = ""
+      try {
+        JSON.parse(payload)
+      } catch (error) {
+        reason = (error as Error).message
+      }
       assert.isTrue(Result.isFailure(result) && Result.isFailure(reference))
       if (Result.isFailure(result) && Result.isFailure(reference)) {
         assert.strictEqual(result.failure.errorType, "InvalidJson")
-        assert.strictEqual((result.failure.reason as RecordError.InvalidJson).message, reference.failure.message)
+        assert.strictEqual(
+          (result.failure.reason as RecordError.InvalidJson).message,
+          `${reference.failure.message}: ${reason}`
+        )
       }
+    }
+    const truncated = transform({ payload: "{\"order_id\":\"a\",\"amount\":", position: 1 }, partition)
+    assert.isTrue(Result.isFailure(truncated))
+    if (Result.isFailure(truncated)) {
+      assert.strictEqual(truncated.failure.message, "Expected a valid JSON string: Unexpected end of JSON input")
     }
   })
 
