@@ -9,7 +9,7 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Partition } from "@sluice/core"
 import { Testing } from "@sluice/sql"
-import { Deferred, Effect, Fiber, FileSystem, type Scope } from "effect"
+import { Deferred, Effect, Fiber, FileSystem, type Scope, Stream } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as SluiceCli from "./SluiceCli.ts"
@@ -130,4 +130,44 @@ describe("a run whose process is killed", () => {
       { timeout: 120_000 }
     )
   }
+})
+
+describe("a backfill stopped with SIGTERM", () => {
+  it.live(
+    "says what finished and how to resume, exits 130, and the run in hand is recorded failed (Interrupted)",
+    () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "sluice-backfill-term-" })
+        const api = yield* endlessOrdersApi
+        const next = Partition.addDays(date, 1)
+        const handle = yield* SluiceCli.spawn(cwd, [
+          "backfill",
+          "daily-revenue",
+          "--start",
+          date,
+          "--end",
+          next,
+          "--concurrency",
+          "1",
+          "--source",
+          api.url
+        ])
+        const stderr = yield* Effect.forkChild(Stream.mkString(Stream.decodeText(handle.stderr)))
+        const exited = yield* Effect.forkChild(handle.exitCode)
+        yield* Deferred.await(api.requested).pipe(
+          Effect.raceFirst(Effect.flatMap(Fiber.await(exited), (exit) => Effect.die(`backfill exited early: ${exit}`)))
+        )
+        process.kill(Number(handle.pid), "SIGTERM")
+        assert.strictEqual(Number(yield* Fiber.join(exited)), 130)
+        assert.include(
+          yield* Fiber.join(stderr),
+          `interrupted: 0 of 2 partition(s) finished (0 succeeded, 0 failed); the runs in hand were rolled back and recorded failed (Interrupted), the rest not run; resume with: pnpm sluice backfill daily-revenue --start ${date} --end ${next} --missing\n`
+        )
+        const status = yield* sluice(cwd, ["status", "daily-revenue", "--since", date, "--until", next], {})
+        assert.match(status.stdout, new RegExp(`^${date}\\s+failed\\s.*Interrupted`, "m"), status.stdout)
+        assert.match(status.stdout, new RegExp(`^${next}\\s+missing\\s`, "m"), status.stdout)
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+    { timeout: 120_000 }
+  )
 })

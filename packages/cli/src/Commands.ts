@@ -415,6 +415,7 @@ export const make = <R, ROut, LE, LR>(
           clearOnComplete: false
         })
         const executor = yield* Backfill.Backfill
+        const finished: Array<Backfill.PartitionOutcome> = []
         const report = yield* Effect.acquireUseRelease(
           Effect.sync(() => bar.start(partitions.length, 0, { last: "" })),
           () =>
@@ -423,9 +424,23 @@ export const make = <R, ROut, LE, LR>(
               partitions,
               concurrency: args.concurrency,
               runPartition: (p) => Pipeline.run(pipeline, p, { lookback: lookback.get(p) }),
-              onOutcome: (o) => Effect.sync(() => bar.increment({ last: `${o.partition} ${o._tag.toLowerCase()}` }))
+              onOutcome: (o) =>
+                Effect.sync(() => {
+                  finished.push(o)
+                  bar.increment({ last: `${o.partition} ${o._tag.toLowerCase()}` })
+                })
             }),
           () => Effect.sync(() => bar.stop())
+        ).pipe(
+          // Ctrl-C or SIGTERM: what was done, and how to go on (the runs in hand roll back, recorded failed)
+          Effect.onInterrupt(() => {
+            const succeeded = finished.filter((o) => o._tag === "Succeeded").length
+            return Console.error(
+              `interrupted: ${finished.length} of ${partitions.length} partition(s) finished (${succeeded} succeeded, ${
+                finished.length - succeeded
+              } failed); the runs in hand were rolled back and recorded failed (Interrupted), the rest not run; resume with: pnpm sluice backfill ${pipeline.name} --start ${start} --end ${end} --missing`
+            )
+          })
         )
         yield* Console.log(Table.format(
           ["date", "status", "read", "loaded", "dead", "rate", "retries", "time", "error"],
