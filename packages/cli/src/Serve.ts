@@ -277,10 +277,7 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
           Effect.map((body) => jsonResponse(body)),
           Effect.catch((error) =>
             Effect.succeed(
-              jsonResponse(
-                { error: message(error) },
-                error instanceof NotFound ? 404 : error instanceof BatchOnly ? 400 : 500
-              )
+              jsonResponse({ error: message(error) }, statusOf(error))
             )
           )
         )
@@ -315,6 +312,23 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
       typeof value === "string" && Partition.isDateString(value)
         ? Effect.succeed(Partition.makeUnsafe(value))
         : Effect.fail(new NotFound(`not a date: ${String(value)}`))
+    /**
+     * The date of the query parameter `name`, if given: a bad one (not a date, given twice) is a
+     * `BadRequest` (400), not silently ignored.
+     */
+    const queryDateOf = (
+      search: Readonly<Record<string, string | ReadonlyArray<string>>>,
+      name: string
+    ): Effect.Effect<Partition.PartitionDate | undefined, BadRequest> => {
+      const value = search[name]
+      if (value === undefined) return Effect.succeed(undefined)
+      if (typeof value !== "string") {
+        return Effect.fail(new BadRequest(`${name} is given ${value.length} times: give it once`))
+      }
+      return Partition.isDateString(value)
+        ? Effect.succeed(Partition.makeUnsafe(value))
+        : Effect.fail(new BadRequest(`${name} is not a date (YYYY-MM-DD): ${JSON.stringify(value)}`))
+    }
 
     yield* router.add(
       "GET",
@@ -408,10 +422,13 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
             (a, r) => a === undefined || r.partition < a ? r.partition : a,
             undefined
           )
-          const end = typeof search.until === "string" ? yield* dateOf(search.until) : yield* Calendar.lastCompleteDay
-          const start = typeof search.since === "string"
-            ? yield* dateOf(search.since)
-            : pipeline.startDate ?? first ?? end
+          const since = yield* queryDateOf(search, "since")
+          const until = yield* queryDateOf(search, "until")
+          const end = until ?? (yield* Calendar.lastCompleteDay)
+          const start = since ?? pipeline.startDate ?? first ?? end
+          if (since !== undefined && since > end) {
+            return yield* Effect.fail(new BadRequest(`since ${since} is after until ${end}: the range is empty`))
+          }
           // at most ~3 years of days in one answer
           const from = Partition.daysBetween(start, end) > 1100 ? Partition.addDays(end, -1100) : start
           const days = Calendar.make({ start: from, end, runs })
@@ -463,7 +480,7 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
             status: DeadLetter.statuses,
             limit: 500
           })
-          return { pipeline: pipeline.name, partition: date, runs, deadLetters }
+          return { pipeline: pipeline.name, partition: date, runs, deadLetters: deadLetters.map(preview) }
         })
       )
     )
@@ -487,9 +504,77 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
         })
       )
     )
+    // any other request: a JSON error, not an empty 404 (405 naming the methods of a known path); HEAD is
+    // left to the router, which answers it as the GET of its path
+    const fallback = (request: HttpServerRequest.HttpServerRequest) => {
+      const allowed = allowedMethods(request.url)
+      return Effect.succeed(
+        allowed === undefined
+          ? jsonResponse({ error: `not found: ${request.method} ${pathOf(request.url)}` }, 404)
+          : HttpServerResponse.jsonUnsafe(
+            { error: `${request.method} is not allowed on ${pathOf(request.url)}: use ${allowed}` },
+            { status: 405, headers: { allow: allowed } }
+          )
+      )
+    }
+    for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const) {
+      yield* router.add(method, "/*", fallback)
+    }
   }))
 
+/** The path of a request's URL, without its query. */
+const pathOf = (url: string): string => {
+  const query = url.indexOf("?")
+  return query < 0 ? url : url.slice(0, query)
+}
+
+/** The methods a path of the server answers (`GET, HEAD` or `POST`), or `undefined` when it has no route. */
+const allowedMethods = (url: string): string | undefined => {
+  const path = pathOf(url)
+  if (/^\/api\/pipelines\/[^/]+\/partitions\/[^/]+\/(?:run|replay)$/.test(path)) return "POST"
+  return /^\/(?:metrics|healthz|api\/pipelines(?:\/[^/]+\/(?:stream|calendar|partitions\/[^/]+))?)?$/.test(path)
+    ? "GET, HEAD"
+    : undefined
+}
+
 class NotFound extends Error {}
+
+/**
+ * The most of a dead letter's payload a partition's answer gives (UTF-16 code units): a day of 500
+ * dead letters of 10 MB lines would otherwise be a 5 GB answer, and the page a 5 GB table.
+ *
+ * @since 0.1.0
+ * @category api
+ */
+export const payloadPreviewLength = 64 * 1024
+
+/**
+ * A dead letter as a partition's answer gives it: its payload cut to {@link payloadPreviewLength}
+ * (never inside a surrogate pair), with `originalRecordLength` (the whole payload's length) and
+ * `truncated`; `sluice dlq show PIPELINE ID` prints the whole of it.
+ */
+const preview = (d: DeadLetter.StoredDeadLetter) => {
+  const length = d.originalRecord.length
+  if (length <= payloadPreviewLength) return { ...d, originalRecordLength: length, truncated: false }
+  const high = d.originalRecord.charCodeAt(payloadPreviewLength - 1)
+  const cut = high >= 0xd800 && high <= 0xdbff ? payloadPreviewLength - 1 : payloadPreviewLength
+  return { ...d, originalRecord: d.originalRecord.slice(0, cut), originalRecordLength: length, truncated: true }
+}
+
+/** A request the API cannot answer as asked (a bad or repeated query parameter, an empty range): 400. */
+class BadRequest extends Error {}
+
+/**
+ * The HTTP status of a failed API request: 404 for an unknown pipeline or a bad date in the path,
+ * 400 for a bad query or a batch action asked of a stream pipeline, 409 for a re-run or replay of a
+ * partition another run holds (`PartitionLocked`: try again once it is over), else 500.
+ */
+const statusOf = (error: unknown): number => {
+  if (error instanceof NotFound) return 404
+  if (error instanceof BadRequest || error instanceof BatchOnly) return 400
+  const tag = (error as { readonly _tag?: unknown } | undefined)?._tag
+  return tag === "PartitionLocked" ? 409 : 500
+}
 
 /** The host name of a `Host` header or an origin's authority (`[::1]:80` → `::1`), lower-cased. */
 const hostName = (authority: string): string => {

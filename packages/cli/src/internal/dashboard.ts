@@ -213,6 +213,10 @@ const select = async (date) => {
     err.append(text("strong", d.errorType), text("pre", d.error))
     const payload = document.createElement("td")
     payload.append(text("pre", d.originalRecord))
+    if (d.truncated) {
+      payload.append(text("em", "… the first " + d.originalRecord.length + " of " + d.originalRecordLength +
+        " characters; the whole record: sluice dlq show " + current.pipeline + " " + d.id))
+    }
     tr.append(text("td", d.id), text("td", d.position), text("td", d.status), text("td", d.attempts), err, payload)
     return tr
   }))
