@@ -6,7 +6,8 @@
  * the methods (`Allow`), and runs nothing; a re-run of a partition another run holds
  * (`PartitionLocked`) is a 409, not a 500. A day's dead letters give at most
  * `Serve.payloadPreviewLength` of each payload (a day of 10 MB lines is not a gigabyte answer), with
- * the whole length; hostile payloads come back as stored, and the page inserts them as text only.
+ * the whole length; hostile payloads come back as stored, and the page inserts them as text only and
+ * may not be framed by another site (clickjacking its buttons).
  * On every backend.
  */
 import { assert, layer } from "@effect/vitest"
@@ -168,7 +169,11 @@ for (const backend of Testing.backends()) {
             ]
           )
           // the page inserts every payload and error as text, never as markup
-          const html = yield* Effect.promise(() => fetch(`${address}/`).then((r) => r.text()))
+          const page = yield* Effect.promise(() => fetch(`${address}/`))
+          const html = yield* Effect.promise(() => page.text())
+          // no other site may frame it (clickjacking its buttons)
+          assert.strictEqual(page.headers.get("content-security-policy"), "frame-ancestors 'none'")
+          assert.strictEqual(page.headers.get("x-frame-options"), "DENY")
           assert.notMatch(html, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/)
           assert.match(html, /the whole record: sluice dlq show/)
         }).pipe(

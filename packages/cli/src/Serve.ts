@@ -244,7 +244,8 @@ const message = (error: unknown): string => {
   return typeof e?._tag === "string" ? `${e._tag}: ${text}` : text
 }
 
-const jsonResponse = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status })
+const jsonResponse = (body: unknown, status = 200) =>
+  HttpServerResponse.jsonUnsafe(body, { status, headers: { "x-content-type-options": "nosniff" } })
 
 /**
  * The routes of the server: `GET /metrics` (Prometheus text), `GET /healthz`, the dashboard at
@@ -342,7 +343,17 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
       )
     )
     yield* router.add("GET", "/healthz", Effect.succeed(HttpServerResponse.text("ok\n")))
-    yield* router.add("GET", "/", Effect.succeed(HttpServerResponse.html(Dashboard.html)))
+    // the page may not be framed by another site, which could otherwise trick a click on its re-run and
+    // replay buttons (clickjacking: the framed page's POSTs come from its own origin)
+    yield* router.add(
+      "GET",
+      "/",
+      Effect.succeed(HttpServerResponse.setHeaders(HttpServerResponse.html(Dashboard.html), {
+        "content-security-policy": "frame-ancestors 'none'",
+        "x-frame-options": "DENY",
+        "x-content-type-options": "nosniff"
+      }))
+    )
     yield* router.add(
       "GET",
       "/api/pipelines",
