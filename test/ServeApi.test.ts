@@ -1,6 +1,7 @@
 /**
  * `sluice serve`'s JSON API under bad requests: every one gets a clear JSON error with a 4xx status,
- * never an empty body nor a silent default. A calendar range that is empty (`since` after `until`)
+ * never an empty body nor a silent default. A calendar range that is empty (`since`, or the pipeline's
+ * start date, after `until`)
  * or a `since`/`until` that is not a date or is given twice is a 400; a path the server does not
  * have is a JSON 404; a known path asked with another method (`GET` of a re-run) is a 405 naming
  * the methods (`Allow`), and runs nothing; a re-run of a partition another run holds
@@ -40,6 +41,11 @@ for (const backend of Testing.backends()) {
           replay: (partition) =>
             Effect.sync(() => asked.push(`replay ${partition}`)).pipe(Effect.andThen(Effect.die("not asked")))
         }
+        const dated: Serve.ServedPipeline = {
+          ...pipeline,
+          name: `${name}-dated`,
+          startDate: Partition.makeUnsafe("2024-01-01")
+        }
         yield* Effect.gen(function*() {
           const address = yield* HttpServer.addressFormattedWith(Effect.succeed)
           const send = (path: string, method = "GET") =>
@@ -65,9 +71,15 @@ for (const backend of Testing.backends()) {
             `${calendar}?since=2024-03-05&until=2024-03-01`,
             "GET",
             400,
-            /^since 2024-03-05 is after until 2024-03-01/
+            /^the range 2024-03-05\.\.2024-03-01 is empty$/
           )
-          yield* expectError(`${calendar}?since=9999-12-31&until=0001-01-01`, "GET", 400, /is after until/)
+          yield* expectError(`${calendar}?since=9999-12-31&until=0001-01-01`, "GET", 400, /is empty/)
+          yield* expectError(
+            `/api/pipelines/${name}-dated/calendar?until=2023-12-31`,
+            "GET",
+            400,
+            /^the range 2024-01-01\.\.2023-12-31 is empty \(since defaults to the pipeline's start date, 2024-01-01\)$/
+          )
           yield* expectError(`${calendar}?since=2024-02-30`, "GET", 400, /^since is not a date .*2024-02-30/)
           yield* expectError(`${calendar}?until=abc`, "GET", 400, /^until is not a date .*abc/)
           yield* expectError(
@@ -112,7 +124,7 @@ for (const backend of Testing.backends()) {
           )
           assert.deepStrictEqual(asked, ["run 2024-03-01"])
         }).pipe(
-          Effect.provide(Serve.layer({ pipelines: [pipeline], port: 0, log: false })),
+          Effect.provide(Serve.layer({ pipelines: [pipeline, dated], port: 0, log: false })),
           Effect.scoped
         )
       }))

@@ -437,8 +437,16 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
           const until = yield* queryDateOf(search, "until")
           const end = until ?? (yield* Calendar.lastCompleteDay)
           const start = since ?? pipeline.startDate ?? first ?? end
-          if (since !== undefined && since > end) {
-            return yield* Effect.fail(new BadRequest(`since ${since} is after until ${end}: the range is empty`))
+          // a range asked for that is empty (as `sluice status` refuses it): the pipeline's start date
+          // or since after until
+          if ((since !== undefined || until !== undefined) && start > end) {
+            return yield* Effect.fail(
+              new BadRequest(
+                `the range ${start}..${end} is empty${
+                  since === undefined ? ` (since defaults to the pipeline's start date, ${start})` : ""
+                }${until === undefined ? ` (until defaults to the last complete day, ${end})` : ""}`
+              )
+            )
           }
           // at most ~3 years of days in one answer
           const from = Partition.daysBetween(start, end) > 1100 ? Partition.addDays(end, -1100) : start
