@@ -96,6 +96,9 @@ for (const backend of Testing.backends()) {
           // no such path: a JSON 404
           yield* expectError("/nope", "GET", 404, /^not found: GET \/nope$/)
           yield* expectError("/api/pipelines/x/partitions/2024-03-01/nope", "POST", 404, /^not found/)
+          // a path the router cannot even match (a bad %-escape): a JSON 404 too
+          yield* expectError("/api/pipelines/%E0%A4%A/calendar", "GET", 404, /^not found: GET /)
+          yield* expectError("/api/pipelines/%ff/calendar", "GET", 404, /^not found: GET /)
 
           // a known path with another method: 405 with Allow, and nothing is run
           for (const action of ["run", "replay"]) {

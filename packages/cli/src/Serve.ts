@@ -38,7 +38,7 @@ import {
   RunLedger
 } from "@sluice/core"
 import { Context, Effect, Layer, Schema } from "effect"
-import { HttpRouter, type HttpServer, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpRouter, type HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
 import * as Dashboard from "./internal/dashboard.ts"
@@ -657,7 +657,13 @@ const guard = (boundHost: string) =>
       Effect.withFiber((fiber) => {
         const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
         const refused = refusal(request, boundHost)
-        return refused === undefined ? httpEffect : Effect.succeed(jsonResponse({ error: refused }, 403))
+        if (refused !== undefined) return Effect.succeed(jsonResponse({ error: refused }, 403))
+        // a path the router cannot match at all (a bad %-escape, a too long segment): a JSON 404 too
+        return Effect.catchIf(
+          httpEffect,
+          (error) => HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound",
+          () => Effect.succeed(jsonResponse({ error: `not found: ${request.method} ${pathOf(request.url)}` }, 404))
+        ) as typeof httpEffect
       }),
     { global: true }
   )
