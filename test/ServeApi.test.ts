@@ -158,6 +158,14 @@ for (const backend of Testing.backends()) {
             letter(4, hostile)
           ])
         )
+        // a day with more dead letters than an answer lists
+        const busy = Partition.makeUnsafe("2024-03-02")
+        yield* (yield* DeadLetter.DeadLetterStore).write(
+          Array.from(
+            { length: Serve.deadLettersShown + 2 },
+            (_, i) => ({ ...letter(i + 1, `{"n":${i}`), partition: busy })
+          )
+        )
         const pipeline: Serve.ServedPipeline = {
           name,
           description: "a batch pipeline",
@@ -183,6 +191,14 @@ for (const backend of Testing.backends()) {
               [hostile, hostile.length, false]
             ]
           )
+          assert.strictEqual((detail as unknown as { readonly deadLettersTotal: number }).deadLettersTotal, 4)
+          const many = JSON.parse(
+            yield* Effect.promise(() =>
+              fetch(`${address}/api/pipelines/${name}/partitions/${busy}`).then((r) => r.text())
+            )
+          ) as { readonly deadLetters: ReadonlyArray<unknown>; readonly deadLettersTotal: number }
+          assert.strictEqual(many.deadLetters.length, Serve.deadLettersShown)
+          assert.strictEqual(many.deadLettersTotal, Serve.deadLettersShown + 2)
           // the page inserts every payload and error as text, never as markup
           const page = yield* Effect.promise(() => fetch(`${address}/`))
           const html = yield* Effect.promise(() => page.text())
@@ -191,6 +207,7 @@ for (const backend of Testing.backends()) {
           assert.strictEqual(page.headers.get("x-frame-options"), "DENY")
           assert.notMatch(html, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/)
           assert.match(html, /the whole record: sluice dlq show/)
+          assert.match(html, /detail\.deadLettersTotal > detail\.deadLetters\.length/)
         }).pipe(
           Effect.provide(Serve.layer({ pipelines: [pipeline], port: 0, log: false })),
           Effect.scoped

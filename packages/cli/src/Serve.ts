@@ -494,12 +494,24 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
           const date = yield* dateOf(params.date)
           yield* AbandonedRuns.close(pipeline.name, { start: date, end: date })
           const runs = yield* (yield* RunLedger.RunLedger).list(pipeline.name, { start: date, end: date })
-          const deadLetters = yield* (yield* DeadLetter.DeadLetterStore).list(pipeline.name, {
+          const store = yield* DeadLetter.DeadLetterStore
+          const deadLetters = yield* store.list(pipeline.name, {
             partition: date,
             status: DeadLetter.statuses,
-            limit: 500
+            limit: deadLettersShown
           })
-          return { pipeline: pipeline.name, partition: date, runs, deadLetters: deadLetters.map(preview) }
+          // how many the day has in all: the page says when it shows only the first ones
+          const deadLettersTotal = deadLetters.length < deadLettersShown
+            ? deadLetters.length
+            : (yield* store.countByPartition(pipeline.name, { partition: date, status: DeadLetter.statuses }))
+              .reduce((n, c) => n + c.count, 0)
+          return {
+            pipeline: pipeline.name,
+            partition: date,
+            runs,
+            deadLetters: deadLetters.map(preview),
+            deadLettersTotal
+          }
         })
       )
     )
@@ -557,6 +569,15 @@ const allowedMethods = (url: string): string | undefined => {
 }
 
 class NotFound extends Error {}
+
+/**
+ * The most dead letters a day's answer lists (the first, in line order); `deadLettersTotal` says how many
+ * it has in all.
+ *
+ * @since 0.1.0
+ * @category api
+ */
+export const deadLettersShown = 500
 
 /**
  * The most of a dead letter's payload a partition's answer gives (UTF-16 code units): a day of 500

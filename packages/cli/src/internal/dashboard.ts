@@ -76,6 +76,7 @@ export const html = `<!doctype html>
       <th>retries</th><th>error</th></tr></thead><tbody></tbody></table>
   </div>
   <h2>Dead letters</h2>
+  <p id="dead-letters-note"></p>
   <table id="dead-letters"><thead><tr><th>id</th><th>line</th><th>status</th><th>attempts</th><th>error</th>
     <th>original record</th></tr></thead><tbody></tbody></table>
 </section>
@@ -205,6 +206,10 @@ const select = async (date) => {
       text("td", r.errorType ? r.errorType + ": " + (r.error || "") : ""))
     return tr
   }))
+  $("dead-letters-note").textContent = detail.deadLettersTotal > detail.deadLetters.length
+    ? "the first " + detail.deadLetters.length + " of " + detail.deadLettersTotal +
+      " dead letters; all of them: sluice dlq list " + current.pipeline + " --date " + date + " --status all"
+    : ""
   const dead = $("dead-letters").tBodies[0]
   dead.replaceChildren(...detail.deadLetters.map((d) => {
     const tr = document.createElement("tr")
