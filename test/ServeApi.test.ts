@@ -208,6 +208,16 @@ for (const backend of Testing.backends()) {
           assert.notMatch(html, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/)
           assert.match(html, /the whole record: sluice dlq show/)
           assert.match(html, /detail\.deadLettersTotal > detail\.deadLetters\.length/)
+          // its script parses, and a click whose request fails says so (a non-JSON answer included) instead
+          // of an unhandled rejection the on-call engineer never sees
+          const script = html.split("<script>")[1]!.split("</script>")[0]!
+          assert.doesNotThrow(() => new Function(script))
+          assert.notMatch(script, /addEventListener\("click", \(\) => (?:select|act)\([^)]*\)\)\s*$/m)
+          assert.lengthOf(
+            script.match(/addEventListener\("click", \(\) => (?:select|act)\(.*\)\.catch\(report\)\)/g) ?? [],
+            4
+          )
+          assert.notMatch(script, /await response\.json\(\)/)
         }).pipe(
           Effect.provide(Serve.layer({ pipelines: [pipeline], port: 0, log: false })),
           Effect.scoped

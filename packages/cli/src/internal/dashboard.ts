@@ -93,10 +93,19 @@ const text = (tag, value, attrs) => {
 }
 const api = async (path, init) => {
   const response = await fetch(path, init)
-  const body = await response.json()
-  if (!response.ok) throw new Error(body.error || response.statusText)
+  const raw = await response.text()
+  let body
+  try {
+    body = JSON.parse(raw)
+  } catch {
+    // not the server's JSON (a proxy's error page…): say what came back instead of a parse error
+    throw new Error(response.status + " " + response.statusText + (response.ok ? ": not JSON" : ""))
+  }
+  if (!response.ok) throw new Error((body && body.error) || response.status + " " + response.statusText)
   return body
 }
+/** An action started by a click failed: say so (a click's promise has no one else to tell). */
+const report = (e) => { $("summary").textContent = "error: " + e.message }
 let current = { pipeline: "", date: "" }
 let pipelines = []
 const isStream = () => pipelines.some((p) => p.name === current.pipeline && p.kind === "stream")
@@ -121,7 +130,7 @@ const loadStream = async () => {
     const tr = document.createElement("tr")
     const cell = document.createElement("td")
     const link = text("button", d.partition, { type: "button", "data-date": d.partition })
-    link.addEventListener("click", () => select(d.partition))
+    link.addEventListener("click", () => select(d.partition).catch(report))
     cell.append(link)
     tr.append(cell, text("td", d.new), text("td", d.replayed), text("td", d.discarded))
     return tr
@@ -150,7 +159,7 @@ const loadCalendar = async () => {
       (d.error ? "\\n" + d.error : "") +
       (d.serving ? "\\nserving its " + new Date(d.serving.startedAt).toISOString().slice(0, 19).replace("T", " ") +
         " run: read " + d.serving.read + ", loaded " + d.serving.loaded + ", dead " + d.serving.deadLettered : "")
-    cell.addEventListener("click", () => select(d.partition))
+    cell.addEventListener("click", () => select(d.partition).catch(report))
     grid.append(cell)
   }
   drawChart(cal.days)
@@ -242,8 +251,8 @@ const act = async (kind) => {
   await load()
   await select(date)
 }
-$("rerun").addEventListener("click", () => act("run"))
-$("replay").addEventListener("click", () => act("replay"))
+$("rerun").addEventListener("click", () => act("run").catch(report))
+$("replay").addEventListener("click", () => act("replay").catch(report))
 
 const show = () => {
   $("batch").hidden = isStream()
@@ -264,13 +273,13 @@ const start = async () => {
   sel.addEventListener("change", () => {
     current = { pipeline: sel.value, date: "" }
     show()
-    load().catch((e) => { $("summary").textContent = "error: " + e.message })
+    load().catch(report)
   })
   show()
   if (current.pipeline) await load()
   document.body.setAttribute("data-ready", "true")
 }
-start().catch((e) => { $("summary").textContent = "error: " + e.message })
+start().catch(report)
 </script>
 </body>
 </html>
