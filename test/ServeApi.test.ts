@@ -149,7 +149,7 @@ for (const backend of Testing.backends()) {
           position,
           originalRecord,
           errorType: "InvalidJson",
-          error: "Unexpected token",
+          error: originalRecord === hostile ? "Unexpected token" : `got "${originalRecord}"`,
           failedAt: Date.UTC(2024, 2, 2),
           runId: "r1"
         })
@@ -178,7 +178,7 @@ for (const backend of Testing.backends()) {
           const response = yield* Effect.promise(() =>
             fetch(`${address}/api/pipelines/${name}/partitions/${day}`).then((r) => r.text())
           )
-          assert.isBelow(response.length, 4 * cut + 10_000, "a preview of each payload, not 3 MB")
+          assert.isBelow(response.length, 7 * cut + 10_000, "a preview of each payload and error, not 6 MB")
           const detail = JSON.parse(response) as {
             readonly deadLetters: ReadonlyArray<
               { readonly originalRecord: string; readonly originalRecordLength: number; readonly truncated: boolean }
@@ -191,6 +191,14 @@ for (const backend of Testing.backends()) {
               [hostile, hostile.length, false]
             ]
           )
+          // a decoder's message quoting a whole value is cut the same way
+          const errors = detail.deadLetters as unknown as ReadonlyArray<
+            { readonly error: string; readonly errorLength: number }
+          >
+          assert.deepStrictEqual(errors.map((d) => [d.error.length, d.errorLength]), [
+            ...[1, 2, 3].map((n) => [cut, huge.length + String(n).length + 6]),
+            ["Unexpected token".length, "Unexpected token".length]
+          ])
           assert.strictEqual((detail as unknown as { readonly deadLettersTotal: number }).deadLettersTotal, 4)
           const many = JSON.parse(
             yield* Effect.promise(() =>

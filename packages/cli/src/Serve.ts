@@ -588,18 +588,27 @@ export const deadLettersShown = 500
  */
 export const payloadPreviewLength = 64 * 1024
 
-/**
- * A dead letter as a partition's answer gives it: its payload cut to {@link payloadPreviewLength}
- * (never inside a surrogate pair), with `originalRecordLength` (the whole payload's length) and
- * `truncated`; `sluice dlq show PIPELINE ID` prints the whole of it.
- */
-const preview = (d: DeadLetter.StoredDeadLetter) => {
-  const length = d.originalRecord.length
-  if (length <= payloadPreviewLength) return { ...d, originalRecordLength: length, truncated: false }
-  const high = d.originalRecord.charCodeAt(payloadPreviewLength - 1)
-  const cut = high >= 0xd800 && high <= 0xdbff ? payloadPreviewLength - 1 : payloadPreviewLength
-  return { ...d, originalRecord: d.originalRecord.slice(0, cut), originalRecordLength: length, truncated: true }
+/** `text` cut to {@link payloadPreviewLength} code units, never inside a surrogate pair. */
+const cut = (text: string): string => {
+  if (text.length <= payloadPreviewLength) return text
+  const high = text.charCodeAt(payloadPreviewLength - 1)
+  return text.slice(0, high >= 0xd800 && high <= 0xdbff ? payloadPreviewLength - 1 : payloadPreviewLength)
 }
+
+/**
+ * A dead letter as a partition's answer gives it: its payload cut to {@link payloadPreviewLength},
+ * with `originalRecordLength` (the whole payload's length) and `truncated`, and its error cut the same
+ * way, with `errorLength` (a decoder's message can quote a whole value: `got "…3 MB…"`); `sluice dlq
+ * show PIPELINE ID` prints the whole of both.
+ */
+const preview = (d: DeadLetter.StoredDeadLetter) => ({
+  ...d,
+  originalRecord: cut(d.originalRecord),
+  originalRecordLength: d.originalRecord.length,
+  truncated: d.originalRecord.length > payloadPreviewLength,
+  error: cut(d.error),
+  errorLength: d.error.length
+})
 
 /** A request the API cannot answer as asked (a bad or repeated query parameter, an empty range): 400. */
 class BadRequest extends Error {}

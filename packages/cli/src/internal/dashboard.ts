@@ -225,6 +225,9 @@ const select = async (date) => {
     tr.setAttribute("data-id", d.id)
     const err = document.createElement("td")
     err.append(text("strong", d.errorType), text("pre", d.error))
+    if (d.errorLength > d.error.length) {
+      err.append(text("em", "… the first " + d.error.length + " of " + d.errorLength + " characters"))
+    }
     const payload = document.createElement("td")
     payload.append(text("pre", d.originalRecord))
     if (d.truncated) {
