@@ -38,7 +38,7 @@ import {
   RunLedger
 } from "@sluice/core"
 import { Context, Effect, Layer, Schema } from "effect"
-import { HttpRouter, type HttpServer, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpRouter, type HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
 import * as Dashboard from "./internal/dashboard.ts"
@@ -244,7 +244,8 @@ const message = (error: unknown): string => {
   return typeof e?._tag === "string" ? `${e._tag}: ${text}` : text
 }
 
-const jsonResponse = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status })
+const jsonResponse = (body: unknown, status = 200) =>
+  HttpServerResponse.jsonUnsafe(body, { status, headers: { "x-content-type-options": "nosniff" } })
 
 /**
  * The routes of the server: `GET /metrics` (Prometheus text), `GET /healthz`, the dashboard at
@@ -277,10 +278,7 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
           Effect.map((body) => jsonResponse(body)),
           Effect.catch((error) =>
             Effect.succeed(
-              jsonResponse(
-                { error: message(error) },
-                error instanceof NotFound ? 404 : error instanceof BatchOnly ? 400 : 500
-              )
+              jsonResponse({ error: message(error) }, statusOf(error))
             )
           )
         )
@@ -315,6 +313,23 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
       typeof value === "string" && Partition.isDateString(value)
         ? Effect.succeed(Partition.makeUnsafe(value))
         : Effect.fail(new NotFound(`not a date: ${String(value)}`))
+    /**
+     * The date of the query parameter `name`, if given: a bad one (not a date, given twice) is a
+     * `BadRequest` (400), not silently ignored.
+     */
+    const queryDateOf = (
+      search: Readonly<Record<string, string | ReadonlyArray<string>>>,
+      name: string
+    ): Effect.Effect<Partition.PartitionDate | undefined, BadRequest> => {
+      const value = search[name]
+      if (value === undefined) return Effect.succeed(undefined)
+      if (typeof value !== "string") {
+        return Effect.fail(new BadRequest(`${name} is given ${value.length} times: give it once`))
+      }
+      return Partition.isDateString(value)
+        ? Effect.succeed(Partition.makeUnsafe(value))
+        : Effect.fail(new BadRequest(`${name} is not a date (YYYY-MM-DD): ${JSON.stringify(value)}`))
+    }
 
     yield* router.add(
       "GET",
@@ -328,7 +343,17 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
       )
     )
     yield* router.add("GET", "/healthz", Effect.succeed(HttpServerResponse.text("ok\n")))
-    yield* router.add("GET", "/", Effect.succeed(HttpServerResponse.html(Dashboard.html)))
+    // the page may not be framed by another site, which could otherwise trick a click on its re-run and
+    // replay buttons (clickjacking: the framed page's POSTs come from its own origin)
+    yield* router.add(
+      "GET",
+      "/",
+      Effect.succeed(HttpServerResponse.setHeaders(HttpServerResponse.html(Dashboard.html), {
+        "content-security-policy": "frame-ancestors 'none'",
+        "x-frame-options": "DENY",
+        "x-content-type-options": "nosniff"
+      }))
+    )
     yield* router.add(
       "GET",
       "/api/pipelines",
@@ -408,10 +433,21 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
             (a, r) => a === undefined || r.partition < a ? r.partition : a,
             undefined
           )
-          const end = typeof search.until === "string" ? yield* dateOf(search.until) : yield* Calendar.lastCompleteDay
-          const start = typeof search.since === "string"
-            ? yield* dateOf(search.since)
-            : pipeline.startDate ?? first ?? end
+          const since = yield* queryDateOf(search, "since")
+          const until = yield* queryDateOf(search, "until")
+          const end = until ?? (yield* Calendar.lastCompleteDay)
+          const start = since ?? pipeline.startDate ?? first ?? end
+          // a range asked for that is empty (as `sluice status` refuses it): the pipeline's start date
+          // or since after until
+          if ((since !== undefined || until !== undefined) && start > end) {
+            return yield* Effect.fail(
+              new BadRequest(
+                `the range ${start}..${end} is empty${
+                  since === undefined ? ` (since defaults to the pipeline's start date, ${start})` : ""
+                }${until === undefined ? ` (until defaults to the last complete day, ${end})` : ""}`
+              )
+            )
+          }
           // at most ~3 years of days in one answer
           const from = Partition.daysBetween(start, end) > 1100 ? Partition.addDays(end, -1100) : start
           const days = Calendar.make({ start: from, end, runs })
@@ -458,12 +494,24 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
           const date = yield* dateOf(params.date)
           yield* AbandonedRuns.close(pipeline.name, { start: date, end: date })
           const runs = yield* (yield* RunLedger.RunLedger).list(pipeline.name, { start: date, end: date })
-          const deadLetters = yield* (yield* DeadLetter.DeadLetterStore).list(pipeline.name, {
+          const store = yield* DeadLetter.DeadLetterStore
+          const deadLetters = yield* store.list(pipeline.name, {
             partition: date,
             status: DeadLetter.statuses,
-            limit: 500
+            limit: deadLettersShown
           })
-          return { pipeline: pipeline.name, partition: date, runs, deadLetters }
+          // how many the day has in all: the page says when it shows only the first ones
+          const deadLettersTotal = deadLetters.length < deadLettersShown
+            ? deadLetters.length
+            : (yield* store.countByPartition(pipeline.name, { partition: date, status: DeadLetter.statuses }))
+              .reduce((n, c) => n + c.count, 0)
+          return {
+            pipeline: pipeline.name,
+            partition: date,
+            runs,
+            deadLetters: deadLetters.map(preview),
+            deadLettersTotal
+          }
         })
       )
     )
@@ -487,9 +535,95 @@ export const routes = (pipelines: ReadonlyArray<ServedPipeline>, streams: Readon
         })
       )
     )
+    // any other request: a JSON error, not an empty 404 (405 naming the methods of a known path); HEAD is
+    // left to the router, which answers it as the GET of its path
+    const fallback = (request: HttpServerRequest.HttpServerRequest) => {
+      const allowed = allowedMethods(request.url)
+      return Effect.succeed(
+        allowed === undefined
+          ? jsonResponse({ error: `not found: ${request.method} ${pathOf(request.url)}` }, 404)
+          : HttpServerResponse.jsonUnsafe(
+            { error: `${request.method} is not allowed on ${pathOf(request.url)}: use ${allowed}` },
+            { status: 405, headers: { allow: allowed } }
+          )
+      )
+    }
+    for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const) {
+      yield* router.add(method, "/*", fallback)
+    }
   }))
 
+/** The path of a request's URL, without its query. */
+const pathOf = (url: string): string => {
+  const query = url.indexOf("?")
+  return query < 0 ? url : url.slice(0, query)
+}
+
+/** The methods a path of the server answers (`GET, HEAD` or `POST`), or `undefined` when it has no route. */
+const allowedMethods = (url: string): string | undefined => {
+  const path = pathOf(url)
+  if (/^\/api\/pipelines\/[^/]+\/partitions\/[^/]+\/(?:run|replay)$/.test(path)) return "POST"
+  return /^\/(?:metrics|healthz|api\/pipelines(?:\/[^/]+\/(?:stream|calendar|partitions\/[^/]+))?)?$/.test(path)
+    ? "GET, HEAD"
+    : undefined
+}
+
 class NotFound extends Error {}
+
+/**
+ * The most dead letters a day's answer lists (the first, in line order); `deadLettersTotal` says how many
+ * it has in all.
+ *
+ * @since 0.1.0
+ * @category api
+ */
+export const deadLettersShown = 500
+
+/**
+ * The most of a dead letter's payload a partition's answer gives (UTF-16 code units): a day of 500
+ * dead letters of 10 MB lines would otherwise be a 5 GB answer, and the page a 5 GB table.
+ *
+ * @since 0.1.0
+ * @category api
+ */
+export const payloadPreviewLength = 64 * 1024
+
+/** `text` cut to {@link payloadPreviewLength} code units, never inside a surrogate pair. */
+const cut = (text: string): string => {
+  if (text.length <= payloadPreviewLength) return text
+  const high = text.charCodeAt(payloadPreviewLength - 1)
+  return text.slice(0, high >= 0xd800 && high <= 0xdbff ? payloadPreviewLength - 1 : payloadPreviewLength)
+}
+
+/**
+ * A dead letter as a partition's answer gives it: its payload cut to {@link payloadPreviewLength},
+ * with `originalRecordLength` (the whole payload's length) and `truncated`, and its error cut the same
+ * way, with `errorLength` (a decoder's message can quote a whole value: `got "…3 MB…"`); `sluice dlq
+ * show PIPELINE ID` prints the whole of both.
+ */
+const preview = (d: DeadLetter.StoredDeadLetter) => ({
+  ...d,
+  originalRecord: cut(d.originalRecord),
+  originalRecordLength: d.originalRecord.length,
+  truncated: d.originalRecord.length > payloadPreviewLength,
+  error: cut(d.error),
+  errorLength: d.error.length
+})
+
+/** A request the API cannot answer as asked (a bad or repeated query parameter, an empty range): 400. */
+class BadRequest extends Error {}
+
+/**
+ * The HTTP status of a failed API request: 404 for an unknown pipeline or a bad date in the path,
+ * 400 for a bad query or a batch action asked of a stream pipeline, 409 for a re-run or replay of a
+ * partition another run holds (`PartitionLocked`: try again once it is over), else 500.
+ */
+const statusOf = (error: unknown): number => {
+  if (error instanceof NotFound) return 404
+  if (error instanceof BadRequest || error instanceof BatchOnly) return 400
+  const tag = (error as { readonly _tag?: unknown } | undefined)?._tag
+  return tag === "PartitionLocked" ? 409 : 500
+}
 
 /** The host name of a `Host` header or an origin's authority (`[::1]:80` → `::1`), lower-cased. */
 const hostName = (authority: string): string => {
@@ -553,7 +687,13 @@ const guard = (boundHost: string) =>
       Effect.withFiber((fiber) => {
         const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
         const refused = refusal(request, boundHost)
-        return refused === undefined ? httpEffect : Effect.succeed(jsonResponse({ error: refused }, 403))
+        if (refused !== undefined) return Effect.succeed(jsonResponse({ error: refused }, 403))
+        // a path the router cannot match at all (a bad %-escape, a too long segment): a JSON 404 too
+        return Effect.catchIf(
+          httpEffect,
+          (error) => HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound",
+          () => Effect.succeed(jsonResponse({ error: `not found: ${request.method} ${pathOf(request.url)}` }, 404))
+        ) as typeof httpEffect
       }),
     { global: true }
   )

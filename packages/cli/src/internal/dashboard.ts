@@ -76,6 +76,7 @@ export const html = `<!doctype html>
       <th>retries</th><th>error</th></tr></thead><tbody></tbody></table>
   </div>
   <h2>Dead letters</h2>
+  <p id="dead-letters-note"></p>
   <table id="dead-letters"><thead><tr><th>id</th><th>line</th><th>status</th><th>attempts</th><th>error</th>
     <th>original record</th></tr></thead><tbody></tbody></table>
 </section>
@@ -92,10 +93,19 @@ const text = (tag, value, attrs) => {
 }
 const api = async (path, init) => {
   const response = await fetch(path, init)
-  const body = await response.json()
-  if (!response.ok) throw new Error(body.error || response.statusText)
+  const raw = await response.text()
+  let body
+  try {
+    body = JSON.parse(raw)
+  } catch {
+    // not the server's JSON (a proxy's error page…): say what came back instead of a parse error
+    throw new Error(response.status + " " + response.statusText + (response.ok ? ": not JSON" : ""))
+  }
+  if (!response.ok) throw new Error((body && body.error) || response.status + " " + response.statusText)
   return body
 }
+/** An action started by a click failed: say so (a click's promise has no one else to tell). */
+const report = (e) => { $("summary").textContent = "error: " + e.message }
 let current = { pipeline: "", date: "" }
 let pipelines = []
 const isStream = () => pipelines.some((p) => p.name === current.pipeline && p.kind === "stream")
@@ -120,7 +130,7 @@ const loadStream = async () => {
     const tr = document.createElement("tr")
     const cell = document.createElement("td")
     const link = text("button", d.partition, { type: "button", "data-date": d.partition })
-    link.addEventListener("click", () => select(d.partition))
+    link.addEventListener("click", () => select(d.partition).catch(report))
     cell.append(link)
     tr.append(cell, text("td", d.new), text("td", d.replayed), text("td", d.discarded))
     return tr
@@ -149,7 +159,7 @@ const loadCalendar = async () => {
       (d.error ? "\\n" + d.error : "") +
       (d.serving ? "\\nserving its " + new Date(d.serving.startedAt).toISOString().slice(0, 19).replace("T", " ") +
         " run: read " + d.serving.read + ", loaded " + d.serving.loaded + ", dead " + d.serving.deadLettered : "")
-    cell.addEventListener("click", () => select(d.partition))
+    cell.addEventListener("click", () => select(d.partition).catch(report))
     grid.append(cell)
   }
   drawChart(cal.days)
@@ -205,14 +215,25 @@ const select = async (date) => {
       text("td", r.errorType ? r.errorType + ": " + (r.error || "") : ""))
     return tr
   }))
+  $("dead-letters-note").textContent = detail.deadLettersTotal > detail.deadLetters.length
+    ? "the first " + detail.deadLetters.length + " of " + detail.deadLettersTotal +
+      " dead letters; all of them: sluice dlq list " + current.pipeline + " --date " + date + " --status all"
+    : ""
   const dead = $("dead-letters").tBodies[0]
   dead.replaceChildren(...detail.deadLetters.map((d) => {
     const tr = document.createElement("tr")
     tr.setAttribute("data-id", d.id)
     const err = document.createElement("td")
     err.append(text("strong", d.errorType), text("pre", d.error))
+    if (d.errorLength > d.error.length) {
+      err.append(text("em", "… the first " + d.error.length + " of " + d.errorLength + " characters"))
+    }
     const payload = document.createElement("td")
     payload.append(text("pre", d.originalRecord))
+    if (d.truncated) {
+      payload.append(text("em", "… the first " + d.originalRecord.length + " of " + d.originalRecordLength +
+        " characters; the whole record: sluice dlq show " + current.pipeline + " " + d.id))
+    }
     tr.append(text("td", d.id), text("td", d.position), text("td", d.status), text("td", d.attempts), err, payload)
     return tr
   }))
@@ -233,8 +254,8 @@ const act = async (kind) => {
   await load()
   await select(date)
 }
-$("rerun").addEventListener("click", () => act("run"))
-$("replay").addEventListener("click", () => act("replay"))
+$("rerun").addEventListener("click", () => act("run").catch(report))
+$("replay").addEventListener("click", () => act("replay").catch(report))
 
 const show = () => {
   $("batch").hidden = isStream()
@@ -255,13 +276,13 @@ const start = async () => {
   sel.addEventListener("change", () => {
     current = { pipeline: sel.value, date: "" }
     show()
-    load().catch((e) => { $("summary").textContent = "error: " + e.message })
+    load().catch(report)
   })
   show()
   if (current.pipeline) await load()
   document.body.setAttribute("data-ready", "true")
 }
-start().catch((e) => { $("summary").textContent = "error: " + e.message })
+start().catch(report)
 </script>
 </body>
 </html>
