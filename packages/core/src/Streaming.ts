@@ -73,7 +73,10 @@ import * as Transform from "./Transform.ts"
 export interface Message {
   /** The event's id: a redelivery or a duplicate of the event has the same id. */
   readonly eventId: string
-  /** The message's text; for a message that is not valid UTF-8, the escape of its bytes (`Utf8.escape`). */
+  /**
+   * The message's text, exactly (a leading byte order mark included: the runner decodes the text without
+   * it, and a dead letter keeps it); for a message that is not valid UTF-8, the escape of its bytes (`Utf8.escape`).
+   */
   readonly payload: string
   /**
    * Set only for a message whose bytes are not valid UTF-8: its original bytes. It is dead-lettered
@@ -363,8 +366,15 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
         ? { payload: message.payload, position: message.sequence }
         : { payload: message.payload, position: message.sequence, invalidBytes: message.invalidBytes }
       // the sink's check comes before the key is claimed: a record it cannot store loads nothing, so
-      // its key stays free for a corrected re-send
-      const decoded = Transform.apply(pipeline.transform, record, partition)
+      // its key stays free for a corrected re-send. A leading byte order mark is not part of the document
+      // (a message is decoded as a whole file is, without it); its dead letter keeps the payload exactly.
+      const decoded = Transform.apply(
+        pipeline.transform,
+        record.invalidBytes === undefined && record.payload.startsWith("\ufeff")
+          ? { payload: record.payload.slice(1), position: record.position }
+          : record,
+        partition
+      )
       const rejected = SinkCheck.rejection(check, decoded)
       const result = rejected === undefined ? decoded : Result.fail(rejected)
       const stage = rejected === undefined ? pipeline.stage : "load"
