@@ -544,14 +544,17 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
  * meanwhile: what a live consumer committed between the replay's catch-up and the switch would land in
  * the old versions only, and the keys it claimed would be dropped at the switch. Stop the live consumer
  * before the replay and start it again after: it resumes from its durable position and writes through
- * the views, i.e. into the new versions (re-applying, idempotently, the events the replay already loaded).
+ * the views, i.e. into the new versions. The replay's event ids become the pipeline's at the switch
+ * (`ProcessedEventLedger.merge`), so a live consumer resuming behind the replayed range skips the
+ * events the replay applied (their rows are in the new versions, their dead letters the pipeline's)
+ * instead of dead-lettering each bad message a second time.
  *
  * **Business keys** follow the data: at the switch the pipeline's key claims (`order-stream#key`)
  * become the replay's (`ProcessedEventLedger.replace`), each still held by the message that claimed
  * it. An order re-sent after a replay from sequence N loads when its key was only seen before N (the
  * new versions do not hold it), and is a `DuplicateKey` when the replayed range holds it; the live
- * consumer re-applying a message the replay applied keeps that message's key (`claimKeys`). The
- * replay's own event ids are deleted at the switch.
+ * consumer applying a message the replay applied (its event id purged since) keeps that message's key
+ * (`claimKeys`).
  *
  * **Gotchas**
  *
@@ -656,8 +659,10 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
       yield* VersionedTable.switchTo(liveTables.dailyRevenue, revenue.version)
       // the business keys of the data readers now see: the replay's claims, each with its message
       yield* ledger.replace(`${replayName}#key`, `${name}#key`)
-      // the replay's own event ids: nothing consumes under its name any more
-      yield* ledger.purge(replayName, new Date(8.64e15))
+      // the replay's event ids become the pipeline's: the live consumer, resuming behind them, skips what
+      // the replay applied (its rows are in the new versions, its dead letters the pipeline's) instead of
+      // dead-lettering each bad message again
+      yield* ledger.merge(replayName, name)
       return yield* DeadLetter.adopt({
         from: replayName,
         to: name,

@@ -307,6 +307,7 @@ describe("Streaming.run bad-record-rate breaker", () => {
       claim: (_, events) => Effect.succeed(new Set(events.map((e) => e.eventId))),
       claimKeys: (_, keys) => Effect.succeed(new Set(keys.map((e) => e.eventId))),
       replace: () => Effect.succeed(0),
+      merge: () => Effect.succeed(0),
       count: () => Effect.succeed(0),
       summary: () => Effect.succeed({ events: 0, firstProcessedAt: undefined, lastProcessedAt: undefined }),
       purge: () => Effect.succeed(0)
