@@ -210,7 +210,7 @@ export const make = <E>(
           )
         )
         yield* Console.log(
-          `${pipeline}: replay caught up: ${report.received} events, ${report.loaded} loaded, ${report.deadLettered} dead-lettered; readers switched to ${report.tables.orders}, ${report.tables.dailyRevenue}; dead letters: ${report.deadLetters.adopted} now ${pipeline}'s, ${report.deadLetters.superseded} superseded`
+          `${pipeline}: replay caught up: ${report.received} events, ${report.loaded} loaded, ${report.deadLettered} dead-lettered, ${report.skipped} skipped (duplicates); readers switched to ${report.tables.orders}, ${report.tables.dailyRevenue}; dead letters: ${report.deadLetters.adopted} now ${pipeline}'s, ${report.deadLetters.superseded} superseded`
         )
       }).pipe(Effect.provide(services))
     })

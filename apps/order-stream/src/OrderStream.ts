@@ -674,6 +674,8 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
       received: committed.reduce((n, r) => n + r.received, 0),
       loaded: committed.reduce((n, r) => n + r.loaded, 0),
       deadLettered: committed.reduce((n, r) => n + r.deadLettered, 0),
+      /** Events skipped as already claimed (duplicates): received = loaded + dead-lettered + skipped. */
+      skipped: committed.reduce((n, r) => n + r.skipped, 0),
       /** The pipeline's dead letters of the replayed sequences, resolved; the replay's, made the pipeline's. */
       deadLetters
     }

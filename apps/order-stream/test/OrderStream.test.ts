@@ -169,6 +169,9 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           // replay from sequence 1 into fresh versions: readers switched to them see the live result
           const full = yield* OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: 1 }, pipeline })
           assert.strictEqual(full.received, info.state.last_seq)
+          // every event accounted for: the duplicates published are skipped
+          assert.isAbove(full.skipped, 0)
+          assert.strictEqual(full.loaded + full.deadLettered + full.skipped, full.received)
           assert.deepStrictEqual(full.tables, { orders: "raw.orders_v2", dailyRevenue: "analytics.daily_revenue_v2" })
           assert.deepStrictEqual((yield* versions).map((v) => v?.relation), [
             "raw.orders_v2",
