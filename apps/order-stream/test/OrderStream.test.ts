@@ -730,6 +730,10 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
             assert.isTrue(Exit.isFailure(failed))
             assert.deepStrictEqual(yield* letters, before)
             assert.deepStrictEqual(yield* byPipeline, [{ pipeline: OrderStream.name, n: bad }])
+            // and its event ids and keys: nothing will ever consume under its name
+            const ledgerLeft = yield* sql<{ readonly n: number }>`
+            SELECT count(*)::int AS n FROM sluice.processed_events WHERE starts_with(pipeline, ${OrderStream.replayPrefix})`
+            assert.strictEqual(ledgerLeft[0]?.n, 0, "the failed replay's ledger entries are deleted")
           })))
 
         it.effect("the live consumer behind a replay skips what the replay applied: each bad message dead-lettered once", () =>
