@@ -149,6 +149,13 @@ describe.skipIf(!reachable)(`a stream replay whose process is killed (NATS at ${
             assert.deepStrictEqual(yield* byPipeline, [{ pipeline: left[0]!, n: 2 }])
             const id = left[0]!.slice(OrderStream.replayPrefix.length)
             assert.deepStrictEqual(yield* replayConsumers, [`${OrderStream.consumer}-replay-${id}`])
+            const sql = yield* SqlClient.SqlClient
+            const replayLedger = Effect.map(
+              sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM sluice.processed_events
+                WHERE starts_with(pipeline, ${OrderStream.replayPrefix})`,
+              (rows) => rows[0]?.n ?? 0
+            )
+            assert.isAbove(yield* replayLedger, 0, "the killed replay's ledger entries are left")
             // and its fresh versions, marked as its own, which no view points to
             assert.deepStrictEqual(yield* versionTables, freshVersions)
             assert.deepStrictEqual(
@@ -170,6 +177,7 @@ describe.skipIf(!reachable)(`a stream replay whose process is killed (NATS at ${
             assert.deepStrictEqual(yield* replayNames, [])
             assert.deepStrictEqual(yield* byPipeline, [{ pipeline: OrderStream.name, n: 2 }])
             assert.deepStrictEqual(yield* replayConsumers, [], "the killed replay's consumer is deleted")
+            assert.strictEqual(yield* replayLedger, 0, "the killed replay's ledger entries are deleted")
             // its fresh versions were dropped before the next replay created its own, which took their numbers;
             // version 1, which readers were on, is kept
             assert.deepStrictEqual(next.tables, { orders: "raw.orders_v2", dailyRevenue: "analytics.daily_revenue_v2" })

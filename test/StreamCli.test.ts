@@ -54,6 +54,25 @@ const cases: ReadonlyArray<
     2,
     /^error: invalid --from-time "yesterday": expected an ISO 8601 time$/
   ],
+  // not ISO 8601, though JavaScript's Date reads them (as 2000-01-01, 2001-03-07 and 2001-12-01, local time)
+  [
+    ["replay", "order-stream", "--from-time", "0"],
+    {},
+    2,
+    /^error: invalid --from-time "0": expected an ISO 8601 time$/
+  ],
+  [
+    ["replay", "order-stream", "--from-time", "March 7"],
+    {},
+    2,
+    /^error: invalid --from-time "March 7": expected an ISO 8601 time$/
+  ],
+  [
+    ["replay", "order-stream", "--from-time", "12"],
+    {},
+    2,
+    /^error: invalid --from-time "12": expected an ISO 8601 time$/
+  ],
   [
     ["stream", "order-stream", "--metrics-port", "70000"],
     {},

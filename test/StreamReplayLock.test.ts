@@ -93,7 +93,11 @@ describe.skipIf(!NatsServer.installed)("the live consumer and a replay, as proce
           process.kill(Number(replay.pid), "SIGKILL")
           yield* Effect.exit(replay.exitCode)
           const replayed = yield* SluiceCli.run(cwd, replayArgs, { env, code: 0 })
-          assert.match(replayed.stdout, /replay caught up: 60 events/, SluiceCli.describeResult(replayArgs, replayed))
+          assert.match(
+            replayed.stdout,
+            /replay caught up: 60 events, \d+ loaded, \d+ dead-lettered, 0 skipped \(duplicates\);/,
+            SluiceCli.describeResult(replayArgs, replayed)
+          )
           const restarted = yield* SluiceCli.spawn(cwd, ["stream", "order-stream"], env)
           yield* Effect.addFinalizer(() => Effect.sync(() => killQuietly(Number(restarted.pid))))
           yield* waitFor(restarted.stdout, /consuming ORDERS\/order-stream/)

@@ -39,6 +39,13 @@ const natsLayer = Layer.unwrap(
 
 const pipelines = [OrderStream.name] as const
 
+/**
+ * An ISO 8601 date or date-time (`2026-12-08`, `2026-12-08T10:00`, `…:30.5Z`, `…+05:00`; a space for the
+ * `T`): JavaScript's `Date` also reads "0", "12" or "March 7" (as years 2000 and 2001, in local time), a
+ * start point the user never meant.
+ */
+const isoTime = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i
+
 const pipelineArg = Argument.String("pipeline").pipe(
   Argument.withDescription(`The streaming pipeline: ${pipelines.join(", ")}`)
 )
@@ -188,7 +195,10 @@ export const make = <E>(
         })
       }
       const time = Option.map(fromTime, (t) => new Date(t))
-      if (Option.isSome(fromTime) && Option.isSome(time) && Number.isNaN(time.value.getTime())) {
+      if (
+        Option.isSome(fromTime) && Option.isSome(time) &&
+        (!isoTime.test(fromTime.value.trim()) || Number.isNaN(time.value.getTime()))
+      ) {
         return yield* new CliError.InvalidArgument({
           message: `invalid --from-time ${JSON.stringify(fromTime.value)}: expected an ISO 8601 time`
         })
@@ -210,7 +220,7 @@ export const make = <E>(
           )
         )
         yield* Console.log(
-          `${pipeline}: replay caught up: ${report.received} events, ${report.loaded} loaded, ${report.deadLettered} dead-lettered; readers switched to ${report.tables.orders}, ${report.tables.dailyRevenue}; dead letters: ${report.deadLetters.adopted} now ${pipeline}'s, ${report.deadLetters.superseded} superseded`
+          `${pipeline}: replay caught up: ${report.received} events, ${report.loaded} loaded, ${report.deadLettered} dead-lettered, ${report.skipped} skipped (duplicates); readers switched to ${report.tables.orders}, ${report.tables.dailyRevenue}; dead letters: ${report.deadLetters.adopted} now ${pipeline}'s, ${report.deadLetters.superseded} superseded`
         )
       }).pipe(Effect.provide(services))
     })

@@ -430,7 +430,7 @@ export const consume = Effect.fn("OrderStream.consume")(function*(options: {
 /**
  * Deletes what replays that are no longer running left behind: a replay killed outright (SIGKILL, a
  * lost machine) leaves its dead letters under `order-stream@replay-<id>`, where nothing counts or
- * adopts them, its durable consumer `order-stream-replay-<id>` on the stream it replayed, and its
+ * adopts them, its ledger entries (event ids and keys) under the same name, its durable consumer `order-stream-replay-<id>` on the stream it replayed, and its
  * fresh table versions (`raw.orders_v<N>`, `analytics.daily_revenue_v<M>`), which no view points to;
  * a replay that failed after loading rows leaves its fresh versions too (kept for inspection until
  * then). A replay whose lock ({@link replayLockPartition}) is held is alive and keeps all of them.
@@ -456,11 +456,13 @@ export const consume = Effect.fn("OrderStream.consume")(function*(options: {
  * ```ts
  * import { OrderStream } from "@sluice-app/order-stream"
  * import { JetStreamSource } from "@sluice/nats"
- * import { SqlSluice } from "@sluice/sql"
+ * import { SqlProcessedEventLedger, SqlSluice } from "@sluice/sql"
  * import { Effect, Layer } from "effect"
  *
  * const program = OrderStream.removeAbandonedReplays().pipe(
- *   Effect.provide(Layer.merge(SqlSluice.layer, JetStreamSource.JetStream.layer("127.0.0.1:4222")))
+ *   Effect.provide(
+ *     Layer.mergeAll(SqlSluice.layer, SqlProcessedEventLedger.layer, JetStreamSource.JetStream.layer("127.0.0.1:4222"))
+ *   )
  * )
  * ```
  *
@@ -473,10 +475,18 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
   const target = options.stream ?? stream
   const store = yield* DeadLetter.DeadLetterStore
   const locks = yield* PartitionLock.PartitionLock
+  const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
   const running = (replayName: string) => locks.isHeld(replayName, replayLockPartition)
+  // its event ids and keys (`<name>#key`): nothing will consume under its name again
+  const forget = (replayName: string) =>
+    Effect.flatMap(ledger.purge(replayName, new Date(8.64e15)), (n) =>
+      n > 0
+        ? Effect.logWarning(`${replayName}: ${n} ledger entr(ies) of a replay no longer running removed`)
+        : Effect.void)
   const deadLetters: Array<string> = []
   for (const replayName of yield* store.pipelines(replayPrefix)) {
     if (yield* running(replayName)) continue
+    yield* forget(replayName)
     const n = yield* store.remove(replayName)
     if (n > 0) {
       deadLetters.push(replayName)
@@ -488,6 +498,7 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
   for (const name of yield* JetStreamSource.consumers(target)) {
     if (!name.startsWith(consumerPrefix)) continue
     if (yield* running(`${replayPrefix}${name.slice(consumerPrefix.length)}`)) continue
+    yield* forget(`${replayPrefix}${name.slice(consumerPrefix.length)}`)
     yield* JetStreamSource.deleteConsumer(target, name)
     consumers.push(name)
     yield* Effect.logWarning(`${target}/${name}: consumer of a replay no longer running deleted`)
@@ -496,6 +507,7 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
   for (const table of [liveTables.orders, liveTables.dailyRevenue]) {
     for (const version of yield* VersionedTable.pending(table)) {
       if (!version.owner.startsWith(replayPrefix) || (yield* running(version.owner))) continue
+      yield* forget(version.owner)
       if (!(yield* VersionedTable.discard(table, version.version))) continue
       tables.push(version.relation)
       yield* Effect.logWarning(`${version.relation}: fresh version of ${version.owner}, no longer running, dropped`)
@@ -532,7 +544,7 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
  * would switch readers to empty tables.
  *
  * A failure before the switch leaves the readers on the old versions and the pipeline's dead
- * letters as they were; the replay's own dead letters are deleted. Fresh tables that received
+ * letters as they were; the replay's own dead letters and ledger entries (event ids, keys) are deleted. Fresh tables that received
  * rows stay, for inspection, until the next replay drops them ({@link removeAbandonedReplays});
  * empty ones are dropped at once (`VersionedTable.discard`). The old versions are kept: switching
  * back to them (`VersionedTable.switchTo("raw.orders", n)`) is a rollback.
@@ -544,14 +556,17 @@ export const removeAbandonedReplays = Effect.fn("OrderStream.removeAbandonedRepl
  * meanwhile: what a live consumer committed between the replay's catch-up and the switch would land in
  * the old versions only, and the keys it claimed would be dropped at the switch. Stop the live consumer
  * before the replay and start it again after: it resumes from its durable position and writes through
- * the views, i.e. into the new versions (re-applying, idempotently, the events the replay already loaded).
+ * the views, i.e. into the new versions. The replay's event ids become the pipeline's at the switch
+ * (`ProcessedEventLedger.merge`), so a live consumer resuming behind the replayed range skips the
+ * events the replay applied (their rows are in the new versions, their dead letters the pipeline's)
+ * instead of dead-lettering each bad message a second time.
  *
  * **Business keys** follow the data: at the switch the pipeline's key claims (`order-stream#key`)
  * become the replay's (`ProcessedEventLedger.replace`), each still held by the message that claimed
  * it. An order re-sent after a replay from sequence N loads when its key was only seen before N (the
  * new versions do not hold it), and is a `DuplicateKey` when the replayed range holds it; the live
- * consumer re-applying a message the replay applied keeps that message's key (`claimKeys`). The
- * replay's own event ids are deleted at the switch.
+ * consumer applying a message the replay applied (its event id purged since) keeps that message's key
+ * (`claimKeys`).
  *
  * **Gotchas**
  *
@@ -605,8 +620,17 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
           ? Effect.void
           : Effect.forEach(created, ([table, version]) => VersionedTable.discard(table, version), { discard: true })
       ).pipe(Effect.catchCause((cause) => Effect.logWarning("replay: could not drop its fresh versions", cause))),
-      Effect.flatMap(DeadLetter.DeadLetterStore, (store) => store.remove(replayName)).pipe(
-        Effect.catchCause((cause) => Effect.logWarning("replay: could not delete its dead letters", cause))
+      Effect.andThen(
+        Effect.flatMap(DeadLetter.DeadLetterStore, (store) => store.remove(replayName)).pipe(
+          Effect.catchCause((cause) => Effect.logWarning("replay: could not delete its dead letters", cause))
+        ),
+        // its event ids and keys (`<name>#key`): nothing will consume under its name again
+        Effect.flatMap(
+          ProcessedEventLedger.ProcessedEventLedger,
+          (ledger) => ledger.purge(replayName, new Date(8.64e15))
+        ).pipe(
+          Effect.catchCause((cause) => Effect.logWarning("replay: could not delete its ledger entries", cause))
+        )
       )
     )
   )
@@ -656,8 +680,10 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
       yield* VersionedTable.switchTo(liveTables.dailyRevenue, revenue.version)
       // the business keys of the data readers now see: the replay's claims, each with its message
       yield* ledger.replace(`${replayName}#key`, `${name}#key`)
-      // the replay's own event ids: nothing consumes under its name any more
-      yield* ledger.purge(replayName, new Date(8.64e15))
+      // the replay's event ids become the pipeline's: the live consumer, resuming behind them, skips what
+      // the replay applied (its rows are in the new versions, its dead letters the pipeline's) instead of
+      // dead-lettering each bad message again
+      yield* ledger.merge(replayName, name)
       return yield* DeadLetter.adopt({
         from: replayName,
         to: name,
@@ -669,6 +695,8 @@ export const replay = Effect.fn("OrderStream.replay")(function*(options: {
       received: committed.reduce((n, r) => n + r.received, 0),
       loaded: committed.reduce((n, r) => n + r.loaded, 0),
       deadLettered: committed.reduce((n, r) => n + r.deadLettered, 0),
+      /** Events skipped as already claimed (duplicates): received = loaded + dead-lettered + skipped. */
+      skipped: committed.reduce((n, r) => n + r.skipped, 0),
       /** The pipeline's dead letters of the replayed sequences, resolved; the replay's, made the pipeline's. */
       deadLetters
     }

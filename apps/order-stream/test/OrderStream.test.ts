@@ -169,6 +169,9 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
           // replay from sequence 1 into fresh versions: readers switched to them see the live result
           const full = yield* OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: 1 }, pipeline })
           assert.strictEqual(full.received, info.state.last_seq)
+          // every event accounted for: the duplicates published are skipped
+          assert.isAbove(full.skipped, 0)
+          assert.strictEqual(full.loaded + full.deadLettered + full.skipped, full.received)
           assert.deepStrictEqual(full.tables, { orders: "raw.orders_v2", dailyRevenue: "analytics.daily_revenue_v2" })
           assert.deepStrictEqual((yield* versions).map((v) => v?.relation), [
             "raw.orders_v2",
@@ -727,6 +730,53 @@ describe.skipIf(!reachable)(`order-stream (NATS at ${servers})`, () => {
             assert.isTrue(Exit.isFailure(failed))
             assert.deepStrictEqual(yield* letters, before)
             assert.deepStrictEqual(yield* byPipeline, [{ pipeline: OrderStream.name, n: bad }])
+            // and its event ids and keys: nothing will ever consume under its name
+            const ledgerLeft = yield* sql<{ readonly n: number }>`
+            SELECT count(*)::int AS n FROM sluice.processed_events WHERE starts_with(pipeline, ${OrderStream.replayPrefix})`
+            assert.strictEqual(ledgerLeft[0]?.n, 0, "the failed replay's ledger entries are deleted")
+          })))
+
+        it.effect("the live consumer behind a replay skips what the replay applied: each bad message dead-lettered once", () =>
+          Effect.scoped(Effect.gen(function*() {
+            yield* DailyRevenue.setup
+            const { stream, subject, consumer } = yield* testStream("fixstream.behind")
+            const events = OrderStream.events({ count: 40, seed: 12, badShare: 0.2, duplicateShare: 0.2 })
+            // a re-sent order too: a DuplicateKey dead letter
+            events.push({ eventId: "resent-0", payload: events.find((e) => e.payload.includes("order_date"))!.payload })
+            yield* OrderStream.publish(events, { stream, subject })
+            const pipeline = { batchSize: 10, batchWindow: "20 millis", badRecords: { threshold: 0.9 } } as const
+            const drain = consumeAll(stream, consumer, OrderStream.make(pipeline))
+            // the live consumer has not consumed (or is stopped before) what the replay goes through
+            const replayed = yield* OrderStream.replay({ stream, startAt: { _tag: "Sequence", sequence: 1 }, pipeline })
+            const store = yield* DeadLetter.DeadLetterStore
+            const letters = Effect.map(
+              store.list(OrderStream.name, { status: ["new", "replayed", "discarded"] }),
+              // this test's stream only: the layer's database is shared with the test before
+              (ds) =>
+                ds.filter((d) => d.stage.endsWith(`@${stream}`)).map((d) =>
+                  `${d.id}/${d.position}/${d.errorType}/${d.attempts}`
+                )
+            )
+            const afterReplay = yield* letters
+            assert.strictEqual(afterReplay.length, replayed.deadLettered)
+            assert.isTrue(afterReplay.some((d) => d.includes("/DuplicateKey/")))
+            const data = yield* snapshot
+            // started after the switch, it resumes from its position: the replay's messages are not applied twice
+            yield* drain
+            assert.deepStrictEqual(yield* letters, afterReplay, "each bad message dead-lettered once")
+            assert.deepStrictEqual(yield* snapshot, data)
+            assert.deepStrictEqual(data, yield* batchResult(events))
+            // more events: the live consumer goes on
+            const more = OrderStream.events({ count: 10, seed: 13, badShare: 0.3, duplicateShare: 0 })
+            yield* OrderStream.publish(more, { stream, subject })
+            yield* drain
+            assert.deepStrictEqual(yield* snapshot, yield* batchResult([...events, ...more]))
+            const final = yield* letters
+            assert.deepStrictEqual(final.slice(0, afterReplay.length), afterReplay)
+            assert.strictEqual(
+              final.length,
+              afterReplay.length + more.filter((e) => !e.payload.includes("order_date")).length
+            )
           })))
       }
     )

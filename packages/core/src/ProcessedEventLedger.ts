@@ -79,6 +79,13 @@ export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, 
    * the business keys the replay claimed become the live pipeline's.
    */
   readonly replace: (from: string, to: string) => Effect.Effect<number, SinkError>
+  /**
+   * Adds `from`'s entries to `to`'s: moves under `to` those `to` does not hold (keeping when and by which
+   * message each was claimed), drops the others (`to`'s claim stays), so that `from` holds none; returns
+   * how many moved. E.g. at a stream replay's switch, the event ids the replay applied become the live
+   * pipeline's: the live consumer resuming behind them skips them instead of applying them again.
+   */
+  readonly merge: (from: string, to: string) => Effect.Effect<number, SinkError>
   readonly count: (pipeline: string) => Effect.Effect<number, SinkError>
   readonly summary: (pipeline: string) => Effect.Effect<Summary, SinkError>
   readonly purge: (pipeline: string | undefined, olderThan: Date) => Effect.Effect<number, SinkError>
@@ -132,6 +139,21 @@ export class ProcessedEventLedger extends Context.Service<ProcessedEventLedger, 
             next.delete(from)
             next.set(to, moved)
             return [moved.size, next] as const
+          }),
+        merge: (from, to) =>
+          Ref.modify(ref, (all) => {
+            if (from === to) return [0, all] as const
+            const merged = new Map(all.get(to) ?? [])
+            let moved = 0
+            for (const [id, claimed] of all.get(from) ?? []) {
+              if (merged.has(id)) continue
+              merged.set(id, claimed)
+              moved++
+            }
+            const next = new Map(all)
+            next.delete(from)
+            next.set(to, merged)
+            return [moved, next] as const
           }),
         count: (pipeline) => Effect.map(Ref.get(ref), (all) => all.get(pipeline)?.size ?? 0),
         summary: (pipeline) =>

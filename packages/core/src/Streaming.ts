@@ -43,8 +43,9 @@
  * **Backpressure**: the runner pulls the next batch only when the previous one is acknowledged; the
  * source's own buffer is bounded, so memory is bounded whatever the backlog.
  *
- * **Interruption**: a batch's commit and ack are uninterruptible, so an interrupted run finishes the
- * batch in hand (or leaves it unacknowledged), then the source drains.
+ * **Interruption**: a batch's commit, ack and report (its metrics, its `Committed` event) are
+ * uninterruptible, so an interrupted run finishes the batch in hand and reports it (or leaves it
+ * unacknowledged), then the source drains.
  *
  * @since 0.1.0
  */
@@ -73,7 +74,10 @@ import * as Transform from "./Transform.ts"
 export interface Message {
   /** The event's id: a redelivery or a duplicate of the event has the same id. */
   readonly eventId: string
-  /** The message's text; for a message that is not valid UTF-8, the escape of its bytes (`Utf8.escape`). */
+  /**
+   * The message's text, exactly (a leading byte order mark included: the runner decodes the text without
+   * it, and a dead letter keeps it); for a message that is not valid UTF-8, the escape of its bytes (`Utf8.escape`).
+   */
   readonly payload: string
   /**
    * Set only for a message whose bytes are not valid UTF-8: its original bytes. It is dead-lettered
@@ -363,8 +367,15 @@ export const processBatch = Effect.fn("Streaming.processBatch")(function*<A, R>(
         ? { payload: message.payload, position: message.sequence }
         : { payload: message.payload, position: message.sequence, invalidBytes: message.invalidBytes }
       // the sink's check comes before the key is claimed: a record it cannot store loads nothing, so
-      // its key stays free for a corrected re-send
-      const decoded = Transform.apply(pipeline.transform, record, partition)
+      // its key stays free for a corrected re-send. A leading byte order mark is not part of the document
+      // (a message is decoded as a whole file is, without it); its dead letter keeps the payload exactly.
+      const decoded = Transform.apply(
+        pipeline.transform,
+        record.invalidBytes === undefined && record.payload.startsWith("\ufeff")
+          ? { payload: record.payload.slice(1), position: record.position }
+          : record,
+        partition
+      )
       const rejected = SinkCheck.rejection(check, decoded)
       const result = rejected === undefined ? decoded : Result.fail(rejected)
       const stage = rejected === undefined ? pipeline.stage : "load"
@@ -524,11 +535,13 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
     )
     const key = `streaming/${pipeline.name}`
     const gaveUp = metric(PipelineMetrics.badRecordRateGaveUp)
-    const commit = (batch: ReadonlyArray<Message>) => {
+    const commit = (batch: ReadonlyArray<Message>, onCommitted: (report: BatchReport) => void) => {
       // the bad-record-rate breaker's state for this batch: pauses taken, and whether it gave up
       let pauses = 0
       let outcome: "pausing" | OnPersist = "pausing"
       return Effect.suspend(() => processBatch(pipeline, batch, window, { force: outcome === "deadLetter" })).pipe(
+        // noted with its commit and ack, in the same uninterruptible region (see `runForEach` below)
+        Effect.tap((report) => Effect.sync(() => onCommitted(report))),
         Effect.uninterruptible,
         breaker.execute({
           key,
@@ -602,15 +615,24 @@ export const run = Effect.fn("Streaming.run")(function*<A, R, RS>(
 
     yield* source.messages.pipe(
       Stream.groupedWithin(pipeline.batchSize, pipeline.batchWindow),
-      Stream.runForEach((batch) =>
-        Effect.gen(function*() {
-          const report = yield* commit(batch)
-          yield* Metric.update(metric(PipelineMetrics.recordsRead), report.received - report.skipped)
-          yield* Metric.update(metric(PipelineMetrics.recordsLoaded), report.loaded)
-          yield* Metric.update(metric(PipelineMetrics.recordsDeadLettered), report.deadLettered)
-          yield* onEvent({ _tag: "Committed", report })
+      Stream.runForEach((batch) => {
+        // a batch committed is reported once, even when the run is interrupted (Ctrl-C) between its
+        // commit and its report: the batch in hand is finished and its line printed
+        let pending: BatchReport | undefined
+        const report = Effect.suspend(() => {
+          const committed = pending
+          pending = undefined
+          return committed === undefined ? Effect.void : Effect.gen(function*() {
+            yield* Metric.update(metric(PipelineMetrics.recordsRead), committed.received - committed.skipped)
+            yield* Metric.update(metric(PipelineMetrics.recordsLoaded), committed.loaded)
+            yield* Metric.update(metric(PipelineMetrics.recordsDeadLettered), committed.deadLettered)
+            yield* onEvent({ _tag: "Committed", report: committed })
+          })
         })
-      )
+        return commit(batch, (committed) => {
+          pending = committed
+        }).pipe(Effect.andThen(report), Effect.onInterrupt(() => report))
+      })
     )
   })).pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
 })

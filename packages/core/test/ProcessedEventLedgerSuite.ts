@@ -189,4 +189,36 @@ export const processedEventLedgerSuite = (it: Vitest.MethodsNonLive<ProcessedEve
       assert.strictEqual(yield* ledger.replace(uniquePipeline("empty"), live), 0)
       assert.strictEqual(yield* ledger.count(live), 0)
     }))
+
+  it.effect("merge(from, to): from's entries join to's, to's own claim kept where both hold one; from is left empty", () =>
+    Effect.gen(function*() {
+      const ledger = yield* ProcessedEventLedger.ProcessedEventLedger
+      const live = uniquePipeline("live")
+      const replay = uniquePipeline("replay")
+      const other = uniquePipeline("other")
+      yield* ledger.claim(live, [{ eventId: "before", stream: "S", sequence: 1 }], recent)
+      yield* ledger.claim(live, [{ eventId: "both", stream: "S", sequence: 5 }], recent)
+      yield* ledger.claim(replay, [{ eventId: "both", stream: "S", sequence: 5 }], recent + 1)
+      yield* ledger.claim(replay, [{ eventId: "after", stream: "S", sequence: 9 }], recent + 2)
+      yield* ledger.claim(other, events("x"), recent)
+      assert.strictEqual(yield* ledger.merge(replay, live), 1)
+      assert.deepStrictEqual(yield* ledger.summary(live), {
+        events: 3,
+        firstProcessedAt: recent,
+        lastProcessedAt: recent + 2
+      })
+      assert.strictEqual(yield* ledger.count(replay), 0)
+      assert.strictEqual(yield* ledger.count(other), 1)
+      // every id is claimed under live now: none is claimed again
+      const again = yield* ledger.claim(live, [
+        { eventId: "before", stream: "S", sequence: 1 },
+        { eventId: "both", stream: "S", sequence: 5 },
+        { eventId: "after", stream: "S", sequence: 9 }
+      ], recent)
+      assert.strictEqual(again.size, 0)
+      // merging an empty name, or a name into itself, changes nothing
+      assert.strictEqual(yield* ledger.merge(uniquePipeline("empty"), live), 0)
+      assert.strictEqual(yield* ledger.merge(live, live), 0)
+      assert.strictEqual(yield* ledger.count(live), 3)
+    }))
 }

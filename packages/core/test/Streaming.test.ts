@@ -307,6 +307,7 @@ describe("Streaming.run bad-record-rate breaker", () => {
       claim: (_, events) => Effect.succeed(new Set(events.map((e) => e.eventId))),
       claimKeys: (_, keys) => Effect.succeed(new Set(keys.map((e) => e.eventId))),
       replace: () => Effect.succeed(0),
+      merge: () => Effect.succeed(0),
       count: () => Effect.succeed(0),
       summary: () => Effect.succeed({ events: 0, firstProcessedAt: undefined, lastProcessedAt: undefined }),
       purge: () => Effect.succeed(0)
@@ -469,7 +470,7 @@ describe("Streaming.run backpressure and interruption", () => {
       assert.isAtMost(maxInFlight, 50 * 3, `at most a few batches in flight, got ${maxInFlight}`)
     }).pipe(Effect.provide(layer)))
 
-  it.live("an interrupted run finishes the batch in hand: committed and acknowledged together", () =>
+  it.live("an interrupted run finishes the batch in hand: committed, acknowledged and reported together", () =>
     Effect.gen(function*() {
       const { rows, sink } = yield* memorySink
       const acks: Array<number> = []
@@ -490,14 +491,22 @@ describe("Streaming.run backpressure and interruption", () => {
         batchSize: 3,
         batchWindow: "5 millis"
       })
+      const reported: Array<string> = []
       const fiber = yield* Streaming.run(pipeline, {
         location: "memory",
         messages: Stream.concat(Stream.fromIterable(messagesOf(sent, acks)), Stream.never)
+      }, {
+        onEvent: (e) =>
+          Effect.sync(() =>
+            e._tag === "Committed" && reported.push(`${e.report.firstSequence}-${e.report.lastSequence}`)
+          )
       }).pipe(Effect.forkChild)
       yield* Deferred.await(started)
       yield* Fiber.interrupt(fiber)
       assert.strictEqual((yield* Ref.get(rows)).length, 3)
       assert.deepStrictEqual(acks, [1, 2, 3])
+      // the batch committed is reported (sluice stream prints its line), not dropped by the interruption
+      assert.deepStrictEqual(reported, ["1-3"])
     }).pipe(Effect.provide(layer)))
 })
 

@@ -12,6 +12,9 @@
  * A message's event id is its `Nats-Msg-Id` header (set by the publisher, also used by JetStream's
  * own de-duplication window), or `<stream>:<sequence>` without one.
  *
+ * A message's payload is its text exactly, a leading byte order mark included (the streaming runner
+ * decodes it without the mark; its dead letter keeps it).
+ *
  * A message's bytes are decoded strictly: a message that is not valid UTF-8 is never read with
  * U+FFFD in place of its bad bytes. It keeps its bytes (`invalidBytes`, its payload their `\xHH`
  * escape, see core's `Utf8`), the runner dead-letters it as `InvalidEncoding`, and it is
@@ -318,8 +321,11 @@ export const publish = Effect.fn("JetStreamSource.publish")(function*(
   })
 })
 
-/** Strict UTF-8: throws on invalid bytes; drops a leading byte order mark, as the client's `string()` does. */
-const strictDecoder = new TextDecoder("utf-8", { fatal: true })
+/**
+ * Strict UTF-8: throws on invalid bytes; keeps a leading byte order mark, so that a message's payload (and
+ * its dead letter) is its text exactly (the streaming runner decodes it without the mark).
+ */
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 /** A message's text, or `undefined` when its bytes are not valid UTF-8. */
 const decodeStrict = (bytes: Uint8Array): string | undefined => {

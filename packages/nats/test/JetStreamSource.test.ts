@@ -297,6 +297,43 @@ if (reachable) {
             assert.isTrue(dead.every((d) => d.stage === `transform@${stream}` && d.attempts === 1))
           })))
 
+        it.effect("a leading byte order mark: a good message loads, a bad one is dead-lettered with its BOM", () =>
+          Effect.scoped(Effect.gen(function*() {
+            const { stream, subject, consumer } = yield* freshStream("bom")
+            const table = unique("readings")
+            const name = unique("stream")
+            yield* createTable(table)
+            yield* JetStreamSource.ensureConsumer({ stream, consumer, ackWait: "1 second" })
+            const bom = "\ufeff"
+            const payloads = [`${bom}${payloadOf(1)}`, `${bom}{not json`, bom, `${bom}${bom}${payloadOf(2)}`]
+            for (const [i, payload] of payloads.entries()) {
+              yield* JetStreamSource.publish(subject, payload, { eventId: `bom${i}`, bypassDedupe: true })
+            }
+            const fiber = yield* Streaming.run(
+              Streaming.make({
+                name,
+                transform,
+                sink: yield* upsertSink(table),
+                batchSize: 100,
+                batchWindow: "20 millis",
+                badRecords: { threshold: 0.9, minimum: 100 }
+              }),
+              JetStreamSource.source({ stream, consumer })
+            ).pipe(Effect.forkChild)
+            yield* eventually("the consumer has nothing pending", pending(stream, consumer), isSettled).pipe(
+              whileRunning(fiber)
+            )
+            yield* Fiber.interrupt(fiber)
+            assert.deepStrictEqual(yield* readIds(table), ["e1"])
+            const dead = yield* (yield* DeadLetter.DeadLetterStore).list(name)
+            // each dead letter is the message exactly as published, byte order marks included
+            assert.deepStrictEqual(dead.map((d) => [d.errorType, d.originalRecord]), [
+              ["InvalidJson", payloads[1]],
+              ["InvalidJson", payloads[2]],
+              ["InvalidJson", payloads[3]]
+            ])
+          })))
+
         it.effect("streaming equals batch: the same events give the same rows whatever the batch size", () =>
           Effect.scoped(Effect.gen(function*() {
             const { stream, subject } = yield* freshStream("eq")

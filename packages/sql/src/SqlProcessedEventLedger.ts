@@ -157,6 +157,22 @@ export const make = Effect.gen(function*() {
           mapSqlError("replace processed events"),
           Effect.withSpan("SqlProcessedEventLedger.replace")
         ),
+    merge: (from, to) =>
+      from === to ? Effect.succeed(0) : sql.withTransaction(Effect.flatMap(
+        sql<{ readonly count: number }>`
+          WITH moved AS (
+            UPDATE sluice.processed_events p SET pipeline = ${to}
+            WHERE p.pipeline = ${from} AND NOT EXISTS (
+              SELECT 1 FROM sluice.processed_events q WHERE q.pipeline = ${to} AND q.event_id = p.event_id
+            )
+            RETURNING 1
+          )
+          SELECT count(*)::float8 AS count FROM moved`,
+        (rows) => Effect.as(sql`DELETE FROM sluice.processed_events WHERE pipeline = ${from}`, rows[0]?.count ?? 0)
+      )).pipe(
+        mapSqlError("merge processed events"),
+        Effect.withSpan("SqlProcessedEventLedger.merge")
+      ),
     count: (pipeline) =>
       sql<{ readonly count: number }>`
         SELECT count(*)::float8 AS count FROM sluice.processed_events WHERE pipeline = ${pipeline}`.pipe(
