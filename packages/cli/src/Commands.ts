@@ -95,6 +95,14 @@ const checkRangeLength = (start: Partition.PartitionDate, end: Partition.Partiti
     : Effect.void
 }
 
+/** The line `run` and `dlq replay` print on stderr for a run above its failure threshold. */
+const alertLine = (name: string, partition: string, failureRate: number, threshold: number) =>
+  Console.error(
+    `ALERT: ${percent(failureRate)} of ${name} ${partition} was dead-lettered, above the ${
+      percent(threshold)
+    } threshold`
+  )
+
 const parseDate = (flag: string, value: string) =>
   Partition.isDateString(value)
     ? Effect.succeed(Partition.makeUnsafe(value))
@@ -320,11 +328,7 @@ export const make = <R, ROut, LE, LR>(
         yield* raise(lookbackStatus(report.lookback))
         yield* Console.log(`${name} ${partition}: ${summary(report)}`)
         if (report.alerted) {
-          yield* Console.error(
-            `ALERT: ${percent(report.failureRate)} of ${name} ${partition} was dead-lettered, above the ${
-              percent(pipeline.failureThreshold)
-            } threshold`
-          )
+          yield* alertLine(name, partition, report.failureRate, pipeline.failureThreshold)
           yield* raise(ExitStatus.alerted)
         }
       }))
@@ -786,11 +790,7 @@ export const make = <R, ROut, LE, LR>(
         // a rebuild is an ordinary run: its alert is reported, and exits 3, as `run`'s
         const alerted = report.partitions.flatMap((p) => p.run?.alerted === true ? [p.run] : [])
         for (const run of alerted) {
-          yield* Console.error(
-            `ALERT: ${percent(run.failureRate)} of ${name} ${run.partition} was dead-lettered, above the ${
-              percent(pipeline.failureThreshold)
-            } threshold`
-          )
+          yield* alertLine(name, run.partition, run.failureRate, pipeline.failureThreshold)
         }
         if (report.failed > 0) yield* raise(ExitStatus.failed)
         else if (alerted.length > 0) yield* raise(ExitStatus.alerted)
